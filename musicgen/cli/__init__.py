@@ -1,0 +1,36 @@
+"""`python -m musicgen …`: argument parsing only; each area registers its commands from its own file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from musicgen.errors import MusicgenError
+
+# One module per area of the program; each has `register(subparsers)`.
+AREAS = ("data", "train", "generate", "study", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every sub-command."""
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="python -m musicgen", description="Learn to generate polyphonic music from piano-rolls.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for area in AREAS:
+        importlib.import_module(f"musicgen.cli.{area}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user error prints one line to stderr and returns 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MusicgenError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

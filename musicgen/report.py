@@ -1,0 +1,296 @@
+"""The one implementation of every statistic of the optimizer × loss study.
+
+Pure functions over two frames shaped like the store's: runs (`store.list_runs`: id, name,
+status, config, summary, ...) and metric rows (`store.metrics_frame`: run_id, epoch, step, split,
+name, value, wall_time). The `report` CLI and the dashboard's Compare page both call these;
+`run_table`/`curve_bands` read the store, the `*_from` variants take the frames directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from musicgen.errors import ConfigError
+
+K_LAST = 5  # epochs whose train-loss spread measures stability
+SPIKE_WINDOW = 10  # points before a loss value that define "recent"
+SPIKE_MIN_HISTORY = 5  # fewer points before it: no verdict on a spike
+SPIKE_SIGMAS = 3.0
+CONVERGED_SHARE = 0.95  # "converged" = reached 95% of the run's best valid F1
+ALPHA = 0.05  # Welch p-value at or above which a difference is a tie
+TABLE_COLUMNS = [
+    "id", "name", "status", "optimizer", "loss", "seed", "config", "epochs_done",
+    "best_valid_nll", "best_valid_f1", "test_nll", "test_f1", "epochs_to_95", "seconds_to_95",
+    "loss_spread", "loss_spikes", "pred_pos_rate", "density", "pos_rate_ratio", "gen_overlap",
+]
+# Criteria the report ranks on: column -> lower is better.
+CRITERIA = {
+    "best_valid_nll": True, "best_valid_f1": False, "test_nll": True, "test_f1": False,
+    "epochs_to_95": True, "seconds_to_95": True, "loss_spread": True, "loss_spikes": True,
+    "pos_rate_error": True, "gen_overlap": False,
+}
+
+
+def _find(config: dict, key: str):
+    """Return config[key], looking into nested dicts (the store may nest train/model configs)."""
+    if not isinstance(config, dict):
+        return None
+    if key in config:
+        return config[key]
+    for v in config.values():
+        if isinstance(v, dict):
+            found = _find(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def config_label(optimizer, loss) -> str:
+    """Return the name of one combination, e.g. 'adamw+focal'."""
+    return f"{optimizer}+{loss}"
+
+
+def loss_spread(values, k: int = K_LAST) -> float:
+    """Return the sample std of the last `k` values (NaN with fewer than 2)."""
+    tail = np.asarray(values, dtype=float)[-k:]
+    return float(np.std(tail, ddof=1)) if len(tail) >= 2 else math.nan
+
+
+def loss_spikes(values, window: int = SPIKE_WINDOW, sigmas: float = SPIKE_SIGMAS, min_history: int = SPIKE_MIN_HISTORY) -> int:
+    """Count values above mean + sigmas·std of the `window` values before them (upward jumps only)."""
+    x = np.asarray(values, dtype=float)
+    count = 0
+    for i in range(min_history, len(x)):
+        recent = x[max(0, i - window):i]
+        mu, sd = recent.mean(), recent.std(ddof=1)
+        # A flat history (sd 0) would make any rounding noise a spike: require a real std.
+        if sd > 0 and x[i] > mu + sigmas * sd:
+            count += 1
+    return count
+
+
+def epochs_to_share(f1_by_epoch: pd.Series, share: float = CONVERGED_SHARE):
+    """Return the first epoch whose value reaches `share` of the series' maximum (NaN if none is > 0)."""
+    s = f1_by_epoch.dropna().sort_index()
+    if s.empty or not s.max() > 0:
+        return math.nan
+    return s.index[(s >= share * s.max()).to_numpy().argmax()]
+
+
+def _series(m: pd.DataFrame, split: str, name: str) -> pd.Series:
+    """Return one metric per epoch (last row of each epoch), indexed by epoch."""
+    rows = m[(m["split"] == split) & (m["name"] == name)]
+    if rows.empty:
+        return pd.Series(dtype=float)
+    return rows.sort_values(["epoch"]).groupby("epoch")["value"].last().astype(float)
+
+
+def _f1_series(m: pd.DataFrame) -> pd.Series:
+    # f1_best (F1 at the validation-best threshold) is the one that moves early on sparse targets; 0.5 is often all-zero.
+    s = _series(m, "valid", "f1_best")
+    return s if not s.empty else _series(m, "valid", "f1")
+
+
+def _elapsed_by_epoch(m: pd.DataFrame) -> pd.Series:
+    """Return training seconds elapsed at the end of each epoch (cumulative train epoch_s, else wall_time)."""
+    s = _series(m, "train", "epoch_s")
+    if not s.empty:
+        return s.cumsum()
+    rows = m[m["split"] == "valid"].dropna(subset=["wall_time"])
+    if rows.empty:
+        return pd.Series(dtype=float)
+    by_epoch = rows.groupby("epoch")["wall_time"].max().sort_index()
+    start = m["wall_time"].dropna().min()
+    return by_epoch - start
+
+
+def _train_losses(m: pd.DataFrame) -> np.ndarray:
+    """Return the train loss curve: per-step rows when the run logged them, else per-epoch."""
+    rows = m[(m["split"] == "train") & (m["name"] == "loss")]
+    per_step = rows.dropna(subset=["step"]) if "step" in rows else rows.iloc[0:0]
+    if len(per_step) > 1 and per_step["step"].nunique() > rows["epoch"].nunique():
+        return per_step.sort_values("step")["value"].to_numpy(float)
+    return _series(m, "train", "loss").to_numpy(float)
+
+
+def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
+    """Return one run's row of the study table from its store record and its metric rows."""
+    config = run.get("config") or {}
+    summary = run.get("summary") or {}
+    opt, loss, seed = _find(config, "optimizer"), _find(config, "loss"), _find(config, "seed")
+    nll, f1 = _series(m, "valid", "nll"), _f1_series(m)
+    elapsed = _elapsed_by_epoch(m)
+    e95 = epochs_to_share(f1)
+    test = m[m["split"] == "test"].groupby("name")["value"].last() if len(m) else pd.Series(dtype=float)
+    # Positive rate against density: at the best checkpoint on test, else the best valid epoch.
+    best_epoch = summary.get("best_epoch")
+    if best_epoch is None and not nll.empty:
+        best_epoch = nll.idxmin()
+    at_best = m[(m["split"] == "valid") & (m["epoch"] == best_epoch)].groupby("name")["value"].last()
+    src = test if "pred_pos_rate" in test else at_best
+    losses = _train_losses(m)
+    row = {
+        "id": run.get("id"), "name": run.get("name"), "status": run.get("status"),
+        "optimizer": opt, "loss": loss, "seed": seed, "config": config_label(opt, loss),
+        "epochs_done": run.get("epochs_done", int(nll.index.max()) if not nll.empty else 0),
+        "best_valid_nll": float(nll.min()) if not nll.empty else math.nan,
+        "best_valid_f1": float(f1.max()) if not f1.empty else math.nan,
+        "test_nll": float(test.get("nll", math.nan)),
+        # On test the F1 at the threshold chosen on validation: tuning it on test would flatter every run.
+        "test_f1": float(test.get("f1_at_threshold", test.get("f1", math.nan))),
+        "epochs_to_95": float(e95),
+        "seconds_to_95": math.nan if pd.isna(e95) else float(elapsed.get(e95, math.nan)),
+        "loss_spread": loss_spread(_series(m, "train", "loss").to_numpy(float), k),
+        "loss_spikes": float(loss_spikes(losses)) if len(losses) else math.nan,
+        "pred_pos_rate": float(src.get("pred_pos_rate", math.nan)),
+        "density": float(src.get("density", math.nan)),
+        "gen_overlap": float(summary.get("gen_overlap", math.nan)),
+    }
+    row["pos_rate_ratio"] = row["pred_pos_rate"] / row["density"] if row["density"] > 0 else math.nan
+    return row
+
+
+def run_table_from(runs: pd.DataFrame, metrics: pd.DataFrame, k: int = K_LAST) -> pd.DataFrame:
+    """Return one row per run (TABLE_COLUMNS) from a runs frame and a metric-rows frame."""
+    rows = []
+    for run in runs.to_dict("records"):
+        m = metrics[metrics["run_id"] == run["id"]] if len(metrics) else metrics
+        rows.append(run_row(run, m, k))
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def run_table(run_ids: list[str], k: int = K_LAST) -> pd.DataFrame:
+    """Return one row per run of the store (see TABLE_COLUMNS)."""
+    from musicgen import store
+
+    runs = pd.DataFrame([store.get_run(r) for r in run_ids])
+    metrics = store.metrics_frame(list(run_ids)) if run_ids else pd.DataFrame(columns=["run_id"])
+    if runs.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    return run_table_from(runs, metrics, k)
+
+
+def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
+    """Return per combination the mean and std over seeds of each numeric column, and n (runs)."""
+    if by not in table:
+        raise ConfigError(f"cannot group by {by!r}; columns: {sorted(table.columns)}")
+    skip = {"seed", "epochs_done"}
+    numeric = [c for c in table.columns if c not in skip and c != by and pd.api.types.is_numeric_dtype(table[c])]
+    g = table.groupby(by, sort=True)
+    out = pd.DataFrame({"n": g.size()})
+    for extra in ("optimizer", "loss"):
+        if extra in table and extra != by:
+            out[extra] = g[extra].first()
+    for c in numeric:
+        out[f"{c}_mean"] = g[c].mean()
+        out[f"{c}_std"] = g[c].std(ddof=1)
+    return out.reset_index()
+
+
+def welch_p(a, b) -> float:
+    """Return the two-sided Welch t-test p-value of samples a and b (NaN where it is undefined)."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    if a.std() == 0 and b.std() == 0:
+        # No spread at all: the test is undefined, but equal constants are surely tied and distinct ones surely not.
+        return 1.0 if a.mean() == b.mean() else 0.0
+    return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def rank_table(table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config", alpha: float = ALPHA) -> pd.DataFrame:
+    """Rank combinations on `criterion`; a difference that Welch's test over seeds does not support (p >= alpha) is a tie.
+
+    rank = 1 + the number of combinations significantly better; `tied_with` lists the ones it cannot be told from.
+    """
+    if criterion not in table:
+        raise ConfigError(f"unknown criterion {criterion!r}; columns: {sorted(table.columns)}")
+    samples = {c: g[criterion].to_numpy(float) for c, g in table.groupby(by)}
+    means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in samples.items()}
+    sign = 1 if lower_is_better else -1
+    names = sorted(samples, key=lambda c: (math.isnan(means[c]), sign * means[c] if not math.isnan(means[c]) else 0, c))
+    rows = []
+    for c in names:
+        better, tied = 0, []
+        for o in names:
+            if o == c:
+                continue
+            p = welch_p(samples[c], samples[o])
+            if math.isnan(means[c]) or math.isnan(means[o]):
+                continue
+            if not (p < alpha):  # NaN (too few seeds) counts as a tie: nothing supports the difference
+                tied.append(o)
+            elif sign * means[o] < sign * means[c]:
+                better += 1
+        rows.append({
+            by: c, "criterion": criterion, "mean": means[c], "std": float(np.nanstd(samples[c], ddof=1)) if len(samples[c]) > 1 else math.nan,
+            "n": int(np.isfinite(samples[c]).sum()), "rank": better + 1 if not math.isnan(means[c]) else math.nan,
+            "tied_with": ", ".join(tied), "p_vs_best": welch_p(samples[c], samples[names[0]]) if c != names[0] else math.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+def with_pos_rate_error(table: pd.DataFrame) -> pd.DataFrame:
+    """Add pos_rate_error = |log(pred_pos_rate / density)| (0 = as many positives as the data has)."""
+    t = table.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t["pos_rate_error"] = np.abs(np.log(t["pred_pos_rate"].astype(float) / t["density"].astype(float)))
+    t.loc[~np.isfinite(t["pos_rate_error"]), "pos_rate_error"] = math.nan
+    return t
+
+
+def curve_bands_from(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str = "epoch", points: int = 50) -> pd.DataFrame:
+    """Return mean ± std over seeds of one metric curve per combination: columns config, x, mean, std, n.
+
+    x="seconds" puts each run on its training-seconds axis and interpolates onto a shared grid,
+    never beyond a run's last point (so n can shrink towards the right).
+    """
+    if x not in ("epoch", "seconds"):
+        raise ConfigError(f"x must be 'epoch' or 'seconds', got {x!r}")
+    curves = {}
+    for run in runs.to_dict("records"):
+        m = metrics[metrics["run_id"] == run["id"]] if len(metrics) else metrics
+        s = _series(m, split, metric) if len(m) else pd.Series(dtype=float)
+        if s.empty:
+            continue
+        if x == "seconds":
+            s.index = _elapsed_by_epoch(m).reindex(s.index).to_numpy()
+            s = s[~np.isnan(s.index.to_numpy(float))]
+        label = config_label(_find(run.get("config") or {}, "optimizer"), _find(run.get("config") or {}, "loss"))
+        curves.setdefault(label, []).append(s)
+    rows = []
+    for label, series in sorted(curves.items()):
+        if x == "epoch":
+            frame = pd.concat(series, axis=1)
+        else:
+            hi = max(float(s.index.max()) for s in series)
+            grid = np.linspace(0, hi, points)
+            cols = []
+            for s in series:
+                xs, ys = s.index.to_numpy(float), s.to_numpy(float)
+                v = np.interp(grid, xs, ys)
+                v[(grid < xs.min()) | (grid > xs.max())] = np.nan
+                cols.append(pd.Series(v, index=grid))
+            frame = pd.concat(cols, axis=1)
+        for xv, vals in frame.iterrows():
+            v = vals.dropna().to_numpy(float)
+            if len(v):
+                rows.append({"config": label, "x": float(xv), "mean": float(v.mean()),
+                             "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": len(v)})
+    return pd.DataFrame(rows, columns=["config", "x", "mean", "std", "n"])
+
+
+def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch") -> pd.DataFrame:
+    """Return mean ± std bands per combination of one metric of the store's runs (see curve_bands_from)."""
+    from musicgen import store
+
+    runs = pd.DataFrame([store.get_run(r) for r in run_ids])
+    if runs.empty:
+        return pd.DataFrame(columns=["config", "x", "mean", "std", "n"])
+    return curve_bands_from(runs, store.metrics_frame(list(run_ids)), metric, split, x)

@@ -1,0 +1,161 @@
+"""The study's statistics against synthetic metric rows with known means, spreads and t-test outcomes."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ttest_ind
+
+from musicgen import report
+from musicgen.errors import ConfigError
+
+
+def fake_run(run_id, optimizer, loss, seed, valid_nll, valid_f1, train_loss, epoch_s=2.0, test=None, summary=None):
+    """Return (run record, metric rows) of one synthetic run; lists are per epoch starting at 1."""
+    run = {"id": run_id, "name": f"{optimizer}+{loss}/s{seed}", "status": "finished", "epochs_done": len(valid_nll),
+           "config": {"train": {"optimizer": optimizer, "loss": loss, "seed": seed}, "model": {"hidden": 8}},
+           "summary": summary or {}}
+    rows = []
+    for e, (n, f, t) in enumerate(zip(valid_nll, valid_f1, train_loss), start=1):
+        rows += [(run_id, e, None, "valid", "nll", n, None), (run_id, e, None, "valid", "f1_best", f, None),
+                 (run_id, e, None, "valid", "pred_pos_rate", 0.02 * e, None), (run_id, e, None, "valid", "density", 0.04, None),
+                 (run_id, e, None, "train", "loss", t, None), (run_id, e, None, "train", "epoch_s", epoch_s, None)]
+    for name, v in (test or {}).items():
+        rows.append((run_id, len(valid_nll), None, "test", name, v, None))
+    return run, rows
+
+
+def frames(specs):
+    runs, rows = [], []
+    for spec in specs:
+        r, m = fake_run(*spec[:7], **(spec[7] if len(spec) > 7 else {}))
+        runs.append(r)
+        rows += m
+    cols = ["run_id", "epoch", "step", "split", "name", "value", "wall_time"]
+    return pd.DataFrame(runs), pd.DataFrame(rows, columns=cols)
+
+
+def test_run_row_reads_bests_convergence_and_rates():
+    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0, 8.0, 7.5], [0.2, 0.5, 0.9, 1.0], [5, 4, 3, 3],
+                       {"test": {"nll": 7.7, "f1": 0.6, "pred_pos_rate": 0.03, "density": 0.05}})])
+    row = report.run_table_from(runs, m).iloc[0]
+    assert row["config"] == "adam+bce" and row["seed"] == 0
+    assert row["best_valid_nll"] == 7.0 and row["best_valid_f1"] == 1.0
+    assert row["test_nll"] == 7.7 and row["test_f1"] == 0.6
+    # 95% of the best F1 (1.0) is first reached at epoch 4 (0.9 < 0.95); elapsed = 4 epochs x 2 s.
+    assert row["epochs_to_95"] == 4 and row["seconds_to_95"] == 8.0
+    assert row["loss_spread"] == pytest.approx(np.std([5, 4, 3, 3], ddof=1))
+    # The test split's rates win over the valid ones.
+    assert row["pred_pos_rate"] == 0.03 and row["density"] == 0.05 and row["pos_rate_ratio"] == pytest.approx(0.6)
+
+
+def test_rates_fall_back_to_the_best_valid_epoch():
+    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0, 8.0], [0.2, 0.5, 0.9], [5, 4, 3])])
+    row = report.run_table_from(runs, m).iloc[0]
+    assert row["pred_pos_rate"] == pytest.approx(0.04)  # epoch 2, the lowest valid NLL
+    assert math.isnan(row["test_nll"])
+
+
+def test_loss_spread_uses_the_last_k_epochs():
+    assert report.loss_spread([100, 1, 2, 3], k=3) == pytest.approx(1.0)
+    assert math.isnan(report.loss_spread([1.0], k=3))
+
+
+def test_loss_spikes_counts_only_jumps_beyond_three_sigma():
+    rng = np.random.default_rng(0)
+    x = 1.0 + 0.01 * rng.standard_normal(40)
+    assert report.loss_spikes(x) == 0
+    x[20] += 1.0
+    x[33] += 1.0  # more than a window after the first, whose jump would widen the recent σ
+    assert report.loss_spikes(x) == 2
+    x[38] -= 1.0  # a drop is progress, not instability
+    assert report.loss_spikes(x) == 2
+
+
+def test_epochs_to_share_is_nan_when_nothing_was_learned():
+    assert math.isnan(report.epochs_to_share(pd.Series([0.0, 0.0], index=[1, 2])))
+    assert report.epochs_to_share(pd.Series([0.1, 0.96, 1.0], index=[1, 2, 3])) == 2
+
+
+def _grouped_specs():
+    # adam+bce: best nll 7, 8, 9 (mean 8, std 1); rmsprop+focal: 10, 10.5, 11 (mean 10.5, std 0.5).
+    specs = []
+    for i, v in enumerate([7.0, 8.0, 9.0]):
+        specs.append((f"a{i}", "adam", "bce", i, [v + 1, v], [0.5, 0.6], [3, 2]))
+    for i, v in enumerate([10.0, 10.5, 11.0]):
+        specs.append((f"b{i}", "rmsprop", "focal", i, [v, v + 1], [0.4, 0.3], [3, 2]))
+    return specs
+
+
+def test_group_table_gives_known_means_stds_and_counts():
+    t = report.run_table_from(*frames(_grouped_specs()))
+    g = report.group_table(t).set_index("config")
+    assert g.loc["adam+bce", "n"] == 3
+    assert g.loc["adam+bce", "best_valid_nll_mean"] == pytest.approx(8.0)
+    assert g.loc["adam+bce", "best_valid_nll_std"] == pytest.approx(1.0)
+    assert g.loc["rmsprop+focal", "best_valid_nll_mean"] == pytest.approx(10.5)
+    assert g.loc["rmsprop+focal", "best_valid_nll_std"] == pytest.approx(0.5)
+    assert g.loc["rmsprop+focal", "optimizer"] == "rmsprop"
+    with pytest.raises(ConfigError, match="cannot group by 'nope'"):
+        report.group_table(t, by="nope")
+
+
+def _table(values: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"config": c, "x": v} for c, vs in values.items() for v in vs])
+
+
+def test_rank_table_separates_what_welch_supports_and_ties_the_rest():
+    a, b, c = [1.0, 1.1, 0.9, 1.05], [5.0, 5.2, 4.8, 5.1], [1.2, 0.7, 1.5, 0.9]
+    assert ttest_ind(a, b, equal_var=False).pvalue < 0.05 and ttest_ind(a, c, equal_var=False).pvalue >= 0.05
+    r = report.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=True).set_index("config")
+    assert r.loc["a", "rank"] == 1 and r.loc["c", "rank"] == 1  # a's edge over c is not supported: a tie
+    assert r.loc["b", "rank"] == 3  # both others are significantly lower
+    assert "c" in r.loc["a", "tied_with"] and r.loc["b", "tied_with"] == ""
+    assert r.loc["b", "p_vs_best"] == pytest.approx(ttest_ind(b, a, equal_var=False).pvalue)
+    assert r.index[0] == "a"  # ordered by mean
+    flipped = report.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=False).set_index("config")
+    assert flipped.loc["b", "rank"] == 1 and flipped.loc["a", "rank"] == 2
+
+
+def test_rank_table_ties_everything_with_one_seed():
+    r = report.rank_table(_table({"a": [1.0], "b": [9.0]}), "x", lower_is_better=True)
+    assert list(r["rank"]) == [1, 1]
+
+
+def test_welch_p_handles_constant_samples():
+    assert report.welch_p([2, 2], [2, 2]) == 1.0
+    assert report.welch_p([2, 2], [3, 3]) == 0.0
+    assert math.isnan(report.welch_p([1], [2, 3]))
+
+
+def test_rank_table_rejects_an_unknown_criterion():
+    with pytest.raises(ConfigError, match="unknown criterion 'nope'"):
+        report.rank_table(_table({"a": [1.0]}), "nope", True)
+
+
+def test_pos_rate_error_is_zero_when_rates_match():
+    t = report.with_pos_rate_error(pd.DataFrame({"pred_pos_rate": [0.04, 0.02, 0.0], "density": [0.04, 0.04, 0.04]}))
+    assert t["pos_rate_error"].iloc[0] == 0 and t["pos_rate_error"].iloc[1] == pytest.approx(math.log(2))
+    assert math.isnan(t["pos_rate_error"].iloc[2])
+
+
+def test_curve_bands_by_epoch_give_mean_std_and_n():
+    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2]),
+                      ("r2", "adam", "bce", 1, [11.0, 8.0, 6.0], [0.1, 0.2, 0.3], [3, 2, 1])])
+    b = report.curve_bands_from(runs, m, "nll", "valid").set_index("x")
+    assert b.loc[1.0, "mean"] == 10.0 and b.loc[1.0, "std"] == pytest.approx(math.sqrt(2)) and b.loc[1.0, "n"] == 2
+    assert b.loc[3.0, "mean"] == 6.0 and b.loc[3.0, "n"] == 1
+
+
+def test_curve_bands_by_seconds_interpolate_without_extrapolating():
+    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2], {"epoch_s": 1.0}),
+                      ("r2", "adam", "bce", 1, [9.0, 5.0], [0.1, 0.2], [3, 2], {"epoch_s": 2.0})])
+    b = report.curve_bands_from(runs, m, "nll", "valid", x="seconds", points=5)  # grid 0, 1, 2, 3, 4 s
+    b = b.set_index("x")
+    assert 0.0 not in b.index  # before the first epoch ended there is no value to show
+    assert b.loc[1.0, "n"] == 1 and b.loc[1.0, "mean"] == 9.0
+    assert b.loc[2.0, "n"] == 2 and b.loc[2.0, "mean"] == pytest.approx((7.0 + 9.0) / 2)
+    assert b.loc[4.0, "n"] == 1 and b.loc[4.0, "mean"] == 5.0
+    with pytest.raises(ConfigError, match="x must be 'epoch' or 'seconds'"):
+        report.curve_bands_from(runs, m, "nll", "valid", x="steps")

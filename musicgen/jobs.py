@@ -1,0 +1,165 @@
+"""Launch and stop the app's background jobs: `python -m musicgen …` processes that outlive the page.
+
+Training in the Streamlit script thread freezes the app and cannot be stopped; here every job is a
+separate process in its own session (so a page reload, a closed tab or a restarted server leaves it
+running), its output goes to `home_dir()/logs/<kind>-<pid>.log`, and it is stopped with SIGTERM, which
+the trainer turns into a clean stop (checkpoint written, status "stopped").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from musicgen.errors import StoreError
+from musicgen.paths import REPO_ROOT, home_dir
+
+KINDS = ("train", "sweep")
+
+
+def logs_dir() -> Path:
+    """Return the folder of job logs."""
+    return home_dir() / "logs"
+
+
+def _reap(proc: subprocess.Popen) -> None:
+    # The server is the parent: without a wait() a finished job stays a zombie and looks alive.
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+
+
+def _command(kind: str, args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "musicgen", kind, *args]
+
+
+def start_job(kind: str, args: list[str]) -> int:
+    """Start `python -m musicgen <kind> <args…>` detached; return its pid (log: `log_path(pid)`)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown job kind {kind!r}; known: {KINDS}")
+    folder = logs_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    # The pid is known only after the start: open under a unique name, rename once it is known
+    # (the child keeps writing to the same open file).
+    tmp = folder / f".{kind}-{uuid.uuid4().hex}.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MUSICGEN_HOME": str(home_dir())}
+    cmd = _command(kind, [str(a) for a in args])
+    with open(tmp, "ab") as log:
+        log.write(("$ " + " ".join(cmd) + "\n").encode())
+        log.flush()
+        proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    os.replace(tmp, folder / f"{kind}-{proc.pid}.log")
+    _reap(proc)
+    return proc.pid
+
+
+def start_training(args: list[str]) -> int:
+    """Start `python -m musicgen train <args…>` as a detached process; return its pid."""
+    return start_job("train", args)
+
+
+def start_sweep(args: list[str]) -> int:
+    """Start `python -m musicgen sweep <args…>` as a detached process; return its pid."""
+    return start_job("sweep", args)
+
+
+def log_path(pid: int) -> Path | None:
+    """Return the log file of the job with this pid, or None when there is none."""
+    for kind in KINDS:
+        p = logs_dir() / f"{kind}-{int(pid)}.log"
+        if p.is_file():
+            return p
+    return None
+
+
+def log_tail(pid: int, lines: int = 20) -> str:
+    """Return the last `lines` lines of a job's log ('' when it has none)."""
+    p = log_path(pid)
+    if p is None:
+        return ""
+    with open(p, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 64_000))
+        text = f.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def is_alive(pid: int | None) -> bool:
+    """Return True when a process with this pid exists and is not a zombie."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A zombie (finished, not yet reaped by a parent that is not us) is not running.
+        state = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def stop_pid(pid: int, wait_s: float = 0.0) -> bool:
+    """Send SIGTERM to `pid`; optionally wait up to `wait_s` seconds for it to end. Return True if it ended."""
+    try:
+        os.kill(int(pid), signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if not is_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not is_alive(pid)
+
+
+def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
+    """Ask the run's process (pid from the store) to stop gracefully with SIGTERM; return True if it ended."""
+    from musicgen import store
+
+    run = store.get_run(run_id)
+    pid = run.get("pid")
+    if run.get("status") not in ("queued", "running"):
+        raise StoreError(f"run {run_id} is {run.get('status')}, not running; only a queued or running run can be stopped")
+    if not pid or not is_alive(pid):
+        raise StoreError(f"run {run_id} has no live process (pid {pid}); refresh: it has ended or died")
+    return stop_pid(pid, wait_s)
+
+
+def _flags(cfg, defaults) -> list[str]:
+    out = []
+    for f in dataclasses.fields(cfg):
+        value, default = getattr(cfg, f.name), getattr(defaults, f.name)
+        if value == default or value is None:
+            continue  # the CLI's default is the same value: a shorter, readable command line
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            out += [flag] if value else []
+        else:
+            out += [flag, str(value)]
+    return out
+
+
+def train_args(data_ref: str, model_cfg, train_cfg, name: str | None = None) -> list[str]:
+    """Return the `python -m musicgen train` arguments that reproduce these configs on `data_ref`."""
+    from musicgen.config import ModelConfig, TrainConfig
+
+    args = ["--data", str(data_ref)]
+    if name:
+        args += ["--name", name]
+    # n_notes comes from the dataset, never from the page.
+    model_defaults = dataclasses.replace(ModelConfig(), n_notes=model_cfg.n_notes)
+    # Optimizer and loss always spelled out; the rest only where it differs from that optimizer's default.
+    args += ["--optimizer", train_cfg.optimizer, "--loss", train_cfg.loss]
+    return args + _flags(model_cfg, model_defaults) + _flags(train_cfg, TrainConfig(optimizer=train_cfg.optimizer, loss=train_cfg.loss))

@@ -1,0 +1,104 @@
+"""Plotly figure builders shared by the dashboard's pages and the HTML report (no statistics here: see report.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from musicgen.paths import atomic_write
+
+# One colour per combination, stable across figures (plotly's default qualitative palette).
+PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def colour_of(labels: list[str]) -> dict[str, str]:
+    """Return a colour per label, assigned in sorted order so every figure agrees."""
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(set(labels)))}
+
+
+def curves_figure(bands: pd.DataFrame, title: str, x_label: str = "epoch", y_label: str = ""):
+    """Return a figure with one mean line and a ±std band per combination from a `curve_bands` frame."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colours = colour_of(list(bands["config"])) if len(bands) else {}
+    for label, b in bands.groupby("config", sort=True):
+        b = b.sort_values("x")
+        x, mean, std = b["x"].to_numpy(), b["mean"].to_numpy(), b["std"].fillna(0).to_numpy()
+        c = colours[label]
+        # The band is one closed polygon: upper edge left to right, lower edge back.
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                                 fill="toself", fillcolor=_rgba(c, 0.18), line={"width": 0}, hoverinfo="skip",
+                                 legendgroup=label, showlegend=False, name=f"{label} ±std"))
+        fig.add_trace(go.Scatter(x=x, y=mean, mode="lines+markers", line={"color": c}, name=label, legendgroup=label,
+                                 customdata=b["n"].to_numpy(), hovertemplate="%{y:.4g} (n=%{customdata})"))
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, template="plotly_white", hovermode="x unified")
+    return fig
+
+
+def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "config"):
+    """Return a bar per combination of `<column>_mean` with `<column>_std` error bars from a `group_table` frame."""
+    import plotly.graph_objects as go
+
+    g = grouped.sort_values(by)
+    colours = colour_of(list(g[by]))
+    fig = go.Figure(go.Bar(x=g[by], y=g[f"{column}_mean"], error_y={"type": "data", "array": g[f"{column}_std"].fillna(0)},
+                           marker_color=[colours[c] for c in g[by]]))
+    fig.update_layout(title=title, yaxis_title=column, template="plotly_white")
+    return fig
+
+
+def roll_figure(roll, low: int = 24, title: str = "", steps_per_beat: int | None = None):
+    """Return a piano-roll heatmap of a roll (steps, notes): time on x, MIDI pitch on y."""
+    import plotly.graph_objects as go
+
+    roll = np.asarray(roll)
+    x = np.arange(roll.shape[0]) / steps_per_beat if steps_per_beat else np.arange(roll.shape[0])
+    fig = go.Figure(go.Heatmap(z=roll.T, x=x, y=np.arange(low, low + roll.shape[1]), colorscale=[[0, "white"], [1, "black"]],
+                               showscale=False, hovertemplate="step %{x}, pitch %{y}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="beat" if steps_per_beat else "step", yaxis_title="MIDI pitch",
+                      template="plotly_white")
+    return fig
+
+
+def histogram_figure(values: dict, title: str, x_label: str = "", bins: int = 20):
+    """Return overlaid, normalised histograms, one per named sample (e.g. generated vs real)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    colours = colour_of(list(values))
+    for name, v in values.items():
+        fig.add_trace(go.Histogram(x=np.asarray(v, float), name=name, nbinsx=bins, histnorm="probability",
+                                   opacity=0.6, marker_color=colours[name]))
+    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title="share", barmode="overlay", template="plotly_white")
+    return fig
+
+
+def figure_html(fig, include_plotlyjs: bool | str = False) -> str:
+    """Return the figure as an HTML <div> (with plotly.js inlined when asked, so the page works offline)."""
+    return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+
+
+def write_figure(fig, path: Path) -> list[Path]:
+    """Write `path` (.html, plotly.js inlined) and, where kaleido is installed, a .png beside it; return what was written."""
+    path = Path(path).with_suffix(".html")
+    with atomic_write(path) as tmp:
+        tmp.write_text(fig.to_html(full_html=True, include_plotlyjs=True), encoding="utf-8")
+    written = [path]
+    try:
+        import kaleido  # noqa: F401  (optional: PNG export only)
+    except ImportError:
+        return written
+    png = path.with_suffix(".png")
+    with atomic_write(png) as tmp:
+        tmp.write_bytes(fig.to_image(format="png"))
+    written.append(png)
+    return written

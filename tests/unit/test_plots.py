@@ -1,0 +1,51 @@
+"""Figure builders: the traces carry the numbers they are given."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musicgen import plots
+
+
+def test_curves_figure_draws_a_band_and_a_mean_per_combination():
+    bands = pd.DataFrame({"config": ["a+b"] * 2 + ["c+d"] * 2, "x": [1, 2, 1, 2], "mean": [5.0, 4.0, 6.0, 3.0],
+                          "std": [1.0, 0.5, 0.0, 0.0], "n": [3, 3, 2, 2]})
+    fig = plots.curves_figure(bands, "valid nll")
+    assert len(fig.data) == 4 and fig.layout.title.text == "valid nll"
+    band, line = fig.data[0], fig.data[1]
+    assert line.name == "a+b" and list(line.y) == [5.0, 4.0]
+    assert list(band.y) == [6.0, 4.5, 3.5, 4.0]  # upper edge, then lower edge backwards
+    assert band.fillcolor.startswith("rgba(") and fig.data[3].name == "c+d"
+
+
+def test_bars_figure_has_std_error_bars():
+    g = pd.DataFrame({"config": ["b", "a"], "f1_mean": [0.2, 0.4], "f1_std": [0.05, np.nan]})
+    fig = plots.bars_figure(g, "f1", "F1")
+    assert list(fig.data[0].x) == ["a", "b"] and list(fig.data[0].error_y.array) == [0.0, 0.05]
+
+
+def test_roll_figure_puts_pitch_on_y():
+    roll = np.zeros((8, 84), np.uint8)
+    roll[3, 36] = 1  # MIDI 60
+    fig = plots.roll_figure(roll)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (84, 8) and z[36, 3] == 1 and fig.data[0].y[36] == 60
+
+
+def test_histogram_figure_has_one_trace_per_sample():
+    fig = plots.histogram_figure({"generated": [1, 2, 2], "real": [2, 3]}, "polyphony")
+    assert [t.name for t in fig.data] == ["generated", "real"]
+
+
+def test_write_figure_writes_standalone_html(tmp_path):
+    fig = plots.histogram_figure({"x": [1, 2]}, "t")
+    written = plots.write_figure(fig, tmp_path / "fig.html")
+    assert written[0] == tmp_path / "fig.html"
+    text = written[0].read_text()
+    assert "<html>" in text and "plotly" in text.lower()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("labels", [["b", "a"], ["a", "b", "a"]])
+def test_colour_of_is_stable(labels):
+    assert plots.colour_of(labels)["a"] == plots.PALETTE[0]

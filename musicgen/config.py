@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import subprocess
 from dataclasses import dataclass
 
@@ -104,7 +105,7 @@ def code_version() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "musicgen"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True, text=True, timeout=5, check=False,
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -114,3 +115,78 @@ def code_version() -> str:
         return "src-" + h.hexdigest()[:12]
 
 
+
+# Names the trainer knows; musicgen.losses and musicgen.optim hold the matching registries.
+OPTIMIZER_NAMES = ("adam", "adamw", "rmsprop", "sgd")
+LOSS_NAMES = ("bce", "focal", "weighted-bce", "asymmetric")
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+SCHEDULE_NAMES = ("none", "cosine", "plateau")
+# Validation metric -> direction for early stopping and the best checkpoint.
+MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_acc": "max"}
+
+
+def _finite_positive(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: optimizer, loss, schedule, stopping. Defaults train well on 2 CPU cores."""
+
+    optimizer: str = "adamw"  # one of OPTIMIZER_NAMES
+    loss: str = "bce"  # one of LOSS_NAMES
+    lr: float = 3e-3  # any positive finite value (absurd ones fail the run with a plain NaN message)
+    weight_decay: float | None = None  # L2 for adam/rmsprop/sgd, decoupled for adamw; None: 0.01 for adamw, else 0
+    epochs: int = 20
+    batch_size: int = 32  # sequences per step
+    seed: int = 0  # weights, shuffling and dropout
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    schedule: str = "none"  # "cosine" anneals to lr*min_lr_ratio over the epochs; "plateau" halves lr on a stalled monitor
+    min_lr_ratio: float = 0.05  # cosine floor as a share of lr
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    patience: int = 0  # epochs without a better monitor before stopping; 0 never stops early
+    monitor: str = "nll"  # validation metric that picks best.pt and drives early stopping (MONITORS)
+    # Loss knobs.
+    focal_gamma: float = 2.0
+    focal_alpha: float | None = 0.25  # weight of positives (Lin et al. 2017); None weighs both classes alike
+    pos_weight: float | None = None  # weighted-bce; None: (1 - density) / density of the training split
+    asl_gamma_pos: float = 0.0  # asymmetric loss (Ridnik et al. 2021)
+    asl_gamma_neg: float = 4.0
+    asl_clip: float = 0.05  # probability margin that discards easy negatives
+    # Optimizer knobs.
+    beta1: float = 0.9  # adam/adamw
+    beta2: float = 0.999  # adam/adamw
+    eps: float = 1e-8  # adam/adamw/rmsprop
+    alpha: float = 0.99  # rmsprop smoothing
+    momentum: float = 0.9  # sgd
+    rms_momentum: float = 0.0  # rmsprop
+    nesterov: bool = False  # sgd
+    threads: int = 0  # CPU threads; 0: the cores this process may use (at most 8)
+
+    def __post_init__(self):
+        _check(self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+        _check(self.loss in LOSS_NAMES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
+        _check(self.device in DEVICE_NAMES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICE_NAMES)}")
+        _check(self.schedule in SCHEDULE_NAMES, f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
+        _check(self.monitor in MONITORS, f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
+        if self.weight_decay is None:
+            # AdamW with no decay is Adam; its usual default keeps the comparison meaningful.
+            object.__setattr__(self, "weight_decay", 0.01 if self.optimizer == "adamw" else 0.0)
+        _check(_finite_positive(self.lr), f"lr must be a positive finite number, got {self.lr}")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
+        _check(0 < self.min_lr_ratio <= 1, f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
+        _check(math.isfinite(self.clip) and self.clip >= 0, f"clip must be >= 0 (0 turns it off), got {self.clip}")
+        _check(self.patience >= 0, f"patience must be >= 0 (0 turns early stopping off), got {self.patience}")
+        _check(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
+        _check(self.focal_alpha is None or 0 <= self.focal_alpha <= 1, f"focal_alpha must be in [0, 1] or None, got {self.focal_alpha}")
+        _check(self.pos_weight is None or _finite_positive(self.pos_weight), f"pos_weight must be > 0 or None, got {self.pos_weight}")
+        _check(self.asl_gamma_pos >= 0 and self.asl_gamma_neg >= 0, "asl_gamma_pos and asl_gamma_neg must be >= 0")
+        _check(0 <= self.asl_clip < 1, f"asl_clip must be in [0, 1), got {self.asl_clip}")
+        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
+        _check(self.eps > 0, f"eps must be > 0, got {self.eps}")
+        _check(0 <= self.alpha < 1, f"alpha must be in [0, 1), got {self.alpha}")
+        _check(self.momentum >= 0 and self.rms_momentum >= 0, "momentum and rms_momentum must be >= 0")
+        _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
+        _check(self.threads >= 0, f"threads must be >= 0 (0: automatic), got {self.threads}")

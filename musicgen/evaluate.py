@@ -1,0 +1,148 @@
+"""Evaluation: a model or a baseline over one dataset split, with the metrics of musicgen.metrics."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from musicgen.errors import ConfigError, DataError
+from musicgen.metrics import BASELINES, Tally, baseline_probs, step_mask
+
+EVAL_BATCH = 128  # sequences per evaluation batch
+
+
+@dataclass
+class Split:
+    """One dataset split resident on a device: rolls (n, steps, N) uint8 and lengths (n,) int64."""
+
+    rolls: torch.Tensor
+    lengths: torch.Tensor
+
+    @classmethod
+    def from_numpy(cls, rolls: np.ndarray, lengths: np.ndarray, device) -> Split:
+        """Move a split (uint8 rolls, int64 lengths) to `device`."""
+        return cls(torch.from_numpy(np.ascontiguousarray(rolls, dtype=np.uint8)).to(device),
+                   torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(device))
+
+    def __len__(self) -> int:
+        return int(self.rolls.shape[0])
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return (inputs (B, T-1, N) float, targets (B, T-1, N) float, mask (B, T-1)) of sequences `idx`.
+
+        Trimmed to the longest sequence of the batch: the model is causal, so the padding after
+        that changes nothing it predicts at real steps.
+        """
+        lengths = self.lengths[idx]
+        t = max(int(lengths.max()), 2)
+        x = self.rolls[idx, :t].float()  # (B, t, N)
+        return x[:, :-1], x[:, 1:], step_mask(lengths, t - 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """Return the torch device for 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or --device cpu")
+    if name == "mps" and not has_mps:
+        raise ConfigError("device 'mps' was asked for but this torch has no MPS backend; use --device auto or --device cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unknown device {name!r}; choose one of auto, cpu, cuda, mps")
+    return torch.device(name)
+
+
+def autocast(device: torch.device):
+    """Return the autocast context for `device`: bf16 on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate_model(model, split: Split, loss_fn=None, threshold: float | None = None, batch_size: int = EVAL_BATCH) -> dict:
+    """Return the metrics of `model` on `split`; threshold None picks the F1-best one (validation)."""
+    if len(split) == 0:
+        raise DataError("the split to evaluate has no sequences; rebuild the dataset with a non-zero share for it")
+    was_training = model.training
+    model.eval()
+    device = split.rolls.device
+    tally = Tally(device)
+    try:
+        for start in range(0, len(split), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(split)), device=device)
+            inputs, targets, mask = split.batch(idx)
+            with autocast(device):
+                logits = model(inputs)
+            logits = logits.float()
+            loss = loss_fn(logits, targets, mask) if loss_fn is not None else None
+            tally.add(targets, mask, logits=logits, loss=loss)
+    finally:
+        model.train(was_training)
+    return tally.result(threshold)
+
+
+@torch.no_grad()
+def baseline_metrics(split: Split, batch_size: int = EVAL_BATCH) -> dict:
+    """Return {baseline: metrics} for 'silent' and 'copy_previous' on `split` (no NLL: 0/1 guesses have none)."""
+    out = {}
+    for kind in BASELINES:
+        tally = Tally(split.rolls.device)
+        for start in range(0, len(split), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(split)), device=split.rolls.device)
+            inputs, targets, mask = split.batch(idx)
+            tally.add(targets, mask, probs=baseline_probs(kind, inputs))
+        # A 0/1 guess is the same at every threshold in (0, 1): report it at 0.5.
+        out[kind] = tally.result(threshold=0.5)
+    return out
+
+
+def check_pitch_range(ckpt_data_config: dict, dataset) -> None:
+    """Raise DataError when `dataset` has another pitch range than the checkpoint was trained on."""
+    lo, hi = ckpt_data_config.get("low"), ckpt_data_config.get("high")
+    if (lo, hi) != (dataset.config.low, dataset.config.high):
+        raise DataError(
+            f"dataset {dataset.name} covers MIDI {dataset.config.low}..{dataset.config.high - 1} but the checkpoint was trained "
+            f"on MIDI {lo}..{hi - 1}; rebuild the dataset with --low {lo} --high {hi}"
+        )
+
+
+def evaluate_checkpoint(ref: str, data_ref: str, split: str = "test", device: str = "auto", threshold: float | None = None) -> dict:
+    """Recompute a checkpoint's metrics on a dataset split; threshold None reuses the checkpoint's own.
+
+    Returns {run_id, checkpoint, dataset, split, threshold, metrics, baselines}.
+    """
+    from musicgen.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+    from musicgen.config import TrainConfig, from_dict
+    from musicgen.datasets import load_dataset
+    from musicgen.losses import make_loss
+
+    if split not in ("train", "valid", "test"):
+        raise ConfigError(f"unknown split {split!r}; choose one of train, valid, test")
+    path = resolve_checkpoint(ref, "best")
+    ckpt = load_checkpoint(path)
+    ds = load_dataset(data_ref)
+    check_pitch_range(ckpt["data_config"], ds)
+    dev = resolve_device(device)
+    model = model_from_checkpoint(ckpt, dev)
+    rolls, lengths = ds.split(split)
+    data = Split.from_numpy(rolls, lengths, dev)
+    loss_fn = None
+    if ckpt.get("train_config"):
+        tcfg = from_dict(TrainConfig, ckpt["train_config"])
+        loss_fn = make_loss(tcfg, float(ckpt.get("train_density") or 0.05))
+    thr = threshold if threshold is not None else ckpt.get("threshold", 0.5)
+    return {
+        "run_id": ckpt.get("run_id"),
+        "checkpoint": str(path),
+        "dataset": ds.name,
+        "dataset_id": ds.id,
+        "split": split,
+        "threshold": thr,
+        "metrics": evaluate_model(model, data, loss_fn, threshold=thr),
+        "baselines": baseline_metrics(data),
+    }

@@ -1,0 +1,136 @@
+"""Prediction metrics of next-step models and of the two baselines; padding never counts.
+
+Conventions: a batch predicts `targets = x[:, 1:]` from `inputs = x[:, :-1]`; `mask (B, T)` marks
+the real predicted steps (t + 1 < length). Cells are (step, note) pairs of real steps. A cell is
+predicted positive when its probability is >= the threshold (0.5 unless stated).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+# Threshold resolution of the F1-best search: thresholds k / BINS, k = 1..BINS-1.
+BINS = 1000
+BASELINES = ("silent", "copy_previous")
+
+
+def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """Return the bool mask (B, steps) of predicted positions t with t + 1 < length."""
+    t = torch.arange(steps, device=lengths.device)
+    return t.unsqueeze(0) + 1 < lengths.unsqueeze(1)  # (B, steps)
+
+
+def nll_per_step(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> float:
+    """Return the NLL per real step in nats: sum over notes of BCE, averaged over real steps."""
+    cells = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")  # (B, T, N)
+    m = mask.float()
+    return float((cells.sum(-1) * m).sum() / m.sum().clamp(min=1))
+
+
+def counts(pred: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[int, int, int]:
+    """Return (tp, fp, fn) of bool predictions (B, T, N) against 0/1 targets over real cells."""
+    m = mask.unsqueeze(-1).bool()
+    p, y = pred.bool() & m, targets.bool() & m
+    return int((p & y).sum()), int((p & ~y).sum()), int((~p & y).sum())
+
+
+def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Return micro (precision, recall, f1); an empty denominator gives 0."""
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    return precision, recall, f1
+
+
+def frame_accuracy(tp: int, fp: int, fn: int) -> float:
+    """Return TP / (TP + FP + FN) (Bay et al. 2009); 0 when all three are 0."""
+    return tp / (tp + fp + fn) if tp + fp + fn else 0.0
+
+
+def baseline_probs(kind: str, inputs: torch.Tensor) -> torch.Tensor:
+    """Return 0/1 'probabilities' (B, T, N) of a baseline: all silent, or the previous step copied."""
+    if kind == "silent":
+        return torch.zeros_like(inputs, dtype=torch.float32)
+    if kind == "copy_previous":
+        return inputs.float()  # position t predicts step t+1 as a copy of step t
+    raise ValueError(f"unknown baseline {kind!r}; choose one of {BASELINES}")
+
+
+class Tally:
+    """Accumulate metrics over batches on the batches' device, then summarize with `result`."""
+
+    def __init__(self, device="cpu"):
+        z = lambda: torch.zeros((), dtype=torch.float64, device=device)
+        self.steps, self.cells, self.nll, self.loss = z(), z(), z(), z()
+        self.has_logits = False
+        self.has_loss = False
+        self.hist_pos = torch.zeros(BINS, dtype=torch.float64, device=device)
+        self.hist_neg = torch.zeros(BINS, dtype=torch.float64, device=device)
+
+    def add(self, targets, mask, logits=None, probs=None, loss=None) -> None:
+        """Add one batch: targets (B, T, N) 0/1, mask (B, T), logits or probs (B, T, N), its mean loss."""
+        m = mask.bool()
+        n_steps = m.sum()
+        self.steps += n_steps
+        self.cells += n_steps * targets.shape[-1]
+        if logits is not None:
+            cells = F.binary_cross_entropy_with_logits(logits.float(), targets.float(), reduction="none")
+            self.nll += (cells.sum(-1) * m).sum()
+            probs = torch.sigmoid(logits.float())
+            self.has_logits = True
+        if loss is not None:
+            self.loss += loss.detach().double() * n_steps * targets.shape[-1]
+            self.has_loss = True
+        p, y = probs[m], targets[m].bool()  # (cells_in_batch / N, N)
+        bins = (p * BINS).long().clamp_(0, BINS - 1)
+        self.hist_pos += torch.bincount(bins[y], minlength=BINS).double()
+        self.hist_neg += torch.bincount(bins[~y], minlength=BINS).double()
+
+    def _counts_at(self, k: int) -> tuple[int, int, int]:
+        tp = int(self.hist_pos[k:].sum())
+        fp = int(self.hist_neg[k:].sum())
+        fn = int(self.hist_pos[:k].sum())
+        return tp, fp, fn
+
+    def best_threshold(self) -> float:
+        """Return the threshold k/BINS (k >= 1) that maximizes micro F1 (the lowest one on ties)."""
+        tp = self.hist_pos.flip(0).cumsum(0).flip(0)[1:]  # tp[k-1]: positives with bin >= k
+        fp = self.hist_neg.flip(0).cumsum(0).flip(0)[1:]
+        fn = self.hist_pos.sum() - tp
+        f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
+        return (int(torch.argmax(f1)) + 1) / BINS
+
+    def result(self, threshold: float | None = None) -> dict:
+        """Return the metric dict; `threshold` None picks the F1-best one here (validation), else reuses it (test)."""
+        thr = self.best_threshold() if threshold is None else float(threshold)
+        tp, fp, fn = self._counts_at(BINS // 2)
+        precision, recall, f1 = prf(tp, fp, fn)
+        k = min(max(round(thr * BINS), 1), BINS - 1)
+        tpb, fpb, fnb = self._counts_at(k)
+        pb, rb, f1b = prf(tpb, fpb, fnb)
+        cells = float(self.cells)
+        out = {
+            "loss": float(self.loss) / cells if self.has_loss and cells else None,
+            "nll": float(self.nll) / float(self.steps) if self.has_logits and float(self.steps) else None,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "f1_best": f1b,
+            "threshold": k / BINS,
+            "frame_acc": frame_accuracy(tp, fp, fn),
+            "pred_pos_rate": (tp + fp) / cells if cells else 0.0,
+            "density": (tp + fn) / cells if cells else 0.0,
+            "precision_best": pb,
+            "recall_best": rb,
+            "frame_acc_best": frame_accuracy(tpb, fpb, fnb),
+            "steps": int(self.steps),
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def all_finite(values: dict) -> bool:
+    """Return True when every float in `values` is finite."""
+    return all(math.isfinite(v) for v in values.values() if isinstance(v, float))

@@ -1,0 +1,68 @@
+"""Optimizers and learning-rate schedules, as registries read through helpers that reject unknown names."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from musicgen.config import MONITORS, OPTIMIZER_NAMES, SCHEDULE_NAMES, TrainConfig
+from musicgen.errors import ConfigError
+
+
+def _adam(params, c: TrainConfig):
+    return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay)
+
+
+def _adamw(params, c: TrainConfig):
+    return torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay)
+
+
+def _rmsprop(params, c: TrainConfig):
+    return torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay, momentum=c.rms_momentum)
+
+
+def _sgd(params, c: TrainConfig):
+    return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+
+
+OPTIMIZERS: dict[str, Callable] = {"adam": _adam, "adamw": _adamw, "rmsprop": _rmsprop, "sgd": _sgd}
+assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES  # config validates names against OPTIMIZER_NAMES
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Return the optimizer named by `cfg.optimizer` over `params`, with cfg's lr, decay and knobs."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[cfg.optimizer](params, cfg)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    """Return the epoch-level scheduler of `cfg.schedule`, or None for 'none'.
+
+    'cosine' anneals from lr to lr*min_lr_ratio over cfg.epochs; call `.step()` once per epoch.
+    'plateau' halves lr after 2 epochs without a better monitor; call `.step(value)`.
+    """
+    if cfg.schedule not in SCHEDULE_NAMES:
+        raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs), eta_min=cfg.lr * cfg.min_lr_ratio)
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=MONITORS[cfg.monitor], factor=0.5, patience=2)
+    return None
+
+
+def step_scheduler(scheduler, monitor_value: float) -> None:
+    """Advance `scheduler` by one epoch; plateau schedules read the validation monitor."""
+    if scheduler is None:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(monitor_value if math.isfinite(monitor_value) else float("inf"))
+    else:
+        scheduler.step()
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    """Return the learning rate of the first parameter group."""
+    return float(optimizer.param_groups[0]["lr"])

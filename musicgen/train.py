@@ -1,0 +1,319 @@
+"""The training loop: one run from a dataset to checkpoints, metrics in the store, and a summary.
+
+`run_training` creates (or resumes) a run, trains epoch by epoch, evaluates on validation after
+each epoch, keeps `checkpoints/<run-id>/last.pt` (every epoch, and on a stop request) and
+`best.pt` (best validation monitor), then evaluates `best.pt` on the test split with the
+validation-chosen threshold. Every run-store write goes through a reporter (musicgen.reporting).
+
+Outcomes: finished (summary returned); stopped (`stop` event set: the current step finishes,
+last.pt is saved, status 'stopped', summary returned); NaN or infinite loss or gradient ->
+status 'failed' with a plain reason and `NonFiniteError` (the CLI exits 3); any other error ->
+status 'failed' and the error propagates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from musicgen import checkpoint as ckpt_io
+from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, from_dict, to_dict
+from musicgen.errors import MusicgenError, StoreError, TrainingError
+from musicgen.evaluate import Split, autocast, baseline_metrics, evaluate_model, resolve_device
+from musicgen.losses import make_loss
+from musicgen.metrics import all_finite
+from musicgen.model import ConvGRU
+from musicgen.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
+from musicgen.paths import checkpoints_dir
+from musicgen.reporting import StoreReporter
+
+
+class NonFiniteError(TrainingError):
+    """The loss or the gradient became NaN or infinite; the run is marked failed."""
+
+    exit_code = 3
+
+
+@dataclasses.dataclass
+class _Progress:
+    """What last.pt must hold, beyond weights and optimizer, to continue exactly."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches done in the current epoch
+    perm: torch.Tensor | None = None  # shuffled order of the current epoch
+    partial: dict = dataclasses.field(default_factory=dict)  # train sums of the current epoch so far
+    best_value: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_valid: dict = dataclasses.field(default_factory=dict)
+    threshold: float = 0.5
+
+
+def _rng_state(shuffle: torch.Generator) -> dict:
+    # Tensors only, so weights_only loading accepts them.
+    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    shuffle.set_state(state["shuffle"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
+    if device.type != "cpu":
+        return
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # Small GRUs stop scaling past a few threads; more only fights other processes for cores.
+    torch.set_num_threads(cfg.threads or max(1, min(usable, 8)))
+
+
+def _load_resume(run_id: str, epochs: int | None):
+    from musicgen import store
+
+    run = store.get_run(run_id)
+    if run["status"] == "finished" and epochs is None:
+        raise StoreError(f"run {run_id} already finished; start a new run, or give --epochs above {run['epochs_done']} to extend it")
+    if run["status"] == "running":
+        raise StoreError(f"run {run_id} is running (pid {run['pid']}); stop it before resuming")
+    cfg = run["config"]
+    train_cfg = from_dict(TrainConfig, cfg["train"])
+    if epochs is not None:
+        train_cfg = dataclasses.replace(train_cfg, epochs=epochs)
+    last = checkpoints_dir() / run_id / "last.pt"
+    return run, from_dict(ModelConfig, cfg["model"]), train_cfg, (ckpt_io.load_checkpoint(last) if last.is_file() else None)
+
+
+def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, name=None, resume=None,
+                 sweep_id=None, reporter=None, progress=False, stop: threading.Event | None = None, on_start=None,
+                 epochs: int | None = None, run_id: str | None = None) -> dict:
+    """Train one run and return its summary dict (id, name, status, epochs_done, best_epoch, best, test, baselines, threshold).
+
+    data_ref: dataset folder, name under data_dir() or 'builtin:bach' (ignored on resume: the run's own).
+    resume: a run id whose last.pt is continued exactly (epoch, batch, optimizer, scheduler, RNG);
+    `epochs` then overrides the run's epoch count. run_id: a queued run created beforehand (sweeps).
+    on_start(run_id) is called once the run exists; `stop` ends the run gracefully when set.
+    """
+    from musicgen.datasets import load_dataset
+
+    reporter = reporter or StoreReporter()
+    ckpt = None
+    if resume:
+        run, model_cfg, train_cfg, ckpt = _load_resume(resume, epochs)
+        data_ref = run["config"].get("data_path") or run["config"]["data"]
+        name = run["name"]
+    model_cfg = model_cfg or ModelConfig()
+    train_cfg = train_cfg or TrainConfig()
+    device = resolve_device(train_cfg.device)
+    ds = load_dataset(data_ref)
+    if resume and ds.id != run["dataset_id"]:
+        raise TrainingError(f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run")
+    model_cfg = dataclasses.replace(model_cfg, n_notes=ds.config.n_notes)
+    train_np, _train_len = ds.split("train")
+    valid_np, _valid_len = ds.split("valid")
+    if len(train_np) == 0 or len(valid_np) == 0:
+        raise TrainingError(f"dataset {ds.name} has {len(train_np)} training and {len(valid_np)} validation sequences; both must be > 0")
+    config = {"data": str(data_ref), "data_path": str(ds.path), "dataset": ds.name, "model": to_dict(model_cfg),
+              "train": to_dict(train_cfg), "data_config": to_dict(ds.config), "device": str(device), "code_version": code_version()}
+    if resume:
+        run_id = resume
+        reporter.update_run(run_id, config=config)
+    elif run_id:
+        reporter.update_run(run_id, config=config, dataset_id=ds.id, name=name or run_id)
+    else:
+        run_id = reporter.create_run(name or f"{train_cfg.optimizer}-{train_cfg.loss}", config, ds.id, sweep_id=sweep_id)
+        name = name or f"{train_cfg.optimizer}-{train_cfg.loss}"
+    reporter.start(run_id)
+    if on_start:
+        on_start(run_id)
+    try:
+        return _Trainer(run_id, name, ds, model_cfg, train_cfg, device, reporter, progress, stop).run(ckpt)
+    except NonFiniteError as e:
+        reporter.update_run(run_id, status="failed", error=str(e))
+        raise
+    except KeyboardInterrupt:
+        reporter.update_run(run_id, status="stopped", error="interrupted before last.pt was saved")
+        raise
+    except BaseException as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reporter.update_run(run_id, status="failed", error=msg if isinstance(e, MusicgenError) else f"{type(e).__name__}: {msg}")
+        raise
+
+
+class _Trainer:
+    """One run's state; `run` drives the epochs."""
+
+    def __init__(self, run_id, name, ds, model_cfg, cfg: TrainConfig, device, reporter, progress, stop):
+        self.run_id, self.name, self.ds, self.cfg, self.device = run_id, name, ds, cfg, device
+        self.reporter, self.progress, self.stop = reporter, progress, stop or threading.Event()
+        self.dir = checkpoints_dir() / run_id
+        _set_threads(cfg, device)
+        torch.manual_seed(cfg.seed)
+        self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)
+        self.model = ConvGRU(model_cfg).to(device)
+        self.model_cfg = model_cfg
+        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        self.scheduler = make_scheduler(self.optimizer, cfg)
+        self.train = Split.from_numpy(*ds.split("train"), device)
+        self.valid = Split.from_numpy(*ds.split("valid"), device)
+        test_np, test_len = ds.split("test")
+        self.test = Split.from_numpy(test_np, test_len, device) if len(test_np) else None
+        real_cells = float(self.train.lengths.sum()) * model_cfg.n_notes
+        self.train_density = float(self.train.rolls.sum(dtype=torch.float64)) / max(real_cells, 1.0)
+        self.loss_fn = make_loss(cfg, self.train_density)
+        self.direction = MONITORS[cfg.monitor]
+
+    def _payload(self, p: _Progress) -> dict:
+        return {
+            "model_config": to_dict(self.model_cfg), "data_config": to_dict(self.ds.config), "train_config": to_dict(self.cfg),
+            "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
+            "epoch": p.epoch, "batch": p.batch, "perm": p.perm, "partial": dict(p.partial),
+            "best_value": p.best_value, "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs, "best_valid": dict(p.best_valid),
+            "threshold": p.threshold, "rng": _rng_state(self.shuffle), "run_id": self.run_id, "dataset_id": self.ds.id,
+            "train_density": self.train_density,
+        }
+
+    def _save(self, which: str, p: _Progress) -> Path:
+        path = self.dir / f"{which}.pt"
+        try:
+            ckpt_io.save_checkpoint(path, self._payload(p))
+        except OSError as e:
+            raise TrainingError(f"cannot write checkpoint {path} ({e.strerror or e}); set MUSICGEN_HOME to a writable folder") from None
+        return path
+
+    def _restore(self, ck: dict) -> _Progress:
+        self.model.load_state_dict(ck["model_state"])
+        self.optimizer.load_state_dict(ck["optimizer_state"])
+        if self.scheduler is not None and ck.get("scheduler_state"):
+            self.scheduler.load_state_dict(ck["scheduler_state"])
+        _set_rng_state(ck["rng"], self.shuffle)
+        return _Progress(ck["epoch"], ck["batch"], ck["perm"], ck["partial"], ck["best_value"], ck["best_epoch"],
+                         ck["bad_epochs"], ck["best_valid"], ck["threshold"])
+
+    def _fail(self, what: str, epoch: int, batch: int):
+        raise NonFiniteError(
+            f"{what} became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} ({self.cfg.optimizer}, lr={self.cfg.lr:g}); "
+            "lower --lr or keep gradient clipping on"
+        )
+
+    def _train_epoch(self, p: _Progress) -> bool:
+        """Run the rest of epoch p.epoch from batch p.batch; return False when stopped mid-epoch."""
+        n, bs = len(self.train), self.cfg.batch_size
+        if p.perm is None:
+            p.perm, p.batch, p.partial = torch.randperm(n, generator=self.shuffle), 0, {}
+        sums = {"loss": 0.0, "grad_norm": 0.0, "batches": 0, "seqs": 0, "seconds": 0.0, **p.partial}
+        n_batches = (n + bs - 1) // bs
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_batches, initial=p.batch, desc=f"epoch {p.epoch + 1}/{self.cfg.epochs}", unit="batch", leave=True)
+        self.model.train()
+        clip = self.cfg.clip if self.cfg.clip > 0 else float("inf")
+        t0 = time.perf_counter()
+        perm = p.perm.to(self.device)
+        for b in range(p.batch, n_batches):
+            inputs, targets, mask = self.train.batch(perm[b * bs:(b + 1) * bs])
+            with autocast(self.device):
+                logits = self.model(inputs)  # (B, T, N)
+            loss = self.loss_fn(logits, targets, mask)
+            if not torch.isfinite(loss):
+                self._fail("the training loss", p.epoch, b)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            if not torch.isfinite(norm):
+                self._fail("the gradient norm", p.epoch, b)
+            self.optimizer.step()
+            sums["loss"] += float(loss)
+            sums["grad_norm"] += float(norm)
+            sums["batches"] += 1
+            sums["seqs"] += int(inputs.shape[0])
+            p.batch = b + 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
+            if self.stop.is_set() and p.batch < n_batches:
+                sums["seconds"] += time.perf_counter() - t0
+                p.partial = sums
+                if bar is not None:
+                    bar.close()
+                return False
+        sums["seconds"] += time.perf_counter() - t0
+        p.partial = sums
+        self._bar = bar
+        return True
+
+    def _end_epoch(self, p: _Progress) -> bool:
+        """Validate, log, checkpoint; return True when early stopping says enough."""
+        s = p.partial
+        t0 = time.perf_counter()
+        valid = evaluate_model(self.model, self.valid, self.loss_fn)
+        if not all_finite(valid):
+            self._fail("the validation loss", p.epoch, p.batch - 1)
+        train_m = {"loss": s["loss"] / s["batches"], "grad_norm": s["grad_norm"] / s["batches"], "lr": current_lr(self.optimizer),
+                   "epoch_s": s["seconds"] + time.perf_counter() - t0, "seqs_per_s": s["seqs"] / max(s["seconds"], 1e-9)}
+        epoch = p.epoch + 1  # epochs are counted from 1 in the store
+        self.reporter.log_metrics(self.run_id, epoch, "train", train_m)
+        self.reporter.log_metrics(self.run_id, epoch, "valid", valid)
+        if self._bar is not None:
+            self._bar.set_postfix(loss=f"{train_m['loss']:.4f}", valid_nll=f"{valid['nll']:.3f}", f1=f"{valid['f1_best']:.3f}")
+            self._bar.close()
+        value = valid[self.cfg.monitor]
+        better = p.best_value is None or (value < p.best_value if self.direction == "min" else value > p.best_value)
+        step_scheduler(self.scheduler, value)
+        p.epoch, p.batch, p.perm, p.partial = epoch, 0, None, {}
+        if better:
+            p.best_value, p.best_epoch, p.bad_epochs, p.best_valid, p.threshold = value, epoch, 0, valid, valid["threshold"]
+            self._save("best", p)
+        else:
+            p.bad_epochs += 1
+        self._save("last", p)
+        self.reporter.update_run(self.run_id, epochs_done=epoch, summary=self._summary(p))
+        return self.cfg.patience > 0 and p.bad_epochs >= self.cfg.patience
+
+    def _summary(self, p: _Progress, test: dict | None = None) -> dict:
+        return {"best_epoch": p.best_epoch, "best": p.best_valid, "test": test or {}, "baselines": self.baselines,
+                "threshold": p.threshold, "monitor": self.cfg.monitor, "train_density": self.train_density}
+
+    def run(self, ckpt: dict | None) -> dict:
+        p = self._restore(ckpt) if ckpt else _Progress()
+        self.baselines = {k: {"valid": v} for k, v in baseline_metrics(self.valid).items()}
+        if self.test is not None:
+            for k, v in baseline_metrics(self.test).items():
+                self.baselines[k]["test"] = v
+        self.reporter.update_run(self.run_id, summary=self._summary(p))
+        self._bar = None
+        early = False
+        while p.epoch < self.cfg.epochs and not early:
+            if not self._train_epoch(p):
+                self._save("last", p)
+                self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
+                return self._result("stopped", p, {})
+            early = self._end_epoch(p)
+            if self.stop.is_set() and p.epoch < self.cfg.epochs and not early:
+                self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
+                return self._result("stopped", p, {})
+        test = {}
+        if self.test is not None and p.best_epoch:
+            best = ckpt_io.load_checkpoint(self.dir / "best.pt", map_location=self.device)
+            self.model.load_state_dict(best["model_state"])
+            test = evaluate_model(self.model, self.test, self.loss_fn, threshold=p.threshold)
+            self.reporter.log_metrics(self.run_id, p.best_epoch, "test", test)
+        summary = self._summary(p, test)
+        self.reporter.update_run(self.run_id, status="finished", error=None, summary=summary, epochs_done=p.epoch)
+        return self._result("finished", p, test)
+
+    def _result(self, status: str, p: _Progress, test: dict) -> dict:
+        return {"id": self.run_id, "name": self.name, "status": status, "epochs_done": p.epoch, **self._summary(p, test),
+                "checkpoint": str(self.dir / "best.pt")}

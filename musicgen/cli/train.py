@@ -1,5 +1,190 @@
-"""Commands of this area (filled in by its issue)."""
+"""Commands `train`, `runs`, `evaluate`; `add_train_options` and `configs_from_args` are reused by `sweep`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+
+from musicgen.config import LOSS_NAMES, MONITORS, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
+from musicgen.errors import ConfigError
+
+# Option dest -> (config class, field). Every option defaults to None so that an option the user
+# did not give keeps the config's default (and, on --resume, the run's own value).
+_MODEL_OPTIONS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout")
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """Add the model and training options (every TrainConfig/ModelConfig knob) to `parser`."""
+    d = TrainConfig()
+    t = parser.add_argument_group("training")
+    t.add_argument("--optimizer", help=f"{'|'.join(OPTIMIZER_NAMES)} (default {d.optimizer})")
+    t.add_argument("--loss", help=f"{'|'.join(LOSS_NAMES)} (default {d.loss})")
+    t.add_argument("--lr", type=float, help=f"learning rate, any positive finite value (default {d.lr:g})")
+    t.add_argument("--weight-decay", type=float, help="weight decay (default 0.01 for adamw, else 0)")
+    t.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}; with --resume: the new total)")
+    t.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
+    t.add_argument("--device", help=f"auto|cpu|cuda|mps (default {d.device}: cuda, then mps, then cpu)")
+    t.add_argument("--seed", type=int, help=f"seed of weights, shuffling and dropout (default {d.seed})")
+    t.add_argument("--schedule", help=f"{'|'.join(SCHEDULE_NAMES)} (default {d.schedule})")
+    t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
+    t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
+    t.add_argument("--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})")
+    t.add_argument("--threads", type=int, help="CPU threads (default 0: the usable cores, at most 8)")
+    k = parser.add_argument_group("loss and optimizer knobs")
+    k.add_argument("--focal-gamma", type=float, help=f"focal loss gamma (default {d.focal_gamma:g})")
+    k.add_argument("--focal-alpha", help=f"focal loss positive weight in [0, 1] or 'none' (default {d.focal_alpha})")
+    k.add_argument("--pos-weight", type=float, help="weighted-bce positive weight (default: (1-density)/density of the training split)")
+    k.add_argument("--asl-gamma-pos", type=float, help=f"asymmetric loss gamma of positives (default {d.asl_gamma_pos:g})")
+    k.add_argument("--asl-gamma-neg", type=float, help=f"asymmetric loss gamma of negatives (default {d.asl_gamma_neg:g})")
+    k.add_argument("--asl-clip", type=float, help=f"asymmetric loss probability margin (default {d.asl_clip:g})")
+    k.add_argument("--beta1", type=float, help=f"adam/adamw beta1 (default {d.beta1:g})")
+    k.add_argument("--beta2", type=float, help=f"adam/adamw beta2 (default {d.beta2:g})")
+    k.add_argument("--eps", type=float, help=f"adam/adamw/rmsprop epsilon (default {d.eps:g})")
+    k.add_argument("--alpha", type=float, help=f"rmsprop smoothing (default {d.alpha:g})")
+    k.add_argument("--momentum", type=float, help=f"sgd momentum (default {d.momentum:g})")
+    k.add_argument("--rms-momentum", type=float, help=f"rmsprop momentum (default {d.rms_momentum:g})")
+    k.add_argument("--nesterov", action="store_true", default=None, help="sgd with Nesterov momentum")
+    m = parser.add_argument_group("model")
+    dm = ModelConfig()
+    for name in _MODEL_OPTIONS:
+        kind = float if name == "dropout" else int
+        m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(dm, name)}")
+
+
+def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+    """Return (ModelConfig, TrainConfig) from parsed options; options not given keep the defaults."""
+    given = lambda names: {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    train_fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    train = given(train_fields)
+    if "focal_alpha" in train:  # kept as text so that 'none' differs from "not given"
+        text = str(train["focal_alpha"])
+        try:
+            train["focal_alpha"] = None if text.lower() == "none" else float(text)
+        except ValueError:
+            raise ConfigError(f"--focal-alpha must be a number in [0, 1] or 'none', got {text!r}") from None
+    return ModelConfig(**given(_MODEL_OPTIONS)), TrainConfig(**train)
 
 
 def register(sub) -> None:
-    """Add this area's sub-commands to `sub`."""
+    """Add `train`, `runs` and `evaluate`."""
+    p = sub.add_parser("train", help="train a model on a dataset; prints 'run: <id>' first")
+    p.add_argument("--data", help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
+    p.add_argument("--name", help="run name (default: <optimizer>-<loss>)")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or killed run exactly from its last.pt")
+    p.add_argument("--json", action="store_true", help="print a final JSON summary")
+    add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list runs with status, config, epochs and best validation metrics")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("evaluate", help="recompute a run's or checkpoint's metrics on a dataset split")
+    p.add_argument("ref", metavar="RUN_ID|CHECKPOINT", help="run id, .pt file, 'demo' or 'jsb'")
+    p.add_argument("--data", help="dataset (default: the run's own dataset)")
+    p.add_argument("--split", default="test", help="train|valid|test (default test)")
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the checkpoint's validation-best one)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _fmt(m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")) -> str:
+    return "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), (int, float)))
+
+
+def cmd_train(args) -> int:
+    from musicgen.train import NonFiniteError, run_training
+
+    if not args.resume and not args.data:
+        raise ConfigError("give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID")
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        print(f"\nstopping after the current step ({signal.Signals(signum).name})", file=sys.stderr, flush=True)
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        kwargs = {"stop": stop, "progress": not args.json or sys.stderr.isatty(), "on_start": lambda rid: print(f"run: {rid}", flush=True)}
+        if args.resume:
+            summary = run_training(None, resume=args.resume, epochs=args.epochs, **kwargs)
+        else:
+            model_cfg, train_cfg = configs_from_args(args)
+            summary = run_training(args.data, model_cfg, train_cfg, name=args.name, **kwargs)
+    except NonFiniteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return NonFiniteError.exit_code
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"status: {summary['status']} after {summary['epochs_done']} epochs; checkpoints in {summary['checkpoint'].rsplit('/', 1)[0]}")
+        if summary["best"]:
+            print(f"best valid (epoch {summary['best_epoch']}, threshold {summary['threshold']:.3f}): {_fmt(summary['best'])}")
+        if summary["test"]:
+            print(f"test: {_fmt(summary['test'])}")
+        for kind, by_split in summary["baselines"].items():
+            m = by_split.get("test") or by_split.get("valid")
+            print(f"baseline {kind}: {_fmt(m, ('f1', 'frame_acc', 'pred_pos_rate'))}")
+    return 0
+
+
+def _run_record(row: dict) -> dict:
+    s = row.get("summary") or {}
+    return {"id": row["id"], "name": row["name"], "status": row["status"], "created": row["created"], "config": row["config"],
+            "dataset_id": row["dataset_id"], "sweep_id": row["sweep_id"], "epochs_done": int(row["epochs_done"] or 0),
+            "best_epoch": s.get("best_epoch"), "best": s.get("best", {}), "test": s.get("test", {}),
+            "threshold": s.get("threshold"), "baselines": s.get("baselines", {}), "error": row["error"]}
+
+
+def cmd_runs(args) -> int:
+    from musicgen import store
+
+    records = [_run_record(r) for r in store.list_runs().to_dict("records")]
+    if args.json:
+        print(json.dumps(records, default=str))
+        return 0
+    if not records:
+        print("no runs yet; start one with: python -m musicgen train --data builtin:bach")
+        return 0
+    print(f"{'id':24} {'name':22} {'status':9} {'opt':8} {'loss':13} {'ep':>4} {'val nll':>8} {'val F1':>7} {'copy F1':>7}")
+    for r in records:
+        t = r["config"].get("train", {})
+        best, copy = r["best"], r["baselines"].get("copy_previous", {}).get("valid", {})
+        num = lambda m, k, w: f"{m[k]:{w}.3f}" if isinstance(m.get(k), (int, float)) else " " * (w - 1) + "-"
+        print(f"{r['id']:24} {r['name'][:22]:22} {r['status']:9} {t.get('optimizer', '-'):8} {t.get('loss', '-'):13} "
+              f"{r['epochs_done']:>4} {num(best, 'nll', 8)} {num(best, 'f1_best', 7)} {num(copy, 'f1', 7)}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from musicgen.evaluate import evaluate_checkpoint
+
+    data = args.data
+    if data is None:
+        from musicgen import store
+        from musicgen.errors import StoreError
+
+        try:
+            cfg = store.get_run(args.ref)["config"]
+        except StoreError:
+            raise ConfigError(f"{args.ref!r} is not a run id of this store; give the dataset with --data DATASET") from None
+        data = cfg.get("data_path") or cfg["data"]
+    result = evaluate_checkpoint(args.ref, data, split=args.split, device=args.device, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['checkpoint']} on {result['dataset']} ({result['split']}, threshold {result['threshold']:.3f})")
+    print(f"model: {_fmt(result['metrics'])}")
+    for kind, m in result["baselines"].items():
+        print(f"baseline {kind}: {_fmt(m, ('f1', 'frame_acc', 'pred_pos_rate'))}")
+    return 0

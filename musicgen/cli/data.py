@@ -1,5 +1,124 @@
-"""Commands of this area (filled in by its issue)."""
+"""`preprocess` and `datasets`: build piano-roll datasets and list them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from musicgen.errors import ConfigError
 
 
 def register(sub) -> None:
     """Add this area's sub-commands to `sub`."""
+    p = sub.add_parser("preprocess", help="turn MIDI files, folders, zips, builtin:bach or a .mat/.pickle benchmark into a dataset")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="MIDI file, folder, .zip, builtin:bach, or one .mat/.pickle file")
+    p.add_argument("--out", required=True, help="dataset folder to write (dataset.npz, report.json)")
+    p.add_argument("--seq-len", type=int, default=None, help="steps per window (default 128; benchmark files: whole sequences)")
+    p.add_argument("--hop", type=int, default=None, help="steps between window starts (default 64)")
+    p.add_argument("--windows", choices=["all", "first"], default=None, help="all: every hop; first: one window per file")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument("--steps-per-beat", type=int, default=None, help="steps per quarter note, following the tempo map (default 4)")
+    grid.add_argument("--fs", type=float, default=None, help="fixed grid in steps per second instead")
+    p.add_argument("--low", type=int, default=None, help="lowest MIDI pitch kept (default 24)")
+    p.add_argument("--high", type=int, default=None, help="one past the highest pitch kept (default 108)")
+    p.add_argument("--split", default=None, help="train,valid,test shares of the files (default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the file-level split (default 0)")
+    p.add_argument("--max-file-mb", type=float, default=None, help="skip MIDI files larger than this (default 20)")
+    p.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic", help="MIDI parser (default symusic)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0: none)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+    p.set_defaults(func=cmd_preprocess)
+
+    d = sub.add_parser("datasets", help="list the datasets under MUSICGEN_HOME/data")
+    d.add_argument("--json", action="store_true", help="print a JSON list")
+    d.set_defaults(func=cmd_datasets)
+
+
+def _config(args):
+    """Return a DataConfig of the options given, or None when none was (defaults of the source kind)."""
+    from musicgen.config import DataConfig
+
+    names = ("seq_len", "hop", "windows", "steps_per_beat", "fs", "low", "high", "seed", "max_file_mb")
+    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.split is not None:
+        try:
+            given["split"] = tuple(float(s) for s in args.split.split(","))
+        except ValueError:
+            raise ConfigError(f"--split {args.split!r} must be three numbers like 0.8,0.1,0.1") from None
+    bench = any(str(s).lower().endswith((".mat", ".pickle", ".pkl")) for s in args.sources)
+    if not given:
+        return None if bench else DataConfig()
+    if bench:
+        given.setdefault("steps_per_beat", 1)
+    return DataConfig(**given)
+
+
+def _progress_bar():
+    if not sys.stderr.isatty():
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="file", file=sys.stderr, leave=False)
+
+    def update(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar
+
+
+def cmd_preprocess(args) -> int:
+    """Build a dataset and print its summary."""
+    from musicgen.datasets import build_dataset
+
+    cfg = _config(args)
+    update, bar = _progress_bar()
+    try:
+        report = build_dataset(args.sources, Path(args.out), cfg, workers=args.workers, progress=update, parser=args.parser)
+    finally:
+        if bar is not None:
+            bar.close()
+    st = report["stats"]
+    skipped = [{"file": f["file"], "reason": f["reason"]} for f in report["files"] if f["status"] != "ok"]
+    summary = {
+        "out": str(Path(args.out).resolve()), "id": report["id"], "cached": report.get("cached", False),
+        "files_ok": st["files_ok"], "files_skipped": skipped, "windows": st["windows"], "notes": st["notes"],
+        "dropped_notes": st["dropped_notes"], "steps": st["steps"], "density": st["density"],
+        "mean_polyphony": st["mean_polyphony"], "seconds": round(report.get("seconds", 0.0), 3),
+    }
+    if "key_map" in report:
+        summary["key_map"] = report["key_map"]
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    w = st["windows"]
+    print(f"dataset {summary['out']} ({'cached' if summary['cached'] else 'built'}, id {report['id']})")
+    print(f"  files: {st['files_ok']} ok, {len(skipped)} skipped; notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})")
+    print(f"  windows: train {w['train']}, valid {w['valid']}, test {w['test']} of {report['config']['seq_len']} steps")
+    print(f"  density {st['density']:.2%}, mean polyphony {st['mean_polyphony']:.2f}, empty steps {st['empty_step_share']:.1%}")
+    for row in skipped:
+        print(f"  skipped {row['file']}: {row['reason']}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    """List the datasets under MUSICGEN_HOME/data."""
+    from musicgen.datasets import list_datasets
+    from musicgen.paths import data_dir
+
+    rows = list_datasets()
+    if args.json:
+        for r in rows:
+            r["stats"] = {k: v for k, v in r["stats"].items() if k != "pitch_histogram"}
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"no datasets under {data_dir()}; build one with: python -m musicgen preprocess builtin:bach --out {data_dir() / 'bach'}")
+        return 0
+    for r in rows:
+        st, w = r["stats"], r["stats"].get("windows", {})
+        print(f"{r['name']:<20} {st.get('files_ok', 0):>5} files  {st.get('notes', 0):>9,} notes  "
+              f"windows {w.get('train', 0)}/{w.get('valid', 0)}/{w.get('test', 0)}  density {st.get('density', 0):.2%}  {r['path']}")
+    return 0

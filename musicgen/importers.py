@@ -1,0 +1,121 @@
+"""Import the polyphonic benchmarks of Boulanger-Lewandowski et al. (2012): `.mat` (TCN repo) and `.pickle`.
+
+Each holds per split a list of sequences; a `.mat` sequence is a `(steps, 88)` 0/1 array whose
+column j is MIDI pitch 21 + j, a `.pickle` sequence is a list (per step) of active MIDI pitches.
+One step per quarter note. The official split is kept; sequences stay whole (padded to the
+longest, with their lengths) unless a config asks for windows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.config import DataConfig
+from musicgen.datasets import SPLITS, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.errors import DataError
+
+BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
+KEY_LOW = 21  # MIDI pitch of the first of the 88 columns
+_KEYS = {"train": ("traindata", "train"), "valid": ("validdata", "valid"), "test": ("testdata", "test")}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickle lists, dicts, numbers only: a benchmark file must not run code."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: the benchmark pickles hold plain lists")
+
+
+def _sequences_mat(path: Path) -> dict[str, list[np.ndarray]]:
+    from scipy.io import loadmat
+
+    m = loadmat(path)
+    return {s: [np.asarray(x, dtype=np.uint8) for x in m[_KEYS[s][0]][0]] for s in SPLITS}
+
+
+def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
+    with open(path, "rb") as f:
+        d = _PlainUnpickler(f, encoding="latin1").load()
+    out = {}
+    for s in SPLITS:
+        seqs = []
+        for seq in d[_KEYS[s][1]]:
+            x = np.zeros((len(seq), 88), dtype=np.uint8)
+            for t, pitches in enumerate(seq):
+                cols = np.asarray(list(pitches), dtype=np.int64) - KEY_LOW
+                x[t, cols[(cols >= 0) & (cols < 88)]] = 1
+            seqs.append(x)
+        out[s] = seqs
+    return out
+
+
+def read_benchmark(path: Path) -> dict[str, list[np.ndarray]]:
+    """Return {split: [(steps, 88) uint8 rolls]} of a Boulanger-Lewandowski `.mat` or `.pickle` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; give the .mat or .pickle file of a polyphonic benchmark")
+    try:
+        seqs = _sequences_mat(path) if path.suffix.lower() == ".mat" else _sequences_pickle(path)
+    except (OSError, ValueError, KeyError, IndexError, TypeError, pickle.UnpicklingError, EOFError) as e:
+        raise DataError(f"{path} is not a benchmark file with train/valid/test sequences ({str(e)[:120]})") from None
+    for s, xs in seqs.items():
+        if any(x.ndim != 2 or x.shape[1] != 88 for x in xs):
+            raise DataError(f"{path}: split {s} has sequences that are not (steps, 88) piano-rolls")
+    return seqs
+
+
+def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -> dict:
+    """Build a dataset from a benchmark file: whole padded sequences (cfg None), or windows as `cfg` asks; return the report."""
+    whole = cfg is None
+    cfg = cfg or DataConfig(steps_per_beat=1, windows="first")
+    if cfg.fs is not None or cfg.steps_per_beat != 1:
+        raise DataError(f"{path.name} has one step per quarter note; drop --fs/--steps-per-beat (got fs={cfg.fs}, "
+                        f"steps_per_beat={cfg.steps_per_beat})")
+    with open(path, "rb") as f:
+        key = hashlib.file_digest(f, "sha256").hexdigest()
+    seqs = read_benchmark(path)
+    longest = max(len(x) for xs in seqs.values() for x in xs)
+    if whole:  # the config records what was done: one window per sequence, as long as the longest
+        cfg = DataConfig(seq_len=longest, hop=longest, windows="first", steps_per_beat=1, low=cfg.low, high=cfg.high)
+    key = hashlib.sha256(f"{key}{cfg}benchmark1".encode()).hexdigest()[:16]
+    hit = cached_report(out, key)
+    if hit is not None:
+        return hit | {"cached": True}
+    lo, hi = cfg.low - KEY_LOW, cfg.high - KEY_LOW  # columns of the 88 that the range keeps
+    rolls, rows, dropped = {}, [], 0
+    for s, xs in seqs.items():
+        rolls[s] = []
+        for k, x in enumerate(xs):
+            # Place the 88 keys on the cfg range: column j of the 88 is pitch 21 + j, column i of ours is cfg.low + i.
+            r = np.zeros((len(x), cfg.n_notes), dtype=np.uint8)
+            a, b = max(lo, 0), min(hi, 88)
+            if a < b:
+                r[:, a - lo : b - lo] = x[:, a:b]
+            lost = int(x.sum()) - int(r.sum())
+            dropped += lost
+            rolls[s].append(r)
+            rows.append({"file": f"{path.name}:{s}/{k:03d}", "status": "ok", "reason": "", "notes": int(r.sum()),
+                         "steps": len(x), "dropped_notes": lost, "split": s})
+    names = {s: [f"{path.name}:{s}/{k:03d}" for k in range(len(xs))] for s, xs in rolls.items()}
+    windows = {s: cut_windows(rolls[s], names[s], cfg) for s in SPLITS}
+    all_rolls = [r for s in SPLITS for r in rolls[s]]
+    used = sorted({KEY_LOW + int(j) for xs in seqs.values() for x in xs for j in np.flatnonzero(x.any(axis=0))})
+    stats = {
+        "files_ok": 1, "files_skipped": 0, "sequences": {s: len(rolls[s]) for s in SPLITS},
+        "notes": int(sum(r.sum() for r in all_rolls)),  # active cells: this format has no note boundaries
+        "dropped_notes": dropped,
+        "windows": {s: len(windows[s]["x"]) for s in SPLITS},
+        "steps_per_split": {s: int(sum(len(r) for r in rolls[s])) for s in SPLITS},
+        **roll_statistics(all_rolls),
+    }
+    key_map = {"source_keys": f"MIDI {KEY_LOW}..{KEY_LOW + 87} (88 columns)", "kept": f"MIDI {cfg.low}..{cfg.high - 1}",
+               "source_columns_kept": [max(lo, 0), min(hi, 88) - 1], "used_pitches": [used[0], used[-1]] if used else [],
+               "dropped_cells": dropped}
+    report = base_report(key, out, [str(path)], cfg, parser="benchmark", whole_sequences=whole, key_map=key_map,
+                         stats=stats, files=rows)
+    write_dataset(out, windows, report)
+    return report | {"cached": False}

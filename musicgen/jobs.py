@@ -141,10 +141,12 @@ def _flags(cfg, defaults) -> list[str]:
     out = []
     for f in dataclasses.fields(cfg):
         value, default = getattr(cfg, f.name), getattr(defaults, f.name)
-        if value == default or value is None:
+        if value == default:
             continue  # the CLI's default is the same value: a shorter, readable command line
         flag = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool):
+        if value is None:
+            out += [flag, "none"]  # e.g. --focal-alpha none: weigh both classes alike
+        elif isinstance(value, bool):
             out += [flag] if value else []
         else:
             out += [flag, str(value)]

@@ -1,0 +1,62 @@
+"""One run's live panel: status, curves from the store, Stop and Resume (shared by Train and Compare)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from musicgen import jobs
+from pages._ui import call
+
+# (metric, splits drawn in one chart)
+CURVES = (("loss", ("train", "valid")), ("nll", ("valid",)), ("f1", ("valid",)), ("precision", ("valid",)), ("recall", ("valid",)))
+
+
+def curves(run_id: str, metric: str, splits, x: str = "epoch"):
+    """Return the figure of one metric of one run, one line per split (None before the first epoch)."""
+    from musicgen import plots, report
+
+    bands = []
+    for split in splits:
+        b = report.curve_bands([run_id], metric, split, x=x)
+        if len(b):
+            bands.append(b.assign(config=split))
+    if not bands:
+        return None
+    import pandas as pd
+
+    return plots.curves_figure(pd.concat(bands, ignore_index=True), f"{metric}")
+
+
+def run_panel(run: dict, prefix: str) -> None:
+    """Draw status, curves, and Stop/Resume for one store run (`run` is a row of store.list_runs)."""
+    run_id, status = run["id"], run["status"]
+    epochs = (run.get("config") or {}).get("train", {}).get("epochs") if isinstance(run.get("config"), dict) else None
+    done = run.get("epochs_done") or 0
+    c1, c2, c3 = st.columns([3, 1, 1])
+    c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}")
+    if epochs:
+        c1.progress(min(1.0, done / epochs), text=f"{done}/{epochs} epochs")
+    active = status in ("queued", "running")
+    stop = active and c2.button("Stop", key=f"{prefix}_stop_{run_id}", help="SIGTERM: the run saves a checkpoint and ends as 'stopped'")
+    if stop and call("Stopping the run", jobs.stop_run, run_id) is not None:
+        st.toast(f"Stop sent to run {run_id}; it saves its checkpoint and ends within one batch.")
+    resumable = status in ("stopped", "failed")
+    if resumable and c2.button("Resume", key=f"{prefix}_resume_{run_id}", help="continue from its last checkpoint in a new process"):
+        pid = call("Resuming the run", jobs.start_training, ["--resume", run_id])
+        if pid:
+            st.toast(f"Run {run_id} resumes in process {pid}.")
+    if status == "failed":
+        st.error(f"Run {run_id} failed: {run.get('error') or 'no message'}. Fix the setting it names and launch again, or Resume.")
+        tail = jobs.log_tail(run["pid"]) if run.get("pid") else ""
+        if tail:
+            st.code(tail, language="text")
+    x = c3.radio("x axis", ("epoch", "seconds"), horizontal=True, key=f"{prefix}_x_{run_id}")
+    cols = st.columns(len(CURVES))
+    drawn = 0
+    for col, (metric, splits) in zip(cols, CURVES):
+        fig = call(f"Drawing {metric}", curves, run_id, metric, splits, x)
+        if fig is not None:
+            col.plotly_chart(fig, key=f"{prefix}_curve_{metric}", width="stretch")
+            drawn += 1
+    if not drawn and status in ("queued", "running"):
+        st.info("The curves appear after the first epoch.")

@@ -1,0 +1,73 @@
+"""Generate: write music with one to four models from the same primer and seed; see, hear and measure it."""
+
+import streamlit as st
+
+from musicgen.generate import STRATEGIES
+from pages._gen import checkpoint_choices, generate_one, primer_of, reference_rolls
+from pages._ui import call, dataset_refs
+
+st.title("Generate")
+choices = call("Listing checkpoints", checkpoint_choices) or {"demo": "demo (shipped)"}
+
+with st.form("gen_form"):
+    models = st.multiselect("models (1–4; several are drawn side by side with the same primer and seed)", list(choices),
+                            default=["demo"] if "demo" in choices else list(choices)[:1], max_selections=4,
+                            format_func=choices.get, key="gen_models")
+    c1, c2, c3, c4 = st.columns(4)
+    strategy = c1.selectbox("strategy", STRATEGIES, key="gen_strategy",
+                            help="sample: draw each note; threshold: notes above a probability; topk: the k likeliest above a floor")
+    steps = int(c2.number_input("length (steps)", 8, 2048, 128, step=16, key="gen_steps"))
+    seed = int(c3.number_input("seed", 0, 2**31 - 1, 0, key="gen_seed"))
+    tempo = float(c4.number_input("tempo (bpm)", 30.0, 300.0, 100.0, key="gen_tempo"))
+    c1, c2, c3, c4 = st.columns(4)
+    temperature = c1.number_input("temperature (sample)", 0.05, 5.0, 1.0, step=0.05, key="gen_temperature")
+    threshold = c2.number_input("threshold (0 = the checkpoint's best)", 0.0, 0.99, 0.0, step=0.05, key="gen_threshold")
+    top_k = int(c3.number_input("top-k (topk)", 1, 84, 4, key="gen_topk"))
+    floor = c4.number_input("floor (topk)", 0.0, 0.99, 0.05, step=0.01, key="gen_floor")
+    c1, c2, c3 = st.columns(3)
+    max_poly = int(c1.number_input("max notes per step (0 = no cap)", 0, 84, 6, key="gen_maxpoly"))
+    min_notes = int(c2.number_input("min notes per step", 0, 84, 0, key="gen_minnotes"))
+    ref_sets = call("Listing datasets", dataset_refs, warn=True) or []
+    reference = c3.selectbox("compare with dataset", ["(none)"] + ref_sets, index=1 if len(ref_sets) > 1 else 0,
+                             key="gen_reference", help="music metrics of the generation against this dataset's test split")
+    st.markdown("**Primer** (shaded in the roll)")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    primer_kind = c1.radio("primer", ("none", "a MIDI file", "a dataset excerpt"), horizontal=True, key="gen_primer_kind")
+    upload = c2.file_uploader("primer MIDI", type=["mid", "midi"], key="gen_primer_file")
+    excerpt = c2.text_input("excerpt DATASET:FILE:OFFSET", "builtin:bach:train/0:0", key="gen_primer_excerpt")
+    primer_steps = int(c3.number_input("primer steps", 1, 1024, 16, key="gen_primer_steps"))
+    go = st.form_submit_button("Generate", type="primary", key="gen_go")
+
+if go:
+    if not models:
+        st.warning("Pick at least one model: `demo` is always there.")
+    else:
+        options = {"strategy": strategy, "temperature": temperature, "threshold": threshold or None, "top_k": top_k, "floor": floor,
+                       "max_polyphony": max_poly or None, "min_notes": min_notes, "seed": seed, "steps": steps, "tempo_bpm": tempo}
+        results = []
+        with st.spinner(f"Generating {steps} steps with {len(models)} model(s)…"):
+            real = call("Reading the reference dataset", reference_rolls, reference, warn=True) if reference != "(none)" else None
+            for ref in models:
+                primer = call("Reading the primer", primer_of, ref, primer_kind, upload, excerpt, primer_steps)
+                if primer_kind != "none" and primer is None:
+                    break
+                res = call(f"Generating with {choices.get(ref, ref)}", generate_one, ref, primer, real, options)
+                if res:
+                    results.append(res)
+        st.session_state["gen_results"] = results
+
+results = st.session_state.get("gen_results") or []
+if not results:
+    st.info("Choose models and press Generate; `demo` works before you train anything.")
+cols = st.columns(len(results)) if results else []
+for i, (col, res) in enumerate(zip(cols, results)):
+    with col:
+        st.subheader(choices.get(res["ref"], res["ref"]))
+        st.plotly_chart(res["figure"], key=f"gen_roll_{i}", width="stretch")
+        st.audio(res["wav"], format="audio/wav")
+        if res.get("audio_note"):
+            st.warning(res["audio_note"])
+        d1, d2 = st.columns(2)
+        d1.download_button("MIDI", res["midi"], f"{res['slug']}.mid", "audio/midi", key=f"gen_dl_mid_{i}")
+        d2.download_button("WAV", res["wav"], f"{res['slug']}.wav", "audio/wav", key=f"gen_dl_wav_{i}")
+        st.dataframe(res["metrics"], key=f"gen_metrics_{i}", hide_index=True)

@@ -235,7 +235,7 @@ class _Trainer:
             if not torch.isfinite(norm):
                 self._fail("the gradient norm", p.epoch, b)
             self.optimizer.step()
-            sums["loss"] += float(loss)
+            sums["loss"] += float(loss.detach())
             sums["grad_norm"] += float(norm)
             sums["batches"] += 1
             sums["seqs"] += int(inputs.shape[0])

@@ -1,0 +1,92 @@
+import math
+
+import pytest
+import torch
+
+from musicgen.evaluate import Split, baseline_metrics
+from musicgen.metrics import Tally, baseline_probs, counts, frame_accuracy, nll_per_step, prf, step_mask
+
+
+def test_step_mask_counts_only_predicted_real_steps():
+    m = step_mask(torch.tensor([3, 1, 5]), 4)
+    assert m.tolist() == [[True, True, False, False], [False] * 4, [True] * 4]
+
+
+def test_nll_per_step_sums_notes_and_averages_steps():
+    logits = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [9.0, 9.0]]])  # last step is padding
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+    mask = torch.tensor([[True, True, False]])
+    assert nll_per_step(logits, targets, mask) == pytest.approx(2 * math.log(2))
+
+
+def test_counts_prf_frame_accuracy():
+    pred = torch.tensor([[[1, 1, 0, 0], [1, 1, 1, 1]]], dtype=torch.bool)
+    y = torch.tensor([[[1, 0, 1, 0], [0, 0, 0, 0]]])
+    tp, fp, fn = counts(pred, y, torch.tensor([[True, False]]))
+    assert (tp, fp, fn) == (1, 1, 1)
+    assert prf(tp, fp, fn) == pytest.approx((0.5, 0.5, 0.5))
+    assert frame_accuracy(tp, fp, fn) == pytest.approx(1 / 3)
+    assert prf(0, 0, 0) == (0.0, 0.0, 0.0) and frame_accuracy(0, 0, 0) == 0.0
+
+
+def brute_best_f1(p, y):
+    best = 0.0
+    for k in range(1, 1000):
+        pred = p >= k / 1000
+        tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
+        best = max(best, 2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return best
+
+
+def test_tally_matches_direct_computation_and_finds_best_threshold():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, 5, generator=g)
+    targets = (torch.rand(3, 7, 5, generator=g) < 0.3).float()
+    mask = step_mask(torch.tensor([8, 5, 2]), 7)
+    t = Tally()
+    t.add(targets[:2], mask[:2], logits=logits[:2])  # two batches add up like one
+    t.add(targets[2:], mask[2:], logits=logits[2:])
+    r = t.result()
+    assert r["nll"] == pytest.approx(nll_per_step(logits, targets, mask), rel=1e-6)
+    tp, fp, fn = counts(torch.sigmoid(logits) >= 0.5, targets, mask)
+    assert r["f1"] == pytest.approx(prf(tp, fp, fn)[2])
+    assert r["frame_acc"] == pytest.approx(frame_accuracy(tp, fp, fn))
+    m = mask.unsqueeze(-1).expand_as(targets)
+    p, y = torch.sigmoid(logits)[m], targets[m].bool()
+    assert r["f1_best"] == pytest.approx(brute_best_f1(p, y))
+    assert r["f1_best"] >= r["f1"]
+    assert r["density"] == pytest.approx(float(y.float().mean()))
+    assert r["pred_pos_rate"] == pytest.approx((tp + fp) / len(p))
+    # A given threshold is reused, not re-optimized (test split).
+    fixed = t.result(threshold=0.9)
+    assert fixed["threshold"] == 0.9
+    tp9, fp9, fn9 = counts(torch.sigmoid(logits) >= 0.9, targets, mask)
+    assert fixed["f1_best"] == pytest.approx(prf(tp9, fp9, fn9)[2])
+
+
+def test_padding_never_counts_in_tally():
+    targets = torch.zeros(1, 4, 3)
+    targets[0, :2, 0] = 1
+    mask = torch.tensor([[True, True, False, False]])
+    a, b = Tally(), Tally()
+    logits = torch.full((1, 4, 3), -3.0)
+    a.add(targets, mask, logits=logits)
+    other = logits.clone()
+    other[0, 2:] = 8.0
+    b.add(targets, mask, logits=other)
+    assert a.result() == b.result()
+
+
+def test_baselines_on_a_held_note():
+    rolls = torch.zeros(2, 5, 4, dtype=torch.uint8)
+    rolls[:, :, 1] = 1  # note 1 held for the whole sequence: copying the previous step is perfect
+    rolls[1, 3:] = 0  # sequence 1 is 3 steps long; its padding is silent
+    split = Split(rolls, torch.tensor([5, 3]))
+    out = baseline_metrics(split)
+    assert out["copy_previous"]["f1"] == 1.0 and out["copy_previous"]["frame_acc"] == 1.0
+    assert out["silent"]["f1"] == 0.0 and out["silent"]["pred_pos_rate"] == 0.0
+    assert out["silent"]["density"] == pytest.approx(0.25)
+    assert "nll" not in out["silent"]
+    assert baseline_probs("copy_previous", rolls[:, :-1]).dtype == torch.float32
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_probs("random", rolls)

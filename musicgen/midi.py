@@ -8,7 +8,9 @@ file's tempo map (computed on ticks, exactly); with `fs` a step is 1/fs seconds.
 the steps from round(start) to round(end), and at least one step.
 
 Two parsers give the same notes: symusic (C++, fast, the default) and pretty_midi (the
-reference). pretty_midi also writes MIDI.
+reference). Known differences, both on ambiguous files: pretty_midi ignores tempo changes outside
+the first track (it warns; symusic honours them, which matters only with `fs`), and overlapping
+notes of one pitch on one channel may pair differently. pretty_midi also writes MIDI.
 """
 
 from __future__ import annotations
@@ -84,9 +86,10 @@ def notes_from_symusic(source, name: str = "") -> NoteTable:
         if track.is_drum:
             drums += len(arr["pitch"])
             continue
-        pitches.append(arr["pitch"].astype(np.int64))
-        starts.append(arr["time"].astype(np.int64))
-        ends.append(arr["time"].astype(np.int64) + arr["duration"].astype(np.int64))
+        keep = arr["duration"] > 0  # pretty_midi drops zero-length notes (note-off on the note-on's tick); so do we
+        pitches.append(arr["pitch"][keep].astype(np.int64))
+        starts.append(arr["time"][keep].astype(np.int64))
+        ends.append(arr["time"][keep].astype(np.int64) + arr["duration"][keep].astype(np.int64))
     pitch = np.concatenate(pitches) if pitches else np.zeros(0, np.int64)
     start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
     end = np.concatenate(ends) if ends else np.zeros(0, np.int64)

@@ -1,0 +1,53 @@
+"""Shared fixtures: a temporary MUSICGEN_HOME, crafted MIDI files, a tiny dataset, the built-in Bach corpus."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """Point MUSICGEN_HOME at a fresh temporary folder and return it."""
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
+    return tmp_path
+
+
+def crafted_roll(steps: int = 200, n_notes: int = 84, seed: int = 0) -> np.ndarray:
+    """Return a random sparse roll (steps, n_notes) uint8 with chords and held notes."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((steps, n_notes)) < 0.04).astype(np.uint8)
+
+
+@pytest.fixture
+def tiny_dataset(home):
+    """Build a small dataset named 'tiny' from 10 crafted MIDI files under the temporary home; return its folder."""
+    from musicgen.datasets import build_dataset
+    from musicgen.midi import write_midi
+    from musicgen.paths import data_dir
+
+    src = home / "midi_in"
+    for i in range(10):
+        write_midi(crafted_roll(150 + 20 * i, seed=i), src / f"song{i}.mid")
+    build_dataset([str(src)], data_dir() / "tiny", workers=0)
+    return data_dir() / "tiny"
+
+
+@pytest.fixture(scope="session")
+def bach_home(tmp_path_factory):
+    """Build builtin:bach once per session under its own MUSICGEN_HOME; return that home (slow: ~20 s on 2 cores)."""
+    from musicgen.datasets import load_dataset
+
+    home = tmp_path_factory.mktemp("bach_home")
+    old = os.environ.get("MUSICGEN_HOME")
+    os.environ["MUSICGEN_HOME"] = str(home)
+    try:
+        load_dataset("builtin:bach")
+    finally:
+        if old is None:
+            os.environ.pop("MUSICGEN_HOME", None)
+        else:
+            os.environ["MUSICGEN_HOME"] = old
+    return home

@@ -22,7 +22,7 @@ BUILTINS = ("builtin:bach",)
 _NOT_CHORALES = {"bwv846"}
 _STEP = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _TPQ = 480  # ticks per quarter of the cached MIDI files: divides every duration the chorales use
-_FORMAT = 1  # bump when the conversion changes, so that old caches are rebuilt
+_FORMAT = 2  # bump when the conversion changes, so that old caches are rebuilt
 
 
 def bach_sources() -> list[Path]:
@@ -102,6 +102,17 @@ def _notes_from_music21(path: Path) -> list[tuple[int, Fraction, Fraction]]:
     return out
 
 
+def _merge_unisons(notes: list) -> list:
+    """Merge overlapping notes of one pitch (two voices in unison): MIDI cannot pair their note-offs unambiguously."""
+    out = []
+    for m, a, b in sorted(notes):
+        if out and out[-1][0] == m and a < out[-1][2]:
+            out[-1] = (m, out[-1][1], max(b, out[-1][2]))
+        else:
+            out.append((m, a, b))
+    return out
+
+
 def _convert_one(args) -> str | None:
     """Write one score as a MIDI file (120 bpm, quarter = 480 ticks); return an error line or None."""
     src, dst = args
@@ -112,6 +123,7 @@ def _convert_one(args) -> str | None:
             notes = notes_from_musicxml(src)
         except (ValueError, KeyError, AttributeError, TypeError, ElementTree.ParseError, zipfile.BadZipFile):
             notes = _notes_from_music21(src)
+        notes = _merge_unisons(notes)
         score = symusic.Score(_TPQ)
         score.tempos.append(symusic.Tempo(0, 120.0))
         track = symusic.Track(src.stem, 0, False)

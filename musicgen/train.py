@@ -218,6 +218,7 @@ class _Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=n_batches, initial=p.batch, desc=f"epoch {p.epoch + 1}/{self.cfg.epochs}", unit="batch", leave=True)
+        self._bar = bar
         self.model.train()
         clip = self.cfg.clip if self.cfg.clip > 0 else float("inf")
         t0 = time.perf_counter()
@@ -246,12 +247,9 @@ class _Trainer:
             if self.stop.is_set() and p.batch < n_batches:
                 sums["seconds"] += time.perf_counter() - t0
                 p.partial = sums
-                if bar is not None:
-                    bar.close()
                 return False
         sums["seconds"] += time.perf_counter() - t0
         p.partial = sums
-        self._bar = bar
         return True
 
     def _end_epoch(self, p: _Progress) -> bool:
@@ -269,6 +267,7 @@ class _Trainer:
         if self._bar is not None:
             self._bar.set_postfix(loss=f"{train_m['loss']:.4f}", valid_nll=f"{valid['nll']:.3f}", f1=f"{valid['f1_best']:.3f}")
             self._bar.close()
+            self._bar = None
         value = valid[self.cfg.monitor]
         better = p.best_value is None or (value < p.best_value if self.direction == "min" else value > p.best_value)
         step_scheduler(self.scheduler, value)
@@ -287,13 +286,20 @@ class _Trainer:
                 "threshold": p.threshold, "monitor": self.cfg.monitor, "train_density": self.train_density}
 
     def run(self, ckpt: dict | None) -> dict:
+        self._bar = None
+        try:
+            return self._run(ckpt)
+        finally:
+            if self._bar is not None:
+                self._bar.close()  # so that an error line starts on a line of its own
+
+    def _run(self, ckpt: dict | None) -> dict:
         p = self._restore(ckpt) if ckpt else _Progress()
         self.baselines = {k: {"valid": v} for k, v in baseline_metrics(self.valid).items()}
         if self.test is not None:
             for k, v in baseline_metrics(self.test).items():
                 self.baselines[k]["test"] = v
         self.reporter.update_run(self.run_id, summary=self._summary(p))
-        self._bar = None
         early = False
         while p.epoch < self.cfg.epochs and not early:
             if not self._train_epoch(p):

@@ -1,0 +1,279 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from musicgen import store
+from musicgen.checkpoint import load_checkpoint, save_checkpoint
+from musicgen.cli import main
+from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
+from musicgen.errors import ConfigError, DataError, StoreError
+from musicgen.paths import checkpoints_dir
+from musicgen.train import NonFiniteError, run_training
+
+TINY = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.1)
+TINY_ARGS = ["--conv-channels", "8", "--hidden", "16", "--gru-layers", "1"]
+
+
+def make_dataset(out: Path, n=(24, 8, 8), steps=16, low=60, high=72, seed=0) -> Path:
+    """Write a learnable synthetic dataset folder: two voices rising by 2 semitones a step (mod 12)."""
+    rng = np.random.default_rng(seed)
+    notes = high - low
+    arrays = {}
+    for name, k in zip(("train", "valid", "test"), n):
+        x = np.zeros((k, steps, notes), np.uint8)
+        lengths = rng.integers(steps // 2, steps + 1, size=k)
+        for i in range(k):
+            s = rng.integers(0, notes)
+            for t in range(lengths[i]):
+                x[i, t, (s + 2 * t) % notes] = x[i, t, (s + 2 * t + 4) % notes] = 1
+        arrays |= {name: x, f"{name}_lengths": lengths.astype(np.int64), f"{name}_starts": np.zeros(k, np.int64),
+                   f"{name}_files": np.array([f"f{i}.mid" for i in range(k)])}
+    out.mkdir(parents=True)
+    np.savez(out / "dataset.npz", **arrays)
+    cfg = to_dict(DataConfig(seq_len=steps, low=low, high=high))
+    (out / "report.json").write_text(json.dumps({"id": f"synthetic-{seed}-{low}", "config": cfg, "params": cfg}))
+    return out
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_dataset(tmp_path / "ds")
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 2, "batch_size": 8, "lr": 0.01, "device": "cpu", "threads": 1, **kw})
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("loss", ["bce", "focal"])
+def test_course_work_combinations_train_end_to_end(home, data, optimizer, loss):
+    s = run_training(str(data), TINY, cfg(optimizer=optimizer, loss=loss))
+    assert s["status"] == "finished" and s["epochs_done"] == 2
+    run = store.get_run(s["id"])
+    assert run["status"] == "finished" and run["epochs_done"] == 2 and run["dataset_id"] == "synthetic-0-60"
+    assert run["config"]["train"]["optimizer"] == optimizer and run["config"]["model"]["n_notes"] == 12
+    m = store.metrics_frame([s["id"]])
+    for split, names in {"train": ["loss", "grad_norm", "lr", "epoch_s", "seqs_per_s"],
+                         "valid": ["loss", "nll", "precision", "recall", "f1", "f1_best", "threshold", "frame_acc",
+                                   "pred_pos_rate", "density"]}.items():
+        got = m[m.split == split]
+        assert set(names) <= set(got.name) and sorted(set(got.epoch)) == [1, 2]
+    assert set(m[m.split == "test"].name) >= {"nll", "f1_best"}
+    assert s["test"]["threshold"] == s["threshold"] == s["best"]["threshold"]  # test reuses the validation threshold
+    assert set(s["baselines"]) == {"silent", "copy_previous"} and "test" in s["baselines"]["silent"]
+    assert (checkpoints_dir() / s["id"] / "best.pt").is_file() and (checkpoints_dir() / s["id"] / "last.pt").is_file()
+    assert load_checkpoint(checkpoints_dir() / s["id"] / "last.pt")["epoch"] == 2
+
+
+def test_training_learns_and_beats_baselines(home, data):
+    s = run_training(str(data), TINY, cfg(epochs=30, lr=0.02))
+    # Rising two-voice patterns: copying the previous step is always wrong, the model learns the step.
+    assert s["test"]["f1_best"] > 0.8 > s["baselines"]["copy_previous"]["test"]["f1"]
+    first = store.metrics_frame([s["id"]]).query("split == 'valid' and name == 'nll' and epoch == 1")["value"].item()
+    assert s["best"]["nll"] < first
+
+
+class StopAt:
+    """A reporter wrapper that sets `stop` once validation of epoch `epoch` is logged."""
+
+    def __init__(self, stop, epoch):
+        from musicgen.reporting import StoreReporter
+
+        self.inner, self.stop, self.epoch = StoreReporter(), stop, epoch
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def log_metrics(self, run_id, epoch, split, values, **kw):
+        self.inner.log_metrics(run_id, epoch, split, values, **kw)
+        if split == "valid" and epoch == self.epoch:
+            self.stop.set()
+
+
+class StopAfter(threading.Event):
+    """An event that reads as set from its `n`-th check on (the trainer checks once per step and once per epoch)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n <= 0
+
+
+@pytest.mark.parametrize("where", ["epoch-end", "mid-epoch"])
+def test_stop_then_resume_is_exact(home, data, where):
+    c = cfg(epochs=3, schedule="cosine")
+    straight = run_training(str(data), TINY, c)
+    if where == "epoch-end":
+        stop = threading.Event()
+        stopped = run_training(str(data), TINY, c, stop=stop, reporter=StopAt(stop, 1))
+    else:
+        # 3 batches per epoch: checks 1-3 are epoch 1's steps, 4 its end, 5 the first step of epoch 2.
+        stopped = run_training(str(data), TINY, c, stop=StopAfter(5))
+    assert stopped["status"] == "stopped" and store.get_run(stopped["id"])["status"] == "stopped"
+    last = load_checkpoint(checkpoints_dir() / stopped["id"] / "last.pt")
+    assert (last["epoch"], last["batch"]) == ((1, 0) if where == "epoch-end" else (1, 1))
+    resumed = run_training(None, resume=stopped["id"])
+    assert resumed["status"] == "finished" and resumed["id"] == stopped["id"]
+    a = load_checkpoint(checkpoints_dir() / straight["id"] / "last.pt")
+    b = load_checkpoint(checkpoints_dir() / resumed["id"] / "last.pt")
+    for k, v in a["model_state"].items():
+        assert torch.equal(v, b["model_state"][k]), k
+    ma, mb = store.metrics_frame([straight["id"]]), store.metrics_frame([resumed["id"]])
+    key = ["epoch", "split", "name"]
+    ma = ma[~ma.name.isin(["epoch_s", "seqs_per_s"])].set_index(key)["value"].sort_index()
+    mb = mb[~mb.name.isin(["epoch_s", "seqs_per_s"])].set_index(key)["value"].sort_index()
+    assert ma.to_dict() == pytest.approx(mb.to_dict())
+
+
+def test_resume_errors(home, data):
+    with pytest.raises(StoreError, match="unknown run 'nope'"):
+        run_training(None, resume="nope")
+    s = run_training(str(data), TINY, cfg(epochs=1))
+    with pytest.raises(StoreError, match="already finished"):
+        run_training(None, resume=s["id"])
+    extended = run_training(None, resume=s["id"], epochs=2)  # a finished run can be extended explicitly
+    assert extended["epochs_done"] == 2
+
+
+def test_nan_marks_run_failed_and_cli_exits_3(home, data, capsys):
+    with pytest.raises(NonFiniteError, match="NaN or infinite.*lower --lr"):
+        run_training(str(data), TINY, cfg(optimizer="sgd", lr=1e38, clip=0.0))
+    run = store.list_runs().iloc[0]
+    assert run["status"] == "failed" and "NaN or infinite" in run["error"]
+    rc = main(["train", "--data", str(data), "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--epochs", "2", *TINY_ARGS])
+    err = capsys.readouterr().err
+    assert rc == 3 and err.strip().splitlines()[-1].startswith("error: the ") and "became NaN or infinite" in err and "Traceback" not in err
+
+
+def test_cli_train_runs_evaluate_agree(home, data, capsys):
+    rc = main(["train", "--data", str(data), "--optimizer", "adamw", "--loss", "focal", "--epochs", "2", "--batch-size", "8",
+               "--device", "cpu", "--json", *TINY_ARGS])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0 and out[0].startswith("run: ")
+    summary = json.loads(out[-1])
+    rid = out[0].split()[1]
+    assert summary["id"] == rid and summary["status"] == "finished"
+    assert main(["runs", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert {"id", "name", "status", "config", "epochs_done", "best"} <= set(runs[0])
+    assert runs[0]["id"] == rid and runs[0]["epochs_done"] == 2 and runs[0]["best"] == summary["best"]
+    assert main(["evaluate", rid, "--data", str(data), "--device", "cpu", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["threshold"] == summary["threshold"]
+    for k in ("nll", "f1", "f1_best", "frame_acc", "loss"):
+        assert ev["metrics"][k] == pytest.approx(runs[0]["test"][k], rel=1e-6), k
+    assert main(["runs"]) == 0 and rid in capsys.readouterr().out
+
+
+def one_line_error(argv, capsys, match):
+    rc = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert match in err, err
+
+
+def test_bad_inputs(home, data, tmp_path, capsys, monkeypatch):
+    base = ["train", "--data", str(data), "--epochs", "1", *TINY_ARGS]
+    one_line_error(base + ["--optimizer", "lion"], capsys, "unknown optimizer 'lion'; choose one of adam, adamw, rmsprop, sgd")
+    one_line_error(base + ["--loss", "dice"], capsys, "unknown loss 'dice'; choose one of bce, focal, weighted-bce, asymmetric")
+    one_line_error(base + ["--device", "tpu"], capsys, "unknown device 'tpu'")
+    one_line_error(base + ["--focal-alpha", "lots"], capsys, "--focal-alpha must be a number")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    one_line_error(base + ["--device", "cuda"], capsys, "torch sees no CUDA GPU")
+    one_line_error(["train", "--data", str(tmp_path / "missing"), *TINY_ARGS], capsys, "no dataset")
+    one_line_error(["train"], capsys, "give --data DATASET")
+    one_line_error(["train", "--resume", "nope"], capsys, "unknown run 'nope'")
+    assert store.list_runs().empty  # none of these left a run behind
+    s = run_training(str(data), TINY, cfg(epochs=1))
+    one_line_error(["train", "--resume", s["id"]], capsys, "already finished")
+    other = make_dataset(tmp_path / "other", low=48, high=60)
+    one_line_error(["evaluate", s["id"], "--data", str(other)], capsys, "rebuild the dataset with --low 60 --high 72")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    one_line_error(["evaluate", str(bad), "--data", str(data)], capsys, "not a readable musicgen checkpoint")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    monkeypatch.setenv("MUSICGEN_HOME", str(blocker / "home"))
+    one_line_error(base, capsys, "set MUSICGEN_HOME to a writable folder")
+
+
+def test_checkpoint_write_failure_fails_the_run(home, data, monkeypatch):
+    import musicgen.train as train_mod
+
+    def broken(path, payload):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_mod.ckpt_io, "save_checkpoint", broken)
+    with pytest.raises(Exception, match="cannot write checkpoint"):
+        run_training(str(data), TINY, cfg(epochs=1))
+    assert store.list_runs().iloc[0]["status"] == "failed"
+
+
+def _spawn(home, *args):
+    env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.Popen([sys.executable, "-m", "musicgen", "train", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_epochs(proc, n):
+    rid = proc.stdout.readline().split()[1]
+    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+    while store.get_run(rid)["epochs_done"] < n:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return rid
+
+
+def test_sigterm_stops_gracefully(home, data):
+    proc = _spawn(home, "--data", str(data), "--epochs", "500", "--batch-size", "4", "--device", "cpu", "--threads", "1", *TINY_ARGS)
+    rid = _wait_epochs(proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    run = store.get_run(rid)
+    assert run["status"] == "stopped" and run["error"] is None
+    assert load_checkpoint(checkpoints_dir() / rid / "last.pt")["epoch"] >= 1
+
+
+def test_kill_9_then_resume(home, data):
+    proc = _spawn(home, "--data", str(data), "--epochs", "500", "--batch-size", "4", "--device", "cpu", "--threads", "1", *TINY_ARGS)
+    rid = _wait_epochs(proc, 1)
+    proc.kill()
+    proc.wait()
+    run = store.get_run(rid)
+    assert run["status"] == "failed" and "process died" in run["error"]
+    done = load_checkpoint(checkpoints_dir() / rid / "last.pt")["epoch"]
+    s = run_training(None, resume=rid, epochs=done + 1)
+    assert s["status"] == "finished" and s["epochs_done"] == done + 1
+    assert store.get_run(rid)["status"] == "finished"
+    assert not list((checkpoints_dir() / rid).glob("*.tmp"))
+
+
+def test_config_validation_and_checkpoint_weights_only(home, data):
+    with pytest.raises(ConfigError, match="epochs must be an integer >= 1"):
+        cfg(epochs=0)
+    s = run_training(str(data), TINY, cfg(epochs=1, schedule="plateau", optimizer="rmsprop"))
+    ck = torch.load(checkpoints_dir() / s["id"] / "last.pt", weights_only=True)
+    assert ck["threshold"] == s["threshold"] and ck["run_id"] == s["id"] and isinstance(ck["rng"]["torch"], torch.Tensor)
+    assert ck["data_config"]["low"] == 60 and ck["scheduler_state"] is not None
+    save_checkpoint(checkpoints_dir() / "copy" / "best.pt", ck)  # a loaded checkpoint saves again as is
+    with pytest.raises(DataError):
+        run_training(str(data / "nothing"), TINY, cfg())

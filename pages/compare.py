@@ -40,7 +40,7 @@ with st.expander("Launch the course-work grid (3 optimizers × 2 losses × seeds
     st.caption(f"{len(GRID_OPTIMIZERS)} × {len(GRID_LOSSES)} × {g_seeds} = {6 * g_seeds} runs, one after another "
                "(or in parallel under Ray when it is installed).")
     if st.form_submit_button("Launch the grid", key="cmp_grid_launch"):
-        args = ["--data", g_data, "--optimizers", *GRID_OPTIMIZERS, "--losses", *GRID_LOSSES,
+        args = ["--data", g_data, "--optimizers", ",".join(GRID_OPTIMIZERS), "--losses", ",".join(GRID_LOSSES),
                 "--seeds", str(g_seeds), "--epochs", str(g_epochs)]
         pid = call("Launching the sweep", jobs.start_sweep, args)
         if pid:

@@ -7,7 +7,12 @@ from pages._gen import checkpoint_choices, generate_one, primer_of, reference_ro
 from pages._ui import call, dataset_refs
 
 st.title("Generate")
-choices = call("Listing checkpoints", checkpoint_choices) or {"demo": "demo (shipped)"}
+choices = call("Listing checkpoints", checkpoint_choices)
+if choices is not None and not choices:
+    st.warning("No checkpoint to generate with: the shipped `demo` is missing (restore it with `git checkout checkpoints/`) "
+               "and no run has one yet (Train page).")
+if not choices:
+    st.stop()
 
 with st.form("gen_form"):
     models = st.multiselect("models (1–4; several are drawn side by side with the same primer and seed)", list(choices),

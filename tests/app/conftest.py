@@ -77,3 +77,34 @@ def seeded_home(home):
     """MUSICGEN_HOME with four finished runs (adam/adamw × bce, two seeds each) and their checkpoints."""
     ids = [seed_run(f"{o}-s{s}", o, "bce", s) for o in ("adam", "adamw") for s in (0, 1)]
     return home, ids
+
+
+APP = str(ROOT / "app.py")
+
+
+def open_page(page: str, timeout: float = 60):
+    """Return an AppTest that has run app.py and switched to pages/<page>.py."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout).run()
+    assert not at.exception, at.exception
+    return at.switch_page(f"pages/{page}.py").run()
+
+
+def texts(elements) -> list[str]:
+    """Return the values of st.error/st.warning/st.info/st.success elements."""
+    return [e.value for e in elements]
+
+
+def no_failure(at) -> None:
+    """Assert the page ran without an exception or an st.error."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, texts(at.error)
+
+
+def frame(at, *columns):
+    """Return the first st.dataframe value that has all `columns` (AppTest keeps no dataframe keys)."""
+    for d in at.dataframe:
+        if set(columns) <= set(d.value.columns):
+            return d.value
+    raise AssertionError(f"no dataframe with columns {columns}; have {[list(d.value.columns) for d in at.dataframe]}")

@@ -1,0 +1,57 @@
+"""Compare page: curves as mean ± std bands, the report's tables, CSV export, the course-work grid launch."""
+
+import pytest
+from conftest import frame, no_failure, open_page, seed_run, texts
+
+from musicgen import jobs, store
+
+
+def test_empty_store_asks_for_runs(home):
+    at = open_page("compare")
+    no_failure(at)
+    assert any("Pick at least one run" in i for i in texts(at.info))
+
+
+def test_two_configurations_two_seeds(seeded_home):
+    _, ids = seeded_home
+    at = open_page("compare")
+    no_failure(at)
+    assert sorted(at.multiselect(key="cmp_runs").value) == sorted(ids)
+    charts = {c.key for c in at.get("plotly_chart")}
+    assert {"cmp_curve_train_loss", "cmp_curve_valid_f1", "cmp_bar_f1"} <= charts
+    grouped = frame(at, "config", "n", "best_valid_f1_mean")
+    assert sorted(grouped["config"]) == ["adam+bce", "adamw+bce"] and set(grouped["n"]) == {2}
+    runs = frame(at, "id", "epochs_to_95")
+    assert len(runs) == 4 and {"epochs_to_95", "seconds_to_95", "loss_spread", "loss_spikes", "pred_pos_rate", "density"} <= set(runs)
+    assert {b.key for b in at.get("download_button")} == {"cmp_csv_runs", "cmp_csv_grouped"}
+    at.radio(key="cmp_x").set_value("seconds").run()
+    no_failure(at)
+
+
+def test_sweep_mode_picks_the_sweep_runs(home):
+    sid = store.create_sweep("grid", {"optimizers": ["adam"], "losses": ["bce"]})
+    inside = seed_run("in", "adam", "bce", 0)
+    store.update_run(inside, sweep_id=sid)
+    seed_run("out", "adam", "bce", 1)
+    at = open_page("compare")
+    at.radio(key="cmp_mode").set_value(at.radio(key="cmp_mode").options[1]).run()
+    no_failure(at)
+    assert list(frame(at, "id", "epochs_to_95")["id"]) == [inside]
+
+
+@pytest.mark.parametrize("seeds", [2])
+def test_grid_button_launches_the_course_work_sweep(home, monkeypatch, seeds):
+    launched = []
+    monkeypatch.setattr(jobs, "start_sweep", lambda args: launched.append(args) or 99)
+    at = open_page("compare")
+    at.number_input(key="cmp_grid_seeds").set_value(seeds)
+    at.number_input(key="cmp_grid_epochs").set_value(3)
+    at.button(key="cmp_grid_launch").click().run()
+    assert not at.exception
+    assert launched == [["--data", "builtin:bach", "--optimizers", "adam,adamw,rmsprop", "--losses", "bce,focal",
+                         "--seeds", str(seeds), "--epochs", "3"]]
+    assert any("process 99" in s for s in texts(at.success))
+    from musicgen.cli import build_parser
+
+    parsed = build_parser().parse_args(["sweep", *launched[0]])
+    assert (parsed.optimizers, parsed.losses, parsed.seeds, parsed.epochs) == ("adam,adamw,rmsprop", "bce,focal", seeds, 3)

@@ -1,0 +1,82 @@
+"""Train page: the form becomes a `python -m musicgen train` command; the live panel reads the store; Stop/Resume signal."""
+
+import pytest
+from conftest import no_failure, open_page, seed_run, texts
+
+from musicgen import jobs, store
+
+
+@pytest.fixture
+def launched(monkeypatch):
+    calls = []
+
+    def fake_start(args):
+        calls.append(list(args))
+        return 424242
+
+    monkeypatch.setattr(jobs, "start_training", fake_start)
+    return calls
+
+
+def test_empty_store_and_launch_builds_the_command(home, launched):
+    at = open_page("train")
+    no_failure(at)
+    assert any("No runs yet" in i for i in texts(at.info))
+    assert at.selectbox(key="train_device").options[0].startswith("auto")
+    at.selectbox(key="train_optimizer").set_value("rmsprop")
+    at.selectbox(key="train_loss").set_value("focal")
+    at.button(key="train_launch").click().run()  # a form: changes apply on submit; the knobs follow the chosen pair
+    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_focal_gamma").set_value(1.5)
+    at.number_input(key="model_hidden").set_value(16)
+    at.text_input(key="train_name").set_value("tiny")
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    args = launched[-1]
+    assert args[:4] == ["--data", "builtin:bach", "--name", "tiny"]
+    for flag, value in (("--optimizer", "rmsprop"), ("--loss", "focal"), ("--epochs", "2"), ("--focal-gamma", "1.5"), ("--hidden", "16")):
+        assert args[args.index(flag) + 1] == value
+    assert any("process 424242" in s for s in texts(at.success))
+    assert at.session_state["train_follow_pid"] == 424242
+
+
+def test_bad_setting_is_an_error_not_a_launch(home, launched):
+    at = open_page("train")
+    at.number_input(key="train_lr").set_value(0.0)
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    assert any("lr must be a positive" in e for e in texts(at.error))
+    assert launched == []
+
+
+def test_live_panel_follows_the_launched_run_and_draws_its_curves(home):
+    other = seed_run("older", "adam", "bce", 0)
+    mine = seed_run("mine", "adamw", "bce", 1, status="running")
+    store.update_run(mine, pid=31337)
+    at = open_page("train")
+    at.session_state["train_follow_pid"] = 31337
+    at.run()
+    no_failure(at)
+    assert at.selectbox(key="train_run").value == mine
+    assert {c.key for c in at.get("plotly_chart")} >= {"train_curve_loss", "train_curve_nll", "train_curve_f1"}
+    at.selectbox(key="train_run").set_value(other).run()
+    assert at.selectbox(key="train_run").value == other
+    keys = {b.key for b in at.button}
+    assert f"train_stop_{other}" not in keys and f"train_resume_{other}" not in keys  # finished: nothing to stop or resume
+
+
+def test_stop_and_resume_call_jobs(home, monkeypatch):
+    running = seed_run("running", "adam", "bce", 0, status="running")
+    failed = seed_run("failed", "adam", "bce", 1, status="failed")
+    store.update_run(failed, error="loss became NaN at epoch 3; lower --lr")
+    stopped, resumed = [], []
+    monkeypatch.setattr(jobs, "stop_run", lambda rid: stopped.append(rid) or True)
+    monkeypatch.setattr(jobs, "start_training", lambda args: resumed.append(args) or 777)
+    at = open_page("train")
+    at.selectbox(key="train_run").set_value(running).run()
+    at.button(key=f"train_stop_{running}").click().run()
+    assert stopped == [running]
+    at.selectbox(key="train_run").set_value(failed).run()
+    assert any("loss became NaN" in e for e in texts(at.error))
+    at.button(key=f"train_resume_{failed}").click().run()
+    assert resumed == [["--resume", failed]]

@@ -37,10 +37,11 @@ class NoteTable:
     pitch: np.ndarray  # int64 (n,)
     start_tick: np.ndarray  # int64 (n,)
     end_tick: np.ndarray  # int64 (n,)
-    start_s: np.ndarray  # float64 (n,)
-    end_s: np.ndarray  # float64 (n,)
+    start_s: np.ndarray | None  # float64 (n,); None: computed from `tempo_map` when a fixed-rate grid needs it
+    end_s: np.ndarray | None
     tpq: int  # ticks per quarter note
     drum_notes: int  # notes on drum tracks (dropped)
+    tempo_map: tuple | None = None  # (ticks int64 (k,), microseconds per quarter int64 (k,))
 
 
 def _seconds_from_ticks(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarray, tpq: int) -> np.ndarray:
@@ -99,11 +100,7 @@ def notes_from_symusic(source, name: str = "") -> NoteTable:
     if len(t_ticks):  # several tempo events on one tick: the last one wins, as in a MIDI player
         keep = np.append(t_ticks[1:] != t_ticks[:-1], True)
         t_ticks, t_mspq = t_ticks[keep], t_mspq[keep]
-    return NoteTable(
-        pitch, start, end,
-        _seconds_from_ticks(start, t_ticks, t_mspq, tpq), _seconds_from_ticks(end, t_ticks, t_mspq, tpq),
-        tpq, drums,
-    )
+    return NoteTable(pitch, start, end, None, None, tpq, drums, (t_ticks, t_mspq))
 
 
 def notes_from_pretty_midi(source, name: str = "") -> NoteTable:
@@ -137,6 +134,10 @@ def _steps(table: NoteTable, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
         start = (2 * table.start_tick * spb + tpq) // (2 * tpq)
         end = (2 * table.end_tick * spb + tpq) // (2 * tpq)
     else:
+        if table.start_s is None:
+            ticks, mspq = table.tempo_map
+            table.start_s = _seconds_from_ticks(table.start_tick, ticks, mspq, table.tpq)
+            table.end_s = _seconds_from_ticks(table.end_tick, ticks, mspq, table.tpq)
         start = np.floor(table.start_s * cfg.fs + 0.5 + _TIE_EPS).astype(np.int64)
         end = np.floor(table.end_s * cfg.fs + 0.5 + _TIE_EPS).astype(np.int64)
     return start, np.maximum(end, start + 1)  # a note shorter than a step still marks one step
@@ -157,11 +158,12 @@ def roll_from_notes(table: NoteTable, cfg: DataConfig, name: str = "") -> tuple[
         )
     col, start, end = table.pitch[keep] - cfg.low, start[keep], end[keep]
     steps = int(end.max())
-    # Mark each note's steps with a difference array: +1 at start, -1 at end, cumulative sum > 0.
-    diff = np.zeros((steps + 1, cfg.n_notes), dtype=np.int32)
-    np.add.at(diff, (start, col), 1)
-    np.add.at(diff, (end, col), -1)
-    roll = (np.cumsum(diff[:-1], axis=0) > 0).astype(np.uint8)
+    # Expand each note into its cells in one vectorised step: row start + 0..length-1, its column.
+    length = end - start
+    first = np.repeat(np.cumsum(length) - length, length)
+    rows = np.repeat(start, length) + (np.arange(int(length.sum())) - first)
+    roll = np.zeros((steps, cfg.n_notes), dtype=np.uint8)
+    roll[rows, np.repeat(col, length)] = 1
     return roll, {"notes": int(keep.sum()), "dropped_notes": dropped, "drum_notes": int(table.drum_notes), "steps": steps}
 
 

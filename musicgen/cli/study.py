@@ -1,5 +1,96 @@
-"""Commands of this area (filled in by its issue)."""
+"""Commands `sweep` (the optimizer × loss grid) and `report` (its statistics)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from musicgen.errors import ConfigError
 
 
 def register(sub) -> None:
-    """Add this area's sub-commands to `sub`."""
+    """Add `sweep` and `report`."""
+    from musicgen.cli.train import add_train_options
+
+    p = sub.add_parser("sweep", help="train every optimizer × loss × seed as runs of one sweep; prints 'sweep: <id>' first")
+    p.add_argument("--data", required=True, help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
+    p.add_argument("--optimizers", default="adam,adamw,rmsprop", help="comma-separated (default adam,adamw,rmsprop)")
+    p.add_argument("--losses", default="bce,focal", help="comma-separated (default bce,focal)")
+    p.add_argument("--seeds", type=int, default=3, help="runs per combination, seeds --seed, --seed+1, … (default 3)")
+    p.add_argument("--workers", type=int, help="local backend: parallel runs (default: the CPU cores)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="local process pool (default) or Ray tasks")
+    p.add_argument("--ray-address", help="HOST:PORT of a Ray cluster's head (default: start a local Ray)")
+    p.add_argument("--cpus-per-run", type=float, default=1, help="Ray: CPUs per run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0, help="Ray: GPUs per run, fractions share one (default 0)")
+    p.add_argument("--ray-storage", help="Ray: shared folder where workers keep checkpoints instead of shipping them back")
+    p.add_argument("--name", help="sweep name (default: the grid)")
+    p.add_argument("--json", action="store_true", help="print a final JSON summary (progress goes to stderr)")
+    add_train_options(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="compare the combinations of a sweep: means ± std over seeds, Welch-tied ranks, curves")
+    p.add_argument("sweep_id", metavar="SWEEP_ID")
+    p.add_argument("--format", default="md", help="md|csv|json|html (default md)")
+    p.add_argument("--out", help="write to FILE (default: stdout)")
+    p.add_argument("--samples", type=int, default=4, help="generated samples per run for generation quality (default 4; 0 skips)")
+    p.add_argument("--steps", type=int, default=64, help="steps per generated sample (default 64)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_sweep(args) -> int:
+    from musicgen.cli.train import configs_from_args
+    from musicgen.sweep import plan_sweep, run_sweep
+
+    model_cfg, train_cfg = configs_from_args(args)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    plan = plan_sweep(args.data, args.optimizers.split(","), args.losses.split(","), args.seeds, model_cfg, train_cfg, args.name)
+    progress = sys.stderr if args.json else sys.stdout
+    total = len(plan.runs)
+    done = [0]
+
+    def on_event(kind, *rest):
+        if kind == "sweep":
+            sweep_id, resumed = rest
+            print(f"sweep: {sweep_id}", file=progress, flush=True)
+            print(f"{'resuming' if resumed else 'new'} sweep '{plan.name}': {total} runs", file=progress, flush=True)
+        elif kind == "start":
+            print(f"  start  {rest[0]['name']}", file=progress, flush=True)
+        elif kind == "end":
+            done[0] += 1
+            print(f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)", file=progress, flush=True)
+
+    ray_options = {}
+    if args.backend == "ray":
+        ray_options = {"address": args.ray_address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,
+                       "storage": args.ray_storage}
+    elif args.ray_address or args.ray_storage:
+        raise ConfigError("--ray-address and --ray-storage need --backend ray")
+    result = run_sweep(plan, args.backend, args.workers, on_event, **ray_options)
+    statuses = list(result["outcome"].values())
+    failed = sum(s != "finished" for s in statuses)
+    print(f"done: {len(statuses) - failed} finished, {failed} not finished, {result['skipped']} already finished before; "
+          f"report: python -m musicgen report {result['sweep_id']}", file=progress, flush=True)
+    if args.json:
+        print(json.dumps(result))
+    return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    from musicgen.paths import atomic_write
+    from musicgen.report_doc import FORMATS, render, study_tables
+
+    if args.format not in FORMATS:
+        raise ConfigError(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    if args.samples < 0 or args.steps < 1:
+        raise ConfigError(f"--samples must be >= 0 and --steps >= 1, got {args.samples} and {args.steps}")
+    tables = study_tables(args.sweep_id, generation=args.samples > 0, samples=args.samples, steps=args.steps)
+    text = render(tables, args.format)
+    if args.out:
+        with atomic_write(Path(args.out)) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -38,7 +38,7 @@ def frames(specs):
 
 def test_run_row_reads_bests_convergence_and_rates():
     runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0, 8.0, 7.5], [0.2, 0.5, 0.9, 1.0], [5, 4, 3, 3],
-                       {"test": {"nll": 7.7, "f1": 0.6, "pred_pos_rate": 0.03, "density": 0.05}})])
+                       {"test": {"nll": 7.7, "f1": 0.1, "f1_best": 0.6, "pred_pos_rate": 0.03, "density": 0.05}})])
     row = report.run_table_from(runs, m).iloc[0]
     assert row["config"] == "adam+bce" and row["seed"] == 0
     assert row["best_valid_nll"] == 7.0 and row["best_valid_f1"] == 1.0

@@ -1,0 +1,354 @@
+"""The optimizer × loss grid: plan it, find what a sweep already did, run the rest in a local process pool.
+
+A run of a sweep is identified by its name, `<optimizer>+<loss> s<seed> <hash>`, where the hash
+covers the data ref and every model and training option that changes results. Re-running the same
+sweep command finds the sweep by the hash of its grid, skips finished runs and retries failed,
+stopped or never-started ones. The Ray backend (sweep_ray.py) reuses the plan and the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
+from musicgen.errors import ConfigError, MusicgenError, StoreError
+from musicgen.paths import REPO_ROOT, home_dir
+
+# Options that change speed, not results: left out of the identity of a run.
+NOT_IN_HASH = ("threads", "device")
+STOP_GRACE_S = 30.0  # how long a stopped run may take to write its checkpoint before SIGKILL
+POLL_S = 0.2
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the grid: what to train and the name that identifies it within its sweep."""
+
+    optimizer: str
+    loss: str
+    seed: int
+    train: dict  # TrainConfig fields
+    model: dict  # ModelConfig fields
+    name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole sweep: the grid, its identity and its runs."""
+
+    data: str
+    name: str
+    config: dict  # what the store keeps for the sweep (includes "hash")
+    runs: tuple[RunSpec, ...]
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def parse_names(text: str, known: tuple[str, ...], what: str) -> list[str]:
+    """Split a comma-separated list, rejecting unknown or repeated names with the allowed ones."""
+    names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise ConfigError(f"--{what} is empty; give a comma-separated list of {', '.join(known)}")
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ConfigError(f"unknown {what} {', '.join(map(repr, bad))}; choose from {', '.join(known)} (e.g. --{what} {','.join(known[:2])})")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--{what} repeats a name ({text}); list each once")
+    return names
+
+
+def plan_sweep(data: str, optimizers: list[str], losses: list[str], seeds: int, model_cfg: ModelConfig,
+               train_cfg: TrainConfig, name: str | None = None) -> Plan:
+    """Return the grid optimizers × losses × seeds (train_cfg.seed, +1, ...) over one base configuration."""
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds must be an integer >= 1 (runs per combination), got {seeds}; e.g. --seeds 3")
+    optimizers = parse_names(",".join(optimizers), OPTIMIZER_NAMES, "optimizers")
+    losses = parse_names(",".join(losses), LOSS_NAMES, "losses")
+    model = to_dict(model_cfg)
+    base = to_dict(train_cfg)
+    if train_cfg.weight_decay == (0.01 if train_cfg.optimizer == "adamw" else 0.0):
+        base["weight_decay"] = None  # the default: let each optimizer take its own (0.01 for adamw, else 0)
+    runs = []
+    for opt in optimizers:
+        for loss in losses:
+            for i in range(seeds):
+                fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
+                train = to_dict(from_dict(TrainConfig, fields))
+                identity = {"data": data, "model": model, "train": {k: v for k, v in train.items() if k not in NOT_IN_HASH}}
+                runs.append(RunSpec(opt, loss, train["seed"], train, model, f"{opt}+{loss} s{train['seed']} {_hash(identity)}"))
+    shared = {k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed", *NOT_IN_HASH)}
+    grid = {"data": data, "optimizers": optimizers, "losses": losses, "seeds": seeds, "first_seed": train_cfg.seed,
+            "model": model, "train": shared}
+    config = {**grid, "hash": _hash(grid), "runs": len(runs)}
+    return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)} × {seeds} seeds", config, tuple(runs))
+
+
+def find_sweep(plan: Plan) -> str | None:
+    """Return the id of the newest sweep with this plan's grid (so a re-run resumes it), or None."""
+    from musicgen import store
+
+    sweeps = store.list_sweeps()
+    for row in sweeps.to_dict("records"):
+        if (row.get("config") or {}).get("hash") == plan.config["hash"]:
+            return row["id"]
+    return None
+
+
+def latest_runs(sweep_id: str) -> dict:
+    """Return {run name: newest run record} of a sweep (a retried run supersedes its failed attempt)."""
+    from musicgen import store
+
+    runs = store.list_runs(sweep_id)  # newest first
+    latest = {}
+    for r in runs.to_dict("records"):
+        latest.setdefault(r["name"], r)
+    return latest
+
+
+def pending(plan: Plan, sweep_id: str) -> list[tuple[RunSpec, dict | None]]:
+    """Return the runs still to do with their previous attempt (None if never started); refuse a sweep already running."""
+    latest = latest_runs(sweep_id)
+    todo = []
+    for spec in plan.runs:
+        prev = latest.get(spec.name)
+        if prev and prev["status"] == "running":
+            raise StoreError(f"sweep {sweep_id} is already running (run {prev['id']}, pid {prev['pid']}); stop it first or wait")
+        if prev is None or prev["status"] != "finished":
+            todo.append((spec, prev))
+    return todo
+
+
+def attempt(prev: dict | None) -> dict:
+    """Return how to (re)start a run: resume its last.pt, reuse its empty row, or start a new row (all keys None)."""
+    from musicgen.paths import checkpoints_dir
+
+    if prev and prev["status"] != "running" and (checkpoints_dir() / prev["id"] / "last.pt").is_file():
+        return {"resume": prev["id"], "run_id": None}
+    if prev and int(prev.get("epochs_done") or 0) == 0:
+        return {"resume": None, "run_id": prev["id"]}  # nothing logged yet: the row can be reused as is
+    return {"resume": None, "run_id": None}
+
+
+def queue_runs(plan: Plan, sweep_id: str, todo: list, dataset_id: str | None, local_checkpoints: bool = True) -> list[dict]:
+    """Return one worker payload per pending run, creating its 'queued' row first so the whole grid shows at once."""
+    from musicgen import store
+
+    out = []
+    for spec, prev in todo:
+        how = attempt(prev)
+        if how["resume"] and not local_checkpoints:
+            how = {"resume": None, "run_id": None}  # a remote worker cannot see the driver's last.pt: start afresh
+        if how["resume"] is None and how["run_id"] is None:
+            how["run_id"] = store.create_run(spec.name, {"data": plan.data, "model": spec.model, "train": spec.train},
+                                             dataset_id, sweep_id=sweep_id, status="queued")
+        elif how["run_id"]:
+            store.update_run(how["run_id"], status="queued", error=None)
+        out.append({"data": plan.data, "model": spec.model, "train": dict(spec.train), "name": spec.name,
+                    "sweep_id": sweep_id, **how})
+    return out
+
+
+def open_sweep(plan: Plan) -> tuple[str, bool]:
+    """Return (sweep id, resumed): the existing sweep with this grid, or a new one."""
+    from musicgen import store
+
+    found = find_sweep(plan)
+    if found:
+        return found, True
+    return store.create_sweep(plan.name, plan.config), False
+
+
+def default_workers() -> int:
+    """Return the CPU cores this process may use (the local pool's default size)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def with_threads(payload: dict, threads: int) -> dict:
+    """Return the payload with torch threads set, unless the user chose them (cores split between the pool's processes)."""
+    train = dict(payload["train"])
+    if not train.get("threads"):
+        train["threads"] = threads
+    return {**payload, "train": train}
+
+
+def train_payload(payload: dict, reporter=None, stop=None) -> dict:
+    """Train one run from a worker payload; return run_training's summary."""
+    from musicgen.train import run_training
+
+    return run_training(payload["data"], from_dict(ModelConfig, payload["model"]), from_dict(TrainConfig, payload["train"]),
+                        name=payload["name"], resume=payload.get("resume"), sweep_id=payload["sweep_id"], reporter=reporter,
+                        stop=stop, run_id=payload.get("run_id"))
+
+
+def run_of(payload: dict) -> str:
+    """Return the run id a payload trains."""
+    return payload.get("resume") or payload["run_id"]
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        data = path.read_bytes()[-n:].decode(errors="replace")
+    except OSError:
+        return ""
+    lines = [ln for ln in data.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:") or "Error" in ln]
+    return (errors or lines or [""])[-1][:300]
+
+
+def mark_failed(run_id: str, reason: str) -> None:
+    """Record a worker's death on its run, unless the trainer already recorded a better reason (e.g. a NaN loss)."""
+    from musicgen import store
+
+    run = store.get_run(run_id)
+    if run["status"] in ("running", "queued") or str(run.get("error") or "").startswith(("process died", "interrupted")):
+        store.update_run(run_id, status="failed", error=reason)
+
+
+def status_of(run_id: str) -> str:
+    """Return the store's status of a run."""
+    from musicgen import store
+
+    return store.get_run(run_id)["status"]
+
+
+class _Stop(Exception):
+    """SIGTERM to the driver: stop the sweep like Ctrl-C."""
+
+
+def _raise_stop(signum, frame):
+    raise _Stop()
+
+
+def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
+    """Train `payloads` in a pool of `workers` processes; on Ctrl-C or SIGTERM stop them cleanly; return {run id: status}."""
+    from musicgen import store
+
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    threads = max(1, default_workers() // min(workers, max(1, len(payloads))))
+    queue, running, outcome = list(payloads), {}, {}
+    note = on_event or (lambda *a: None)
+    old_term = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                payload = with_threads(queue.pop(0), threads)
+                run_id = run_of(payload)
+                log = home_dir() / "logs" / f"sweep-{payload['sweep_id']}" / f"{run_id}.log"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                with open(log, "ab") as f:
+                    # Own session: the driver alone gets Ctrl-C and turns it into an orderly SIGTERM to each child.
+                    proc = subprocess.Popen([sys.executable, "-m", "musicgen.sweep", "--worker", json.dumps(payload)],
+                                            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                            start_new_session=True, env={**os.environ, "MUSICGEN_HOME": str(home_dir())})
+                running[proc.pid] = (proc, payload, log, time.time())
+                note("start", payload, proc.pid)
+            time.sleep(POLL_S)
+            for pid, (proc, payload, log, t0) in list(running.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del running[pid]
+                run_id = run_of(payload)
+                if rc != 0:
+                    mark_failed(run_id, f"worker exited with code {rc}: {_tail(log) or 'no output'} (log {log})")
+                outcome[run_id] = status_of(run_id)
+                note("end", payload, outcome[run_id], time.time() - t0)
+    except (KeyboardInterrupt, _Stop):
+        _stop_all(running)
+        for _, payload, _, _ in running.values():
+            run_id = run_of(payload)
+            if status_of(run_id) in ("queued", "running"):  # killed before the trainer could say so
+                store.update_run(run_id, status="stopped", error="sweep interrupted")
+            outcome[run_id] = status_of(run_id)
+        for payload in queue:
+            store.update_run(run_of(payload), status="stopped", error="sweep interrupted before this run started")
+            outcome[run_of(payload)] = "stopped"
+        raise KeyboardInterrupt from None
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    return outcome
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop_all(running: dict) -> None:
+    """SIGTERM every child (the trainer checkpoints and marks its run stopped), SIGKILL what outlives the grace period."""
+    from musicgen import store
+
+    for proc, *_ in running.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.time() + STOP_GRACE_S
+    for proc, *_ in running.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    store.mark_dead_runs()  # a child killed mid-epoch leaves 'running': make it failed, so a re-run retries it
+
+
+def run_sweep(plan: Plan, backend: str = "local", workers: int | None = None, on_event=None, **ray_options) -> dict:
+    """Open (or resume) the plan's sweep and train what is left; return {sweep_id, resumed, skipped, outcome, driver_cpu_s}."""
+    from musicgen.datasets import load_dataset
+
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
+    cpu0 = time.process_time()
+    if backend == "ray":  # connect first: a wrong address must fail before anything is queued
+        from musicgen.sweep_ray import init_ray
+
+        init_ray(ray_options.get("address"), ray_options.get("num_cpus"))
+    dataset_id = load_dataset(plan.data).id  # fails early on a bad ref, and builds builtin:bach once, not per worker
+    sweep_id, resumed = open_sweep(plan)
+    if on_event:
+        on_event("sweep", sweep_id, resumed)
+    todo = pending(plan, sweep_id)
+    payloads = queue_runs(plan, sweep_id, todo, dataset_id, local_checkpoints=backend == "local")
+    if backend == "local":
+        outcome = run_local(payloads, workers or default_workers(), on_event)
+    else:
+        from musicgen.sweep_ray import run_ray
+
+        outcome = run_ray(payloads, sweep_id, on_event=on_event, **ray_options)
+    # Only the driver's own CPU: the bookkeeping a cluster would have to absorb per run.
+    return {"sweep_id": sweep_id, "resumed": resumed, "skipped": len(plan.runs) - len(todo), "outcome": outcome,
+            "driver_cpu_s": time.process_time() - cpu0}
+
+
+def _worker_main(argv: list[str]) -> int:
+    """Entry of a local pool process: train the payload given as JSON; SIGTERM or Ctrl-C stops the run cleanly."""
+    import threading
+
+    if len(argv) != 2 or argv[0] != "--worker":
+        print("usage: python -m musicgen.sweep --worker PAYLOAD_JSON", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # the trainer checks it between batches, saves last.pt, reports 'stopped'
+    try:
+        train_payload(json.loads(argv[1]), stop=stop)
+    except MusicgenError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))

@@ -1,0 +1,193 @@
+"""The Ray backend of a sweep: each run is a Ray task; the driver alone writes the SQLite store.
+
+A task trains in a private MUSICGEN_HOME (a temporary folder, or `storage` when the user names a
+shared one) with a `CallbackReporter` whose events travel through a Ray queue to the driver, which
+replays them with `reporting.apply_event`. The dataset goes to the workers through the object store
+and the checkpoints come back with the task's result, so no shared filesystem is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from musicgen.errors import ConfigError, MusicgenError
+from musicgen.paths import REPO_ROOT, atomic_write, checkpoints_dir
+
+PROBE_TIMEOUT_S = 3.0
+STOP_GRACE_S = 30.0
+
+
+def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Fail fast with a ConfigError when nothing answers at a Ray address ('host:port' or 'ray://host:port')."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"bad --ray-address {address!r}; give HOST:PORT of the head's GCS (e.g. 10.0.0.5:6379) or ray://HOST:10001")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"no Ray cluster answers at {address} ({e.strerror or type(e).__name__} within {timeout_s:.0f} s); "
+            "start one with `ray start --head` or drop --ray-address for a local Ray"
+        ) from None
+    if "://" in address:
+        return  # Ray Client: ray.init itself fails fast when the server is not there
+    # Something listens, but is it a GCS? One client attempt answers in milliseconds; ray.init would retry for ~20 s.
+    try:
+        from ray._raylet import GcsClient
+
+        GcsClient(address=hostport).internal_kv_get(b"musicgen-probe", None, timeout=timeout_s)
+    except ImportError:
+        return
+    except Exception as e:  # noqa: BLE001  (Ray raises RpcError, RuntimeError or TimeoutError here)
+        raise ConfigError(
+            f"{address} answers but is not a Ray cluster's GCS ({str(e).splitlines()[0][:120]}); "
+            "give the head's GCS port (default 6379) or drop --ray-address for a local Ray"
+        ) from None
+
+
+def init_ray(address: str | None, num_cpus: int | None = None):
+    """Connect to the cluster at `address` (probed first), or start a local Ray when it is None; return the ray module."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt (or use --backend local)") from None
+    if ray.is_initialized():
+        return ray
+    if address:
+        probe_address(address)
+        # Ship the package itself: the cluster's nodes need not have this checkout.
+        try:
+            ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [str(REPO_ROOT / "musicgen")]})
+        except (ConnectionError, RuntimeError) as e:
+            raise ConfigError(f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0][:160]})") from None
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+    return ray
+
+
+def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) -> dict:
+    """Body of one Ray task: train in a private home, ship events, return {run_id, checkpoints: {name: bytes}}."""
+    from musicgen.reporting import CallbackReporter
+    from musicgen.sweep import run_of, train_payload
+
+    old = os.environ.get("MUSICGEN_HOME")
+    with tempfile.TemporaryDirectory(prefix="musicgen-ray-") as tmp:
+        home = Path(storage or tmp)
+        os.environ["MUSICGEN_HOME"] = str(home)  # Ray reuses worker processes: restored below
+        try:
+            if dataset_files:
+                folder = Path(tmp) / "dataset"
+                folder.mkdir(parents=True, exist_ok=True)
+                for fname, blob in dataset_files.items():
+                    (folder / fname).write_bytes(blob)
+                payload = {**payload, "data": str(folder)}
+            run_id = run_of(payload)  # the driver queued the row, so the id is known before the run starts
+            try:
+                train_payload(payload, CallbackReporter(queue.put))
+            except KeyboardInterrupt:  # ray.cancel: the trainer has reported 'stopped'; ship its checkpoint back too
+                pass
+            ckpts = {}
+            folder = home / "checkpoints" / run_id
+            if storage is None and folder.is_dir():
+                ckpts = {p.name: p.read_bytes() for p in sorted(folder.glob("*.pt"))}
+            return {"run_id": run_id, "checkpoints": ckpts}
+        finally:
+            if old is None:
+                os.environ.pop("MUSICGEN_HOME", None)
+            else:
+                os.environ["MUSICGEN_HOME"] = old
+
+
+def dataset_files(data_ref: str) -> tuple[dict, str]:
+    """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
+    from musicgen.datasets import load_dataset
+
+    ds = load_dataset(data_ref)
+    return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
+
+
+def run_ray(payloads: list[dict], sweep_id: str, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
+            storage: str | None = None, num_cpus: int | None = None, on_event=None) -> dict:
+    """Train `payloads` as Ray tasks; replay their events into the store; return {run id: status}."""
+    from musicgen import store
+    from musicgen.reporting import apply_event
+    from musicgen.sweep import mark_failed, run_of, status_of, with_threads
+
+    if cpus_per_run <= 0 or gpus_per_run < 0:
+        raise ConfigError(f"--cpus-per-run must be > 0 and --gpus-per-run >= 0, got {cpus_per_run} and {gpus_per_run}")
+    if not payloads:
+        return {}
+    ray = init_ray(address, num_cpus)
+    from ray.util.queue import Queue
+
+    note = on_event or (lambda *a: None)
+    files, data_path = dataset_files(payloads[0]["data"])
+    files_ref = ray.put(files)
+    queue = Queue()
+    task = ray.remote(_train_task).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+    refs = {}
+    for payload in payloads:
+        payload = with_threads(payload, max(1, int(cpus_per_run)))
+        refs[task.remote(payload, files_ref, queue, storage)] = (payload, time.time())
+        note("start", payload, None)
+
+    def drain():
+        while queue.qsize():
+            for method, kwargs in queue.get_nowait_batch(queue.qsize()):
+                if "config" in kwargs:  # the worker trained from its private copy: point the run at the driver's dataset
+                    kwargs = {**kwargs, "config": {**kwargs["config"], "data": payloads[0]["data"], "data_path": data_path}}
+                apply_event((method, kwargs))
+
+    outcome = {}
+    try:
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
+            drain()
+            for ref in ready:
+                payload, t0 = refs.pop(ref)
+                try:
+                    _save_checkpoints(ray.get(ref))
+                except (ray.exceptions.RayError, MusicgenError) as e:
+                    lines = [ln for ln in str(e).strip().splitlines() if ln.strip()] or [type(e).__name__]
+                    drain()
+                    mark_failed(run_of(payload), f"ray task failed: {lines[-1][:300]}")
+                drain()
+                outcome[run_of(payload)] = status_of(run_of(payload))
+                note("end", payload, outcome[run_of(payload)], time.time() - t0)
+    except KeyboardInterrupt:
+        for ref in refs:
+            ray.cancel(ref)  # KeyboardInterrupt inside the task: the trainer reports 'stopped'
+        deadline = time.time() + STOP_GRACE_S
+        while refs and time.time() < deadline:
+            ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0.5)
+            drain()
+            for ref in ready:
+                payload, _ = refs.pop(ref)
+                with contextlib.suppress(ray.exceptions.RayError):  # a cancelled task has nothing to save
+                    _save_checkpoints(ray.get(ref))
+        drain()
+        for payload in payloads:
+            run_id = run_of(payload)
+            if status_of(run_id) in ("running", "queued"):
+                store.update_run(run_id, status="stopped", error="sweep interrupted")
+        raise
+    return outcome
+
+
+def _save_checkpoints(result: dict) -> None:
+    """Write checkpoints shipped back by a task under the driver's checkpoints folder."""
+    if not result or not result.get("run_id"):
+        return
+    for fname, blob in result.get("checkpoints", {}).items():
+        with atomic_write(checkpoints_dir() / result["run_id"] / fname) as tmp:
+            tmp.write_bytes(blob)

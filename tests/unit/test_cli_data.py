@@ -1,0 +1,39 @@
+"""`preprocess` and `datasets` commands."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import crafted_roll
+
+from musicgen.cli import main
+from musicgen.midi import write_midi
+
+
+def test_preprocess_json_and_datasets(home, capsys):
+    for i in range(5):
+        write_midi(crafted_roll(140, seed=i), home / "in" / f"s{i}.mid")
+    (home / "in" / "broken.mid").write_text("not midi")
+    out = home / "data" / "mine"
+    assert main(["preprocess", str(home / "in"), "--out", str(out), "--seq-len", "64", "--hop", "32", "--workers", "0", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files_ok"] == 5 and summary["files_skipped"][0]["file"] == "broken.mid"
+    assert sum(summary["windows"].values()) > 5 and summary["notes"] > 0 and summary["out"] == str(out)
+    assert (out / "dataset.npz").is_file() and json.loads((out / "report.json").read_text())["config"]["seq_len"] == 64
+    assert main(["datasets", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["mine"] and rows[0]["stats"]["files_ok"] == 5
+    assert main(["preprocess", str(home / "in"), "--out", str(out), "--workers", "0"]) == 0
+    assert "skipped broken.mid: not a readable MIDI file" in capsys.readouterr().out
+
+
+def test_preprocess_fails_with_exit_2_when_nothing_is_usable(home, capsys):
+    (home / "bad.mid").write_bytes(b"")
+    assert main(["preprocess", str(home / "bad.mid"), "--out", str(home / "x"), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no usable MIDI file") and "empty file" in err and "Traceback" not in err
+
+
+def test_preprocess_rejects_a_bad_split(home, capsys):
+    assert main(["preprocess", "x.mid", "--out", str(home / "x"), "--split", "0.5,0.5"]) == 2
+    assert "split must be three non-negative shares" in capsys.readouterr().err

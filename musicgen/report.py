@@ -24,7 +24,7 @@ ALPHA = 0.05  # Welch p-value at or above which a difference is a tie
 TABLE_COLUMNS = [
     "id", "name", "status", "optimizer", "loss", "seed", "config", "epochs_done",
     "best_valid_nll", "best_valid_f1", "test_nll", "test_f1", "epochs_to_95", "seconds_to_95",
-    "loss_spread", "loss_spikes", "pred_pos_rate", "density", "pos_rate_ratio", "gen_overlap",
+    "loss_spread", "loss_spikes", "pred_pos_rate", "density", "pos_rate_ratio", "pos_rate_error", "gen_overlap",
 ]
 # Criteria the report ranks on: column -> lower is better.
 CRITERIA = {
@@ -150,6 +150,9 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
         "gen_overlap": float(summary.get("gen_overlap", math.nan)),
     }
     row["pos_rate_ratio"] = row["pred_pos_rate"] / row["density"] if row["density"] > 0 else math.nan
+    # |log ratio|: predicting half or twice the true positives is equally wrong; 0 = as many as the data has.
+    ratio = row["pos_rate_ratio"]
+    row["pos_rate_error"] = abs(math.log(ratio)) if ratio > 0 else math.nan
     return row
 
 

@@ -48,6 +48,7 @@ def test_run_row_reads_bests_convergence_and_rates():
     assert row["loss_spread"] == pytest.approx(np.std([5, 4, 3, 3], ddof=1))
     # The test split's rates win over the valid ones.
     assert row["pred_pos_rate"] == 0.03 and row["density"] == 0.05 and row["pos_rate_ratio"] == pytest.approx(0.6)
+    assert row["pos_rate_error"] == pytest.approx(abs(math.log(0.6)))
 
 
 def test_rates_fall_back_to_the_best_valid_epoch():

@@ -161,7 +161,7 @@ class TrainConfig:
     momentum: float = 0.9  # sgd
     rms_momentum: float = 0.0  # rmsprop
     nesterov: bool = False  # sgd
-    threads: int = 0  # CPU threads; 0: the cores this process may use (at most 8)
+    threads: int = 0  # CPU threads; 0: half the cores this process may use (at least 1, at most 4)
 
     def __post_init__(self):
         _check(self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")

@@ -73,8 +73,10 @@ def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
     if device.type != "cpu":
         return
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    # Small GRUs stop scaling past a few threads; more only fights other processes for cores.
-    torch.set_num_threads(cfg.threads or max(1, min(usable, 8)))
+    # Half the usable cores, at most 4: a small GRU gains little from more, and OpenMP threads that
+    # share cores with other processes spin-wait (measured: 2 threads on a busy 2-core machine ran
+    # a batch 40x slower than 1 thread).
+    torch.set_num_threads(cfg.threads or max(1, min(usable // 2, 4)))
 
 
 def _load_resume(run_id: str, epochs: int | None):

@@ -33,7 +33,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
     t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
     t.add_argument("--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})")
-    t.add_argument("--threads", type=int, help="CPU threads (default 0: the usable cores, at most 8)")
+    t.add_argument("--threads", type=int, help="CPU threads (default 0: half the usable cores, 1 to 4)")
     k = parser.add_argument_group("loss and optimizer knobs")
     k.add_argument("--focal-gamma", type=float, help=f"focal loss gamma (default {d.focal_gamma:g})")
     k.add_argument("--focal-alpha", help=f"focal loss positive weight in [0, 1] or 'none' (default {d.focal_alpha})")

@@ -1,0 +1,218 @@
+"""Listening: render a roll or a PrettyMIDI to audio with FluidSynth, and write 16-bit WAV files.
+
+FluidSynth comes from pyfluidsynth over the system's libfluidsynth (Debian: libfluidsynth3). The
+default soundfont is the General MIDI `TimGM6mb.sf2` inside the pretty_midi package, so sound works
+with no download. Where libfluidsynth cannot be loaded, rendering falls back to pretty_midi's sine
+synthesis with a warning instead of failing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import warnings
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.errors import RenderError
+from musicgen.paths import atomic_write
+
+DEFAULT_SAMPLE_RATE = 44100
+PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
+GAIN = 0.5  # FluidSynth master gain; output is float and normalised afterwards, so only the mix matters
+
+
+def default_soundfont() -> Path:
+    """Return the path of the General MIDI soundfont shipped inside pretty_midi (TimGM6mb.sf2)."""
+    import pretty_midi
+
+    return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
+
+
+def check_soundfont(path=None) -> Path:
+    """Return `path` (or the default soundfont) after checking that it is a readable SoundFont 2 file."""
+    p = Path(path).expanduser() if path is not None else default_soundfont()
+    hint = "give a .sf2 file, e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2, or leave it out for the built-in TimGM6mb.sf2"
+    if not p.is_file():
+        raise RenderError(f"soundfont {p} does not exist; {hint}")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        raise RenderError(f"soundfont {p} cannot be read ({e.strerror}); {hint}") from None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
+        raise RenderError(f"{p} is not a SoundFont 2 file (no RIFF/sfbk header); {hint}")
+    return p
+
+
+def _load_fluidsynth():
+    """Return the pyfluidsynth module, or None and the reason when libfluidsynth cannot be loaded."""
+    try:
+        import fluidsynth
+    except (ImportError, OSError) as e:
+        return None, str(e).strip() or type(e).__name__
+    return fluidsynth, ""
+
+
+def fluidsynth_available() -> bool:
+    """Return True when libfluidsynth can be loaded (else rendering uses sine waves)."""
+    return _load_fluidsynth()[0] is not None
+
+
+def _events(pm) -> list[tuple[float, int, int, int, int, int]]:
+    """Return (time_s, order, channel, kind, pitch, velocity) sorted, note-offs before note-ons at a time."""
+    events = []
+    for chan, inst in _channels(pm):
+        for n in inst.notes:
+            events.append((n.start, 1, chan, 1, n.pitch, n.velocity))
+            events.append((n.end, 0, chan, 0, n.pitch, 0))
+    events.sort()
+    return events
+
+
+def _channels(pm):
+    """Pair each instrument with a MIDI channel: drums on 9, the rest on the other 15 in turn."""
+    melodic = [c for c in range(16) if c != 9]
+    pairs, i = [], 0
+    for inst in pm.instruments:
+        if inst.is_drum:
+            pairs.append((9, inst))
+        else:
+            pairs.append((melodic[i % len(melodic)], inst))
+            i += 1
+    return pairs
+
+
+def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfont: Path) -> np.ndarray:
+    """Return FluidSynth's mono float32 (n_samples,) rendering of `pm`."""
+    # pyfluidsynth only wraps 16-bit output, which clips loud chords; float output is normalised later.
+    write_float = fluidsynth._fl.fluid_synth_write_float
+    write_float.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                            ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    write_float.restype = ctypes.c_int
+    left = np.zeros(n_samples, np.float32)
+    right = np.zeros(n_samples, np.float32)
+    synth = fluidsynth.Synth(gain=GAIN, samplerate=float(sample_rate))
+    try:
+        sfid = synth.sfload(str(soundfont))
+        if sfid < 0:
+            raise RenderError(f"FluidSynth could not load soundfont {soundfont}; give another .sf2 file")
+        for chan, inst in _channels(pm):
+            synth.program_select(chan, sfid, 128 if inst.is_drum else 0, inst.program)
+
+        def render(start: int, stop: int) -> None:
+            if stop > start:
+                lp = left.ctypes.data + 4 * start
+                rp = right.ctypes.data + 4 * start
+                write_float(synth.synth, stop - start, lp, 0, 1, rp, 0, 1)
+
+        pos = 0
+        for time_s, _, chan, kind, pitch, velocity in _events(pm):
+            at = min(round(time_s * sample_rate), n_samples)
+            render(pos, at)
+            pos = max(pos, at)
+            if kind:
+                synth.noteon(chan, pitch, velocity)
+            else:
+                synth.noteoff(chan, pitch)
+        render(pos, n_samples)
+    finally:
+        synth.delete()
+    return (left + right) / 2
+
+
+def _render_sine(pm, n_samples: int, sample_rate: int) -> np.ndarray:
+    """Return pretty_midi's sine-wave rendering of `pm`, cut or padded to n_samples, float32."""
+    audio = np.zeros(n_samples, np.float32)
+    if any(inst.notes for inst in pm.instruments):
+        wav = pm.synthesize(fs=sample_rate).astype(np.float32)[:n_samples]
+        audio[: wav.size] = wav
+    return audio
+
+
+def render_audio(roll_or_pm, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0,
+                 **midi_kwargs) -> tuple[np.ndarray, dict]:
+    """Render a roll (steps, notes) or a PrettyMIDI to mono float32 audio in [-PEAK, PEAK].
+
+    The audio lasts the roll's steps (or the MIDI's end time) plus `tail_s` seconds for release.
+    `midi_kwargs` (low, steps_per_beat, fs, tempo_bpm, program) go to `midi.midi_from_roll`.
+    Returns (audio (samples,), info {backend: "fluidsynth"|"sine", soundfont, sample_rate, duration_s}).
+    """
+    if not (isinstance(sample_rate, int | np.integer) and 8000 <= sample_rate <= 192000):
+        raise RenderError(f"sample_rate must be an integer between 8000 and 192000 Hz, got {sample_rate}; use 44100")
+    if not tail_s >= 0:
+        raise RenderError(f"tail_s must be >= 0 seconds, got {tail_s}")
+    soundfont = check_soundfont(soundfont)
+    if isinstance(roll_or_pm, (np.ndarray, list)):
+        from musicgen.midi import midi_from_roll
+
+        roll = np.asarray(roll_or_pm)
+        pm = midi_from_roll(roll, **midi_kwargs)
+        fs, spb = midi_kwargs.get("fs"), midi_kwargs.get("steps_per_beat", 4)
+        step_s = 1.0 / fs if fs else 60.0 / (midi_kwargs.get("tempo_bpm", 120.0) * spb)
+        duration_s = roll.shape[0] * step_s
+    else:
+        pm = roll_or_pm
+        duration_s = float(pm.get_end_time())
+    n_samples = round((duration_s + tail_s) * sample_rate)
+    fluidsynth, reason = _load_fluidsynth()
+    if not any(inst.notes for inst in pm.instruments):
+        # Nothing to play: silence, not FluidSynth's noise floor blown up by the normalisation.
+        audio, backend = np.zeros(n_samples, np.float32), "fluidsynth" if fluidsynth is not None else "sine"
+    elif fluidsynth is not None:
+        audio, backend = _render_fluidsynth(fluidsynth, pm, n_samples, sample_rate, soundfont), "fluidsynth"
+    else:
+        warnings.warn(
+            f"libfluidsynth could not be loaded ({reason}); rendering with sine waves instead. "
+            "For real instruments install it: apt-get install libfluidsynth3",
+            RuntimeWarning, stacklevel=2,
+        )
+        audio, backend = _render_sine(pm, n_samples, sample_rate), "sine"
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 1e-4:  # below -80 dBFS there is only numerical noise to amplify
+        audio = audio * np.float32(PEAK / peak)
+    info = {"backend": backend, "soundfont": str(soundfont) if backend == "fluidsynth" else None,
+            "sample_rate": sample_rate, "duration_s": n_samples / sample_rate}
+    return audio.astype(np.float32), info
+
+
+def int16_from_audio(audio: np.ndarray) -> np.ndarray:
+    """Return float audio in [-1, 1] as int16 samples, clipped to the int16 range."""
+    return np.clip(np.round(np.asarray(audio, np.float64) * 32767), -32768, 32767).astype(np.int16)
+
+
+def write_wav(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+    """Write mono float audio in [-1, 1] to a 16-bit PCM WAV file atomically."""
+    path = Path(path)
+    pcm = int16_from_audio(audio)
+    try:
+        with atomic_write(path) as tmp, wave.open(str(tmp), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(pcm.tobytes())
+    except OSError as e:
+        raise RenderError(f"cannot write {path} ({e.strerror or type(e).__name__}); choose a writable folder") from None
+    return path
+
+
+def render_wav(roll_or_pm, path, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0,
+               **midi_kwargs) -> dict:
+    """Render a roll (steps, notes) or a PrettyMIDI to a normalised 16-bit mono WAV at `path`.
+
+    Arguments as in `render_audio`; returns its info plus `path` and `peak` (largest |sample|, 0..1).
+    Nothing is left at `path` when rendering or writing fails.
+    """
+    audio, info = render_audio(roll_or_pm, soundfont=soundfont, sample_rate=sample_rate, tail_s=tail_s, **midi_kwargs)
+    write_wav(audio, path, sample_rate)
+    return {**info, "path": str(path), "peak": float(np.abs(audio).max()) if audio.size else 0.0}
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """Return (float32 mono audio in [-1, 1], sample_rate) of a 16-bit WAV file."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2:
+            raise RenderError(f"{path} is not 16-bit PCM (sample width {w.getsampwidth()} bytes)")
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, w.getnchannels())
+        return (pcm.mean(axis=1) / 32768).astype(np.float32), w.getframerate()

@@ -1,0 +1,194 @@
+import numpy as np
+import pytest
+import torch
+
+from musicgen.config import DataConfig, ModelConfig
+from musicgen.errors import ConfigError, MidiError
+from musicgen.generate import (
+    MAX_STEPS,
+    _state_feeder,
+    choose_notes,
+    default_threshold,
+    generate,
+    load_primer,
+    primer_from_midi,
+    steps_from_seconds,
+)
+from musicgen.model import ConvGRU
+
+
+def tiny_model(seed=0, **kw) -> ConvGRU:
+    """Build a small random ConvGRU (eval mode) whose outputs are not all ~0.5."""
+    torch.manual_seed(seed)
+    cfg = {"n_notes": 84, "conv_channels": 8, "conv_kernel": 3, "conv_layers": 1, "hidden": 16, "gru_layers": 2, "dropout": 0.2}
+    cfg.update(kw)
+    model = ConvGRU(ModelConfig(**cfg))
+    with torch.no_grad():
+        model.head.bias.normal_(-2.0, 1.5)  # sparse-ish, spread probabilities like a trained model
+        model.head.weight.mul_(4)
+    return model.eval()
+
+
+def counts(rolls):
+    return rolls.sum(axis=2)  # (samples, steps)
+
+
+def test_same_seed_same_roll_and_different_seed_different_roll():
+    m = tiny_model()
+    a = generate(m, 48, strategy="sample", samples=3, seed=7)
+    b = generate(m, 48, strategy="sample", samples=3, seed=7)
+    c = generate(m, 48, strategy="sample", samples=3, seed=8)
+    assert a.shape == (3, 48, 84) and a.dtype == np.uint8
+    assert set(np.unique(a)) <= {0, 1}
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a[0], a[1])  # samples of one batch differ too
+
+
+@pytest.mark.parametrize("kw", [{}, {"conv_layers": 2, "conv_kernel": 4}, {"conv_layers": 0}, {"conv_kernel": 1, "gru_layers": 1}])
+def test_step_by_step_logits_equal_full_forward(kw):
+    m = tiny_model(**kw)
+    x = (torch.rand(3, 20, 84, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    with torch.inference_mode():
+        full = m(x)  # (B, T, N)
+        feed = _state_feeder(m, 3, "cpu")
+        fast = torch.stack([feed(x[:, t]) for t in range(20)], dim=1)
+        state = m.init_state(3)
+        slow = []
+        for t in range(20):
+            logits, state = m.step(x[:, t], state)
+            slow.append(logits)
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.stack(slow, dim=1), full, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["sample", "threshold", "topk"])
+def test_recompute_gives_the_same_rolls(strategy):
+    m = tiny_model()
+    primer = (np.random.default_rng(0).random((5, 84)) < 0.05).astype(np.uint8)
+    a = generate(m, 30, strategy=strategy, threshold=0.3, samples=2, seed=3, primer=primer)
+    b = generate(m, 30, strategy=strategy, threshold=0.3, samples=2, seed=3, primer=primer, recompute=True)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("strategy", ["sample", "threshold", "topk"])
+def test_each_strategy_honours_polyphony_limits(strategy):
+    m = tiny_model()
+    opts = {"strategy": strategy, "threshold": 0.1, "top_k": 8, "floor": 0.0, "temperature": 1.5, "samples": 4, "seed": 0}
+    free = counts(generate(m, 40, **opts))
+    assert free.max() > 3  # without limits the model gives more than 3 notes somewhere
+    limited = counts(generate(m, 40, max_polyphony=3, min_notes=2, **opts))
+    assert limited.min() >= 2 and limited.max() <= 3
+    sparse = counts(generate(m, 40, **{**opts, "threshold": 0.99, "floor": 0.99, "temperature": 0.2}, min_notes=1))
+    assert sparse.min() >= 1
+
+
+def test_choose_notes_by_hand():
+    probs = torch.tensor([[0.9, 0.8, 0.1, 0.6, 0.05, 0.3]])
+    uniform = torch.tensor([[0.5, 0.9, 0.05, 0.5, 0.5, 0.5]])
+    assert choose_notes(probs, "threshold", threshold=0.5).tolist() == [[1, 1, 0, 1, 0, 0]]
+    assert choose_notes(probs, "sample", uniform).tolist() == [[1, 0, 1, 1, 0, 0]]
+    assert choose_notes(probs, "topk", top_k=2, floor=0.0).tolist() == [[1, 1, 0, 0, 0, 0]]
+    assert choose_notes(probs, "topk", top_k=4, floor=0.5).tolist() == [[1, 1, 0, 1, 0, 0]]
+    # Caps keep the most likely chosen notes; fills add the most likely missing ones.
+    assert choose_notes(probs, "threshold", threshold=0.5, max_polyphony=2).tolist() == [[1, 1, 0, 0, 0, 0]]
+    assert choose_notes(probs, "threshold", threshold=0.85, min_notes=3).tolist() == [[1, 1, 0, 1, 0, 0]]
+
+
+def test_cap_keeps_sampled_notes_before_unsampled():
+    probs = torch.tensor([[0.9, 0.8, 0.1, 0.6]])
+    uniform = torch.tensor([[0.5, 0.95, 0.05, 0.5]])  # draws notes 0, 2, 3 (not 1 despite 0.8)
+    out = choose_notes(probs, "sample", uniform, max_polyphony=2).tolist()
+    assert out == [[1, 0, 0, 1]]  # the two most likely of the drawn notes
+
+
+def test_threshold_strategy_is_deterministic_and_default_threshold():
+    m = tiny_model()
+    a = generate(m, 24, strategy="threshold", threshold=0.2, seed=1)
+    b = generate(m, 24, strategy="threshold", threshold=0.2, seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert default_threshold({"threshold": 0.31}) == 0.31
+    assert default_threshold({}) == 0.5
+
+
+def test_primer_is_kept_and_continued():
+    m = tiny_model()
+    primer = np.zeros((6, 84), np.uint8)
+    primer[:, [36, 40, 43]] = 1
+    out = generate(m, 20, strategy="topk", top_k=3, floor=0.0, primer=primer, samples=2)
+    np.testing.assert_array_equal(out[0, :6], primer)
+    np.testing.assert_array_equal(out[1, :6], primer)
+    assert counts(out)[:, 6:].min() == 3
+
+
+def test_generation_restores_training_mode():
+    m = tiny_model().train()
+    generate(m, 5)
+    assert m.training
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"steps": 0}, "steps must be between 1 and"),
+        ({"steps": MAX_STEPS + 1}, "steps must be between 1 and"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"temperature": -1.0}, "temperature must be > 0"),
+        ({"strategy": "topk", "top_k": 0}, "top-k must be between 1 and 84"),
+        ({"strategy": "topk", "top_k": 85}, "top-k must be between 1 and 84"),
+        ({"strategy": "greedy"}, "unknown strategy 'greedy'"),
+        ({"threshold": 1.0}, "threshold must be between 0 and 1"),
+        ({"max_polyphony": 0}, "max polyphony must be between 1 and 84"),
+        ({"max_polyphony": 2, "min_notes": 3}, "min notes \\(3\\) exceeds max polyphony \\(2\\)"),
+        ({"samples": 0}, "samples must be between 1 and"),
+        ({"primer": np.zeros((10, 84))}, "the primer has 10 steps but only 10"),
+        ({"primer": np.zeros((4, 88))}, "primer must be a roll \\(steps, 84\\)"),
+    ],
+)
+def test_bad_options(kw, match):
+    args = {"steps": 10, **kw}
+    with pytest.raises(ConfigError, match=match):
+        generate(tiny_model(), **args)
+
+
+def test_length_in_seconds():
+    assert steps_from_seconds(10, DataConfig(steps_per_beat=4)) == 80  # 120 bpm: 8 steps per second
+    assert steps_from_seconds(10, DataConfig(steps_per_beat=4), tempo_bpm=60) == 40
+    assert steps_from_seconds(3, DataConfig(fs=4)) == 12
+    with pytest.raises(ConfigError, match="positive number"):
+        steps_from_seconds(0, DataConfig())
+
+
+def test_primer_from_midi_uses_the_checkpoint_grid(tmp_path):
+    from musicgen.midi import write_midi
+
+    roll = np.zeros((16, 84), np.uint8)
+    roll[0:8, 36] = 1  # C4 for two beats
+    roll[8:16, 43] = 1
+    path = write_midi(roll, tmp_path / "primer.mid", low=24, steps_per_beat=4)
+    got = primer_from_midi(path, DataConfig(steps_per_beat=4))
+    np.testing.assert_array_equal(got[:16], roll)
+    coarse = load_primer(str(path), DataConfig(steps_per_beat=2), steps=4)
+    assert coarse.shape == (4, 84) and coarse[:4, 36].all()  # two steps per beat halves the steps
+
+
+def test_primer_midi_without_notes_in_range(tmp_path):
+    from musicgen.midi import write_midi
+
+    roll = np.zeros((8, 128), np.uint8)
+    roll[:, 120] = 1  # MIDI 120, above the model's 24..107
+    path = write_midi(roll, tmp_path / "high.mid", low=0)
+    with pytest.raises(MidiError, match="no notes between MIDI 24 and 107"):
+        primer_from_midi(path, DataConfig())
+    quiet_start = np.zeros((8, 84), np.uint8)
+    quiet_start[6:, 40] = 1
+    path = write_midi(quiet_start, tmp_path / "late.mid")
+    with pytest.raises(MidiError, match="no notes between MIDI 24 and 107.* in its first 4 steps"):
+        primer_from_midi(path, DataConfig(), steps=4)
+
+
+def test_primer_spec_must_be_dataset_file_offset():
+    with pytest.raises(ConfigError, match="DATASET:FILE:OFFSET"):
+        load_primer("builtin:bach", DataConfig())
+    with pytest.raises(ConfigError, match="offset must be >= 0"):
+        load_primer("builtin:bach:x.mid:-3", DataConfig())

@@ -76,6 +76,32 @@ def primer_of(ref: str, kind: str, upload, excerpt: str, steps: int):
     return primer_from_dataset(excerpt.strip(), steps)
 
 
+def built_datasets() -> list[str]:
+    """Return the names of the datasets already built (never triggers a build)."""
+    from musicgen.datasets import list_datasets
+
+    return [d["name"] for d in list_datasets()]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _first_file(path: str, dataset_id: str) -> str | None:
+    from musicgen.datasets import load_dataset
+
+    files = [f["file"] for f in load_dataset(path).report.get("files", []) if f.get("status") == "ok"]
+    return files[0] if files else None
+
+
+def default_excerpt() -> str:
+    """Return 'DATASET:FILE:0' for the first usable file of the first built dataset ('' when there is none)."""
+    from musicgen.datasets import list_datasets
+
+    for d in list_datasets():
+        first = _first_file(d["path"], d["id"])
+        if first:
+            return f"{d['name']}:{first}:0"
+    return ""
+
+
 def reference_rolls(dataset_ref: str) -> list:
     """Return up to MAX_REAL test sequences of a dataset, each cut to its real length."""
     from musicgen.datasets import load_dataset

@@ -12,6 +12,20 @@ from musicgen.errors import MusicgenError
 log = logging.getLogger("musicgen.app")
 
 
+def _hand_over_to_the_router() -> None:
+    # With a pages/ folder, Streamlit serves the first session in its old folder mode until some
+    # script calls st.navigation: a first visit straight to /train would run this file alone, without
+    # app.py's router (wrong menu, no page config). Switch to the router once and rerun.
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_hand_over_to_the_router()
+
+
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
     """Run `fn(*args, **kwargs)`; on failure show one readable message and return None."""
     try:

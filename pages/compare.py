@@ -21,7 +21,8 @@ records = {r["id"]: r for r in runs.to_dict("records")} if len(runs) else {}
 
 mode = st.radio("pick", ("runs", "a sweep (optimizer × loss grid)"), horizontal=True, key="cmp_mode")
 if mode == "runs":
-    default = [rid for rid, r in records.items() if r["status"] == "finished"][:4]
+    # Newest runs with at least one epoch (finished, stopped or still running), up to four.
+    default = [rid for rid, r in records.items() if (r.get("epochs_done") or 0) > 0][:4]
     chosen = st.multiselect("runs", list(records), default=default, key="cmp_runs",
                             format_func=lambda rid: run_label(records[rid]))
 else:

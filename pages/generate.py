@@ -3,8 +3,8 @@
 import streamlit as st
 
 from musicgen.generate import STRATEGIES
-from pages._gen import checkpoint_choices, generate_one, primer_of, reference_rolls
-from pages._ui import call, dataset_refs
+from pages._gen import built_datasets, checkpoint_choices, default_excerpt, generate_one, primer_of, reference_rolls
+from pages._ui import call
 
 st.title("Generate")
 choices = call("Listing checkpoints", checkpoint_choices)
@@ -32,14 +32,15 @@ with st.form("gen_form"):
     c1, c2, c3 = st.columns(3)
     max_poly = int(c1.number_input("max notes per step (0 = no cap)", 0, 84, 6, key="gen_maxpoly"))
     min_notes = int(c2.number_input("min notes per step", 0, 84, 0, key="gen_minnotes"))
-    ref_sets = call("Listing datasets", dataset_refs, warn=True) or []
-    reference = c3.selectbox("compare with dataset", ["(none)"] + ref_sets, index=1 if len(ref_sets) > 1 else 0,
+    ref_sets = call("Listing datasets", built_datasets, warn=True) or []
+    reference = c3.selectbox("compare with dataset", ["(none)"] + ref_sets, index=1 if ref_sets else 0,
                              key="gen_reference", help="music metrics of the generation against this dataset's test split")
     st.markdown("**Primer** (shaded in the roll)")
     c1, c2, c3 = st.columns([2, 2, 1])
     primer_kind = c1.radio("primer", ("none", "a MIDI file", "a dataset excerpt"), horizontal=True, key="gen_primer_kind")
     upload = c2.file_uploader("primer MIDI", type=["mid", "midi"], key="gen_primer_file")
-    excerpt = c2.text_input("excerpt DATASET:FILE:OFFSET", "builtin:bach:train/0:0", key="gen_primer_excerpt")
+    excerpt = c2.text_input("excerpt DATASET:FILE:OFFSET", call("Finding an excerpt", default_excerpt, warn=True) or "",
+                            key="gen_primer_excerpt", help="a source file of a built dataset and the step to start from")
     primer_steps = int(c3.number_input("primer steps", 1, 1024, 16, key="gen_primer_steps"))
     go = st.form_submit_button("Generate", type="primary", key="gen_go")
 

@@ -33,9 +33,9 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     at.multiselect(key="gen_models").set_value([a, b])
     at.number_input(key="gen_steps").set_value(24)
     at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
-    at.text_input(key="gen_primer_excerpt").set_value("tiny:piece0.mid:0")
+    assert at.text_input(key="gen_primer_excerpt").value == "tiny:piece0.mid:0"  # the first built dataset's first file
     at.number_input(key="gen_primer_steps").set_value(8)
-    at.selectbox(key="gen_reference").set_value("tiny")
+    assert at.selectbox(key="gen_reference").value == "tiny"  # only built datasets: choosing one never starts a build
     at.button(key="gen_go").click().run(timeout=120)
     no_failure(at)
     results = at.session_state["gen_results"]

@@ -192,3 +192,145 @@ def test_primer_spec_must_be_dataset_file_offset():
         load_primer("builtin:bach", DataConfig())
     with pytest.raises(ConfigError, match="offset must be >= 0"):
         load_primer("builtin:bach:x.mid:-3", DataConfig())
+
+
+# ---- the `generate` command ----
+
+def save_tiny_checkpoint(path, threshold=0.3):
+    from musicgen.checkpoint import save_checkpoint
+    from musicgen.config import to_dict
+
+    m = tiny_model()
+    save_checkpoint(path, {"model_config": to_dict(m.cfg), "data_config": to_dict(DataConfig()), "model_state": m.state_dict(),
+                           "threshold": threshold})
+    return path
+
+
+def run_cli(*argv):
+    from musicgen.cli import main
+
+    return main(["generate", *map(str, argv)])
+
+
+def test_cli_writes_numbered_midi_and_wav_with_metrics_and_comparison(tmp_path, tiny_dataset, capsys):
+    import json
+
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "out"
+    code = run_cli(ckpt, "--steps", 24, "--samples", 2, "--out", out / "x.mid", "--wav", out / "x.wav", "--seed", 1,
+                   "--sample-rate", 8000, "--max-polyphony", 4, "--min-notes", 1, "--json", "--data", "tiny")
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(p.name for p in out.iterdir()) == ["x_1.mid", "x_1.wav", "x_2.mid", "x_2.wav"]
+    assert [s["index"] for s in report["samples"]] == [1, 2]
+    assert report["samples"][0]["midi"] == str(out / "x_1.mid") and report["samples"][1]["wav"] == str(out / "x_2.wav")
+    assert report["samples"][0]["backend"] == "fluidsynth"
+    assert 1 <= report["samples"][0]["metrics"]["mean_polyphony"] <= 4
+    assert report["threshold"] == 0.3  # the checkpoint's own
+    cmp_ = report["comparison"]
+    assert cmp_["n_generated"] == 2 and cmp_["n_real"] > 0
+    assert 0 <= cmp_["metrics"]["note_density"]["overlap"] <= 1 and cmp_["metrics"]["note_density"]["reading"]
+
+    from musicgen.midi import roll_from_midi
+
+    roll, _ = roll_from_midi(out / "x_1.mid", DataConfig())
+    assert roll.shape[1] == 84 and roll.sum(axis=1)[:24].min() >= 1  # the min-notes rule reached the file
+
+
+def test_cli_primer_from_a_dataset(tmp_path, tiny_dataset, capsys):
+    import json
+
+    from musicgen.datasets import dataset_excerpt, load_dataset
+
+    ds = load_dataset("tiny")
+    file = "song0.mid"  # the tiny dataset's first source file, 150 steps
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    assert run_cli(ckpt, "--steps", 20, "--out", tmp_path / "p.mid", "--primer", f"tiny:{file}:4", "--primer-steps", 8,
+                   "--strategy", "threshold", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["primer_steps"] == 8
+    primer = load_primer(f"tiny:{file}:4", DataConfig(), 8)
+    np.testing.assert_array_equal(primer, dataset_excerpt(ds, file, 4, 8))
+
+
+def test_cli_length_in_seconds(tmp_path, capsys):
+    import json
+
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    assert run_cli(ckpt, "--seconds", 3, "--tempo", 60, "--out", tmp_path / "s.mid", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 12  # 4 steps per beat at 60 bpm
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--steps", 0], "steps must be between 1 and"),
+        (["--steps", MAX_STEPS * 10], f"steps must be between 1 and {MAX_STEPS}"),
+        (["--temperature", 0], "temperature must be > 0"),
+        (["--strategy", "topk", "--top-k", 0], "top-k must be between 1 and 84"),
+        (["--strategy", "topk", "--top-k", 85], "top-k must be between 1 and 84"),
+        (["--strategy", "beam"], "unknown strategy 'beam'"),
+        (["--steps", 8, "--primer", "PRIMER", "--primer-steps", 16], "the primer has 16 steps but only 8"),
+        (["--wav", "OUT/x.wav", "--soundfont", "OUT/missing.sf2"], "soundfont .*missing.sf2 does not exist"),
+        (["--wav", "OUT/x.wav", "--soundfont", "NOTSF2"], "is not a SoundFont 2 file"),
+        (["--primer", "HIGH"], "no notes between MIDI 24 and 107"),
+        (["--wav", "OUT/x.mp3"], "--wav .*x.mp3 must end in .wav"),
+        (["--primer-steps", 0, "--primer", "PRIMER"], "--primer-steps must be >= 1"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_leaves_no_file(tmp_path, capsys, args, match):
+    import re
+
+    from musicgen.midi import write_midi
+
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "out"
+    primer = np.zeros((16, 84), np.uint8)
+    primer[:, 40] = 1
+    high = np.zeros((8, 128), np.uint8)
+    high[:, 120] = 1
+    subst = {
+        "PRIMER": write_midi(primer, tmp_path / "primer.mid"),
+        "HIGH": write_midi(high, tmp_path / "high.mid", low=0),
+        "NOTSF2": tmp_path / "fake.sf2",
+    }
+    (tmp_path / "fake.sf2").write_text("not a soundfont")
+    argv = [str(subst.get(a, a)).replace("OUT", str(out)) for a in args]
+    code = run_cli(ckpt, "--out", out / "x.mid", *argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and re.search(match, err), err
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_cli_unknown_checkpoint(tmp_path, home, capsys):
+    assert run_cli("no-such-run", "--out", tmp_path / "x.mid") == 2
+    assert "no checkpoint found for 'no-such-run'" in capsys.readouterr().err
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_cli_unwritable_output_folder(tmp_path, capsys):
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    assert run_cli(ckpt, "--out", tmp_path / "blocker" / "x.mid") == 2
+    assert "cannot write to folder" in capsys.readouterr().err
+
+
+def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeypatch, capsys):
+    import musicgen.audio
+    from musicgen.errors import RenderError
+
+    calls = []
+
+    def failing_second(roll, path, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise RenderError("disk full")
+        return real(roll, path, **kw)
+
+    real = musicgen.audio.render_wav
+    monkeypatch.setattr(musicgen.audio, "render_wav", failing_second)
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "out"
+    assert run_cli(ckpt, "--steps", 8, "--samples", 2, "--out", out / "x.mid", "--wav", out / "x.wav", "--sample-rate", 8000) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert list(out.iterdir()) == []

@@ -54,6 +54,11 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def _changed(values: dict, defaults: dict) -> dict:
+    """Return the values that differ from the defaults (so a new config field with a default keeps old runs' identity)."""
+    return {k: v for k, v in values.items() if k not in NOT_IN_HASH and defaults.get(k, object()) != v}
+
+
 def parse_names(text: str, known: tuple[str, ...], what: str) -> list[str]:
     """Split a comma-separated list, rejecting unknown or repeated names with the allowed ones."""
     names = [n.strip().lower() for n in str(text).split(",") if n.strip()]
@@ -84,11 +89,13 @@ def plan_sweep(data: str, optimizers: list[str], losses: list[str], seeds: int, 
             for i in range(seeds):
                 fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
                 train = to_dict(from_dict(TrainConfig, fields))
-                identity = {"data": data, "model": model, "train": {k: v for k, v in train.items() if k not in NOT_IN_HASH}}
+                identity = {"data": data, "model": _changed(model, to_dict(ModelConfig())),
+                            "train": {"optimizer": opt, "loss": loss, "seed": train["seed"],
+                                      **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss)))}}
                 runs.append(RunSpec(opt, loss, train["seed"], train, model, f"{opt}+{loss} s{train['seed']} {_hash(identity)}"))
-    shared = {k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed", *NOT_IN_HASH)}
+    shared = _changed({k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed")}, to_dict(TrainConfig()))
     grid = {"data": data, "optimizers": optimizers, "losses": losses, "seeds": seeds, "first_seed": train_cfg.seed,
-            "model": model, "train": shared}
+            "model": _changed(model, to_dict(ModelConfig())), "train": shared}
     config = {**grid, "hash": _hash(grid), "runs": len(runs)}
     return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)} × {seeds} seeds", config, tuple(runs))
 

@@ -9,6 +9,7 @@ synthesis with a warning instead of failing.
 from __future__ import annotations
 
 import ctypes
+import threading
 import warnings
 import wave
 from pathlib import Path
@@ -21,6 +22,10 @@ from musicgen.paths import atomic_write
 DEFAULT_SAMPLE_RATE = 44100
 PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
 GAIN = 0.5  # FluidSynth master gain; output is float and normalised afterwards, so only the mix matters
+# Loading a soundfont costs about as much as rendering a minute of music, so loaded synths are kept
+# per (soundfont, mtime, sample rate) and reset before each use; the lock serialises app sessions.
+_SYNTHS: dict[tuple, tuple] = {}
+_SYNTH_LOCK = threading.Lock()
 
 
 def default_soundfont() -> Path:
@@ -84,6 +89,21 @@ def _channels(pm):
     return pairs
 
 
+def _synth(fluidsynth, soundfont: Path, sample_rate: int):
+    """Return a cached (Synth, soundfont id, [samples rendered]) for this soundfont file and sample rate."""
+    key = (str(soundfont), soundfont.stat().st_mtime_ns, sample_rate)
+    if key not in _SYNTHS:
+        # Reverb and chorus off: their tails survive `system_reset`, and a reused synth must start
+        # silent so that the same roll always renders to the same samples.
+        synth = fluidsynth.Synth(gain=GAIN, samplerate=float(sample_rate), **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+        sfid = synth.sfload(str(soundfont))
+        if sfid < 0:
+            synth.delete()
+            raise RenderError(f"FluidSynth could not load soundfont {soundfont}; give another .sf2 file")
+        _SYNTHS[key] = (synth, sfid, [0])
+    return _SYNTHS[key]
+
+
 def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfont: Path) -> np.ndarray:
     """Return FluidSynth's mono float32 (n_samples,) rendering of `pm`."""
     # pyfluidsynth only wraps 16-bit output, which clips loud chords; float output is normalised later.
@@ -93,11 +113,20 @@ def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfo
     write_float.restype = ctypes.c_int
     left = np.zeros(n_samples, np.float32)
     right = np.zeros(n_samples, np.float32)
-    synth = fluidsynth.Synth(gain=GAIN, samplerate=float(sample_rate))
-    try:
-        sfid = synth.sfload(str(soundfont))
-        if sfid < 0:
-            raise RenderError(f"FluidSynth could not load soundfont {soundfont}; give another .sf2 file")
+    with _SYNTH_LOCK:
+        synth, sfid, count = _synth(fluidsynth, soundfont, sample_rate)  # count: [samples rendered so far]
+        # Silence what the previous render left: the reset fades voices out over the next writes, so
+        # blocks are rendered and thrown away until one ends in silence.
+        # FluidSynth applies events at its 64-sample block edges, so the scratch also realigns the
+        # synth's running sample count to a block edge: then the same roll gives the same samples.
+        synth.system_reset()
+        for _ in range(16):
+            block = 4096 + (-count[0] - 4096) % 64
+            scratch = np.zeros(block, np.float32)
+            write_float(synth.synth, block, scratch.ctypes.data, 0, 1, scratch.ctypes.data, 0, 1)
+            count[0] += block
+            if not scratch[-256:].any():
+                break
         for chan, inst in _channels(pm):
             synth.program_select(chan, sfid, 128 if inst.is_drum else 0, inst.program)
 
@@ -106,6 +135,7 @@ def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfo
                 lp = left.ctypes.data + 4 * start
                 rp = right.ctypes.data + 4 * start
                 write_float(synth.synth, stop - start, lp, 0, 1, rp, 0, 1)
+                count[0] += stop - start
 
         pos = 0
         for time_s, _, chan, kind, pitch, velocity in _events(pm):
@@ -117,8 +147,6 @@ def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfo
             else:
                 synth.noteoff(chan, pitch)
         render(pos, n_samples)
-    finally:
-        synth.delete()
     return (left + right) / 2
 
 

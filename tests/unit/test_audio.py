@@ -106,3 +106,12 @@ def test_unwritable_output_folder_leaves_nothing(tmp_path):
 def test_bad_sample_rate():
     with pytest.raises(RenderError, match="sample_rate must be an integer between 8000 and 192000"):
         render_audio(chord_roll(), sample_rate=100)
+
+
+def test_cached_synth_leaves_nothing_from_the_previous_render():
+    first, _ = render_audio(chord_roll(16), sample_rate=SR, tail_s=0.0)
+    loud = np.zeros((16, 84), np.uint8)
+    loud[:, 20:60] = 1  # forty held notes: long release and reverb if anything leaked
+    render_audio(loud, sample_rate=SR, tail_s=0.0)
+    again, _ = render_audio(chord_roll(16), sample_rate=SR, tail_s=0.0)
+    np.testing.assert_allclose(again, first, atol=1e-4)

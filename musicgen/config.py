@@ -70,6 +70,9 @@ class ModelConfig:
     hidden: int = 256  # GRU hidden size
     gru_layers: int = 2
     dropout: float = 0.3  # between GRU layers and before the head
+    # A linear map from the current step straight to the logits: held notes dominate piano-rolls, and this
+    # puts "copy the previous step" one matrix away instead of through the whole network.
+    skip: bool = True
 
     def __post_init__(self):
         _check(self.n_notes >= 1, f"n_notes must be >= 1, got {self.n_notes}")
@@ -113,7 +116,6 @@ def code_version() -> str:
         for p in sorted((REPO_ROOT / "musicgen").rglob("*.py")):
             h.update(p.read_bytes())
         return "src-" + h.hexdigest()[:12]
-
 
 
 # Names the trainer knows; musicgen.losses and musicgen.optim hold the matching registries.
@@ -162,6 +164,8 @@ class TrainConfig:
     rms_momentum: float = 0.0  # rmsprop
     nesterov: bool = False  # sgd
     threads: int = 0  # CPU threads; 0: half the cores this process may use (at least 1, at most 4)
+    # Batches of sequences of similar length (shuffled batch order): less padding to run through the GRU.
+    bucket: bool = True
 
     def __post_init__(self):
         _check(self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")

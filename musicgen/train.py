@@ -24,7 +24,7 @@ import torch
 from musicgen import checkpoint as ckpt_io
 from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, from_dict, to_dict
 from musicgen.errors import MusicgenError, StoreError, TrainingError
-from musicgen.evaluate import Split, autocast, baseline_metrics, evaluate_model, resolve_device
+from musicgen.evaluate import Split, autocast, baseline_metrics, bucketed_order, evaluate_model, resolve_device
 from musicgen.losses import make_loss
 from musicgen.metrics import all_finite
 from musicgen.model import ConvGRU
@@ -169,8 +169,10 @@ class _Trainer:
         self.valid = Split.from_numpy(*ds.split("valid"), device)
         test_np, test_len = ds.split("test")
         self.test = Split.from_numpy(test_np, test_len, device) if len(test_np) else None
-        real_cells = float(self.train.lengths.sum()) * model_cfg.n_notes
-        self.train_density = float(self.train.rolls.sum(dtype=torch.float64)) / max(real_cells, 1.0)
+        real_steps = max(float(self.train.lengths.sum()), 1.0)
+        note_freq = self.train.rolls.sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
+        self.model.init_output_bias(note_freq)  # a resumed run overwrites it with its own weights
+        self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)
         self.direction = MONITORS[cfg.monitor]
 
@@ -212,7 +214,8 @@ class _Trainer:
         """Run the rest of epoch p.epoch from batch p.batch; return False when stopped mid-epoch."""
         n, bs = len(self.train), self.cfg.batch_size
         if p.perm is None:
-            p.perm, p.batch, p.partial = torch.randperm(n, generator=self.shuffle), 0, {}
+            order = bucketed_order(self.train.lengths, bs, self.shuffle) if self.cfg.bucket else torch.randperm(n, generator=self.shuffle)
+            p.perm, p.batch, p.partial = order, 0, {}
         sums = {"loss": 0.0, "grad_norm": 0.0, "batches": 0, "seqs": 0, "seconds": 0.0, **p.partial}
         n_batches = (n + bs - 1) // bs
         bar = None

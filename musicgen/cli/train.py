@@ -14,7 +14,7 @@ from musicgen.errors import ConfigError
 
 # Option dest -> (config class, field). Every option defaults to None so that an option the user
 # did not give keeps the config's default (and, on --resume, the run's own value).
-_MODEL_OPTIONS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout")
+_MODEL_OPTIONS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "skip")
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +34,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
     t.add_argument("--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})")
     t.add_argument("--threads", type=int, help="CPU threads (default 0: half the usable cores, 1 to 4)")
+    t.add_argument("--no-bucket", dest="bucket", action="store_const", const=False, default=None,
+                   help="shuffle sequences freely instead of batching similar lengths together")
+    t.add_argument("--recipe", help="a recipe JSON (e.g. configs/jsb.json) whose model and train settings are the defaults here")
     k = parser.add_argument_group("loss and optimizer knobs")
     k.add_argument("--focal-gamma", type=float, help=f"focal loss gamma (default {d.focal_gamma:g})")
     k.add_argument("--focal-alpha", help=f"focal loss positive weight in [0, 1] or 'none' (default {d.focal_alpha})")
@@ -50,9 +53,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--nesterov", action="store_true", default=None, help="sgd with Nesterov momentum")
     m = parser.add_argument_group("model")
     dm = ModelConfig()
-    for name in _MODEL_OPTIONS:
+    for name in _MODEL_OPTIONS[:-1]:
         kind = float if name == "dropout" else int
         m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(dm, name)}")
+    m.add_argument("--no-skip", dest="skip", action="store_const", const=False, default=None,
+                   help="no linear path from the current step to the logits")
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
@@ -66,7 +71,14 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
             train["focal_alpha"] = None if text.lower() == "none" else float(text)
         except ValueError:
             raise ConfigError(f"--focal-alpha must be a number in [0, 1] or 'none', got {text!r}") from None
-    return ModelConfig(**given(_MODEL_OPTIONS)), TrainConfig(**train)
+    model = given(_MODEL_OPTIONS)
+    if getattr(args, "recipe", None):
+        from musicgen.benchmark import load_recipe
+
+        recipe = load_recipe(args.recipe)
+        model = dataclasses.asdict(recipe["model"]) | model
+        train = {k: v for k, v in dataclasses.asdict(recipe["train"]).items() if k != "weight_decay" or "optimizer" not in train} | train
+    return ModelConfig(**model), TrainConfig(**train)
 
 
 def register(sub) -> None:

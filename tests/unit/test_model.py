@@ -35,4 +35,13 @@ def test_count_parameters():
     conv = 4 * 2 * 2 + 2
     gru = 3 * (3 * 2 + 3 * 3 + 3 + 3)
     head = 3 * 4 + 4
-    assert count_parameters(model) == conv + gru + head
+    skip = 4 * 4  # the current step straight to the logits, no bias
+    assert count_parameters(model) == conv + gru + head + skip
+    no_skip = ConvGRU(ModelConfig(n_notes=4, conv_channels=2, conv_kernel=2, conv_layers=1, hidden=3, gru_layers=1, skip=False))
+    assert count_parameters(no_skip) == conv + gru + head
+
+
+def test_output_bias_starts_at_note_rates():
+    model = ConvGRU(ModelConfig(n_notes=3, conv_channels=2, hidden=4, gru_layers=1))
+    model.init_output_bias(torch.tensor([0.5, 0.1, 0.0]))
+    assert torch.allclose(model.head.bias, torch.tensor([0.0, -2.1972246, -9.2102404]), atol=1e-4)

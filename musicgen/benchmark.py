@@ -1,0 +1,131 @@
+"""The model against the literature: NLL per step on a polyphonic benchmark's official test split.
+
+The benchmark files (`.mat` / `.pickle`, Boulanger-Lewandowski's format) are imported once into a
+dataset of whole sequences under `data_dir()`; a checkpoint (or a recipe trained on the spot) is
+evaluated on its test split with musicgen.evaluate, the same code as every run's metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from musicgen.errors import ConfigError, DataError
+from musicgen.paths import data_dir
+
+# Test NLL per step in nats, as printed in the papers (not re-measured here).
+PUBLISHED = {
+    "jsb": [
+        ("RNN", 8.71, "Boulanger-Lewandowski et al. 2012"),
+        ("RNN-RBM", 6.27, "Boulanger-Lewandowski et al. 2012"),
+        ("RNN-NADE", 5.56, "Boulanger-Lewandowski et al. 2012"),
+        ("generic RNN", 8.91, "Bai et al. 2018"),
+        ("LSTM", 8.45, "Bai et al. 2018"),
+        ("GRU", 8.43, "Bai et al. 2018"),
+        ("TCN", 8.10, "Bai et al. 2018"),
+    ],
+}
+
+
+def import_benchmark(mat: str | Path) -> Path:
+    """Import a benchmark file as whole sequences into data_dir() (cached by content); return the dataset folder."""
+    from musicgen.importers import build_from_benchmark
+
+    mat = Path(mat).expanduser()
+    if not mat.is_file():
+        raise DataError(f"{mat} does not exist; give the benchmark's .mat or .pickle file (e.g. JSB_Chorales.mat)")
+    digest = hashlib.sha256(mat.read_bytes()).hexdigest()[:8]
+    out = data_dir() / f"bench-{mat.stem.lower()}-{digest}"
+    build_from_benchmark(mat, out)
+    return out
+
+
+def load_recipe(path: str | Path) -> dict:
+    """Read a recipe: JSON with 'model' and 'train' config dicts (and an optional 'note')."""
+    from musicgen.config import ModelConfig, TrainConfig, from_dict
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"recipe {p} does not exist; see configs/ for the shipped ones (e.g. configs/jsb.json)")
+    try:
+        recipe = json.loads(p.read_text())
+        model = from_dict(ModelConfig, recipe.get("model", {}))
+        train = from_dict(TrainConfig, recipe.get("train", {}))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"recipe {p} is not valid JSON ({e.msg} at line {e.lineno})") from None
+    except TypeError as e:
+        raise ConfigError(f"recipe {p} has a bad value ({e})") from None
+    return {"model": model, "train": train, "path": str(p)}
+
+
+def check_benchmark_fit(ckpt: dict, dataset) -> None:
+    """Raise when the checkpoint's pitch range or time grid does not fit the benchmark dataset."""
+    from musicgen.evaluate import check_pitch_range
+
+    check_pitch_range(ckpt["data_config"], dataset)
+    spb, fs = ckpt["data_config"].get("steps_per_beat"), ckpt["data_config"].get("fs")
+    if fs is not None or spb != dataset.config.steps_per_beat:
+        grid = f"{fs} Hz" if fs is not None else f"{spb} steps per beat"
+        raise DataError(
+            f"the checkpoint was trained on a grid of {grid}, the benchmark has {dataset.config.steps_per_beat} step per "
+            f"quarter note; train on the benchmark itself (python -m musicgen benchmark jsb --mat FILE --recipe configs/jsb.json)"
+        )
+
+
+def run_benchmark(mat: str | Path, checkpoint: str | None = None, recipe: str | None = None, kind: str = "jsb",
+                  device: str = "auto", progress: bool = False) -> dict:
+    """Evaluate `checkpoint`, or train `recipe` then evaluate its best checkpoint, on the benchmark's test split.
+
+    Returns {benchmark, dataset, checkpoint, run_id, test: metrics, valid: metrics, baselines, published}.
+    """
+    from musicgen.checkpoint import load_checkpoint, resolve_checkpoint
+    from musicgen.datasets import load_dataset
+    from musicgen.evaluate import evaluate_checkpoint
+
+    if (checkpoint is None) == (recipe is None):
+        raise ConfigError("give exactly one of --checkpoint (evaluate it) or --recipe (train it, then evaluate)")
+    folder = import_benchmark(mat)
+    ds = load_dataset(str(folder))
+    run_id = None
+    if recipe is not None:
+        from dataclasses import replace
+
+        from musicgen.train import run_training
+
+        r = load_recipe(recipe)
+        summary = run_training(str(folder), r["model"], replace(r["train"], device=device), name=f"{kind}-recipe", progress=progress)
+        if summary.get("status") != "finished":
+            raise DataError(f"training the recipe ended as {summary.get('status')}; see `python -m musicgen runs`")
+        checkpoint = run_id = summary["id"]
+    path = resolve_checkpoint(checkpoint)
+    check_benchmark_fit(load_checkpoint(path), ds)
+    test = evaluate_checkpoint(str(path), str(folder), split="test", device=device)
+    valid = evaluate_checkpoint(str(path), str(folder), split="valid", device=device)
+    return {
+        "benchmark": kind,
+        "dataset": str(folder),
+        "checkpoint": str(path),
+        "run_id": run_id or test["run_id"],
+        "test": test["metrics"],
+        "valid": valid["metrics"],
+        "baselines": test["baselines"],
+        "published": [{"model": m, "nll": v, "source": s} for m, v, s in PUBLISHED.get(kind, [])],
+    }
+
+
+def format_benchmark(result: dict) -> str:
+    """Return the result as a readable table beside the published figures."""
+    t, v = result["test"], result["valid"]
+    ours = f"musicgen Conv1D+GRU ({Path(result['checkpoint']).parent.name})"
+    rows = [(m["model"], m["nll"], m["source"]) for m in result["published"]] + [(ours, t["nll"], "this run")]
+    rows.sort(key=lambda r: -r[1])
+    width = max(len(r[0]) for r in rows)
+    lines = [f"benchmark {result['benchmark']}: test NLL per step (nats, summed over notes; lower is better)"]
+    lines += [f"  {name:<{width}}  {nll:6.3f}  {src}" for name, nll, src in rows]
+    lines.append(f"ours on test: F1 {t['f1']:.3f} at threshold {t.get('threshold', 0.5):.2f}, frame accuracy {t['frame_acc']:.3f}; "
+                 f"valid NLL {v['nll']:.3f}")
+    cp = result["baselines"].get("copy_previous", {})
+    if cp:
+        lines.append(f"copy-previous baseline on test: F1 {cp['f1']:.3f}, frame accuracy {cp['frame_acc']:.3f}")
+    return "\n".join(lines)

@@ -242,7 +242,9 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
 
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    threads = max(1, default_workers() // min(workers, max(1, len(payloads))))
+    # Each process gets its share of the cores, halved like the trainer's own default (BENCHMARKS.md: on a busy
+    # 2-core machine 2 OpenMP threads made a batch 7x slower than 1).
+    threads = max(1, default_workers() // min(workers, max(1, len(payloads))) // 2)
     queue, running, outcome = list(payloads), {}, {}
     note = on_event or (lambda *a: None)
     old_term = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None

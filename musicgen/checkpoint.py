@@ -79,7 +79,8 @@ def resolve_checkpoint(ref: str, which: str = "best") -> Path:
 def model_from_checkpoint(ckpt: dict, device="cpu") -> ConvGRU:
     """Rebuild the model of a loaded checkpoint, in eval mode, on `device`."""
     try:
-        cfg = from_dict(ModelConfig, ckpt["model_config"])
+        # Checkpoints from before the skip path existed have no 'skip' key and no skip weights.
+        cfg = from_dict(ModelConfig, {"skip": False, **ckpt["model_config"]})
         model = ConvGRU(cfg)
         model.load_state_dict(ckpt["model_state"])
     except (ConfigError, RuntimeError, TypeError) as e:

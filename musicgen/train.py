@@ -92,7 +92,7 @@ def _load_resume(run_id: str, epochs: int | None):
     if epochs is not None:
         train_cfg = dataclasses.replace(train_cfg, epochs=epochs)
     last = checkpoints_dir() / run_id / "last.pt"
-    return run, from_dict(ModelConfig, cfg["model"]), train_cfg, (ckpt_io.load_checkpoint(last) if last.is_file() else None)
+    return run, from_dict(ModelConfig, {"skip": False, **cfg["model"]}), train_cfg, (ckpt_io.load_checkpoint(last) if last.is_file() else None)
 
 
 def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, name=None, resume=None,

@@ -11,20 +11,18 @@ from pages._ui import call
 CURVES = (("loss", ("train", "valid")), ("nll", ("valid",)), ("f1", ("valid",)), ("precision", ("valid",)), ("recall", ("valid",)))
 
 
-def curves(run_id: str, metric: str, splits, x: str = "epoch"):
+def curves(run: dict, metrics, metric: str, splits, x: str = "epoch"):
     """Return the figure of one metric of one run, one line per split (None before the first epoch)."""
-    from musicgen import plots, report
-
-    bands = []
-    for split in splits:
-        b = report.curve_bands([run_id], metric, split, x=x)
-        if len(b):
-            bands.append(b.assign(config=split))
-    if not bands:
-        return None
     import pandas as pd
 
-    return plots.curves_figure(pd.concat(bands, ignore_index=True), f"{metric}")
+    from musicgen import plots, report
+
+    runs = pd.DataFrame([run])
+    bands = [b.assign(config=split) for split in splits
+             if len(b := report.curve_bands_from(runs, metrics, metric, split, x=x))]
+    if not bands:
+        return None
+    return plots.curves_figure(pd.concat(bands, ignore_index=True), metric, x_label=x)
 
 
 def run_panel(run: dict, prefix: str) -> None:
@@ -51,10 +49,15 @@ def run_panel(run: dict, prefix: str) -> None:
         if tail:
             st.code(tail, language="text")
     x = c3.radio("x axis", ("epoch", "seconds"), horizontal=True, key=f"{prefix}_x_{run_id}")
-    cols = st.columns(len(CURVES))
+    from musicgen import store
+
+    metrics = call("Reading the run's metrics", store.metrics_frame, [run_id])  # one read per refresh, for every chart
+    if metrics is None:
+        return
+    cols = st.columns(3) + st.columns(3)
     drawn = 0
     for col, (metric, splits) in zip(cols, CURVES):
-        fig = call(f"Drawing {metric}", curves, run_id, metric, splits, x)
+        fig = call(f"Drawing {metric}", curves, run, metrics, metric, splits, x)
         if fig is not None:
             col.plotly_chart(fig, key=f"{prefix}_curve_{metric}", width="stretch")
             drawn += 1

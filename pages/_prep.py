@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import streamlit as st
+
 from musicgen.paths import REPO_ROOT
 
 # The JSB Chorales benchmark file where the team keeps it (see its README); any .mat/.pickle path works.
@@ -50,13 +52,32 @@ def pitch_figure(stats: dict, low: int):
     return fig
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _dataset(path: str, dataset_id: str):
+    from musicgen.datasets import load_dataset
+
+    return load_dataset(path)
+
+
+def load(entry: dict):
+    """Return the Dataset of a `list_datasets()` entry, cached until its content id changes."""
+    return _dataset(entry["path"], entry["id"])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _window_metrics(path: str, dataset_id: str, split: str) -> list[dict]:
+    from musicgen.quality import music_metrics
+
+    ds = _dataset(path, dataset_id)
+    rolls, lengths = ds.split(split)
+    return [music_metrics(r[: int(n)], ds.config.low) for r, n in zip(rolls[:MAX_STAT_WINDOWS], lengths[:MAX_STAT_WINDOWS])]
+
+
 def window_figures(ds, split: str = "train") -> tuple:
     """Return (polyphony histogram, density histogram) over up to MAX_STAT_WINDOWS windows of a split."""
     from musicgen import plots
-    from musicgen.quality import music_metrics
 
-    rolls, lengths = ds.split(split)
-    metrics = [music_metrics(r[: int(n)], ds.config.low) for r, n in zip(rolls[:MAX_STAT_WINDOWS], lengths[:MAX_STAT_WINDOWS])]
+    metrics = _window_metrics(str(ds.path), ds.id, split)
     poly = plots.histogram_figure({split: [m["mean_polyphony"] for m in metrics]}, "mean polyphony per window",
                                   "notes per sounding step")
     dens = plots.histogram_figure({split: [m["note_density"] for m in metrics]}, "note density per window", "share of active cells")

@@ -68,7 +68,7 @@ if submitted:
             st.success(f"Dataset **{report['name']}** ready ({'reused, same inputs' if report.get('cached') else 'built'}).")
 
 st.divider()
-from musicgen.datasets import list_datasets, load_dataset
+from musicgen.datasets import list_datasets
 
 sets = call("Listing datasets", list_datasets) or []
 if not sets:
@@ -78,7 +78,7 @@ names = [s["name"] for s in sets]
 if st.session_state.get("data_view") not in names:
     st.session_state["data_view"] = names[0]
 view = st.selectbox("dataset", names, key="data_view")
-ds = call("Loading the dataset", load_dataset, next(s["path"] for s in sets if s["name"] == view))
+ds = call("Loading the dataset", _prep.load, next(s for s in sets if s["name"] == view))
 if ds is None:
     st.stop()
 stats = ds.report.get("stats", {})

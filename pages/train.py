@@ -15,16 +15,16 @@ LOSS_KNOBS = {"bce": (), "focal": ("focal_gamma", "focal_alpha"), "weighted-bce"
 MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout")
 
 
-def knob(name: str, default, prefix: str):
+def knob(name: str, default, prefix: str, where=st):
     """Draw one input for a config field, typed by its default; None defaults become text (empty = automatic)."""
     label, key = name.replace("_", " "), f"{prefix}_{name}"
     if isinstance(default, bool):
-        return st.checkbox(label, value=default, key=key)
+        return where.checkbox(label, value=default, key=key)
     if isinstance(default, int):
-        return int(st.number_input(label, value=default, step=1, key=key))
+        return int(where.number_input(label, value=default, step=1, key=key))
     if isinstance(default, float):
-        return float(st.number_input(label, value=default, format="%g", key=key))
-    text = st.text_input(f"{label} (empty: automatic)", value="", key=key)
+        return float(where.number_input(label, value=default, format="%g", key=key))
+    text = where.text_input(f"{label} (empty: automatic)", value="", key=key)
     return float(text) if text.strip() else None
 
 
@@ -51,11 +51,10 @@ with st.form("train_form"):
                                    help="default: 0.01 for adamw, 0 otherwise (applied when you change the optimizer and submit)")
     name = c4.text_input("run name (optional)", key="train_name")
     with st.expander(f"Optimizer and loss knobs (defaults for {optimizer} + {loss})"):
-        extra = {k: knob(k, getattr(base, k), "train") for k in OPT_KNOBS[optimizer] + LOSS_KNOBS[loss]}
-        extra["clip"] = knob("clip", base.clip, "train")
-        extra["patience"] = knob("patience", base.patience, "train")
+        names = (*OPT_KNOBS[optimizer], *LOSS_KNOBS[loss], "clip", "patience")
+        extra = {k: knob(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)))}
     with st.expander("Model (Conv1D + GRU)"):
-        model_kw = {k: knob(k, getattr(ModelConfig, k), "model") for k in MODEL_KNOBS}
+        model_kw = {k: knob(k, getattr(ModelConfig, k), "model", col) for k, col in zip(MODEL_KNOBS, st.columns(len(MODEL_KNOBS)))}
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 if launch:

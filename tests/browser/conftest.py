@@ -114,7 +114,13 @@ def shot(page, name: str) -> Path:
     """Save a full-page screenshot as artifacts/<name>.png."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    # Streamlit scrolls inside its main block, so a full-page shot alone shows one screen: grow the viewport to fit.
+    size = page.viewport_size
+    height = page.evaluate("() => { const m = document.querySelector('[data-testid=stMain]'); return m ? m.scrollHeight : 0; }")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height) + 50, 8000))})
+    page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     return path
 
 

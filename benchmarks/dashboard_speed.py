@@ -1,0 +1,171 @@
+"""Dashboard responsiveness in a real browser: first render per page, live-curve lag, interactivity while training.
+
+    .venv/bin/python benchmarks/dashboard_speed.py [--data JSB_Chorales.mat] [--epochs 12] [--repeats 3]
+
+Serves app.py with a temporary MUSICGEN_HOME (a dataset built from --data, default the team's JSB
+file or small generated MIDI), drives Debian's Chromium with Playwright, and prints a Markdown table.
+- first render: page load until the page's last element is drawn and no script runs (cold = first
+  visit of the server, warm = median of the next visits);
+- live lag: for each epoch, the time the Train page first shows "epoch N" minus the wall time of
+  that epoch's validation row in the store;
+- interactivity: the Compare page's render time while a training runs next to it, against idle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+JSB = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
+# Page -> selector of an element drawn at the end of its script.
+PAGES = {"home": '[data-testid="stMetric"]', "data": ".st-key-data_window .js-plotly-plot", "train": "[data-testid=\"stDataFrame\"]",
+         "compare": ".st-key-cmp_csv_runs", "generate": ".st-key-gen_go"}
+
+
+def serve(home: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "MUSICGEN_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
+                             "true", "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    import urllib.request
+
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.25)
+    raise RuntimeError("streamlit did not start")
+
+
+def render_s(browser, url: str, page: str) -> float:
+    """Return seconds from navigation to the page's last element with no script running."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = ctx.new_page()
+    t0 = time.perf_counter()
+    tab.goto(f"{url}/{page}")
+    tab.locator(PAGES[page]).first.wait_for(timeout=120_000)
+    tab.locator('[data-testid="stStatusWidget"] button').first.wait_for(state="hidden", timeout=120_000)
+    dt = time.perf_counter() - t0
+    ctx.close()
+    return dt
+
+
+def prepare(home: Path, data: Path | None) -> None:
+    """Build the dataset 'bench' and two short finished runs (so Compare and Generate have something to show)."""
+    from musicgen import jobs
+    from musicgen.config import DataConfig
+    from musicgen.datasets import build_dataset
+    from musicgen.paths import data_dir
+
+    if data and data.is_file():
+        build_dataset([str(data)], data_dir() / "bench", None)
+    else:
+        import numpy as np
+
+        from musicgen.midi import write_midi
+
+        rng = np.random.default_rng(0)
+        folder = home / "midi"
+        for i in range(12):
+            roll = np.zeros((256, 84), np.uint8)
+            for s in range(0, 256, 4):
+                r = int(rng.integers(36, 60))
+                roll[s:s + 4, [r - 24, r - 20, r - 17]] = 1
+            write_midi(roll, folder / f"p{i}.mid")
+        build_dataset([str(folder)], data_dir() / "bench", DataConfig(seq_len=64, hop=32))
+    for opt in ("adam", "adamw"):
+        pid = jobs.start_training(["--data", "bench", "--optimizer", opt, "--epochs", "3", "--hidden", "16", "--conv-channels", "8",
+                                   "--gru-layers", "1", "--name", f"warm-{opt}"])
+        while jobs.is_alive(pid):
+            time.sleep(0.2)
+
+
+def live_lag(browser, url: str, epochs: int) -> tuple[list[float], list[float]]:
+    """Launch a training, watch the Train page; return (lags per epoch, Compare render times during training)."""
+    from musicgen import jobs, store
+
+    pid = jobs.start_training(["--data", "bench", "--epochs", str(epochs), "--hidden", "64", "--name", "lag"])
+    while jobs.is_alive(pid):  # open the page once the run is in the store, so that it follows this run
+        runs = store.list_runs()
+        if len(runs) and ((runs["name"] == "lag") & (runs["status"] == "running")).any():
+            break
+        time.sleep(0.1)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = ctx.new_page()
+    tab.goto(f"{url}/train")
+    seen: dict[int, float] = {}
+    busy: list[float] = []
+    run_id = None
+    while jobs.is_alive(pid):
+        text = tab.locator("body").inner_text(timeout=10_000)
+        now = time.time()
+        m = re.search(r"lag — running, epoch (\d+)", text)
+        if m:
+            seen.setdefault(int(m.group(1)), now)
+        if len(busy) < 3 and len(seen) >= 2:
+            busy.append(render_s(browser, url, "compare"))  # a second tab, while training and live refresh go on
+        time.sleep(0.05)
+    ctx.close()
+    runs = store.list_runs()
+    run_id = runs[runs["name"] == "lag"]["id"].iloc[0]
+    m = store.metrics_frame([run_id])
+    written = m[(m["split"] == "valid") & (m["name"] == "nll")].set_index("epoch")["wall_time"]
+    # The epoch counter moves when the run row is updated, just after the metric rows: the row time is the lower bound.
+    lags = [seen[e] - float(written[e]) for e in sorted(seen) if e in written.index]
+    return lags, busy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=JSB, help="benchmark .mat or MIDI folder (default: the team's JSB file)")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="musicgen-bench-"))
+    os.environ["MUSICGEN_HOME"] = str(home)
+    prepare(home, args.data)
+    proc = serve(home, args.port)
+    url = f"http://127.0.0.1:{args.port}"
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            rows = []
+            for page in PAGES:
+                times = [render_s(browser, url, page) for _ in range(args.repeats + 1)]
+                rows.append((page, times[0], statistics.median(times[1:])))
+            lags, busy = live_lag(browser, url, args.epochs)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    idle = next(r[2] for r in rows if r[0] == "compare")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; date {time.strftime('%Y-%m-%d')}; "
+          f"load average at the end {os.getloadavg()[0]:.1f}")
+    print("\n| page | first render, cold (s) | first render, warm median (s) |\n| --- | --- | --- |")
+    for page, cold, warm in rows:
+        print(f"| {page} | {cold:.2f} | {warm:.2f} |")
+    if lags:
+        print(f"\nlive curve lag behind the store over {len(lags)} epochs: median {statistics.median(lags):.2f} s, "
+              f"max {max(lags):.2f} s (refresh every 2 s)")
+    if busy:
+        print(f"Compare page render while training: median {statistics.median(busy):.2f} s (idle: {idle:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

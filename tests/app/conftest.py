@@ -51,7 +51,8 @@ def seed_run(name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, s
     from musicgen.paths import checkpoints_dir
 
     train = TrainConfig(optimizer=optimizer, loss=loss, seed=seed, epochs=epochs)
-    config = {"model": TINY_MODEL, "train": to_dict(train), "data": to_dict(DataConfig()), "optimizer": optimizer, "loss": loss}
+    model_cfg = ModelConfig(**TINY_MODEL)
+    config = {"model": to_dict(model_cfg), "train": to_dict(train), "data": to_dict(DataConfig()), "optimizer": optimizer, "loss": loss}
     run_id = store.create_run(name, config, dataset_id="fixture", status="running")
     t0, rng = 1_000_000.0, np.random.default_rng(seed)
     for epoch in range(1, epochs + 1):
@@ -63,9 +64,9 @@ def seed_run(name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, s
             "f1": 0.25 * epoch / epochs, "f1_best": 0.3 * epoch / epochs, "threshold": 0.3, "frame_acc": 0.1,
             "pred_pos_rate": 0.04, "density": 0.045}, wall_time=t0 + 2 * epoch + 1)
     torch.manual_seed(seed)
-    model = ConvGRU(ModelConfig(**TINY_MODEL))
+    model = ConvGRU(model_cfg)
     save_checkpoint(checkpoints_dir() / run_id / "best.pt", {
-        "model_config": TINY_MODEL, "data_config": to_dict(DataConfig()), "model_state": model.state_dict(),
+        "model_config": to_dict(model_cfg), "data_config": to_dict(DataConfig()), "model_state": model.state_dict(),
         "train_config": to_dict(train), "epoch": epochs, "threshold": 0.3, "run_id": run_id, "dataset_id": "fixture"})
     store.update_run(run_id, status=status, epochs_done=epochs,
                      summary={"best_epoch": epochs, "best": {"nll": 10 / epochs, "f1_best": 0.3}, "threshold": 0.3})

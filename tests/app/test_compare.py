@@ -1,7 +1,7 @@
 """Compare page: curves as mean ± std bands, the report's tables, CSV export, the course-work grid launch."""
 
 import pytest
-from conftest import frame, no_failure, open_page, seed_run, texts
+from app_helpers import frame, no_failure, open_page, seed_run, texts
 
 from musicgen import jobs, store
 

@@ -1,6 +1,6 @@
 """Dataset page: upload MIDI, preprocess with the chosen parameters, see statistics and the per-file report."""
 
-from conftest import frame, no_failure, open_page, texts, write_midis
+from app_helpers import frame, no_failure, open_page, texts, write_midis
 
 
 def test_empty_home_shows_the_upload_limit_and_no_dataset(home):

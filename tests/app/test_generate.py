@@ -1,6 +1,6 @@
 """Generate page: one or several models from the same primer and seed; roll, audio, downloads, metrics."""
 
-from conftest import frame, no_failure, open_page, seed_run, texts, write_midis
+from app_helpers import frame, no_failure, open_page, seed_run, texts, write_midis
 
 
 def test_empty_home_offers_the_shipped_checkpoints(home, monkeypatch, tmp_path):

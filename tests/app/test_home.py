@@ -1,6 +1,6 @@
 """Home page: says what the app does and shows datasets, runs and the GPU."""
 
-from conftest import no_failure, open_page, seed_run, texts
+from app_helpers import no_failure, open_page, seed_run, texts
 
 
 def test_empty_home_says_what_to_do(home):

@@ -1,7 +1,7 @@
 """Train page: the form becomes a `python -m musicgen train` command; the live panel reads the store; Stop/Resume signal."""
 
 import pytest
-from conftest import no_failure, open_page, seed_run, texts
+from app_helpers import no_failure, open_page, seed_run, texts
 
 from musicgen import jobs, store
 

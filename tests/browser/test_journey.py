@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import key, open_page, settle, shot
+from browser_helpers import key, open_page, settle, shot
 
 pytestmark = pytest.mark.browser
 TINY_MODEL = {"model_hidden": "16", "model_conv_channels": "8", "model_gru_layers": "1"}

@@ -70,6 +70,15 @@ def check_writable(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
     return path
 
 
+def chunks(rolls, length: int) -> list[np.ndarray]:
+    """Return the non-overlapping `length`-step pieces of each roll (a shorter roll stays whole)."""
+    out = []
+    for r in rolls:
+        pieces = [r[i : i + length] for i in range(0, r.shape[0] - length + 1, length)]
+        out.extend(pieces or [r])
+    return out
+
+
 def real_windows(ref: str, steps: int, low: int, n_notes: int) -> list[np.ndarray]:
     """Return the test windows of dataset `ref` (valid when test is empty), cut to `steps` and to their real length."""
     from musicgen.datasets import load_dataset
@@ -161,7 +170,12 @@ def cmd_generate(args) -> int:
         for p in written:  # all or nothing: a failure halfway leaves none of this command's files
             Path(p).unlink(missing_ok=True)
         raise
-    comparison = compare(list(rolls[:, primer_len:]), real, cfg.low) if real is not None else None
+    comparison = None
+    if real is not None:
+        # Compare like with like: the generated part in pieces as long as the dataset's windows
+        # (pitch range and pitch classes grow with length).
+        window = max(r.shape[0] for r in real)
+        comparison = {"window_steps": window, **compare(chunks(rolls[:, primer_len:], window), real, cfg.low)}
 
     report = {
         "checkpoint": args.model, "steps": steps, "primer_steps": primer_len, "seed": args.seed, "samples": results,
@@ -176,7 +190,8 @@ def cmd_generate(args) -> int:
         print(f"sample {e['index']}: {files}; {m['mean_polyphony']:.1f} notes/step, {m['empty_step_share']:.0%} silent steps, "
               f"scale consistency {m['scale_consistency']:.2f}")
     if comparison:
-        print(f"against {comparison['n_real']} real windows of {args.data} (primer excluded):")
+        print(f"{comparison['n_generated']} generated and {comparison['n_real']} real windows of {comparison['window_steps']} steps "
+              f"({args.data}; primer excluded):")
         for v in comparison["metrics"].values():
             print("  " + v["reading"])
     return 0

@@ -228,7 +228,7 @@ def test_cli_writes_numbered_midi_and_wav_with_metrics_and_comparison(tmp_path, 
     assert 1 <= report["samples"][0]["metrics"]["mean_polyphony"] <= 4
     assert report["threshold"] == 0.3  # the checkpoint's own
     cmp_ = report["comparison"]
-    assert cmp_["n_generated"] == 2 and cmp_["n_real"] > 0
+    assert cmp_["n_generated"] == 2 and cmp_["n_real"] > 0 and cmp_["window_steps"] == 24  # real windows cut to 24 steps
     assert 0 <= cmp_["metrics"]["note_density"]["overlap"] <= 1 and cmp_["metrics"]["note_density"]["reading"]
 
     from musicgen.midi import roll_from_midi
@@ -334,3 +334,12 @@ def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeyp
     assert run_cli(ckpt, "--steps", 8, "--samples", 2, "--out", out / "x.mid", "--wav", out / "x.wav", "--sample-rate", 8000) == 2
     assert "disk full" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_long_generations_are_compared_in_pieces_as_long_as_the_real_windows():
+    from musicgen.cli.generate import chunks
+
+    rolls = np.zeros((2, 300, 84), np.uint8)
+    pieces = chunks(rolls, 128)
+    assert len(pieces) == 4 and all(p.shape == (128, 84) for p in pieces)  # 2 x (300 // 128); the rest is dropped
+    assert [p.shape[0] for p in chunks(np.zeros((1, 50, 84)), 128)] == [50]

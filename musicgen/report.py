@@ -9,6 +9,7 @@ name, value, wall_time). The `report` CLI and the dashboard's Compare page both 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -204,7 +205,9 @@ def welch_p(a, b) -> float:
     if a.std() == 0 and b.std() == 0:
         # No spread at all: the test is undefined, but equal constants are surely tied and distinct ones surely not.
         return 1.0 if a.mean() == b.mean() else 0.0
-    return float(ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical seeds: scipy warns, the p-value is still right
+        return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def rank_table(table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config", alpha: float = ALPHA) -> pd.DataFrame:

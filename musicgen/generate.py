@@ -177,6 +177,7 @@ def _fast_feeder(model, samples: int, device):
     gru = model.gru
     cells = [tuple(getattr(gru, f"{w}_l{i}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for i in range(gru.num_layers)]
     head_w, head_b = model.head.weight.t().contiguous(), model.head.bias  # (H, N)
+    skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
 
     def feed(x):
         y = x
@@ -186,7 +187,8 @@ def _fast_feeder(model, samples: int, device):
             y = torch.relu(torch.addmm(b, window.flatten(1), w))  # (S, C_out)
         for i, cell in enumerate(cells):
             y = h[i] = torch.gru_cell(y, h[i], *cell)  # (S, H)
-        return torch.addmm(head_b, y, head_w)  # (S, N)
+        logits = torch.addmm(head_b, y, head_w)  # (S, N)
+        return logits if skip_w is None else logits.addmm_(x, skip_w)
 
     return feed
 

@@ -26,6 +26,8 @@ def tiny_model(seed=0, **kw) -> ConvGRU:
     with torch.no_grad():
         model.head.bias.normal_(-2.0, 1.5)  # sparse-ish, spread probabilities like a trained model
         model.head.weight.mul_(4)
+        if model.skip is not None:
+            model.skip.weight.normal_(0.0, 0.5)  # a trained skip path is not zero: cover it
     return model.eval()
 
 
@@ -45,7 +47,7 @@ def test_same_seed_same_roll_and_different_seed_different_roll():
     assert not np.array_equal(a[0], a[1])  # samples of one batch differ too
 
 
-@pytest.mark.parametrize("kw", [{}, {"conv_layers": 2, "conv_kernel": 4}, {"conv_layers": 0}, {"conv_kernel": 1, "gru_layers": 1}])
+@pytest.mark.parametrize("kw", [{}, {"conv_layers": 2, "conv_kernel": 4}, {"conv_layers": 0}, {"conv_kernel": 1, "gru_layers": 1}, {"skip": False}])
 def test_step_by_step_logits_equal_full_forward(kw):
     m = tiny_model(**kw)
     x = (torch.rand(3, 20, 84, generator=torch.Generator().manual_seed(0)) < 0.1).float()

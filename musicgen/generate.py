@@ -158,9 +158,11 @@ def _state_feeder(model, samples: int, device):
 def _fast_ok(model) -> bool:
     from musicgen.model import ConvGRU
 
+    # Only the layers that `_fast_feeder` mirrors; a model that grows new parts falls back to model.step.
+    known = {"convs", "gru", "drop", "head", "skip"}
     gru = getattr(model, "gru", None)
-    return (type(model) is ConvGRU and gru is not None and gru.bias and not gru.bidirectional
-            and getattr(gru, "proj_size", 0) == 0 and not model.training)
+    return (type(model) is ConvGRU and set(dict(model.named_children())) <= known and gru is not None and gru.bias
+            and not gru.bidirectional and getattr(gru, "proj_size", 0) == 0 and not model.training)
 
 
 def _fast_feeder(model, samples: int, device):

@@ -26,7 +26,8 @@ def register(sub) -> None:
     p.add_argument("--wav", help="also render WAV (.wav) through FluidSynth; numbered like --out")
     s = p.add_argument_group("sampling")
     s.add_argument("--strategy", default="sample", help="sample|threshold|topk (default sample)")
-    s.add_argument("--temperature", type=float, default=1.0, help="divides the logits: < 1 sharper, > 1 wilder (default 1)")
+    s.add_argument("--temperature", type=float, default=0.8,
+                   help="divides the logits: < 1 sharper, > 1 wilder (default 0.8: the demo model is closest to the data there)")
     s.add_argument("--threshold", type=float, help="threshold strategy: note probability to play (default: the checkpoint's)")
     s.add_argument("--top-k", type=int, default=4, help="topk strategy: notes per step (default 4)")
     s.add_argument("--floor", type=float, default=0.05, help="topk strategy: least probability of a kept note (default 0.05)")

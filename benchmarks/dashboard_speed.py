@@ -115,9 +115,12 @@ def live_lag(browser, url: str, epochs: int) -> tuple[list[float], list[float]]:
         m = re.search(r"lag — running, epoch (\d+)", text)
         if m:
             seen.setdefault(int(m.group(1)), now)
-        if len(busy) < 3 and len(seen) >= 2:
-            busy.append(render_s(browser, url, "compare"))  # a second tab, while training and live refresh go on
         time.sleep(0.05)
+    # Interactivity: a second tab renders Compare while another training and this tab's live refresh go on.
+    pid = jobs.start_training(["--data", "bench", "--epochs", str(epochs * 4), "--hidden", "64", "--name", "busy"])
+    while jobs.is_alive(pid) and len(busy) < 3:
+        busy.append(render_s(browser, url, "compare"))
+    jobs.stop_pid(pid, wait_s=30)
     ctx.close()
     runs = store.list_runs()
     run_id = runs[runs["name"] == "lag"]["id"].iloc[0]

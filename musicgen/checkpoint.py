@@ -77,11 +77,16 @@ def resolve_checkpoint(ref: str, which: str = "best") -> Path:
 
 
 def model_from_checkpoint(ckpt: dict, device="cpu") -> ConvGRU:
-    """Rebuild the model of a loaded checkpoint, in eval mode, on `device`."""
+    """Rebuild the model of a loaded checkpoint (a ConvGRU, or an Ensemble of them), in eval mode, on `device`."""
     try:
         # Checkpoints from before the skip path existed have no 'skip' key and no skip weights.
         cfg = from_dict(ModelConfig, {"skip": False, **ckpt["model_config"]})
-        model = ConvGRU(cfg)
+        if ckpt.get("ensemble"):
+            from musicgen.ensemble import Ensemble
+
+            model = Ensemble([ConvGRU(cfg) for _ in range(int(ckpt["ensemble"]))])
+        else:
+            model = ConvGRU(cfg)
         model.load_state_dict(ckpt["model_state"])
     except (ConfigError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"checkpoint weights do not fit its model config ({str(e).splitlines()[0][:200]})") from None

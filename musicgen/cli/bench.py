@@ -1,4 +1,4 @@
-"""`benchmark`: the model against the published figures of a polyphonic benchmark."""
+"""`benchmark`: the model against the published figures of a polyphonic benchmark; `ensemble`: average trained runs."""
 
 import json
 
@@ -15,6 +15,13 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_benchmark)
 
+    p = sub.add_parser("ensemble", help="average the probabilities of several trained runs into one checkpoint")
+    p.add_argument("refs", nargs="+", metavar="RUN_ID|CHECKPOINT", help="runs or .pt files of one recipe (2 or more)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. checkpoints/jsb/best.pt)")
+    p.add_argument("--data", help="dataset whose validation split picks the threshold (default: the first run's)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_ensemble)
+
 
 def _benchmark(args) -> int:
     from musicgen.benchmark import format_benchmark, run_benchmark
@@ -22,4 +29,20 @@ def _benchmark(args) -> int:
     result = run_benchmark(args.mat, checkpoint=args.checkpoint, recipe=args.recipe, kind=args.kind, device=args.device,
                            progress=not args.json)
     print(json.dumps(result, indent=2) if args.json else format_benchmark(result))
+    return 0
+
+
+def _ensemble(args) -> int:
+    from pathlib import Path
+
+    from musicgen.checkpoint import save_checkpoint
+    from musicgen.ensemble import build_ensemble
+
+    _, payload = build_ensemble(args.refs, args.data)
+    save_checkpoint(Path(args.out), payload)
+    v = payload["valid"]
+    out = {"out": args.out, "members": payload["members"], "valid_nll": v["nll"], "valid_f1_best": v["f1_best"],
+           "threshold": payload["threshold"]}
+    print(json.dumps(out) if args.json else f"wrote {args.out}: {len(payload['members'])} members, valid NLL {v['nll']:.3f}, "
+          f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}")
     return 0

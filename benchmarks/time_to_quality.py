@@ -1,0 +1,78 @@
+"""Time to quality: seconds until validation NLL <= a target on JSB Chorales, trainer against the reference loop.
+
+Run: .venv/bin/python benchmarks/time_to_quality.py [--device cpu|cuda] [--target 8.6] [--max-seconds 120] [--md BENCHMARKS.md]
+Both start from scratch on the same data and model config and are timed from the call that starts
+them (dataset loading, evaluation after every epoch and checkpoints included). The trainer runs
+with its defaults (TrainConfig()); the reference is benchmarks/reference_loop.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+
+from common import ROOT, append_report, table
+
+
+class _StopAt:
+    """A reporter that writes the store and sets `stop` once valid NLL reaches the target or time runs out."""
+
+    def __init__(self, target: float, max_seconds: float, stop: threading.Event):
+        from musicgen.reporting import StoreReporter
+
+        self.inner, self.target, self.max_seconds, self.stop = StoreReporter(), target, max_seconds, stop
+        self.t0, self.reached, self.best = time.perf_counter(), None, float("inf")
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def log_metrics(self, run_id, epoch, split, values, step=None, wall_time=None):
+        self.inner.log_metrics(run_id, epoch, split, values, step, wall_time)
+        if split == "valid":
+            elapsed = time.perf_counter() - self.t0
+            self.best = min(self.best, values["nll"])
+            if values["nll"] <= self.target and self.reached is None:
+                self.reached = (elapsed, epoch)
+            if self.reached or elapsed > self.max_seconds:
+                self.stop.set()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--target", type=float, default=8.6)
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--mat", default=str(ROOT.parent / "shared/data/jsb/JSB_Chorales.mat"))
+    ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"), help="file to append to ('' prints only)")
+    args = ap.parse_args()
+    os.environ.setdefault("MUSICGEN_HOME", tempfile.mkdtemp(prefix="musicgen-bench-"))
+    from reference_loop import reference_training
+
+    from musicgen.benchmark import import_benchmark
+    from musicgen.config import ModelConfig, TrainConfig
+    from musicgen.datasets import load_dataset
+    from musicgen.train import run_training
+
+    folder = str(import_benchmark(args.mat))
+    stop = threading.Event()
+    rep = _StopAt(args.target, args.max_seconds, stop)
+    run_training(folder, ModelConfig(), TrainConfig(epochs=10_000, device=args.device), name="time-to-quality", reporter=rep, stop=stop)
+    t0 = time.perf_counter()
+    ref = reference_training(load_dataset(folder), ModelConfig(), args.device, max_epochs=10_000, max_seconds=args.max_seconds,
+                             target_nll=args.target)
+    ref_hit = next(((r["wall_s"], r["epoch"]) for r in ref if r["valid_nll"] <= args.target), None)
+    ref_best = min(r["valid_nll"] for r in ref)
+    show = lambda hit: f"{hit[0]:.1f} s (epoch {hit[1]})" if hit else f"not within {args.max_seconds:.0f} s"
+    rows = [["reference: DataLoader, batch 32, fp32, Adam 1e-3", show(ref_hit), round(ref_best, 3)],
+            ["musicgen trainer, defaults", show(rep.reached), round(rep.best, 3)]]
+    ratio = f"{ref_hit[0] / rep.reached[0]:.1f}×" if ref_hit and rep.reached else "n/a (one side did not reach the target)"
+    body = table([f"loop ({args.device})", f"time to valid NLL ≤ {args.target}", "best valid NLL seen"], rows)
+    body += f"\n\nSpeed-up, reference time / trainer time: {ratio}. Reference measured {time.perf_counter() - t0:.0f} s after the trainer."
+    append_report(args.md, f"Time to quality ({args.device})", body, args.device)
+
+
+if __name__ == "__main__":
+    main()

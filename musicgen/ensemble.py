@@ -1,0 +1,87 @@
+"""Ensembles: several trained ConvGRUs whose predicted probabilities are averaged.
+
+The average of independent models' probabilities has a lower NLL than its members (the log is
+concave), which is the cheapest lever on the JSB benchmark. An ensemble looks like one model to
+the rest of musicgen: `forward`, `init_state` and `step` return logits, of the averaged probability.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from musicgen.errors import CheckpointError
+from musicgen.model import ConvGRU
+
+
+def _mean_prob_logits(logits: list[torch.Tensor]) -> torch.Tensor:
+    """Return logit(mean of sigmoid(l_k)), computed in log space so that no probability is clamped."""
+    stack = torch.stack([lg.float() for lg in logits])  # (K, ...)
+    log_k = math.log(len(logits))
+    log_p = torch.logsumexp(F.logsigmoid(stack), dim=0) - log_k
+    log_q = torch.logsumexp(F.logsigmoid(-stack), dim=0) - log_k
+    return log_p - log_q
+
+
+class Ensemble(nn.Module):
+    def __init__(self, members: list[ConvGRU]):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits (B, T, N) of the members' mean probability."""
+        return _mean_prob_logits([m(x) for m in self.members])
+
+    def init_state(self, batch: int, device=None, dtype=torch.float32) -> tuple:
+        """Return the members' initial states."""
+        return tuple(m.init_state(batch, device, dtype) for m in self.members)
+
+    def step(self, x_t: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """Feed one step (B, N) to every member; return the mean-probability logits (B, N) and the new states."""
+        outs = [m.step(x_t, s) for m, s in zip(self.members, state)]
+        return _mean_prob_logits([o[0] for o in outs]), tuple(o[1] for o in outs)
+
+
+def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu") -> tuple[Ensemble, dict]:
+    """Load the best checkpoints of `refs` (same model and data config) into an Ensemble; return it and a checkpoint payload.
+
+    The payload's threshold is chosen again on the validation split of `data_ref` (default: the
+    first member's dataset), as the trainer does for a single model.
+    """
+    from musicgen.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+    from musicgen.datasets import load_dataset
+    from musicgen.evaluate import Split, check_pitch_range, evaluate_model
+
+    if len(refs) < 2:
+        raise CheckpointError(f"an ensemble needs at least 2 runs or checkpoints, got {len(refs)}")
+    ckpts = [load_checkpoint(resolve_checkpoint(r)) for r in refs]
+    first = ckpts[0]
+    for r, c in zip(refs[1:], ckpts[1:]):
+        if c["model_config"] != first["model_config"] or c["data_config"] != first["data_config"]:
+            raise CheckpointError(f"{r} has another model or data config than {refs[0]}; ensemble runs of one recipe")
+    model = Ensemble([model_from_checkpoint(c, device) for c in ckpts]).eval()
+    ds = load_dataset(data_ref or _dataset_of(first, refs[0]))
+    check_pitch_range(first["data_config"], ds)
+    valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), torch.device(device)))
+    payload = {
+        "model_config": first["model_config"], "data_config": first["data_config"], "train_config": first.get("train_config"),
+        "model_state": model.state_dict(), "ensemble": len(ckpts), "members": [c.get("run_id") or r for r, c in zip(refs, ckpts)],
+        "threshold": valid["threshold"], "dataset_id": ds.id, "train_density": first.get("train_density"), "valid": valid,
+        "run_id": None,
+    }
+    return model, payload
+
+
+def _dataset_of(ckpt: dict, ref: str) -> str:
+    from musicgen import store
+
+    run_id = ckpt.get("run_id")
+    if not run_id:
+        raise CheckpointError(f"{ref} names no run, so its dataset is unknown; give --data DATASET")
+    return store.get_run(run_id)["config"]["data_path"]

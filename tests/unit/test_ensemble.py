@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from musicgen.checkpoint import load_model
+from musicgen.cli import main
+from musicgen.config import ModelConfig, TrainConfig
+from musicgen.ensemble import Ensemble, _mean_prob_logits
+from musicgen.errors import CheckpointError
+from musicgen.model import ConvGRU
+from musicgen.train import run_training
+
+TINY = ModelConfig(n_notes=12, conv_channels=8, hidden=16, gru_layers=1, dropout=0.0)
+
+
+def members(k=3):
+    out = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        m = ConvGRU(TINY)
+        with torch.no_grad():
+            m.head.bias.normal_(-2.0, 2.0)
+        out.append(m.eval())
+    return out
+
+
+def test_logits_are_those_of_the_mean_probability():
+    logits = [torch.tensor([[-30.0, 0.0, 5.0]]), torch.tensor([[-2.0, 1.0, 40.0]])]
+    mean = (torch.sigmoid(logits[0]) + torch.sigmoid(logits[1])) / 2
+    got = torch.sigmoid(_mean_prob_logits(logits))
+    torch.testing.assert_close(got, mean)
+    # Log space: an extreme member does not saturate the average to exactly 0 or 1.
+    assert torch.isfinite(_mean_prob_logits([torch.tensor([-200.0]), torch.tensor([-150.0])])).all()
+
+
+def test_step_by_step_equals_forward():
+    ens = Ensemble(members())
+    x = (torch.rand(2, 15, 12, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    with torch.no_grad():
+        full = ens(x)
+        state, steps = ens.init_state(2), []
+        for t in range(15):
+            logits, state = ens.step(x[:, t], state)
+            steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-5, atol=1e-5)
+
+
+def _dataset(home):
+    from test_train import make_dataset
+
+    return make_dataset(home / "ds")
+
+
+def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    data = _dataset(tmp_path)
+    cfg = lambda seed: TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", threads=1, seed=seed)
+    runs = [run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.0), cfg(s)) for s in (1, 2)]
+    out = tmp_path / "ens" / "best.pt"
+    assert main(["ensemble", runs[0]["id"], runs[1]["id"], "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    model, ckpt = load_model(str(out))
+    assert isinstance(model, Ensemble) and len(model.members) == 2 and ckpt["ensemble"] == 2
+    # Averaging probabilities never raises the NLL above the members' mean (Jensen).
+    assert result["valid_nll"] <= np.mean([r["best"]["nll"] for r in runs]) + 1e-6
+    assert main(["evaluate", str(out), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["nll"] > 0
+
+
+def test_ensemble_refuses_one_member_and_mismatched_configs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    data = _dataset(tmp_path)
+    a = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    b = run_training(str(data), ModelConfig(conv_channels=8, hidden=12, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    assert main(["ensemble", a["id"], "--out", str(tmp_path / "x.pt")]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="another model or data config"):
+        from musicgen.ensemble import build_ensemble
+
+        build_ensemble([a["id"], b["id"]])
+    assert not (tmp_path / "x.pt").exists()

@@ -35,6 +35,12 @@ def cache_dir() -> Path:
     return home_dir() / "data" / ".cache"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path):
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.
@@ -48,6 +54,7 @@ def atomic_write(path: Path):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual permissions
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

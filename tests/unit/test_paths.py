@@ -1,0 +1,33 @@
+import os
+import stat
+
+import pytest
+
+from musicgen.paths import atomic_write, home_dir
+
+
+def test_atomic_write_replaces_whole_files_with_usual_permissions(tmp_path):
+    target = tmp_path / "sub" / "file.txt"
+    with atomic_write(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    assert [p.name for p in target.parent.iterdir()] == ["file.txt"]  # no temporary left
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_home_follows_musicgen_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
+    assert home_dir() == tmp_path.resolve()

@@ -8,7 +8,8 @@ file or small generated MIDI), drives Debian's Chromium with Playwright, and pri
   visit of the server, warm = median of the next visits);
 - live lag: for each epoch, the time the Train page first shows "epoch N" minus the wall time of
   that epoch's validation row in the store;
-- interactivity: the Compare page's render time while a training runs next to it, against idle.
+- interactivity: the Compare page's render time while a training runs next to it, against idle;
+- script alone: the page's Python run without a browser (AppTest), to tell server time from browser time.
 """
 
 from __future__ import annotations
@@ -61,6 +62,20 @@ def render_s(browser, url: str, page: str) -> float:
     dt = time.perf_counter() - t0
     ctx.close()
     return dt
+
+
+def script_s(page: str, repeats: int) -> float:
+    """Return the median seconds of the page script alone (AppTest rerun in this process, no browser)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(f"pages/{page}.py").run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def prepare(home: Path, data: Path | None) -> None:
@@ -151,7 +166,7 @@ def main() -> None:
             rows = []
             for page in PAGES:
                 times = [render_s(browser, url, page) for _ in range(args.repeats + 1)]
-                rows.append((page, times[0], statistics.median(times[1:])))
+                rows.append((page, times[0], statistics.median(times[1:]), script_s(page, args.repeats)))
             lags, busy = live_lag(browser, url, args.epochs)
             browser.close()
     finally:
@@ -160,9 +175,10 @@ def main() -> None:
     idle = next(r[2] for r in rows if r[0] == "compare")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; date {time.strftime('%Y-%m-%d')}; "
           f"load average at the end {os.getloadavg()[0]:.1f}")
-    print("\n| page | first render, cold (s) | first render, warm median (s) |\n| --- | --- | --- |")
-    for page, cold, warm in rows:
-        print(f"| {page} | {cold:.2f} | {warm:.2f} |")
+    print("\n| page | browser first render, cold (s) | browser first render, warm median (s) | script alone, median (s) |")
+    print("| --- | --- | --- | --- |")
+    for page, cold, warm, script in rows:
+        print(f"| {page} | {cold:.2f} | {warm:.2f} | {script:.2f} |")
     if lags:
         print(f"\nlive curve lag behind the store over {len(lags)} epochs: median {statistics.median(lags):.2f} s, "
               f"max {max(lags):.2f} s (refresh every 2 s)")

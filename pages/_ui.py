@@ -58,8 +58,7 @@ def runs_frame():
     """Return the run store as a DataFrame (empty when there are no runs yet)."""
     from musicgen import store
 
-    store.mark_dead_runs()
-    return store.list_runs()
+    return store.list_runs()  # it marks runs whose process died as failed first
 
 
 def dataset_refs() -> list[str]:

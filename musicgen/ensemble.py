@@ -51,6 +51,7 @@ class Ensemble(nn.Module):
 def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu") -> tuple[Ensemble, dict]:
     """Load the best checkpoints of `refs` (same model and data config) into an Ensemble; return it and a checkpoint payload.
 
+    A ref that is itself an ensemble checkpoint adds all its members.
     The payload's threshold is chosen again on the validation split of `data_ref` (default: the
     first member's dataset), as the trainer does for a single model.
     """
@@ -65,13 +66,18 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
     for r, c in zip(refs[1:], ckpts[1:]):
         if c["model_config"] != first["model_config"] or c["data_config"] != first["data_config"]:
             raise CheckpointError(f"{r} has another model or data config than {refs[0]}; ensemble runs of one recipe")
-    model = Ensemble([model_from_checkpoint(c, device) for c in ckpts]).eval()
+    members = []
+    for c in ckpts:  # an ensemble checkpoint among the refs contributes its members: the result stays flat
+        m = model_from_checkpoint(c, device)
+        members.extend(m.members if isinstance(m, Ensemble) else [m])
+    model = Ensemble(members).eval()
     ds = load_dataset(data_ref or _dataset_of(first, refs[0]))
     check_pitch_range(first["data_config"], ds)
     valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), torch.device(device)))
     payload = {
         "model_config": first["model_config"], "data_config": first["data_config"], "train_config": first.get("train_config"),
-        "model_state": model.state_dict(), "ensemble": len(ckpts), "members": [c.get("run_id") or r for r, c in zip(refs, ckpts)],
+        "model_state": model.state_dict(), "ensemble": len(members),
+        "members": [m for r, c in zip(refs, ckpts) for m in (c.get("members") or [c.get("run_id") or r])],
         "threshold": valid["threshold"], "dataset_id": ds.id, "train_density": first.get("train_density"), "valid": valid,
         "run_id": None,
     }

@@ -67,6 +67,12 @@ def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members
     assert result["valid_nll"] <= np.mean([r["best"]["nll"] for r in runs]) + 1e-6
     assert main(["evaluate", str(out), "--data", str(data), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["nll"] > 0
+    # An ensemble checkpoint given as a ref adds its members: the result is flat, three ConvGRUs.
+    third = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.0), cfg(3))
+    assert main(["ensemble", str(out), third["id"], "--out", str(tmp_path / "three.pt")]) == 0
+    model3, ckpt3 = load_model(str(tmp_path / "three.pt"))
+    assert len(model3.members) == 3 and all(isinstance(m, ConvGRU) for m in model3.members)
+    assert ckpt3["members"] == [runs[0]["id"], runs[1]["id"], third["id"]]
 
 
 def test_ensemble_refuses_one_member_and_mismatched_configs(tmp_path, monkeypatch, capsys):

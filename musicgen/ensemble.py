@@ -71,7 +71,8 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
         m = model_from_checkpoint(c, device)
         members.extend(m.members if isinstance(m, Ensemble) else [m])
     model = Ensemble(members).eval()
-    ds = load_dataset(data_ref or _dataset_of(first, refs[0]))
+    data_ref = data_ref or _dataset_of(first, refs[0])
+    ds = load_dataset(data_ref)
     check_pitch_range(first["data_config"], ds)
     valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), torch.device(device)))
     payload = {
@@ -79,7 +80,7 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
         "model_state": model.state_dict(), "ensemble": len(members),
         "members": [m for r, c in zip(refs, ckpts) for m in (c.get("members") or [c.get("run_id") or r])],
         "threshold": valid["threshold"], "dataset_id": ds.id, "train_density": first.get("train_density"), "valid": valid,
-        "run_id": None,
+        "run_id": None, "data_path": str(ds.path),
     }
     return model, payload
 
@@ -87,6 +88,8 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
 def _dataset_of(ckpt: dict, ref: str) -> str:
     from musicgen import store
 
+    if ckpt.get("data_path"):  # ensembles record theirs
+        return ckpt["data_path"]
     run_id = ckpt.get("run_id")
     if not run_id:
         raise CheckpointError(f"{ref} names no run, so its dataset is unknown; give --data DATASET")

@@ -42,7 +42,14 @@ def import_benchmark(mat: str | Path) -> Path:
 
 
 def load_recipe(path: str | Path) -> dict:
-    """Read a recipe: JSON with 'model' and 'train' config dicts (and an optional 'note')."""
+    """Read a recipe: JSON with 'model' and 'train' config dicts, and optional 'members' for an ensemble.
+
+    Each member entry is {"seeds": [...], "model": {...}, "train": {...}}, its dicts overriding the
+    recipe's own; `train --recipe` uses the recipe's own configs, `benchmark --recipe` trains every
+    member and averages them (float16 weights when "half" is true).
+    """
+    from dataclasses import replace
+
     from musicgen.config import ModelConfig, TrainConfig, from_dict
 
     p = Path(path).expanduser()
@@ -52,11 +59,39 @@ def load_recipe(path: str | Path) -> dict:
         recipe = json.loads(p.read_text())
         model = from_dict(ModelConfig, recipe.get("model", {}))
         train = from_dict(TrainConfig, recipe.get("train", {}))
+        members = [
+            (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)))
+            for m in recipe.get("members", []) for seed in m["seeds"]
+        ]
     except json.JSONDecodeError as e:
         raise ConfigError(f"recipe {p} is not valid JSON ({e.msg} at line {e.lineno})") from None
-    except TypeError as e:
-        raise ConfigError(f"recipe {p} has a bad value ({e})") from None
-    return {"model": model, "train": train, "path": str(p)}
+    except (TypeError, KeyError) as e:
+        raise ConfigError(f"recipe {p} has a bad or missing value ({e})") from None
+    return {"model": model, "train": train, "members": members, "half": bool(recipe.get("half")), "path": str(p)}
+
+
+def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress: bool) -> str:
+    """Train a recipe on a benchmark dataset; return the checkpoint to evaluate (one run's, or the members' ensemble)."""
+    from dataclasses import replace
+
+    from musicgen.checkpoint import save_checkpoint
+    from musicgen.ensemble import build_ensemble
+    from musicgen.paths import checkpoints_dir
+    from musicgen.train import run_training
+
+    r = load_recipe(recipe_path)
+    ids = []
+    for i, (model_cfg, train_cfg) in enumerate(r["members"] or [(r["model"], r["train"])]):
+        summary = run_training(folder, model_cfg, replace(train_cfg, device=device), name=f"{kind}-recipe-{i + 1}", progress=progress)
+        if summary.get("status") != "finished":
+            raise DataError(f"training the recipe ended as {summary.get('status')}; see `python -m musicgen runs`")
+        ids.append(summary["id"])
+    if len(ids) == 1:
+        return ids[0]
+    _, payload = build_ensemble(ids, folder, half=r["half"])
+    out = checkpoints_dir() / f"ensemble-{ids[0]}" / "best.pt"
+    save_checkpoint(out, payload)
+    return str(out)
 
 
 def check_benchmark_fit(ckpt: dict, dataset) -> None:
@@ -87,17 +122,8 @@ def run_benchmark(mat: str | Path, checkpoint: str | None = None, recipe: str | 
         raise ConfigError("give exactly one of --checkpoint (evaluate it) or --recipe (train it, then evaluate)")
     folder = import_benchmark(mat)
     ds = load_dataset(str(folder))
-    run_id = None
     if recipe is not None:
-        from dataclasses import replace
-
-        from musicgen.train import run_training
-
-        r = load_recipe(recipe)
-        summary = run_training(str(folder), r["model"], replace(r["train"], device=device), name=f"{kind}-recipe", progress=progress)
-        if summary.get("status") != "finished":
-            raise DataError(f"training the recipe ended as {summary.get('status')}; see `python -m musicgen runs`")
-        checkpoint = run_id = summary["id"]
+        checkpoint = train_recipe(recipe, str(folder), kind, device, progress)
     path = resolve_checkpoint(checkpoint)
     check_benchmark_fit(load_checkpoint(path), ds)
     test = evaluate_checkpoint(str(path), str(folder), split="test", device=device)
@@ -106,7 +132,7 @@ def run_benchmark(mat: str | Path, checkpoint: str | None = None, recipe: str | 
         "benchmark": kind,
         "dataset": str(folder),
         "checkpoint": str(path),
-        "run_id": run_id or test["run_id"],
+        "run_id": test["run_id"],
         "test": test["metrics"],
         "valid": valid["metrics"],
         "baselines": test["baselines"],

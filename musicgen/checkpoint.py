@@ -79,18 +79,25 @@ def resolve_checkpoint(ref: str, which: str = "best") -> Path:
 def model_from_checkpoint(ckpt: dict, device="cpu") -> ConvGRU:
     """Rebuild the model of a loaded checkpoint (a ConvGRU, or an Ensemble of them), in eval mode, on `device`."""
     try:
-        # Checkpoints from before the skip path existed have no 'skip' key and no skip weights.
-        cfg = from_dict(ModelConfig, {"skip": False, **ckpt["model_config"]})
+        configs = [from_dict(ModelConfig, c) for c in member_configs(ckpt)]
         if ckpt.get("ensemble"):
             from musicgen.ensemble import Ensemble
 
-            model = Ensemble([ConvGRU(cfg) for _ in range(int(ckpt["ensemble"]))])
+            model = Ensemble([ConvGRU(c) for c in configs])
         else:
-            model = ConvGRU(cfg)
-        model.load_state_dict(ckpt["model_state"])
+            model = ConvGRU(configs[0])
+        model.load_state_dict(ckpt["model_state"])  # float16 weights (ensemble --half) are cast to the model's float32
     except (ConfigError, RuntimeError, TypeError) as e:
         raise CheckpointError(f"checkpoint weights do not fit its model config ({str(e).splitlines()[0][:200]})") from None
     return model.to(device).eval()
+
+
+def member_configs(ckpt: dict) -> list[dict]:
+    """Return the model config dict of each member (one for a plain checkpoint)."""
+    # Checkpoints from before the skip path existed have no 'skip' key and no skip weights.
+    if ckpt.get("model_configs"):
+        return [{"skip": False, **c} for c in ckpt["model_configs"]]
+    return [{"skip": False, **ckpt["model_config"]}] * int(ckpt.get("ensemble") or 1)
 
 
 def load_model(ref: str, device="cpu") -> tuple[ConvGRU, dict]:

@@ -48,14 +48,15 @@ class Ensemble(nn.Module):
         return _mean_prob_logits([o[0] for o in outs]), tuple(o[1] for o in outs)
 
 
-def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu") -> tuple[Ensemble, dict]:
-    """Load the best checkpoints of `refs` (same model and data config) into an Ensemble; return it and a checkpoint payload.
+def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False) -> tuple[Ensemble, dict]:
+    """Load the best checkpoints of `refs` into an Ensemble; return it and a checkpoint payload.
 
-    A ref that is itself an ensemble checkpoint adds all its members.
-    The payload's threshold is chosen again on the validation split of `data_ref` (default: the
-    first member's dataset), as the trainer does for a single model.
+    Members may differ in model config (a conv front end or not, say) but share the data config.
+    A ref that is itself an ensemble checkpoint adds all its members. The payload's threshold is
+    chosen again on the validation split of `data_ref` (default: the first member's dataset), as
+    the trainer does for one model. `half` stores the weights as float16 (half the file).
     """
-    from musicgen.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+    from musicgen.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
     from musicgen.datasets import load_dataset
     from musicgen.evaluate import Split, check_pitch_range, evaluate_model
 
@@ -64,20 +65,26 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
     ckpts = [load_checkpoint(resolve_checkpoint(r)) for r in refs]
     first = ckpts[0]
     for r, c in zip(refs[1:], ckpts[1:]):
-        if c["model_config"] != first["model_config"] or c["data_config"] != first["data_config"]:
-            raise CheckpointError(f"{r} has another model or data config than {refs[0]}; ensemble runs of one recipe")
-    members = []
+        if c["data_config"] != first["data_config"]:
+            raise CheckpointError(f"{r} was trained on another pitch range or time grid than {refs[0]}; ensemble runs of one dataset")
+    members, configs = [], []
     for c in ckpts:  # an ensemble checkpoint among the refs contributes its members: the result stays flat
         m = model_from_checkpoint(c, device)
         members.extend(m.members if isinstance(m, Ensemble) else [m])
+        configs.extend(member_configs(c))
+    if len({cfg["n_notes"] for cfg in configs}) > 1:
+        raise CheckpointError("the members predict different numbers of notes; ensemble runs of one dataset")
     model = Ensemble(members).eval()
     data_ref = data_ref or _dataset_of(first, refs[0])
     ds = load_dataset(data_ref)
     check_pitch_range(first["data_config"], ds)
+    if half:  # evaluate what will be stored: weights rounded to float16
+        model.half().float()
     valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), torch.device(device)))
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     payload = {
-        "model_config": first["model_config"], "data_config": first["data_config"], "train_config": first.get("train_config"),
-        "model_state": model.state_dict(), "ensemble": len(members),
+        "model_config": configs[0], "model_configs": configs, "data_config": first["data_config"],
+        "train_config": first.get("train_config"), "model_state": state, "ensemble": len(members),
         "members": [m for r, c in zip(refs, ckpts) for m in (c.get("members") or [c.get("run_id") or r])],
         "threshold": valid["threshold"], "dataset_id": ds.id, "train_density": first.get("train_density"), "valid": valid,
         "run_id": None, "data_path": str(ds.path),

@@ -19,6 +19,7 @@ def register(sub) -> None:
     p.add_argument("refs", nargs="+", metavar="RUN_ID|CHECKPOINT", help="runs or .pt files of one recipe (2 or more)")
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. checkpoints/jsb/best.pt)")
     p.add_argument("--data", help="dataset whose validation split picks the threshold (default: the first run's)")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file; the printed NLL is of those)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_ensemble)
 
@@ -38,7 +39,7 @@ def _ensemble(args) -> int:
     from musicgen.checkpoint import save_checkpoint
     from musicgen.ensemble import build_ensemble
 
-    _, payload = build_ensemble(args.refs, args.data)
+    _, payload = build_ensemble(args.refs, args.data, half=args.half)
     save_checkpoint(Path(args.out), payload)
     v = payload["valid"]
     out = {"out": args.out, "members": payload["members"], "valid_nll": v["nll"], "valid_f1_best": v["f1_best"],

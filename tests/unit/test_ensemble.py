@@ -75,14 +75,37 @@ def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members
     assert ckpt3["members"] == [runs[0]["id"], runs[1]["id"], third["id"]]
 
 
-def test_ensemble_refuses_one_member_and_mismatched_configs(tmp_path, monkeypatch, capsys):
+def test_ensemble_mixes_model_configs_and_stores_half_weights(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
     data = _dataset(tmp_path)
     a = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
-    b = run_training(str(data), ModelConfig(conv_channels=8, hidden=12, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    b = run_training(str(data), ModelConfig(conv_layers=0, hidden=12, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    full, half = tmp_path / "full.pt", tmp_path / "half.pt"
+    assert main(["ensemble", a["id"], b["id"], "--out", str(full), "--json"]) == 0
+    nll_full = json.loads(capsys.readouterr().out)["valid_nll"]
+    assert main(["ensemble", a["id"], b["id"], "--out", str(half), "--half", "--json"]) == 0
+    nll_half = json.loads(capsys.readouterr().out)["valid_nll"]
+    model, ckpt = load_model(str(half))
+    assert [m.cfg.conv_layers for m in model.members] == [1, 0] and [m.cfg.hidden for m in model.members] == [16, 12]
+    assert all(v.dtype == torch.float16 for v in ckpt["model_state"].values() if v.is_floating_point())
+    assert next(model.parameters()).dtype == torch.float32
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    assert abs(nll_half - nll_full) < 0.01
+    assert main(["evaluate", str(half), "--data", str(data), "--split", "valid", "--json"]) == 0
+    assert abs(json.loads(capsys.readouterr().out)["metrics"]["nll"] - nll_half) < 1e-6  # the stored weights are what was measured
+
+
+def test_ensemble_refuses_one_member_and_other_datasets(tmp_path, monkeypatch, capsys):
+    from test_train import make_dataset
+
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    data = _dataset(tmp_path)
+    other = make_dataset(tmp_path / "other", low=48, high=60)
+    a = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    b = run_training(str(other), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
     assert main(["ensemble", a["id"], "--out", str(tmp_path / "x.pt")]) == 2
     assert "at least 2" in capsys.readouterr().err
-    with pytest.raises(CheckpointError, match="another model or data config"):
+    with pytest.raises(CheckpointError, match="another pitch range or time grid"):
         from musicgen.ensemble import build_ensemble
 
         build_ensemble([a["id"], b["id"]])

@@ -58,9 +58,11 @@ def read_benchmark(path: Path) -> dict[str, list[np.ndarray]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist; give the .mat or .pickle file of a polyphonic benchmark")
+    from scipy.io.matlab import MatReadError
+
     try:
         seqs = _sequences_mat(path) if path.suffix.lower() == ".mat" else _sequences_pickle(path)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, pickle.UnpicklingError, EOFError) as e:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, pickle.UnpicklingError, EOFError, MatReadError) as e:
         raise DataError(f"{path} is not a benchmark file with train/valid/test sequences ({str(e)[:120]})") from None
     for s, xs in seqs.items():
         if any(x.ndim != 2 or x.shape[1] != 88 for x in xs):

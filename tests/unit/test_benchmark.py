@@ -1,0 +1,60 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from musicgen.cli import main
+
+MAT = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def run_json(capsys, *args) -> dict:
+    assert main(list(args)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_shipped_jsb_checkpoint_beats_the_published_gru(home, capsys):
+    r = run_json(capsys, "benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "jsb", "--device", "cpu", "--json")
+    assert r["test"]["steps"] == 4725 - 77  # every test step but each chorale's first is predicted
+    gru = next(p["nll"] for p in r["published"] if p["model"] == "GRU")
+    assert r["test"]["nll"] < gru == 8.43
+    assert abs(r["test"]["nll"] - 8.325) < 0.01  # the figure in checkpoints/jsb/README.md
+    assert r["test"]["f1_best"] > r["baselines"]["copy_previous"]["f1"]
+
+
+def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, tmp_path, capsys):
+    recipe = tmp_path / "tiny.json"
+    recipe.write_text(json.dumps({
+        "model": {"conv_channels": 8, "hidden": 16, "gru_layers": 1},
+        "train": {"epochs": 1, "batch_size": 32, "threads": 1},
+        "members": [{"seeds": [1, 2]}, {"seeds": [3], "model": {"conv_layers": 0}}],
+    }))
+    r = run_json(capsys, "benchmark", "mat", "--mat", str(MAT), "--recipe", str(recipe), "--device", "cpu", "--json")
+    assert Path(r["checkpoint"]).parent.name.startswith("ensemble-")
+    assert r["test"]["nll"] > 0 and r["published"] == []  # `mat` has no published table
+    runs = run_json(capsys, "runs", "--json")
+    assert len(runs) == 3 and all(x["status"] == "finished" for x in runs)
+
+
+def test_bad_inputs_are_one_line_errors(home, tmp_path, capsys):
+    bogus = tmp_path / "bogus.mat"
+    bogus.write_bytes(b"not a mat file")
+    assert main(["benchmark", "jsb", "--mat", str(bogus), "--checkpoint", "jsb"]) == 2
+    assert "not a benchmark file" in capsys.readouterr().err
+    # The demo model has 4 steps per beat; the benchmark has one per quarter note.
+    assert main(["benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert "4 steps per beat" in err and err.count("\n") == 1
+    assert main(["benchmark", "jsb", "--mat", str(tmp_path / "missing.mat"), "--checkpoint", "jsb"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        assert main(["benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "jsb", "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err

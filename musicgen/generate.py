@@ -230,15 +230,30 @@ def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
     """Return `steps` steps of a dataset's source file from 'DATASET:FILE:OFFSET' (DATASET may hold ':', as builtin:bach)."""
     from musicgen.datasets import dataset_excerpt, load_dataset
 
-    parts = spec.rsplit(":", 2)
-    if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
-        raise ConfigError(f"primer {spec!r} is not DATASET:FILE:OFFSET (e.g. builtin:bach:train/0:0) nor a .mid file")
-    name, file, offset = parts[0], parts[1], int(parts[2])
+    head, _, offset_text = spec.rpartition(":")
+    if ":" not in head or not offset_text.strip().lstrip("-").isdigit():
+        raise ConfigError(f"primer {spec!r} is not DATASET:FILE:OFFSET (e.g. builtin:bach:bwv1.6.mid:0) nor a .mid file")
+    name, file = _split_dataset_file(head)
+    offset = int(offset_text)
     if offset < 0:
         raise ConfigError(f"primer offset must be >= 0 steps, got {offset}; e.g. {name}:{file}:0")
     if not 0 < steps <= MAX_STEPS:
         raise ConfigError(f"primer steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --primer-steps 32")
     return np.asarray(dataset_excerpt(load_dataset(name), file, offset, steps))
+
+
+def _split_dataset_file(head: str) -> tuple[str, str]:
+    """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000): the dataset is the shortest prefix that exists."""
+    from pathlib import Path
+
+    from musicgen.paths import data_dir
+
+    cuts = [i for i, c in enumerate(head) if c == ":"]
+    for i in cuts:
+        name = head[:i]
+        if name.startswith("builtin:") or (Path(name).expanduser() / "dataset.npz").is_file() or (data_dir() / name / "dataset.npz").is_file():
+            return name, head[i + 1:]
+    return head[:cuts[0]], head[cuts[0] + 1:]  # load_dataset then names the missing dataset
 
 
 def load_primer(spec: str | None, cfg: DataConfig, steps: int | None = None) -> np.ndarray | None:

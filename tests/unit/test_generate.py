@@ -345,3 +345,19 @@ def test_long_generations_are_compared_in_pieces_as_long_as_the_real_windows():
     pieces = chunks(rolls, 128)
     assert len(pieces) == 4 and all(p.shape == (128, 84) for p in pieces)  # 2 x (300 // 128); the rest is dropped
     assert [p.shape[0] for p in chunks(np.zeros((1, 50, 84)), 128)] == [50]
+
+
+def test_primer_from_a_benchmark_dataset_whose_file_names_hold_colons(home):
+    from pathlib import Path
+
+    from musicgen.datasets import build_dataset, dataset_excerpt, load_dataset
+    from musicgen.paths import data_dir
+
+    mat = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
+    build_dataset([str(mat)], data_dir() / "jsb")
+    ds = load_dataset("jsb")
+    file = "JSB_Chorales.mat:train/003"  # as the dataset's report names it
+    assert file in {f["file"] for f in ds.report["files"]}
+    primer = load_primer(f"jsb:{file}:2", DataConfig(steps_per_beat=1), 6)
+    np.testing.assert_array_equal(primer, dataset_excerpt(ds, file, 2, 6))
+    assert primer.any()

@@ -55,9 +55,15 @@ def config_label(optimizer, loss) -> str:
 
 
 def loss_spread(values, k: int = K_LAST) -> float:
-    """Return the sample std of the last `k` values (NaN with fewer than 2)."""
+    """Return the relative spread of the last `k` values: sample std over |mean| (NaN with fewer than 2).
+
+    Relative, because the losses differ in scale (focal loss is a fraction of BCE on the same
+    predictions): a raw std would call every focal run the stable one.
+    """
     tail = np.asarray(values, dtype=float)[-k:]
-    return float(np.std(tail, ddof=1)) if len(tail) >= 2 else math.nan
+    if len(tail) < 2 or not np.mean(tail):
+        return math.nan
+    return float(np.std(tail, ddof=1) / abs(np.mean(tail)))
 
 
 def loss_spikes(values, window: int = SPIKE_WINDOW, sigmas: float = SPIKE_SIGMAS, min_history: int = SPIKE_MIN_HISTORY) -> int:

@@ -76,7 +76,7 @@ if grouped is not None:
         st.dataframe(ranks, key="cmp_ranks", hide_index=True)
 
 st.subheader("Per run")
-st.caption("epochs/seconds_to_95: to reach 95% of the run's best validation F1; loss_spread: std of the last epochs' "
+st.caption("epochs/seconds_to_95: to reach 95% of the run's best validation F1; loss_spread: std over mean of the last epochs' "
            "train loss; loss_spikes: points beyond 3σ of the recent window; pred_pos_rate vs density: predicted "
            "positives against the true share of active notes.")
 st.dataframe(table, key="cmp_table", hide_index=True)

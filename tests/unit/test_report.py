@@ -45,7 +45,7 @@ def test_run_row_reads_bests_convergence_and_rates():
     assert row["test_nll"] == 7.7 and row["test_f1"] == 0.6
     # 95% of the best F1 (1.0) is first reached at epoch 4 (0.9 < 0.95); elapsed = 4 epochs x 2 s.
     assert row["epochs_to_95"] == 4 and row["seconds_to_95"] == 8.0
-    assert row["loss_spread"] == pytest.approx(np.std([5, 4, 3, 3], ddof=1))
+    assert row["loss_spread"] == pytest.approx(np.std([5, 4, 3, 3], ddof=1) / np.mean([5, 4, 3, 3]))
     # The test split's rates win over the valid ones.
     assert row["pred_pos_rate"] == 0.03 and row["density"] == 0.05 and row["pos_rate_ratio"] == pytest.approx(0.6)
     assert row["pos_rate_error"] == pytest.approx(abs(math.log(0.6)))
@@ -59,8 +59,10 @@ def test_rates_fall_back_to_the_best_valid_epoch():
 
 
 def test_loss_spread_uses_the_last_k_epochs():
-    assert report.loss_spread([100, 1, 2, 3], k=3) == pytest.approx(1.0)
+    assert report.loss_spread([100, 1, 2, 3], k=3) == pytest.approx(0.5)  # std 1 over mean 2
     assert math.isnan(report.loss_spread([1.0], k=3))
+    # Scale-free: a loss ten times smaller with the same relative noise is as stable, not ten times more.
+    assert report.loss_spread([10, 11, 9, 10], k=4) == pytest.approx(report.loss_spread([1.0, 1.1, 0.9, 1.0], k=4))
 
 
 def test_loss_spikes_counts_only_jumps_beyond_three_sigma():

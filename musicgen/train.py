@@ -158,6 +158,10 @@ class _Trainer:
         self.run_id, self.name, self.ds, self.cfg, self.device = run_id, name, ds, cfg, device
         self.reporter, self.progress, self.stop = reporter, progress, stop or threading.Event()
         self.dir = checkpoints_dir() / run_id
+        # A trainer killed with -9 inside a checkpoint write leaves its temporary file (never the checkpoint
+        # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
+        for stale in self.dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
         _set_threads(cfg, device)
         torch.manual_seed(cfg.seed)
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)

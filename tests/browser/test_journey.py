@@ -62,7 +62,7 @@ def test_build_a_dataset_from_uploaded_midi(server, page, tmp_path):
     fill(page, "data_hop", "16")
     page.locator(key("data_build")).get_by_role("button").click()
     page.get_by_text("Dataset tiny ready").wait_for(timeout=90_000)
-    page.locator(f"{key('data_window')} .js-plotly-plot").wait_for()
+    page.locator(f"{key('data_window')} .js-plotly-plot").first.wait_for()
     settle(page)
     assert (home / "data" / "tiny" / "dataset.npz").is_file()
     shot(page, "2-dataset")
@@ -88,9 +88,9 @@ def test_train_watch_the_curve_and_see_it_finish(server, page):
     open_page(page, url, "train", "Train")
     _launch(page, "first", "2")
     # The live fragment follows the launched run: its curve appears, then the run finishes.
-    page.locator(f"{key('train_curve_loss')} .js-plotly-plot").wait_for(timeout=90_000)
+    page.locator(f"{key('train_curve_loss')} .js-plotly-plot").first.wait_for(timeout=90_000)
     page.get_by_text(re.compile(r"first — finished")).wait_for(timeout=90_000)
-    page.locator(f"{key('train_curve_f1')} .js-plotly-plot").wait_for()
+    page.locator(f"{key('train_curve_f1')} .js-plotly-plot").first.wait_for()
     shot(page, "3-train-finished")
 
 
@@ -99,7 +99,7 @@ def test_stop_a_long_run(server, page, monkeypatch):
     open_page(page, url, "train", "Train")
     _launch(page, "second", "1000", optimizer="adam", loss="focal")
     page.get_by_text(re.compile(r"second — running")).wait_for(timeout=60_000)
-    page.locator(f"{key('train_curve_loss')} .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator(f"{key('train_curve_loss')} .js-plotly-plot").first.wait_for(timeout=60_000)
     page.locator('[class*="st-key-train_stop_"] button').first.click()
     page.get_by_text(re.compile(r"second — stopped")).wait_for(timeout=60_000)
     from musicgen import store
@@ -113,7 +113,7 @@ def test_stop_a_long_run(server, page, monkeypatch):
 def test_compare_the_two_runs(server, page):
     url, _ = server
     open_page(page, url, "compare", "Compare")
-    page.locator(f"{key('cmp_curve_valid_f1')} .js-plotly-plot").wait_for(timeout=60_000)
+    page.locator(f"{key('cmp_curve_valid_f1')} .js-plotly-plot").first.wait_for(timeout=60_000)
     for label in ("first", "second"):
         assert page.locator(key("cmp_runs")).get_by_text(re.compile(label)).count() >= 1
     page.get_by_text("Per combination (mean ± std over seeds)").wait_for()

@@ -166,6 +166,9 @@ class TrainConfig:
     threads: int = 0  # CPU threads; 0: half the cores this process may use (at least 1, at most 4)
     # Batches of sequences of similar length (shuffled batch order): less padding to run through the GRU.
     bucket: bool = True
+    # Augmentation: each training sequence is moved by a random number of semitones in [-transpose, transpose]
+    # each time it is drawn, never so far that one of its notes leaves the pitch range. 0 turns it off.
+    transpose: int = 0
 
     def __post_init__(self):
         _check(self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
@@ -194,3 +197,4 @@ class TrainConfig:
         _check(self.momentum >= 0 and self.rms_momentum >= 0, "momentum and rms_momentum must be >= 0")
         _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
         _check(self.threads >= 0, f"threads must be >= 0 (0: automatic), got {self.threads}")
+        _check(isinstance(self.transpose, int) and self.transpose >= 0, f"transpose must be an integer >= 0 (semitones), got {self.transpose}")

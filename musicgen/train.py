@@ -69,6 +69,33 @@ def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def pitch_bounds(rolls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the lowest and highest active column (n,) of each sequence of `rolls` (n, T, N); 0 and N-1 when empty."""
+    active = (rolls != 0).any(dim=1)  # (n, N) bool
+    n_notes = active.shape[1]
+    lo = torch.where(active.any(dim=1), active.float().argmax(dim=1), 0)
+    hi = torch.where(active.any(dim=1), n_notes - 1 - active.flip(1).float().argmax(dim=1), n_notes - 1)
+    return lo.cpu(), hi.cpu()
+
+
+def random_shifts(lo: torch.Tensor, hi: torch.Tensor, k: int, n_notes: int, generator: torch.Generator) -> torch.Tensor:
+    """Return one shift per sequence, uniform over [-k, k] cut to the shifts that keep its notes lo..hi in range."""
+    low = torch.clamp(-lo, min=-k)
+    high = torch.clamp(n_notes - 1 - hi, max=k)
+    return low + (torch.rand(len(lo), generator=generator, dtype=torch.float64) * (high - low + 1)).long()
+
+
+def transpose_rolls(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Return rolls x (B, T, N) with sequence b moved up by shifts[b] semitones; what leaves the range is dropped."""
+    if not bool(shifts.any()):
+        return x
+    b, t, n = x.shape
+    k = int(shifts.abs().max())
+    padded = torch.nn.functional.pad(x, (k, k))  # zeros on both sides of the note axis
+    src = torch.arange(n, device=x.device) + k - shifts.to(x.device).view(b, 1)  # (B, N): column read for each output column
+    return padded.gather(2, src.view(b, 1, n).expand(b, t, n))
+
+
 def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
     if device.type != "cpu":
         return
@@ -170,6 +197,7 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_numpy(*ds.split("train"), device)
+        self.bounds = pitch_bounds(self.train.rolls) if cfg.transpose else None
         self.valid = Split.from_numpy(*ds.split("valid"), device)
         test_np, test_len = ds.split("test")
         self.test = Split.from_numpy(test_np, test_len, device) if len(test_np) else None
@@ -234,6 +262,10 @@ class _Trainer:
         perm = p.perm.to(self.device)
         for b in range(p.batch, n_batches):
             inputs, targets, mask = self.train.batch(perm[b * bs:(b + 1) * bs])
+            if self.bounds is not None:
+                idx = p.perm[b * bs:(b + 1) * bs]
+                shifts = random_shifts(self.bounds[0][idx], self.bounds[1][idx], self.cfg.transpose, inputs.shape[2], self.shuffle)
+                inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
             with autocast(self.device):
                 logits = self.model(inputs)  # (B, T, N)
             loss = self.loss_fn(logits, targets, mask)

@@ -36,6 +36,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, help="CPU threads (default 0: half the usable cores, 1 to 4)")
     t.add_argument("--no-bucket", dest="bucket", action="store_const", const=False, default=None,
                    help="shuffle sequences freely instead of batching similar lengths together")
+    t.add_argument("--transpose", type=int, metavar="K",
+                   help="augment: move each training sequence by a random shift in [-K, K] semitones each epoch (default 0: off)")
     t.add_argument("--recipe", help="a recipe JSON (e.g. configs/jsb.json) whose model and train settings are the defaults here")
     k = parser.add_argument_group("loss and optimizer knobs")
     k.add_argument("--focal-gamma", type=float, help=f"focal loss gamma (default {d.focal_gamma:g})")

@@ -17,7 +17,7 @@ from musicgen.cli import main
 from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from musicgen.errors import ConfigError, DataError, StoreError
 from musicgen.paths import checkpoints_dir
-from musicgen.train import NonFiniteError, run_training
+from musicgen.train import NonFiniteError, pitch_bounds, random_shifts, run_training, transpose_rolls
 
 TINY = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.1)
 TINY_ARGS = ["--conv-channels", "8", "--hidden", "16", "--gru-layers", "1"]
@@ -277,3 +277,42 @@ def test_config_validation_and_checkpoint_weights_only(home, data):
     save_checkpoint(checkpoints_dir() / "copy" / "best.pt", ck)  # a loaded checkpoint saves again as is
     with pytest.raises(DataError):
         run_training(str(data / "nothing"), TINY, cfg())
+
+
+def test_transpose_helpers_keep_notes_in_range():
+    x = torch.zeros(3, 4, 10)
+    x[0, :, 2] = 1
+    x[1, 1, 8] = x[1, 2, 5] = 1  # sequence 2 stays empty
+    lo, hi = pitch_bounds(x)
+    assert lo.tolist() == [2, 5, 0] and hi.tolist() == [2, 8, 9]
+    g = torch.Generator().manual_seed(0)
+    seen = torch.stack([random_shifts(lo, hi, 3, 10, g) for _ in range(400)])  # (draws, 3)
+    assert [sorted(set(seen[:, i].tolist())) for i in range(3)] == [[-2, -1, 0, 1, 2, 3], [-3, -2, -1, 0, 1], [0]]
+    y = transpose_rolls(x, torch.tensor([2, -3, 0]))
+    assert y[0, :, 4].all() and y[0].sum() == x[0].sum()
+    assert y[1].nonzero().tolist() == [[1, 5], [2, 2]] and torch.equal(y[2], x[2])
+    assert transpose_rolls(x, torch.tensor([9, 0, 0]))[0].sum() == 0  # moved out of range: dropped, never wrapped
+
+
+def test_transpose_augmentation_trains_and_resumes_exactly(home, tmp_path):
+    src = make_dataset(tmp_path / "narrow")  # 12 notes, widened by 6 empty columns on each side so that shifts fit
+    arrays = dict(np.load(src / "dataset.npz"))
+    for split in ("train", "valid", "test"):
+        arrays[split] = np.pad(arrays[split], ((0, 0), (0, 0), (6, 6)))
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    np.savez(wide / "dataset.npz", **arrays)
+    cfg_d = to_dict(DataConfig(seq_len=16, low=54, high=78))
+    (wide / "report.json").write_text(json.dumps({"id": "synthetic-wide", "config": cfg_d, "params": cfg_d}))
+    plain = run_training(str(wide), TINY, cfg(epochs=2))
+    c = cfg(epochs=2, transpose=4)
+    straight = run_training(str(wide), TINY, c)
+    a = load_checkpoint(checkpoints_dir() / straight["id"] / "last.pt")["model_state"]
+    b = load_checkpoint(checkpoints_dir() / plain["id"] / "last.pt")["model_state"]
+    assert any(not torch.equal(a[k], b[k]) for k in a), "transposition changed nothing"
+    assert store.get_run(straight["id"])["config"]["train"]["transpose"] == 4
+    stopped = run_training(str(wide), TINY, c, stop=StopAfter(5))  # stops after the first batch of epoch 2
+    resumed = run_training(None, resume=stopped["id"])
+    r = load_checkpoint(checkpoints_dir() / resumed["id"] / "last.pt")["model_state"]
+    for k, v in a.items():
+        assert torch.equal(v, r[k]), k

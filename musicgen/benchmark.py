@@ -46,7 +46,8 @@ def load_recipe(path: str | Path) -> dict:
 
     Each member entry is {"seeds": [...], "model": {...}, "train": {...}}, its dicts overriding the
     recipe's own; `train --recipe` uses the recipe's own configs, `benchmark --recipe` trains every
-    member and averages them (float16 weights when "half" is true).
+    member and averages them (float16 weights when "half" is true; at most "select" of them, picked
+    on validation by musicgen.ensemble.greedy_select, when "select" is given).
     """
     from dataclasses import replace
 
@@ -63,11 +64,14 @@ def load_recipe(path: str | Path) -> dict:
             (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)))
             for m in recipe.get("members", []) for seed in m["seeds"]
         ]
+        select = recipe.get("select")
+        if select is not None and (not isinstance(select, int) or select < 1):
+            raise TypeError(f"'select' must be an integer >= 1, got {select!r}")
     except json.JSONDecodeError as e:
         raise ConfigError(f"recipe {p} is not valid JSON ({e.msg} at line {e.lineno})") from None
     except (TypeError, KeyError) as e:
         raise ConfigError(f"recipe {p} has a bad or missing value ({e})") from None
-    return {"model": model, "train": train, "members": members, "half": bool(recipe.get("half")), "path": str(p)}
+    return {"model": model, "train": train, "members": members, "half": bool(recipe.get("half")), "select": select, "path": str(p)}
 
 
 def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress: bool) -> str:
@@ -88,7 +92,7 @@ def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress
         ids.append(summary["id"])
     if len(ids) == 1:
         return ids[0]
-    _, payload = build_ensemble(ids, folder, half=r["half"])
+    _, payload = build_ensemble(ids, folder, half=r["half"], select=r["select"])
     out = checkpoints_dir() / f"ensemble-{ids[0]}" / "best.pt"
     save_checkpoint(out, payload)
     return str(out)

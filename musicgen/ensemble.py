@@ -26,6 +26,52 @@ def _mean_prob_logits(logits: list[torch.Tensor]) -> torch.Tensor:
     return log_p - log_q
 
 
+@torch.no_grad()
+def _real_step_logits(model: nn.Module, split) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the logits and targets (S, N) of `model` at the S real (unpadded) steps of `split`."""
+    from musicgen.evaluate import EVAL_BATCH
+
+    logits, targets = [], []
+    for start in range(0, len(split), EVAL_BATCH):
+        x, y, mask = split.batch(torch.arange(start, min(start + EVAL_BATCH, len(split)), device=split.rolls.device))
+        logits.append(model(x).float()[mask])
+        targets.append(y[mask])
+    return torch.cat(logits), torch.cat(targets)
+
+
+def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    """Forward selection of an ensemble (Caruana et al. 2004), without replacement.
+
+    member_logits: each candidate's logits (S, N) at the real steps of a validation split; targets (S, N).
+    Adds, one at a time, the candidate whose inclusion gives the lowest NLL per step of the averaged
+    probability, until `k` are chosen or no candidate lowers it. Returns [(index, NLL after adding it)].
+    """
+    def nll(log_p, log_q):  # BCE of the probability exp(log_p) (= 1 - exp(log_q)) against targets, summed over notes
+        return float(-(targets * log_p + (1 - targets) * log_q).sum(-1).mean())
+
+    log_p = [F.logsigmoid(lg) for lg in member_logits]
+    log_q = [F.logsigmoid(-lg) for lg in member_logits]
+    chosen: list[tuple[int, float]] = []
+    acc_p = acc_q = None  # log of the chosen members' summed probabilities
+    while len(chosen) < min(k, len(member_logits)):
+        best = None
+        n = len(chosen) + 1
+        for i in range(len(member_logits)):
+            if any(i == j for j, _ in chosen):
+                continue
+            cand_p = log_p[i] if acc_p is None else torch.logaddexp(acc_p, log_p[i])
+            cand_q = log_q[i] if acc_q is None else torch.logaddexp(acc_q, log_q[i])
+            value = nll(cand_p - math.log(n), cand_q - math.log(n))
+            if best is None or value < best[1]:
+                best = (i, value)
+        if chosen and best[1] >= chosen[-1][1]:
+            break
+        chosen.append(best)
+        acc_p = log_p[best[0]] if acc_p is None else torch.logaddexp(acc_p, log_p[best[0]])
+        acc_q = log_q[best[0]] if acc_q is None else torch.logaddexp(acc_q, log_q[best[0]])
+    return chosen
+
+
 class Ensemble(nn.Module):
     def __init__(self, members: list[ConvGRU]):
         super().__init__()
@@ -48,13 +94,16 @@ class Ensemble(nn.Module):
         return _mean_prob_logits([o[0] for o in outs]), tuple(o[1] for o in outs)
 
 
-def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False) -> tuple[Ensemble, dict]:
+def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False,
+                   select: int | None = None) -> tuple[Ensemble, dict]:
     """Load the best checkpoints of `refs` into an Ensemble; return it and a checkpoint payload.
 
     Members may differ in model config (a conv front end or not, say) but share the data config.
     A ref that is itself an ensemble checkpoint adds all its members. The payload's threshold is
     chosen again on the validation split of `data_ref` (default: the first member's dataset), as
-    the trainer does for one model. `half` stores the weights as float16 (half the file).
+    the trainer does for one model. `half` stores the weights as float16 (half the file). `select`
+    keeps at most that many members, chosen greedily on the validation split (greedy_select); the
+    payload's "selection" lists them in the order picked, with the validation NLL after each.
     """
     from musicgen.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
     from musicgen.datasets import load_dataset
@@ -67,27 +116,37 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
     for r, c in zip(refs[1:], ckpts[1:]):
         if c["data_config"] != first["data_config"]:
             raise CheckpointError(f"{r} was trained on another pitch range or time grid than {refs[0]}; ensemble runs of one dataset")
-    members, configs = [], []
-    for c in ckpts:  # an ensemble checkpoint among the refs contributes its members: the result stays flat
+    if select is not None and select < 1:
+        raise CheckpointError(f"select must keep at least 1 member, got {select}")
+    members, configs, names = [], [], []
+    for r, c in zip(refs, ckpts):  # an ensemble checkpoint among the refs contributes its members: the result stays flat
         m = model_from_checkpoint(c, device)
         members.extend(m.members if isinstance(m, Ensemble) else [m])
         configs.extend(member_configs(c))
+        names.extend(c.get("members") or [c.get("run_id") or r])
     if len({cfg["n_notes"] for cfg in configs}) > 1:
         raise CheckpointError("the members predict different numbers of notes; ensemble runs of one dataset")
-    model = Ensemble(members).eval()
     data_ref = data_ref or _dataset_of(first, refs[0])
     ds = load_dataset(data_ref)
     check_pitch_range(first["data_config"], ds)
-    if half:  # evaluate what will be stored: weights rounded to float16
-        model.half().float()
-    valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), torch.device(device)))
+    valid_split = Split.from_numpy(*ds.split("valid"), torch.device(device))
+    if half:  # choose and evaluate what will be stored: weights rounded to float16
+        for m in members:
+            m.half().float()
+    selection = None
+    if select is not None:
+        outs = [_real_step_logits(m.eval(), valid_split) for m in members]
+        picked = greedy_select([lg for lg, _ in outs], outs[0][1], select)
+        selection = [{"member": names[i], "valid_nll": v} for i, v in picked]
+        members, configs, names = ([seq[i] for i, _ in picked] for seq in (members, configs, names))
+    model = Ensemble(members).eval()
+    valid = evaluate_model(model, valid_split)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     payload = {
         "model_config": configs[0], "model_configs": configs, "data_config": first["data_config"],
         "train_config": first.get("train_config"), "model_state": state, "ensemble": len(members),
-        "members": [m for r, c in zip(refs, ckpts) for m in (c.get("members") or [c.get("run_id") or r])],
-        "threshold": valid["threshold"], "dataset_id": ds.id, "train_density": first.get("train_density"), "valid": valid,
-        "run_id": None, "data_path": str(ds.path),
+        "members": names, "selection": selection, "threshold": valid["threshold"], "dataset_id": ds.id,
+        "train_density": first.get("train_density"), "valid": valid, "run_id": None, "data_path": str(ds.path),
     }
     return model, payload
 

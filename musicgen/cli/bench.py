@@ -20,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. checkpoints/jsb/best.pt)")
     p.add_argument("--data", help="dataset whose validation split picks the threshold (default: the first run's)")
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file; the printed NLL is of those)")
+    p.add_argument("--select", type=int, metavar="K",
+                   help="keep at most K of the runs, picked one by one for the lowest validation NLL (default: keep all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_ensemble)
 
@@ -39,11 +41,14 @@ def _ensemble(args) -> int:
     from musicgen.checkpoint import save_checkpoint
     from musicgen.ensemble import build_ensemble
 
-    _, payload = build_ensemble(args.refs, args.data, half=args.half)
+    _, payload = build_ensemble(args.refs, args.data, half=args.half, select=args.select)
     save_checkpoint(Path(args.out), payload)
     v = payload["valid"]
     out = {"out": args.out, "members": payload["members"], "valid_nll": v["nll"], "valid_f1_best": v["f1_best"],
-           "threshold": payload["threshold"]}
+           "threshold": payload["threshold"], "selection": payload["selection"]}
+    if payload["selection"] and not args.json:
+        for i, pick in enumerate(payload["selection"], 1):
+            print(f"pick {i}: {pick['member']}  valid NLL {pick['valid_nll']:.4f}")
     print(json.dumps(out) if args.json else f"wrote {args.out}: {len(payload['members'])} members, valid NLL {v['nll']:.3f}, "
           f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}")
     return 0

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from musicgen.checkpoint import load_checkpoint
 from musicgen.cli import main
 
 MAT = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
@@ -34,12 +35,19 @@ def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, tmp_
         "model": {"conv_channels": 8, "hidden": 16, "gru_layers": 1},
         "train": {"epochs": 1, "batch_size": 32, "threads": 1},
         "members": [{"seeds": [1, 2]}, {"seeds": [3], "model": {"conv_layers": 0}}],
+        "select": 2,
     }))
     r = run_json(capsys, "benchmark", "mat", "--mat", str(MAT), "--recipe", str(recipe), "--device", "cpu", "--json")
     assert Path(r["checkpoint"]).parent.name.startswith("ensemble-")
     assert r["test"]["nll"] > 0 and r["published"] == []  # `mat` has no published table
     runs = run_json(capsys, "runs", "--json")
     assert len(runs) == 3 and all(x["status"] == "finished" for x in runs)
+    ckpt = load_checkpoint(r["checkpoint"])
+    assert 1 <= ckpt["ensemble"] <= 2 and [p["member"] for p in ckpt["selection"]] == ckpt["members"]
+    assert set(ckpt["members"]) <= {x["id"] for x in runs}
+    recipe.write_text(json.dumps({"members": [{"seeds": [1, 2]}], "select": 0}))
+    assert main(["benchmark", "mat", "--mat", str(MAT), "--recipe", str(recipe)]) == 2
+    assert "'select' must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_one_line_errors(home, tmp_path, capsys):

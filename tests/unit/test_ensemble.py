@@ -110,3 +110,46 @@ def test_ensemble_refuses_one_member_and_other_datasets(tmp_path, monkeypatch, c
 
         build_ensemble([a["id"], b["id"]])
     assert not (tmp_path / "x.pt").exists()
+
+
+def _bce_nll(logits, targets):
+    return float(torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1).mean())
+
+
+def test_greedy_select_picks_complementary_members_and_stops():
+    from musicgen.ensemble import greedy_select
+
+    g = torch.Generator().manual_seed(0)
+    targets = (torch.rand(400, 6, generator=g) < 0.3).float()
+    truth = targets * 4 - 2  # logits +-2 towards the right answer
+    good_a = truth + torch.randn(400, 6, generator=g) * 1.5
+    good_b = truth + torch.randn(400, 6, generator=g) * 1.5  # as good as a, with independent errors
+    bad = -truth  # confidently wrong: adding it always hurts
+    picked = greedy_select([bad, good_a, good_a.clone(), good_b], targets, k=4)
+    assert [i for i, _ in picked][:2] in ([1, 3], [3, 1]) and all(i != 0 for i, _ in picked)
+    values = [v for _, v in picked]
+    assert values == sorted(values, reverse=True) and len(set(values)) == len(values)  # each pick lowered the NLL
+    # The reported NLL is the NLL of the chosen members' mean probability.
+    chosen = [[bad, good_a, good_a.clone(), good_b][i] for i, _ in picked]
+    assert values[-1] == pytest.approx(_bce_nll(_mean_prob_logits(chosen), targets), rel=1e-5)
+    assert values[0] == pytest.approx(_bce_nll(chosen[0], targets), rel=1e-5)
+    assert len(greedy_select([bad, good_a, good_b], targets, k=1)) == 1
+
+
+def test_ensemble_select_keeps_the_validation_best_members(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    data = _dataset(tmp_path)
+    small = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.0)
+    good = [run_training(str(data), small, TrainConfig(epochs=3, batch_size=8, lr=0.01, device="cpu", threads=1, seed=s)) for s in (1, 2)]
+    weak = run_training(str(data), small, TrainConfig(epochs=1, batch_size=8, lr=1e-4, device="cpu", threads=1, seed=3))
+    assert weak["best"]["nll"] > max(r["best"]["nll"] for r in good) + 0.5
+    out = tmp_path / "sel.pt"
+    assert main(["ensemble", weak["id"], good[0]["id"], good[1]["id"], "--out", str(out), "--select", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert weak["id"] not in result["members"] and set(result["members"]) <= {good[0]["id"], good[1]["id"]}
+    assert [p["member"] for p in result["selection"]] == result["members"]
+    assert result["valid_nll"] == pytest.approx(result["selection"][-1]["valid_nll"], abs=1e-4)
+    model, ckpt = load_model(str(out))
+    assert len(model.members) == len(result["members"]) == ckpt["ensemble"]
+    assert main(["ensemble", good[0]["id"], good[1]["id"], "--out", str(out), "--select", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

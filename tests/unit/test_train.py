@@ -316,3 +316,18 @@ def test_transpose_augmentation_trains_and_resumes_exactly(home, tmp_path):
     r = load_checkpoint(checkpoints_dir() / resumed["id"] / "last.pt")["model_state"]
     for k, v in a.items():
         assert torch.equal(v, r[k]), k
+
+
+def test_a_closed_output_pipe_ends_quietly(home, data, monkeypatch, capsys):
+    run_training(str(data), TINY, cfg(epochs=1))
+
+    class ClosedPipe:  # what `python -m musicgen runs | head -1` writes to once head has exited
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["runs"]) == 141
+    assert capsys.readouterr().err == ""

@@ -44,7 +44,7 @@ def import_benchmark(mat: str | Path) -> Path:
 def load_recipe(path: str | Path) -> dict:
     """Read a recipe: JSON with 'model' and 'train' config dicts, and optional 'members' for an ensemble.
 
-    Each member entry is {"seeds": [...], "model": {...}, "train": {...}}, its dicts overriding the
+    Each member entry is {"seeds": [...], "model": {...}, "train": {...}, "name": optional run name}, its dicts overriding the
     recipe's own; `train --recipe` uses the recipe's own configs, `benchmark --recipe` trains every
     member and averages them (float16 weights when "half" is true; at most "select" of them, picked
     on validation by musicgen.ensemble.greedy_select, when "select" is given).
@@ -61,7 +61,7 @@ def load_recipe(path: str | Path) -> dict:
         model = from_dict(ModelConfig, recipe.get("model", {}))
         train = from_dict(TrainConfig, recipe.get("train", {}))
         members = [
-            (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)))
+            (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)), m.get("name"))
             for m in recipe.get("members", []) for seed in m["seeds"]
         ]
         select = recipe.get("select")
@@ -85,8 +85,9 @@ def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress
 
     r = load_recipe(recipe_path)
     ids = []
-    for i, (model_cfg, train_cfg) in enumerate(r["members"] or [(r["model"], r["train"])]):
-        summary = run_training(folder, model_cfg, replace(train_cfg, device=device), name=f"{kind}-recipe-{i + 1}", progress=progress)
+    for i, (model_cfg, train_cfg, name) in enumerate(r["members"] or [(r["model"], r["train"], None)]):
+        name = f"{kind}-recipe-{i + 1}" + (f"-{name}" if name else "")
+        summary = run_training(folder, model_cfg, replace(train_cfg, device=device), name=name, progress=progress)
         if summary.get("status") != "finished":
             raise DataError(f"training the recipe ended as {summary.get('status')}; see `python -m musicgen runs`")
         ids.append(summary["id"])

@@ -129,8 +129,12 @@ def test_interrupted_sweep_stops_its_runs_and_resumes(home):
         if kind == "start":
             started.append(rest[0]["run_id"])
             if len(started) == 2:
-                # Ctrl-C while both runs train: give the first a moment to get going.
-                threading.Event().wait(4)
+                # Ctrl-C while both runs train: once the first has an epoch behind it (a fixed wait is too
+                # long on an idle machine, where the tiny model runs all 30 epochs in a few seconds).
+                for _ in range(1200):
+                    if store.get_run(started[0])["epochs_done"] >= 1:
+                        break
+                    threading.Event().wait(0.05)
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

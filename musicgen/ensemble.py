@@ -46,22 +46,21 @@ def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: i
     Adds, one at a time, the candidate whose inclusion gives the lowest NLL per step of the averaged
     probability, until `k` are chosen or no candidate lowers it. Returns [(index, NLL after adding it)].
     """
-    def nll(log_p, log_q):  # BCE of the probability exp(log_p) (= 1 - exp(log_q)) against targets, summed over notes
-        return float(-(targets * log_p + (1 - targets) * log_q).sum(-1).mean())
+    from musicgen.metrics import nll_per_step
 
+    every_step = torch.ones(1, targets.shape[0], dtype=torch.bool, device=targets.device)
     log_p = [F.logsigmoid(lg) for lg in member_logits]
     log_q = [F.logsigmoid(-lg) for lg in member_logits]
     chosen: list[tuple[int, float]] = []
-    acc_p = acc_q = None  # log of the chosen members' summed probabilities
+    acc_p = acc_q = None  # log of the chosen members' summed probabilities p and 1 - p
     while len(chosen) < min(k, len(member_logits)):
+        taken = {i for i, _ in chosen}
         best = None
-        n = len(chosen) + 1
-        for i in range(len(member_logits)):
-            if any(i == j for j, _ in chosen):
-                continue
+        for i in (i for i in range(len(member_logits)) if i not in taken):
             cand_p = log_p[i] if acc_p is None else torch.logaddexp(acc_p, log_p[i])
             cand_q = log_q[i] if acc_q is None else torch.logaddexp(acc_q, log_q[i])
-            value = nll(cand_p - math.log(n), cand_q - math.log(n))
+            # The mean's logit is log(sum p) - log(sum (1 - p)): the count cancels.
+            value = nll_per_step((cand_p - cand_q).unsqueeze(0), targets.unsqueeze(0), every_step)
             if best is None or value < best[1]:
                 best = (i, value)
         if chosen and best[1] >= chosen[-1][1]:

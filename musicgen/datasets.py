@@ -149,6 +149,16 @@ def build_dataset(sources: list[str], out: Path, cfg: DataConfig | None = None, 
     return build_from_midi(sources, Path(out), cfg or DataConfig(), workers=workers, progress=progress, parser=parser)
 
 
+def _folders(ref: str) -> tuple[Path, Path]:
+    """Where a dataset named `ref` may live: the folder itself, or a name under data_dir()."""
+    return Path(ref).expanduser(), data_dir() / ref
+
+
+def dataset_exists(ref: str) -> bool:
+    """Return True when `load_dataset(ref)` finds a dataset (a `builtin:` name counts: it is built on first use)."""
+    return ref.startswith("builtin:") or any((p / "dataset.npz").is_file() for p in _folders(ref))
+
+
 def _resolve(ref: str) -> Path:
     if ref.startswith("builtin:"):
         from musicgen.corpora import BUILTINS
@@ -159,7 +169,7 @@ def _resolve(ref: str) -> Path:
         if not (out / "dataset.npz").is_file():
             build_dataset([ref], out, DataConfig())
         return out
-    for p in (Path(ref).expanduser(), data_dir() / ref):
+    for p in _folders(ref):
         if (p / "dataset.npz").is_file():
             return p
     names = [d["name"] for d in list_datasets()]

@@ -42,22 +42,6 @@ class Split:
         return x[:, :-1], x[:, 1:], step_mask(lengths, t - 1)
 
 
-def bucketed_order(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """Return a permutation (n,) whose consecutive batches hold sequences of similar length, batches in random order.
-
-    A batch is trimmed to its longest sequence, so mixing a 25-step chorale with a 160-step one runs
-    the GRU over 135 steps of padding. Lengths get a random jitter of 10% of their spread before
-    sorting, so that batches differ from epoch to epoch.
-    """
-    lengths = lengths.detach().cpu().double()
-    n = len(lengths)
-    spread = float(lengths.max() - lengths.min()) if n else 0.0
-    key = lengths + (torch.rand(n, generator=generator, dtype=torch.float64) - 0.5) * 0.2 * max(spread, 1.0)
-    order = torch.argsort(key)
-    batches = list(torch.split(order, batch_size))
-    return torch.cat([batches[int(b)] for b in torch.randperm(len(batches), generator=generator)]) if batches else order
-
-
 def resolve_device(name: str) -> torch.device:
     """Return the torch device for 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'."""
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()

@@ -244,15 +244,12 @@ def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
 
 def _split_dataset_file(head: str) -> tuple[str, str]:
     """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000): the dataset is the shortest prefix that exists."""
-    from pathlib import Path
-
-    from musicgen.paths import data_dir
+    from musicgen.datasets import dataset_exists
 
     cuts = [i for i, c in enumerate(head) if c == ":"]
     for i in cuts:
-        name = head[:i]
-        if name.startswith("builtin:") or (Path(name).expanduser() / "dataset.npz").is_file() or (data_dir() / name / "dataset.npz").is_file():
-            return name, head[i + 1:]
+        if dataset_exists(head[:i]):
+            return head[:i], head[i + 1:]
     return head[:cuts[0]], head[cuts[0] + 1:]  # load_dataset then names the missing dataset
 
 

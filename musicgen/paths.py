@@ -35,10 +35,14 @@ def cache_dir() -> Path:
     return home_dir() / "data" / ".cache"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: setting the umask to read it is process-wide, and the app writes from several threads.
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -54,7 +58,7 @@ def atomic_write(path: Path):
     tmp = Path(tmp)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual permissions
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -24,7 +24,7 @@ import torch
 from musicgen import checkpoint as ckpt_io
 from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, from_dict, to_dict
 from musicgen.errors import MusicgenError, StoreError, TrainingError
-from musicgen.evaluate import Split, autocast, baseline_metrics, bucketed_order, evaluate_model, resolve_device
+from musicgen.evaluate import Split, autocast, baseline_metrics, evaluate_model, resolve_device
 from musicgen.losses import make_loss
 from musicgen.metrics import all_finite
 from musicgen.model import ConvGRU
@@ -67,6 +67,22 @@ def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
     shuffle.set_state(state["shuffle"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def bucketed_order(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Return a permutation (n,) whose consecutive batches hold sequences of similar length, batches in random order.
+
+    A batch is trimmed to its longest sequence, so mixing a 25-step chorale with a 160-step one runs
+    the GRU over 135 steps of padding. Lengths get a random jitter of 10% of their spread before
+    sorting, so that batches differ from epoch to epoch.
+    """
+    lengths = lengths.detach().cpu().double()
+    n = len(lengths)
+    spread = float(lengths.max() - lengths.min()) if n else 0.0
+    key = lengths + (torch.rand(n, generator=generator, dtype=torch.float64) - 0.5) * 0.2 * max(spread, 1.0)
+    order = torch.argsort(key)
+    batches = list(torch.split(order, batch_size))
+    return torch.cat([batches[int(b)] for b in torch.randperm(len(batches), generator=generator)]) if batches else order
 
 
 def pitch_bounds(rolls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,7 +55,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--nesterov", action="store_true", default=None, help="sgd with Nesterov momentum")
     m = parser.add_argument_group("model")
     dm = ModelConfig()
-    for name in _MODEL_OPTIONS[:-1]:
+    for name in (n for n in _MODEL_OPTIONS if n != "skip"):  # skip is the --no-skip switch below
         kind = float if name == "dropout" else int
         m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(dm, name)}")
     m.add_argument("--no-skip", dest="skip", action="store_const", const=False, default=None,

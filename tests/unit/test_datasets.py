@@ -230,3 +230,17 @@ def test_report_json_on_disk_matches_format(tiny_dataset):
     assert {"density", "mean_polyphony", "empty_step_share", "pitch_histogram", "windows", "notes"} <= set(report["stats"])
     assert len(report["stats"]["pitch_histogram"]) == 84
     assert set(report["files"][0]) == {"file", "status", "reason", "notes", "steps", "dropped_notes", "split"}
+
+
+def test_dataset_exists_follows_load_dataset(home):
+    from musicgen.datasets import dataset_exists
+    from musicgen.paths import data_dir
+
+    d = {"train": [[[60, 64], [60]]], "valid": [[[50]]], "test": [[[70, 71], [72]]]}
+    (home / "b.pickle").write_bytes(pickle.dumps(d, protocol=2))
+    build_dataset([str(home / "b.pickle")], data_dir() / "small")
+    for ref in ("small", str(data_dir() / "small"), "builtin:bach"):
+        assert dataset_exists(ref), ref
+    assert load_dataset("small").path == load_dataset(str(data_dir() / "small")).path
+    for ref in ("missing", "small:b.pickle", str(home)):
+        assert not dataset_exists(ref), ref

@@ -80,9 +80,9 @@ def script_s(page: str, repeats: int) -> float:
 
 def prepare(home: Path, data: Path | None) -> None:
     """Build the dataset 'bench' and two short finished runs (so Compare and Generate have something to show)."""
-    from musicgen import jobs
+    from musicgen.runs import jobs
     from musicgen.config import DataConfig
-    from musicgen.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset
     from musicgen.paths import data_dir
 
     if data and data.is_file():
@@ -90,7 +90,7 @@ def prepare(home: Path, data: Path | None) -> None:
     else:
         import numpy as np
 
-        from musicgen.midi import write_midi
+        from musicgen.data.midi import write_midi
 
         rng = np.random.default_rng(0)
         folder = home / "midi"
@@ -110,7 +110,7 @@ def prepare(home: Path, data: Path | None) -> None:
 
 def live_lag(browser, url: str, epochs: int) -> tuple[list[float], list[float]]:
     """Launch a training, watch the Train page; return (lags per epoch, Compare render times during training)."""
-    from musicgen import jobs, store
+    from musicgen.runs import jobs, store
 
     pid = jobs.start_training(["--data", "bench", "--epochs", str(epochs), "--hidden", "64", "--name", "lag"])
     while jobs.is_alive(pid):  # open the page once the run is in the store, so that it follows this run

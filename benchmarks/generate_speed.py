@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
-import musicgen.generate as gen_mod
-from musicgen.audio import fluidsynth_available, read_wav, render_wav
+import musicgen.music.generate as gen_mod
+from musicgen.music.audio import fluidsynth_available, read_wav, render_wav
 from musicgen.config import ModelConfig
-from musicgen.model import ConvGRU, count_parameters
+from musicgen.nn.convgru import ConvGRU, count_parameters
 
 
 def timed(fn):
@@ -42,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.checkpoint:
-        from musicgen.checkpoint import load_model
+        from musicgen.training.checkpoint import load_model
 
         model, _ = load_model(args.checkpoint)
         name = args.checkpoint

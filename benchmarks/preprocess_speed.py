@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def _write_collections(root: Path) -> dict[str, Path]:
-    from musicgen.corpora import bach_midi_dir
-    from musicgen.importers import read_benchmark
-    from musicgen.midi import roll_from_midi, write_midi
+    from musicgen.data.corpora import bach_midi_dir
+    from musicgen.data.benchmark_files import read_benchmark
+    from musicgen.data.midi import roll_from_midi, write_midi
 
     out = {}
     folder = root / "bach_midi"
@@ -42,7 +42,7 @@ def _write_collections(root: Path) -> dict[str, Path]:
 
 
 def _time_build(folder: Path, out: Path, parser: str, workers) -> tuple[float, dict]:
-    from musicgen.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset
 
     t0 = time.perf_counter()
     report = build_dataset([str(folder)], out, workers=workers, parser=parser)

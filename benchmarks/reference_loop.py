@@ -15,9 +15,10 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from musicgen.config import ModelConfig
-from musicgen.evaluate import Split, evaluate_model
-from musicgen.metrics import step_mask
-from musicgen.model import ConvGRU
+from musicgen.training.batches import Split
+from musicgen.training.evaluate import evaluate_model
+from musicgen.training.metrics import step_mask
+from musicgen.nn.convgru import ConvGRU
 
 
 class RollDataset(Dataset):

@@ -21,7 +21,7 @@ class _StopAt:
     """A reporter that writes the store and sets `stop` once valid NLL reaches the target or time runs out."""
 
     def __init__(self, target: float, max_seconds: float, stop: threading.Event):
-        from musicgen.reporting import StoreReporter
+        from musicgen.runs.reporters import StoreReporter
 
         self.inner, self.target, self.max_seconds, self.stop = StoreReporter(), target, max_seconds, stop
         self.t0, self.reached, self.best = time.perf_counter(), None, float("inf")
@@ -51,10 +51,10 @@ def main() -> None:
     os.environ.setdefault("MUSICGEN_HOME", tempfile.mkdtemp(prefix="musicgen-bench-"))
     from reference_loop import reference_training
 
-    from musicgen.benchmark import import_benchmark
+    from musicgen.study.literature import import_benchmark
     from musicgen.config import ModelConfig, TrainConfig
-    from musicgen.datasets import load_dataset
-    from musicgen.train import run_training
+    from musicgen.data.datasets import load_dataset
+    from musicgen.training.train import run_training
 
     folder = str(import_benchmark(args.mat))
     stop = threading.Event()

@@ -19,9 +19,9 @@ from common import ROOT, append_report, table
 
 def trainer_speed(data: str, device: str, batch_size: int, epochs: int) -> float:
     """Return the trainer's mean training sequences/s over epochs 2..epochs+1."""
-    from musicgen import store
+    from musicgen.runs import store
     from musicgen.config import ModelConfig, TrainConfig
-    from musicgen.train import run_training
+    from musicgen.training.train import run_training
 
     cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch_size, epochs=epochs + 1, device=device)
     summary = run_training(data, ModelConfig(), cfg, name=f"speed-b{batch_size}", stop=threading.Event())
@@ -50,8 +50,8 @@ def main() -> None:
     os.environ.setdefault("MUSICGEN_HOME", tempfile.mkdtemp(prefix="musicgen-bench-"))
     import torch
 
-    from musicgen.benchmark import import_benchmark
-    from musicgen.datasets import load_dataset
+    from musicgen.study.literature import import_benchmark
+    from musicgen.data.datasets import load_dataset
 
     if args.device == "cpu":
         torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))  # the trainer's own default

@@ -11,14 +11,26 @@ import pandas as pd
 import streamlit as st
 
 from musicgen.errors import CheckpointError
+from musicgen.training import checkpoint
+from musicgen.runs import store
+from musicgen.training.checkpoint import load_model
+from musicgen.training.checkpoint import resolve_checkpoint
+from musicgen.paths import atomic_write, home_dir
+from musicgen.training.checkpoint import data_config_of
+from musicgen.errors import ConfigError
+from musicgen.music.generate import primer_from_dataset, primer_from_midi
+from musicgen.data.datasets import list_datasets
+from musicgen.data.datasets import load_dataset
+from musicgen.music import quality
+from musicgen.music import audio, plots
+from musicgen.music.generate import default_threshold, generate
+from musicgen.data.midi import write_midi
 
 MAX_REAL = 64  # reference sequences for the music-metric comparison: enough for a distribution, fast
 
 
 def checkpoint_choices() -> dict[str, str]:
     """Return {checkpoint ref: label}: the shipped ones, then every run that has a checkpoint."""
-    from musicgen import checkpoint, store
-
     out = {}
     for name in checkpoint.SHIPPED:
         try:
@@ -38,21 +50,15 @@ def checkpoint_choices() -> dict[str, str]:
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _model(ref: str, mtime: float):
-    from musicgen.checkpoint import load_model
-
     return load_model(ref)
 
 
 def load(ref: str):
     """Return (model, ckpt) for a checkpoint ref, cached until its file changes."""
-    from musicgen.checkpoint import resolve_checkpoint
-
     return _model(ref, resolve_checkpoint(ref).stat().st_mtime)
 
 
 def _save_upload(upload) -> Path:
-    from musicgen.paths import atomic_write, home_dir
-
     data = upload.getvalue()
     path = home_dir() / "uploads" / "primers" / f"{hashlib.sha256(data).hexdigest()[:16]}-{Path(upload.name).name}"
     if not path.is_file():
@@ -63,10 +69,6 @@ def _save_upload(upload) -> Path:
 
 def primer_of(ref: str, kind: str, upload, excerpt: str, steps: int):
     """Return the primer roll for one model (on its pitch range and grid), or None for 'none'."""
-    from musicgen.checkpoint import data_config_of
-    from musicgen.errors import ConfigError
-    from musicgen.generate import primer_from_dataset, primer_from_midi
-
     if kind == "none":
         return None
     if kind == "a MIDI file":
@@ -78,23 +80,17 @@ def primer_of(ref: str, kind: str, upload, excerpt: str, steps: int):
 
 def built_datasets() -> list[str]:
     """Return the names of the datasets already built (never triggers a build)."""
-    from musicgen.datasets import list_datasets
-
     return [d["name"] for d in list_datasets()]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _first_file(path: str, dataset_id: str) -> str | None:
-    from musicgen.datasets import load_dataset
-
     files = [f["file"] for f in load_dataset(path).report.get("files", []) if f.get("status") == "ok"]
     return files[0] if files else None
 
 
 def default_excerpt() -> str:
     """Return 'DATASET:FILE:0' for the first usable file of the first built dataset ('' when there is none)."""
-    from musicgen.datasets import list_datasets
-
     for d in list_datasets():
         first = _first_file(d["path"], d["id"])
         if first:
@@ -104,16 +100,12 @@ def default_excerpt() -> str:
 
 def reference_rolls(dataset_ref: str) -> list:
     """Return up to MAX_REAL test sequences of a dataset, each cut to its real length."""
-    from musicgen.datasets import load_dataset
-
     rolls, lengths = load_dataset(dataset_ref).split("test")
     return [r[: int(n)] for r, n in zip(rolls[:MAX_REAL], lengths[:MAX_REAL])]
 
 
 def metrics_table(roll, real, low: int) -> pd.DataFrame:
     """Return the music metrics of a roll, against the reference rolls when there are some."""
-    from musicgen import quality
-
     if not real:
         return pd.DataFrame([{"metric": k, "generated": v} for k, v in quality.music_metrics(roll, low).items()])
     cmp = quality.compare([roll], real, low)["metrics"]
@@ -123,12 +115,6 @@ def metrics_table(roll, real, low: int) -> pd.DataFrame:
 
 def generate_one(ref: str, primer, real, options: dict) -> dict:
     """Generate one roll with a model; write its MIDI and WAV under home; return what the page shows."""
-    from musicgen import audio, plots
-    from musicgen.checkpoint import data_config_of
-    from musicgen.generate import default_threshold, generate
-    from musicgen.midi import write_midi
-    from musicgen.paths import home_dir
-
     o = dict(options)
     model, ckpt = load(ref)
     dcfg = data_config_of(ckpt)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from musicgen import jobs
+from musicgen.runs import jobs
 from pages._ui import call
+from musicgen.music import plots
+from musicgen.study import stats as report
+from musicgen.runs import store
 
 # (metric, splits drawn in one chart)
 CURVES = (("loss", ("train", "valid")), ("nll", ("valid",)), ("f1", ("valid",)), ("precision", ("valid",)), ("recall", ("valid",)))
@@ -14,8 +17,6 @@ CURVES = (("loss", ("train", "valid")), ("nll", ("valid",)), ("f1", ("valid",)),
 def curves(run: dict, metrics, metric: str, splits, x: str = "epoch"):
     """Return the figure of one metric of one run, one line per split (None before the first epoch)."""
     import pandas as pd
-
-    from musicgen import plots, report
 
     runs = pd.DataFrame([run])
     bands = [b.assign(config=split) for split in splits
@@ -49,7 +50,6 @@ def run_panel(run: dict, prefix: str) -> None:
         if tail:
             st.code(tail, language="text")
     x = c3.radio("x axis", ("epoch", "seconds"), horizontal=True, key=f"{prefix}_x_{run_id}")
-    from musicgen import store
 
     metrics = call("Reading the run's metrics", store.metrics_frame, [run_id])  # one read per refresh, for every chart
     if metrics is None:

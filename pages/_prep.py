@@ -8,6 +8,12 @@ from pathlib import Path
 import streamlit as st
 
 from musicgen.paths import REPO_ROOT
+from musicgen.paths import atomic_write, home_dir
+from musicgen.data.datasets import build_dataset
+from musicgen.paths import data_dir
+from musicgen.data.datasets import load_dataset
+from musicgen.music.quality import music_metrics
+from musicgen.music import plots
 
 # The JSB Chorales benchmark file where the team keeps it (see its README); any .mat/.pickle path works.
 JSB_DEFAULT = (REPO_ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat").resolve()
@@ -16,8 +22,6 @@ MAX_STAT_WINDOWS = 400  # windows measured for the histograms: a fair sample, fa
 
 def save_uploads(files) -> Path:
     """Write uploaded files under home/uploads/<hash of their contents>/ and return that folder."""
-    from musicgen.paths import atomic_write, home_dir
-
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + f.getvalue())
@@ -32,9 +36,6 @@ def save_uploads(files) -> Path:
 
 def build(sources: list[str], name: str, cfg, bar) -> dict:
     """Build dataset `name` under data_dir() from `sources`, moving the Streamlit progress `bar`; return the report."""
-    from musicgen.datasets import build_dataset
-    from musicgen.paths import data_dir
-
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=f"{done} of {total} files")
 
@@ -54,8 +55,6 @@ def pitch_figure(stats: dict, low: int):
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _dataset(path: str, dataset_id: str):
-    from musicgen.datasets import load_dataset
-
     return load_dataset(path)
 
 
@@ -66,8 +65,6 @@ def load(entry: dict):
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _window_metrics(path: str, dataset_id: str, split: str) -> list[dict]:
-    from musicgen.quality import music_metrics
-
     ds = _dataset(path, dataset_id)
     rolls, lengths = ds.split(split)
     return [music_metrics(r[: int(n)], ds.config.low) for r, n in zip(rolls[:MAX_STAT_WINDOWS], lengths[:MAX_STAT_WINDOWS])]
@@ -75,8 +72,6 @@ def _window_metrics(path: str, dataset_id: str, split: str) -> list[dict]:
 
 def window_figures(ds, split: str = "train") -> tuple:
     """Return (polyphony histogram, density histogram) over up to MAX_STAT_WINDOWS windows of a split."""
-    from musicgen import plots
-
     metrics = _window_metrics(str(ds.path), ds.id, split)
     poly = plots.histogram_figure({split: [m["mean_polyphony"] for m in metrics]}, "mean polyphony per window",
                                   "notes per sounding step")
@@ -86,7 +81,5 @@ def window_figures(ds, split: str = "train") -> tuple:
 
 def window_figure(ds, split: str, index: int):
     """Return the piano-roll heatmap of one window (its real steps only)."""
-    from musicgen import plots
-
     rolls, lengths = ds.split(split)
     return plots.roll_figure(rolls[index][: int(lengths[index])], low=ds.config.low, title=f"{split} window {index}")

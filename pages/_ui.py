@@ -8,6 +8,8 @@ import traceback
 import streamlit as st
 
 from musicgen.errors import MusicgenError
+from musicgen.runs import store
+from musicgen.data import datasets
 
 log = logging.getLogger("musicgen.app")
 
@@ -56,15 +58,11 @@ def devices() -> list[str]:
 
 def runs_frame():
     """Return the run store as a DataFrame (empty when there are no runs yet)."""
-    from musicgen import store
-
     return store.list_runs()  # it marks runs whose process died as failed first
 
 
 def dataset_refs() -> list[str]:
     """Return the dataset choices: 'builtin:bach' and every built dataset's name."""
-    from musicgen import datasets
-
     names = [d["name"] for d in datasets.list_datasets()]
     return ["builtin:bach"] + [n for n in names if n != "builtin:bach"]
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from musicgen import jobs
+from musicgen.runs import jobs
 from pages._ui import call, dataset_refs, run_label, runs_frame
 
 METRICS = (("loss", "train"), ("loss", "valid"), ("nll", "valid"), ("f1", "valid"), ("f1_best", "valid"),
@@ -13,7 +13,9 @@ st.title("Compare")
 runs = call("Reading the run store", runs_frame)
 if runs is None:
     st.stop()
-from musicgen import plots, report, store
+from musicgen.music import plots
+from musicgen.study import stats as report
+from musicgen.runs import store
 
 sweeps_df = call("Listing sweeps", store.list_sweeps, warn=True)
 sweeps = sweeps_df.to_dict("records") if sweeps_df is not None else []

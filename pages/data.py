@@ -68,7 +68,7 @@ if submitted:
             st.success(f"Dataset **{report['name']}** ready ({'reused, same inputs' if report.get('cached') else 'built'}).")
 
 st.divider()
-from musicgen.datasets import list_datasets
+from musicgen.data.datasets import list_datasets
 
 sets = call("Listing datasets", list_datasets) or []
 if not sets:

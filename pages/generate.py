@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from musicgen.generate import STRATEGIES
+from musicgen.music.generate import STRATEGIES
 from pages._gen import built_datasets, checkpoint_choices, default_excerpt, generate_one, primer_of, reference_rolls
 from pages._ui import call
 

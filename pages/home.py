@@ -15,7 +15,7 @@ st.markdown(
 
 gpu = call("Checking for a GPU", gpu_name)
 runs = call("Reading the run store", runs_frame)
-from musicgen import datasets
+from musicgen.data import datasets
 
 sets = call("Listing datasets", datasets.list_datasets) or []
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from musicgen import jobs
+from musicgen.runs import jobs
 from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
 from pages._live import run_panel
 from pages._ui import call, dataset_refs, gpu_name, run_label, runs_frame

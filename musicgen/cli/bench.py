@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 
 def _benchmark(args) -> int:
-    from musicgen.benchmark import format_benchmark, run_benchmark
+    from musicgen.study.literature import format_benchmark, run_benchmark
 
     result = run_benchmark(args.mat, checkpoint=args.checkpoint, recipe=args.recipe, kind=args.kind, device=args.device,
                            progress=not args.json)
@@ -38,8 +38,8 @@ def _benchmark(args) -> int:
 def _ensemble(args) -> int:
     from pathlib import Path
 
-    from musicgen.checkpoint import save_checkpoint
-    from musicgen.ensemble import build_ensemble
+    from musicgen.training.checkpoint import save_checkpoint
+    from musicgen.study.ensembles import build_ensemble
 
     _, payload = build_ensemble(args.refs, args.data, half=args.half, select=args.select)
     save_checkpoint(Path(args.out), payload)

@@ -71,7 +71,7 @@ def _progress_bar():
 
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
-    from musicgen.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset
 
     cfg = _config(args)
     update, bar = _progress_bar()
@@ -105,7 +105,7 @@ def cmd_preprocess(args) -> int:
 
 def cmd_datasets(args) -> int:
     """List the datasets under MUSICGEN_HOME/data."""
-    from musicgen.datasets import list_datasets
+    from musicgen.data.datasets import list_datasets
     from musicgen.paths import data_dir
 
     rows = list_datasets()

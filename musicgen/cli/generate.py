@@ -82,7 +82,7 @@ def chunks(rolls, length: int) -> list[np.ndarray]:
 
 def real_windows(ref: str, steps: int, low: int, n_notes: int) -> list[np.ndarray]:
     """Return the test windows of dataset `ref` (valid when test is empty), cut to `steps` and to their real length."""
-    from musicgen.datasets import load_dataset
+    from musicgen.data.datasets import load_dataset
 
     ds = load_dataset(ref)
     if ds.config.low != low or ds.config.n_notes != n_notes:
@@ -115,11 +115,11 @@ def cmd_generate(args) -> int:
     """Generate, write the files, print what was written (and metrics)."""
     import torch
 
-    from musicgen.audio import check_soundfont, render_wav
-    from musicgen.checkpoint import data_config_of, load_model
-    from musicgen.generate import check_options, default_threshold, generate, load_primer, steps_from_seconds
-    from musicgen.midi import write_midi
-    from musicgen.quality import compare, music_metrics
+    from musicgen.music.audio import check_soundfont, render_wav
+    from musicgen.training.checkpoint import data_config_of, load_model
+    from musicgen.music.generate import check_options, default_threshold, generate, load_primer, steps_from_seconds
+    from musicgen.data.midi import write_midi
+    from musicgen.music.quality import compare, music_metrics
 
     # Validate everything cheap before the model runs, so that a bad option leaves no file behind.
     out = check_writable(args.out, (".mid", ".midi"), "--out")

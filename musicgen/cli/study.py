@@ -40,7 +40,8 @@ def register(sub) -> None:
 
 def cmd_sweep(args) -> int:
     from musicgen.cli.train import configs_from_args
-    from musicgen.sweep import plan_sweep, run_sweep
+    from musicgen.study.plan import plan_sweep
+    from musicgen.study.sweep import run_sweep
 
     model_cfg, train_cfg = configs_from_args(args)
     if args.workers is not None and args.workers < 1:
@@ -79,7 +80,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_report(args) -> int:
     from musicgen.paths import atomic_write
-    from musicgen.report_doc import FORMATS, render, study_tables
+    from musicgen.study.document import FORMATS, render, study_tables
 
     if args.format not in FORMATS:
         raise ConfigError(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")

@@ -75,7 +75,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
             raise ConfigError(f"--focal-alpha must be a number in [0, 1] or 'none', got {text!r}") from None
     model = given(_MODEL_OPTIONS)
     if getattr(args, "recipe", None):
-        from musicgen.benchmark import load_recipe
+        from musicgen.study.recipes import load_recipe
 
         recipe = load_recipe(args.recipe)
         model = dataclasses.asdict(recipe["model"]) | model
@@ -112,7 +112,7 @@ def _fmt(m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best",
 
 
 def cmd_train(args) -> int:
-    from musicgen.train import NonFiniteError, run_training
+    from musicgen.training.train import NonFiniteError, run_training
 
     if not args.resume and not args.data:
         raise ConfigError("give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID")
@@ -161,7 +161,7 @@ def _run_record(row: dict) -> dict:
 
 
 def cmd_runs(args) -> int:
-    from musicgen import store
+    from musicgen.runs import store
 
     records = [_run_record(r) for r in store.list_runs().to_dict("records")]
     if args.json:
@@ -181,11 +181,11 @@ def cmd_runs(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from musicgen.evaluate import evaluate_checkpoint
+    from musicgen.training.evaluate import evaluate_checkpoint
 
     data = args.data
     if data is None:
-        from musicgen import store
+        from musicgen.runs import store
         from musicgen.errors import StoreError
 
         try:

@@ -26,7 +26,7 @@ def chorale_like_roll(steps: int, rng: np.random.Generator) -> np.ndarray:
 
 def write_midis(folder: Path, n: int = 6, steps: int = 48) -> list[Path]:
     """Write `n` small MIDI files with musicgen.midi.write_midi; return their paths."""
-    from musicgen.midi import write_midi
+    from musicgen.data.midi import write_midi
 
     rng = np.random.default_rng(0)
     return [write_midi(chorale_like_roll(steps, rng), folder / f"piece{i}.mid") for i in range(n)]
@@ -36,10 +36,10 @@ def seed_run(name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, s
     """Put a run with per-epoch metrics and a tiny checkpoint into the store; return its id."""
     import torch
 
-    from musicgen import store
-    from musicgen.checkpoint import save_checkpoint
+    from musicgen.runs import store
+    from musicgen.training.checkpoint import save_checkpoint
     from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
-    from musicgen.model import ConvGRU
+    from musicgen.nn.convgru import ConvGRU
     from musicgen.paths import checkpoints_dir
 
     train = TrainConfig(optimizer=optimizer, loss=loss, seed=seed, epochs=epochs)

@@ -3,7 +3,7 @@
 import pytest
 from app_helpers import frame, no_failure, open_page, seed_run, texts
 
-from musicgen import jobs, store
+from musicgen.runs import jobs, store
 
 
 def test_empty_store_asks_for_runs(home):

@@ -23,7 +23,7 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     at.button(key="data_build").click().run()
     no_failure(at)
     assert any("tiny" in s for s in texts(at.success))
-    from musicgen.datasets import load_dataset
+    from musicgen.data.datasets import load_dataset
 
     ds = load_dataset("tiny")
     assert ds.config.seq_len == 16 and ds.config.hop == 8 and ds.train.shape[1:] == (16, 84)

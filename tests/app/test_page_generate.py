@@ -4,7 +4,7 @@ from app_helpers import frame, no_failure, open_page, seed_run, texts, write_mid
 
 
 def test_empty_home_offers_the_shipped_checkpoints(home, monkeypatch, tmp_path):
-    from musicgen import checkpoint
+    from musicgen.training import checkpoint
 
     shipped = tmp_path / "shipped" / "best.pt"
     shipped.parent.mkdir()
@@ -24,7 +24,7 @@ def test_empty_home_offers_the_shipped_checkpoints(home, monkeypatch, tmp_path):
 
 def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     from musicgen.config import DataConfig
-    from musicgen.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset
     from musicgen.paths import data_dir
 
     build_dataset([str(p) for p in write_midis(tmp_path / "in", n=5, steps=64)], data_dir() / "tiny", DataConfig(seq_len=32, hop=16))
@@ -48,7 +48,7 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     # The same primer opens both pieces: its 8 steps are the dataset's first 8 steps of piece0.mid.
     import numpy as np
 
-    from musicgen.datasets import dataset_excerpt, load_dataset
+    from musicgen.data.datasets import dataset_excerpt, load_dataset
 
     primer = dataset_excerpt(load_dataset("tiny"), "piece0.mid", 0, 8)
     rolls = [r["figure"].data[0].z.T[:8] for r in results]  # heatmap z is (notes, steps)

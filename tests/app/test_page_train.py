@@ -3,7 +3,7 @@
 import pytest
 from app_helpers import no_failure, open_page, seed_run, texts
 
-from musicgen import jobs, store
+from musicgen.runs import jobs, store
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ TINY_MODEL = {"model_hidden": "16", "model_conv_channels": "8", "model_gru_layer
 
 def write_midis(folder, n=6, steps=64):
     """Write `n` small block-chord MIDI files; return their paths."""
-    from musicgen.midi import write_midi
+    from musicgen.data.midi import write_midi
 
     rng = np.random.default_rng(0)
     paths = []
@@ -102,7 +102,7 @@ def test_stop_a_long_run(server, page, monkeypatch):
     page.locator(f"{key('train_curve_loss')} .js-plotly-plot").first.wait_for(timeout=60_000)
     page.locator('[class*="st-key-train_stop_"] button').first.click()
     page.get_by_text(re.compile(r"second — stopped")).wait_for(timeout=60_000)
-    from musicgen import store
+    from musicgen.runs import store
 
     monkeypatch.setenv("MUSICGEN_HOME", str(home))  # read the server's store from here
     runs = {r["name"]: r for r in store.list_runs().to_dict("records")}

@@ -24,8 +24,8 @@ def crafted_roll(steps: int = 200, n_notes: int = 84, seed: int = 0) -> np.ndarr
 @pytest.fixture
 def tiny_dataset(home):
     """Build a small dataset named 'tiny' from 10 crafted MIDI files under the temporary home; return its folder."""
-    from musicgen.datasets import build_dataset
-    from musicgen.midi import write_midi
+    from musicgen.data.datasets import build_dataset
+    from musicgen.data.midi import write_midi
     from musicgen.paths import data_dir
 
     src = home / "midi_in"
@@ -38,7 +38,7 @@ def tiny_dataset(home):
 @pytest.fixture(scope="session")
 def bach_home(tmp_path_factory):
     """Build builtin:bach once per session under its own MUSICGEN_HOME; return that home (slow: ~20 s on 2 cores)."""
-    from musicgen.datasets import load_dataset
+    from musicgen.data.datasets import load_dataset
 
     home = tmp_path_factory.mktemp("bach_home")
     old = os.environ.get("MUSICGEN_HOME")

@@ -5,7 +5,7 @@ import wave
 import numpy as np
 import pytest
 
-from musicgen.audio import PEAK, check_soundfont, default_soundfont, fluidsynth_available, read_wav, render_audio, render_wav
+from musicgen.music.audio import PEAK, check_soundfont, default_soundfont, fluidsynth_available, read_wav, render_audio, render_wav
 from musicgen.errors import RenderError
 
 SR = 22050  # half of CD rate keeps the tests quick; the duration maths is the same
@@ -54,7 +54,7 @@ def test_silent_roll_gives_silence_of_the_right_length(tmp_path):
 
 
 def test_render_from_pretty_midi_object():
-    from musicgen.midi import midi_from_roll
+    from musicgen.data.midi import midi_from_roll
 
     pm = midi_from_roll(chord_roll(16), program=19)  # church organ
     audio, _info = render_audio(pm, sample_rate=SR, tail_s=1.0)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from musicgen.checkpoint import load_checkpoint
+from musicgen.training.checkpoint import load_checkpoint
 from musicgen.cli import main
 
 MAT = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"

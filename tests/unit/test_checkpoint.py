@@ -3,10 +3,10 @@ import pickle
 import pytest
 import torch
 
-from musicgen.checkpoint import data_config_of, load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
+from musicgen.training.checkpoint import data_config_of, load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 from musicgen.config import DataConfig, ModelConfig, to_dict
 from musicgen.errors import CheckpointError
-from musicgen.model import ConvGRU
+from musicgen.nn.convgru import ConvGRU
 
 CFG = ModelConfig(n_notes=4, conv_channels=3, hidden=5, gru_layers=1)
 

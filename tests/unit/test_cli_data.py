@@ -7,7 +7,7 @@ import json
 from conftest import crafted_roll
 
 from musicgen.cli import main
-from musicgen.midi import write_midi
+from musicgen.data.midi import write_midi
 
 
 def test_preprocess_json_and_datasets(home, capsys):

@@ -15,9 +15,10 @@ from conftest import crafted_roll
 from test_midi import write_mido
 
 from musicgen.config import DataConfig
-from musicgen.datasets import SPLITS, build_dataset, dataset_excerpt, list_datasets, load_dataset, window_starts
+from musicgen.data.rolls import SPLITS, window_starts
+from musicgen.data.datasets import build_dataset, dataset_excerpt, list_datasets, load_dataset
 from musicgen.errors import DataError
-from musicgen.midi import roll_from_midi, write_midi
+from musicgen.data.midi import roll_from_midi, write_midi
 from musicgen.parallel import map_isolated
 
 JSB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
@@ -163,7 +164,7 @@ def test_builtin_bach_has_at_least_350_chorales(bach_home, monkeypatch):
 
 
 def test_bach_midi_agrees_with_music21_and_both_parsers(bach_home):
-    from musicgen.corpora import _notes_from_music21, bach_sources, notes_from_musicxml
+    from musicgen.data.corpora import _notes_from_music21, bach_sources, notes_from_musicxml
 
     src = bach_sources()
     for p in (src[3], src[200]):
@@ -233,7 +234,7 @@ def test_report_json_on_disk_matches_format(tiny_dataset):
 
 
 def test_dataset_exists_follows_load_dataset(home):
-    from musicgen.datasets import dataset_exists
+    from musicgen.data.datasets import dataset_exists
     from musicgen.paths import data_dir
 
     d = {"train": [[[60, 64], [60]]], "valid": [[[50]]], "test": [[[70, 71], [72]]]}

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from musicgen.checkpoint import load_model
+from musicgen.training.checkpoint import load_model
 from musicgen.cli import main
 from musicgen.config import ModelConfig, TrainConfig
-from musicgen.ensemble import Ensemble, _mean_prob_logits
+from musicgen.nn.ensemble import Ensemble, _mean_prob_logits
 from musicgen.errors import CheckpointError
-from musicgen.model import ConvGRU
-from musicgen.train import run_training
+from musicgen.nn.convgru import ConvGRU
+from musicgen.training.train import run_training
 
 TINY = ModelConfig(n_notes=12, conv_channels=8, hidden=16, gru_layers=1, dropout=0.0)
 
@@ -106,7 +106,7 @@ def test_ensemble_refuses_one_member_and_other_datasets(tmp_path, monkeypatch, c
     assert main(["ensemble", a["id"], "--out", str(tmp_path / "x.pt")]) == 2
     assert "at least 2" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="another pitch range or time grid"):
-        from musicgen.ensemble import build_ensemble
+        from musicgen.study.ensembles import build_ensemble
 
         build_ensemble([a["id"], b["id"]])
     assert not (tmp_path / "x.pt").exists()
@@ -117,7 +117,7 @@ def _bce_nll(logits, targets):
 
 
 def test_greedy_select_picks_complementary_members_and_stops():
-    from musicgen.ensemble import greedy_select
+    from musicgen.study.ensembles import greedy_select
 
     g = torch.Generator().manual_seed(0)
     targets = (torch.rand(400, 6, generator=g) < 0.3).float()

@@ -1,6 +1,6 @@
 import torch
 
-from musicgen.train import bucketed_order
+from musicgen.training.batches import bucketed_order
 
 
 def test_bucketed_order_is_a_permutation_of_similar_length_batches():

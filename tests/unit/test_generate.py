@@ -4,7 +4,7 @@ import torch
 
 from musicgen.config import DataConfig, ModelConfig
 from musicgen.errors import ConfigError, MidiError
-from musicgen.generate import (
+from musicgen.music.generate import (
     MAX_STEPS,
     _state_feeder,
     choose_notes,
@@ -14,7 +14,7 @@ from musicgen.generate import (
     primer_from_midi,
     steps_from_seconds,
 )
-from musicgen.model import ConvGRU
+from musicgen.nn.convgru import ConvGRU
 
 
 def tiny_model(seed=0, **kw) -> ConvGRU:
@@ -162,7 +162,7 @@ def test_length_in_seconds():
 
 
 def test_primer_from_midi_uses_the_checkpoint_grid(tmp_path):
-    from musicgen.midi import write_midi
+    from musicgen.data.midi import write_midi
 
     roll = np.zeros((16, 84), np.uint8)
     roll[0:8, 36] = 1  # C4 for two beats
@@ -175,7 +175,7 @@ def test_primer_from_midi_uses_the_checkpoint_grid(tmp_path):
 
 
 def test_primer_midi_without_notes_in_range(tmp_path):
-    from musicgen.midi import write_midi
+    from musicgen.data.midi import write_midi
 
     roll = np.zeros((8, 128), np.uint8)
     roll[:, 120] = 1  # MIDI 120, above the model's 24..107
@@ -199,7 +199,7 @@ def test_primer_spec_must_be_dataset_file_offset():
 # ---- the `generate` command ----
 
 def save_tiny_checkpoint(path, threshold=0.3):
-    from musicgen.checkpoint import save_checkpoint
+    from musicgen.training.checkpoint import save_checkpoint
     from musicgen.config import to_dict
 
     m = tiny_model()
@@ -233,7 +233,7 @@ def test_cli_writes_numbered_midi_and_wav_with_metrics_and_comparison(tmp_path, 
     assert cmp_["n_generated"] == 2 and cmp_["n_real"] > 0 and cmp_["window_steps"] == 24  # real windows cut to 24 steps
     assert 0 <= cmp_["metrics"]["note_density"]["overlap"] <= 1 and cmp_["metrics"]["note_density"]["reading"]
 
-    from musicgen.midi import roll_from_midi
+    from musicgen.data.midi import roll_from_midi
 
     roll, _ = roll_from_midi(out / "x_1.mid", DataConfig())
     assert roll.shape[1] == 84 and roll.sum(axis=1)[:24].min() >= 1  # the min-notes rule reached the file
@@ -242,7 +242,7 @@ def test_cli_writes_numbered_midi_and_wav_with_metrics_and_comparison(tmp_path, 
 def test_cli_primer_from_a_dataset(tmp_path, tiny_dataset, capsys):
     import json
 
-    from musicgen.datasets import dataset_excerpt, load_dataset
+    from musicgen.data.datasets import dataset_excerpt, load_dataset
 
     ds = load_dataset("tiny")
     file = "song0.mid"  # the tiny dataset's first source file, 150 steps
@@ -282,7 +282,7 @@ def test_cli_length_in_seconds(tmp_path, capsys):
 def test_cli_bad_input_is_one_line_and_leaves_no_file(tmp_path, capsys, args, match):
     import re
 
-    from musicgen.midi import write_midi
+    from musicgen.data.midi import write_midi
 
     ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
     out = tmp_path / "out"
@@ -318,7 +318,7 @@ def test_cli_unwritable_output_folder(tmp_path, capsys):
 
 
 def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeypatch, capsys):
-    import musicgen.audio
+    import musicgen.music.audio
     from musicgen.errors import RenderError
 
     calls = []
@@ -329,8 +329,8 @@ def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeyp
             raise RenderError("disk full")
         return real(roll, path, **kw)
 
-    real = musicgen.audio.render_wav
-    monkeypatch.setattr(musicgen.audio, "render_wav", failing_second)
+    real = musicgen.music.audio.render_wav
+    monkeypatch.setattr(musicgen.music.audio, "render_wav", failing_second)
     ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
     out = tmp_path / "out"
     assert run_cli(ckpt, "--steps", 8, "--samples", 2, "--out", out / "x.mid", "--wav", out / "x.wav", "--sample-rate", 8000) == 2
@@ -350,7 +350,7 @@ def test_long_generations_are_compared_in_pieces_as_long_as_the_real_windows():
 def test_primer_from_a_benchmark_dataset_whose_file_names_hold_colons(home):
     from pathlib import Path
 
-    from musicgen.datasets import build_dataset, dataset_excerpt, load_dataset
+    from musicgen.data.datasets import build_dataset, dataset_excerpt, load_dataset
     from musicgen.paths import data_dir
 
     mat = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"

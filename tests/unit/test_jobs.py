@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from musicgen import jobs
+from musicgen.runs import jobs
 
 # A stand-in for `python -m musicgen train`: prints, then waits for SIGTERM and exits 0 on it.
 FAKE = (
@@ -94,7 +94,7 @@ def test_train_args_keep_sgd_nesterov_and_defaults_short():
 
 
 def test_stop_run_signals_the_pid_in_the_store(home):
-    from musicgen import store
+    from musicgen.runs import store
     from musicgen.errors import StoreError
 
     pid = jobs.start_training([])

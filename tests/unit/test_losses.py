@@ -5,7 +5,7 @@ import torch
 
 from musicgen.config import TrainConfig
 from musicgen.errors import ConfigError
-from musicgen.losses import asymmetric, bce, focal, get_loss, make_loss, pos_weight_from_density, weighted_bce
+from musicgen.training.losses import asymmetric, bce, focal, get_loss, make_loss, pos_weight_from_density, weighted_bce
 
 # One batch, two steps, two notes; the second step is padding whose wild values must never count.
 LOGITS = torch.tensor([[[0.0, 2.0], [50.0, -50.0]]])

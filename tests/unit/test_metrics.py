@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from musicgen.evaluate import Split, baseline_metrics
-from musicgen.metrics import Tally, baseline_probs, counts, frame_accuracy, nll_per_step, prf, step_mask
+from musicgen.training.batches import Split
+from musicgen.training.evaluate import baseline_metrics
+from musicgen.training.metrics import Tally, baseline_probs, counts, frame_accuracy, nll_per_step, prf, step_mask
 
 
 def test_step_mask_counts_only_predicted_real_steps():

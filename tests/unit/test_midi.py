@@ -12,7 +12,7 @@ from conftest import crafted_roll
 
 from musicgen.config import DataConfig
 from musicgen.errors import ConfigError, MidiError
-from musicgen.midi import PARSERS, midi_from_roll, roll_from_midi, write_midi
+from musicgen.data.midi import PARSERS, midi_from_roll, roll_from_midi, write_midi
 
 
 def write_mido(path, notes, tempos=((0, 500_000),), tpq=480, drum_notes=(), second_track_notes=()):

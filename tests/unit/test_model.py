@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from musicgen.config import ModelConfig
-from musicgen.model import ConvGRU, count_parameters
+from musicgen.nn.convgru import ConvGRU, count_parameters
 
 
 @pytest.mark.parametrize("cfg", [

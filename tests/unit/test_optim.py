@@ -3,7 +3,7 @@ import torch
 
 from musicgen.config import TrainConfig
 from musicgen.errors import ConfigError
-from musicgen.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
+from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 
 
 def params():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from musicgen import plots
+from musicgen.music import plots
 
 
 def test_curves_figure_draws_a_band_and_a_mean_per_combination():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from musicgen.errors import ConfigError
-from musicgen.quality import METRICS, compare, music_metrics, note_onsets, overlap_and_kl, pitch_class_histogram
+from musicgen.music.quality import METRICS, compare, music_metrics, note_onsets, overlap_and_kl, pitch_class_histogram
 
 LOW = 24
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]

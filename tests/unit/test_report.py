@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_ind
 
-from musicgen import report
+from musicgen.study import stats as report
 from musicgen.errors import ConfigError
 
 

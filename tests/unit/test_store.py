@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from musicgen import store
+from musicgen.runs import store
 from musicgen.errors import StoreError
 from musicgen.paths import db_path
 
@@ -110,7 +110,7 @@ def test_unwritable_home(tmp_path, monkeypatch):
 def test_writer_and_reader_at_once(home):
     rid = store.create_run("x", {}, "d", status="running")
     writer = textwrap.dedent(f"""
-        from musicgen import store
+        from musicgen.runs import store
         for epoch in range(1, 201):
             store.log_metrics({rid!r}, epoch, "train", {{"loss": 1.0 / epoch}})
             store.update_run({rid!r}, epochs_done=epoch)

@@ -7,10 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from musicgen import store
+from musicgen.runs import store
 from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from musicgen.errors import ConfigError, StoreError
-from musicgen.sweep import plan_sweep, run_sweep
+from musicgen.study.plan import plan_sweep
+from musicgen.study.sweep import run_sweep
 
 TINY_MODEL = ModelConfig(conv_channels=4, hidden=8, gru_layers=1, dropout=0.0)
 TINY_TRAIN = TrainConfig(epochs=1, batch_size=8, threads=1)
@@ -18,7 +19,7 @@ TINY_TRAIN = TrainConfig(epochs=1, batch_size=8, threads=1)
 
 def tiny_dataset(home, name="tiny"):
     """Write a 12/4/4-window dataset of random sparse rolls (16 steps × 84 notes) under home/data; return its ref."""
-    from musicgen.datasets import cut_windows, write_dataset
+    from musicgen.data.rolls import cut_windows, write_dataset
 
     cfg = DataConfig(seq_len=16, hop=16)
     rng = np.random.default_rng(0)
@@ -174,7 +175,7 @@ def test_ray_sweep_end_to_end(home):
 
 def test_a_ray_address_that_does_not_answer_fails_fast(home):
     pytest.importorskip("ray")
-    from musicgen.sweep_ray import probe_address
+    from musicgen.study.sweep_ray import probe_address
 
     with pytest.raises(ConfigError, match="no Ray cluster answers at 127.0.0.1:9"):
         run_sweep(plan("nothing"), "ray", address="127.0.0.1:9")

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from musicgen import store
-from musicgen.checkpoint import load_checkpoint, save_checkpoint
+from musicgen.runs import store
+from musicgen.training.checkpoint import load_checkpoint, save_checkpoint
 from musicgen.cli import main
 from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from musicgen.errors import ConfigError, DataError, StoreError
 from musicgen.paths import checkpoints_dir
-from musicgen.train import NonFiniteError, pitch_bounds, random_shifts, run_training, transpose_rolls
+from musicgen.training.train import NonFiniteError, run_training
+from musicgen.training.batches import pitch_bounds, random_shifts, transpose_rolls
 
 TINY = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.1)
 TINY_ARGS = ["--conv-channels", "8", "--hidden", "16", "--gru-layers", "1"]
@@ -92,7 +93,7 @@ class StopAt:
     """A reporter wrapper that sets `stop` once validation of epoch `epoch` is logged."""
 
     def __init__(self, stop, epoch):
-        from musicgen.reporting import StoreReporter
+        from musicgen.runs.reporters import StoreReporter
 
         self.inner, self.stop, self.epoch = StoreReporter(), stop, epoch
 
@@ -216,7 +217,7 @@ def test_bad_inputs(home, data, tmp_path, capsys, monkeypatch):
 
 
 def test_checkpoint_write_failure_fails_the_run(home, data, monkeypatch):
-    import musicgen.train as train_mod
+    import musicgen.training.train as train_mod
 
     def broken(path, payload):
         raise OSError(28, "No space left on device")

@@ -18,6 +18,7 @@ import numpy as np
 
 from musicgen.errors import RenderError
 from musicgen.paths import atomic_write
+from musicgen.data.midi import midi_from_roll
 
 DEFAULT_SAMPLE_RATE = 44100
 PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
@@ -173,8 +174,6 @@ def render_audio(roll_or_pm, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_R
         raise RenderError(f"tail_s must be >= 0 seconds, got {tail_s}")
     soundfont = check_soundfont(soundfont)
     if isinstance(roll_or_pm, (np.ndarray, list)):
-        from musicgen.midi import midi_from_roll
-
         roll = np.asarray(roll_or_pm)
         pm = midi_from_roll(roll, **midi_kwargs)
         fs, spb = midi_kwargs.get("fs"), midi_kwargs.get("steps_per_beat", 4)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from musicgen.errors import ConfigError
+from musicgen.runs import store
 
 K_LAST = 5  # epochs whose train-loss spread measures stability
 SPIKE_WINDOW = 10  # points before a loss value that define "recent"
@@ -174,8 +175,6 @@ def run_table_from(runs: pd.DataFrame, metrics: pd.DataFrame, k: int = K_LAST) -
 
 def run_table(run_ids: list[str], k: int = K_LAST) -> pd.DataFrame:
     """Return one row per run of the store (see TABLE_COLUMNS)."""
-    from musicgen import store
-
     runs = pd.DataFrame([store.get_run(r) for r in run_ids])
     metrics = store.metrics_frame(list(run_ids)) if run_ids else pd.DataFrame(columns=["run_id"])
     if runs.empty:
@@ -300,8 +299,6 @@ def curve_bands_from(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, spl
 
 def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch") -> pd.DataFrame:
     """Return mean ± std bands per combination of one metric of the store's runs (see curve_bands_from)."""
-    from musicgen import store
-
     runs = pd.DataFrame([store.get_run(r) for r in run_ids])
     if runs.empty:
         return pd.DataFrame(columns=["config", "x", "mean", "std", "n"])

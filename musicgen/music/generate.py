@@ -17,6 +17,11 @@ import torch
 
 from musicgen.config import DataConfig
 from musicgen.errors import ConfigError
+from musicgen.nn.convgru import ConvGRU
+from musicgen.errors import MidiError
+from musicgen.data.midi import roll_from_midi
+from musicgen.data.datasets import dataset_excerpt, load_dataset
+from musicgen.data.datasets import dataset_exists
 
 STRATEGIES = ("sample", "threshold", "topk")
 MAX_STEPS = 16384  # 34 minutes at 120 bpm and 4 steps per beat: longer asks are typos, not music
@@ -156,8 +161,6 @@ def _state_feeder(model, samples: int, device):
 
 
 def _fast_ok(model) -> bool:
-    from musicgen.model import ConvGRU
-
     # Only the layers that `_fast_feeder` mirrors; a model that grows new parts falls back to model.step.
     known = {"convs", "gru", "drop", "head", "skip"}
     gru = getattr(model, "gru", None)
@@ -208,9 +211,6 @@ def _recompute_feeder(model, samples: int, n: int, device):
 
 def primer_from_midi(path, cfg: DataConfig, steps: int | None = None) -> np.ndarray:
     """Return the first `steps` steps (all when None) of a MIDI file as a roll on the model's pitch range and grid."""
-    from musicgen.errors import MidiError
-    from musicgen.midi import roll_from_midi
-
     no_notes = f"primer {path} has no notes between MIDI {cfg.low} and {cfg.high - 1}, the model's range"
     try:
         roll, _ = roll_from_midi(path, cfg)
@@ -228,8 +228,6 @@ def primer_from_midi(path, cfg: DataConfig, steps: int | None = None) -> np.ndar
 
 def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
     """Return `steps` steps of a dataset's source file from 'DATASET:FILE:OFFSET' (DATASET may hold ':', as builtin:bach)."""
-    from musicgen.datasets import dataset_excerpt, load_dataset
-
     head, _, offset_text = spec.rpartition(":")
     if ":" not in head or not offset_text.strip().lstrip("-").isdigit():
         raise ConfigError(f"primer {spec!r} is not DATASET:FILE:OFFSET (e.g. builtin:bach:bwv1.6.mid:0) nor a .mid file")
@@ -244,8 +242,6 @@ def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
 
 def _split_dataset_file(head: str) -> tuple[str, str]:
     """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000): the dataset is the shortest prefix that exists."""
-    from musicgen.datasets import dataset_exists
-
     cuts = [i for i, c in enumerate(head) if c == ":"]
     for i in cuts:
         if dataset_exists(head[:i]):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.paths import REPO_ROOT, home_dir
-from musicgen.sweep import POLL_S, STOP_GRACE_S, default_workers, mark_failed, run_of, status_of, train_payload, with_threads
+from musicgen.study.plan import POLL_S, STOP_GRACE_S, default_workers, mark_failed, run_of, status_of, train_payload, with_threads
+from musicgen.runs import store
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -35,8 +36,6 @@ def _raise_stop(signum, frame):
 
 def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
     """Train `payloads` in a pool of `workers` processes; on Ctrl-C or SIGTERM stop them cleanly; return {run id: status}."""
-    from musicgen import store
-
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     # Each process gets its share of the cores, halved like the trainer's own default (BENCHMARKS.md: on a busy
@@ -54,7 +53,7 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
                 log.parent.mkdir(parents=True, exist_ok=True)
                 with open(log, "ab") as f:
                     # Own session: the driver alone gets Ctrl-C and turns it into an orderly SIGTERM to each child.
-                    proc = subprocess.Popen([sys.executable, "-m", "musicgen.sweep_local", "--worker", json.dumps(payload)],
+                    proc = subprocess.Popen([sys.executable, "-m", "musicgen.study.sweep_local", "--worker", json.dumps(payload)],
                                             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                             start_new_session=True, env={**os.environ, "MUSICGEN_HOME": str(home_dir())})
                 running[proc.pid] = (proc, payload, log, time.time())
@@ -95,8 +94,6 @@ def _main_thread() -> bool:
 
 def _stop_all(running: dict) -> None:
     """SIGTERM every child (the trainer checkpoints and marks its run stopped), SIGKILL what outlives the grace period."""
-    from musicgen import store
-
     for proc, *_ in running.values():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -115,7 +112,7 @@ def _worker_main(argv: list[str]) -> int:
     import threading
 
     if len(argv) != 2 or argv[0] != "--worker":
-        print("usage: python -m musicgen.sweep_local --worker PAYLOAD_JSON", file=sys.stderr)
+        print("usage: python -m musicgen.study.sweep_local --worker PAYLOAD_JSON", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

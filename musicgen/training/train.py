@@ -21,16 +21,21 @@ from pathlib import Path
 
 import torch
 
-from musicgen import checkpoint as ckpt_io
+from musicgen.training import checkpoint as ckpt_io
 from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, from_dict, to_dict
 from musicgen.errors import MusicgenError, StoreError, TrainingError
-from musicgen.evaluate import Split, autocast, baseline_metrics, evaluate_model, resolve_device
-from musicgen.losses import make_loss
-from musicgen.metrics import all_finite
-from musicgen.model import ConvGRU
-from musicgen.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
+from musicgen.training.batches import Split
+from musicgen.training.device import autocast, resolve_device
+from musicgen.training.evaluate import baseline_metrics, evaluate_model
+from musicgen.training.losses import make_loss
+from musicgen.training.metrics import all_finite
+from musicgen.nn.convgru import ConvGRU
+from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.paths import checkpoints_dir
-from musicgen.reporting import StoreReporter
+from musicgen.runs.reporters import StoreReporter
+from musicgen.training.batches import bucketed_order, pitch_bounds, random_shifts, transpose_rolls
+from musicgen.runs import store
+from musicgen.data.datasets import load_dataset
 
 
 class NonFiniteError(TrainingError):
@@ -69,49 +74,6 @@ def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def bucketed_order(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
-    """Return a permutation (n,) whose consecutive batches hold sequences of similar length, batches in random order.
-
-    A batch is trimmed to its longest sequence, so mixing a 25-step chorale with a 160-step one runs
-    the GRU over 135 steps of padding. Lengths get a random jitter of 10% of their spread before
-    sorting, so that batches differ from epoch to epoch.
-    """
-    lengths = lengths.detach().cpu().double()
-    n = len(lengths)
-    spread = float(lengths.max() - lengths.min()) if n else 0.0
-    key = lengths + (torch.rand(n, generator=generator, dtype=torch.float64) - 0.5) * 0.2 * max(spread, 1.0)
-    order = torch.argsort(key)
-    batches = list(torch.split(order, batch_size))
-    return torch.cat([batches[int(b)] for b in torch.randperm(len(batches), generator=generator)]) if batches else order
-
-
-def pitch_bounds(rolls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the lowest and highest active column (n,) of each sequence of `rolls` (n, T, N); 0 and N-1 when empty."""
-    active = (rolls != 0).any(dim=1)  # (n, N) bool
-    n_notes = active.shape[1]
-    lo = torch.where(active.any(dim=1), active.float().argmax(dim=1), 0)
-    hi = torch.where(active.any(dim=1), n_notes - 1 - active.flip(1).float().argmax(dim=1), n_notes - 1)
-    return lo.cpu(), hi.cpu()
-
-
-def random_shifts(lo: torch.Tensor, hi: torch.Tensor, k: int, n_notes: int, generator: torch.Generator) -> torch.Tensor:
-    """Return one shift per sequence, uniform over [-k, k] cut to the shifts that keep its notes lo..hi in range."""
-    low = torch.clamp(-lo, min=-k)
-    high = torch.clamp(n_notes - 1 - hi, max=k)
-    return low + (torch.rand(len(lo), generator=generator, dtype=torch.float64) * (high - low + 1)).long()
-
-
-def transpose_rolls(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Return rolls x (B, T, N) with sequence b moved up by shifts[b] semitones; what leaves the range is dropped."""
-    if not bool(shifts.any()):
-        return x
-    b, t, n = x.shape
-    k = int(shifts.abs().max())
-    padded = torch.nn.functional.pad(x, (k, k))  # zeros on both sides of the note axis
-    src = torch.arange(n, device=x.device) + k - shifts.to(x.device).view(b, 1)  # (B, N): column read for each output column
-    return padded.gather(2, src.view(b, 1, n).expand(b, t, n))
-
-
 def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
     if device.type != "cpu":
         return
@@ -123,8 +85,6 @@ def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
 
 
 def _load_resume(run_id: str, epochs: int | None):
-    from musicgen import store
-
     run = store.get_run(run_id)
     if run["status"] == "finished" and epochs is None:
         raise StoreError(f"run {run_id} already finished; start a new run, or give --epochs above {run['epochs_done']} to extend it")
@@ -148,8 +108,6 @@ def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: Trai
     `epochs` then overrides the run's epoch count. run_id: a queued run created beforehand (sweeps).
     on_start(run_id) is called once the run exists; `stop` ends the run gracefully when set.
     """
-    from musicgen.datasets import load_dataset
-
     reporter = reporter or StoreReporter()
     ckpt = None
     if resume:

@@ -16,8 +16,9 @@ import torch
 
 from musicgen.config import DataConfig, ModelConfig, from_dict
 from musicgen.errors import CheckpointError, ConfigError
-from musicgen.model import ConvGRU
+from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import SHIPPED_CHECKPOINTS, atomic_write, checkpoints_dir
+from musicgen.nn.ensemble import Ensemble
 
 FORMAT = "musicgen-checkpoint"
 VERSION = 1
@@ -81,8 +82,6 @@ def model_from_checkpoint(ckpt: dict, device="cpu") -> ConvGRU:
     try:
         configs = [from_dict(ModelConfig, c) for c in member_configs(ckpt)]
         if ckpt.get("ensemble"):
-            from musicgen.ensemble import Ensemble
-
             model = Ensemble([ConvGRU(c) for c in configs])
         else:
             model = ConvGRU(configs[0])

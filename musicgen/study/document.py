@@ -8,9 +8,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from musicgen import report
+from musicgen.study import stats as report
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.paths import atomic_write, home_dir
+from musicgen.training import checkpoint
+from musicgen.runs import store
+from musicgen.data.datasets import load_dataset
+from musicgen.music.generate import generate
+from musicgen.music.quality import compare
+from musicgen.study.plan import latest_runs
+from musicgen.music import plots
 
 FORMATS = ("md", "csv", "json", "html")
 # The course work's four questions and the criteria (report.CRITERIA) that answer each.
@@ -26,11 +33,6 @@ SHOWN = ["best_valid_nll", "best_valid_f1", "test_nll", "test_f1", "epochs_to_95
 
 def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int = 0) -> float:
     """Return the mean overlapping area (0..1) of the music metrics of `samples` generations against the test split; cached."""
-    from musicgen import checkpoint, store
-    from musicgen.datasets import load_dataset
-    from musicgen.generate import generate
-    from musicgen.quality import compare
-
     cache_path = home_dir() / "data" / ".cache" / "gen_overlap.json"
     try:
         cache = json.loads(cache_path.read_text())
@@ -56,9 +58,6 @@ def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int
 
 def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps: int = 64) -> dict:
     """Return {"sweep", "runs", "groups", "ranks", "baselines"} for a sweep (finished runs only in the statistics)."""
-    from musicgen import store
-    from musicgen.sweep import latest_runs
-
     sweep = store.get_sweep(sweep_id)
     runs = list(latest_runs(sweep_id).values())
     table = report.run_table([r["id"] for r in runs])
@@ -160,8 +159,6 @@ def _json_default(x):
 
 def to_html(t: dict) -> str:
     """Render the study as one self-contained HTML page (tables, then mean ± std curves)."""
-    from musicgen import plots
-
     ids = [r for r in t["runs"].loc[t["runs"]["status"] == "finished", "id"]]
     figs = [("valid", "nll", "epoch"), ("valid", "f1_best", "epoch"), ("train", "loss", "epoch"), ("valid", "f1_best", "seconds")]
     parts = []

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from musicgen.config import DataConfig
 from musicgen.errors import MidiError
-from musicgen.midi import notes_from_pretty_midi, notes_from_symusic, roll_from_notes
+from musicgen.data.midi import notes_from_pretty_midi, notes_from_symusic, roll_from_notes
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MAX_ZIP_RATIO = 100  # MIDI compresses ~2-10x; far more is a zip bomb

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.config import DataConfig
-from musicgen.datasets import SPLITS, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.data.rolls import SPLITS, base_report, cached_report, cut_windows, roll_statistics, write_dataset
 from musicgen.errors import DataError
 
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")

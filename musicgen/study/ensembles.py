@@ -7,30 +7,25 @@ the rest of musicgen: `forward`, `init_state` and `step` return logits, of the a
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from musicgen.errors import CheckpointError
-from musicgen.model import ConvGRU
-
-
-def _mean_prob_logits(logits: list[torch.Tensor]) -> torch.Tensor:
-    """Return logit(mean of sigmoid(l_k)), computed in log space so that no probability is clamped."""
-    stack = torch.stack([lg.float() for lg in logits])  # (K, ...)
-    log_k = math.log(len(logits))
-    log_p = torch.logsumexp(F.logsigmoid(stack), dim=0) - log_k
-    log_q = torch.logsumexp(F.logsigmoid(-stack), dim=0) - log_k
-    return log_p - log_q
+from musicgen.nn.ensemble import Ensemble
+from musicgen.training.evaluate import EVAL_BATCH
+from musicgen.training.metrics import nll_per_step
+from musicgen.training.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
+from musicgen.data.datasets import load_dataset
+from musicgen.training.batches import Split
+from musicgen.training.evaluate import check_pitch_range, evaluate_model
+from musicgen.runs import store
 
 
 @torch.no_grad()
 def _real_step_logits(model: nn.Module, split) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the logits and targets (S, N) of `model` at the S real (unpadded) steps of `split`."""
-    from musicgen.evaluate import EVAL_BATCH
-
     logits, targets = [], []
     for start in range(0, len(split), EVAL_BATCH):
         x, y, mask = split.batch(torch.arange(start, min(start + EVAL_BATCH, len(split)), device=split.rolls.device))
@@ -46,8 +41,6 @@ def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: i
     Adds, one at a time, the candidate whose inclusion gives the lowest NLL per step of the averaged
     probability, until `k` are chosen or no candidate lowers it. Returns [(index, NLL after adding it)].
     """
-    from musicgen.metrics import nll_per_step
-
     every_step = torch.ones(1, targets.shape[0], dtype=torch.bool, device=targets.device)
     log_p = [F.logsigmoid(lg) for lg in member_logits]
     log_q = [F.logsigmoid(-lg) for lg in member_logits]
@@ -71,28 +64,6 @@ def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: i
     return chosen
 
 
-class Ensemble(nn.Module):
-    def __init__(self, members: list[ConvGRU]):
-        super().__init__()
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = nn.ModuleList(members)
-        self.cfg = members[0].cfg
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, T, N) of the members' mean probability."""
-        return _mean_prob_logits([m(x) for m in self.members])
-
-    def init_state(self, batch: int, device=None, dtype=torch.float32) -> tuple:
-        """Return the members' initial states."""
-        return tuple(m.init_state(batch, device, dtype) for m in self.members)
-
-    def step(self, x_t: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
-        """Feed one step (B, N) to every member; return the mean-probability logits (B, N) and the new states."""
-        outs = [m.step(x_t, s) for m, s in zip(self.members, state)]
-        return _mean_prob_logits([o[0] for o in outs]), tuple(o[1] for o in outs)
-
-
 def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False,
                    select: int | None = None) -> tuple[Ensemble, dict]:
     """Load the best checkpoints of `refs` into an Ensemble; return it and a checkpoint payload.
@@ -104,10 +75,6 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
     keeps at most that many members, chosen greedily on the validation split (greedy_select); the
     payload's "selection" lists them in the order picked, with the validation NLL after each.
     """
-    from musicgen.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
-    from musicgen.datasets import load_dataset
-    from musicgen.evaluate import Split, check_pitch_range, evaluate_model
-
     if len(refs) < 2:
         raise CheckpointError(f"an ensemble needs at least 2 runs or checkpoints, got {len(refs)}")
     ckpts = [load_checkpoint(resolve_checkpoint(r)) for r in refs]
@@ -151,8 +118,6 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
 
 
 def _dataset_of(ckpt: dict, ref: str) -> str:
-    from musicgen import store
-
     if ckpt.get("data_path"):  # ensembles record theirs
         return ckpt["data_path"]
     run_id = ckpt.get("run_id")

@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from musicgen import store
+from musicgen.runs import store
 
 
 class StoreReporter:

@@ -2,65 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from musicgen.errors import ConfigError, DataError
-from musicgen.metrics import BASELINES, Tally, baseline_probs, step_mask
+from musicgen.training.metrics import BASELINES, Tally, baseline_probs
+from musicgen.training.batches import Split
+from musicgen.training.device import autocast, resolve_device
+from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from musicgen.config import TrainConfig, from_dict
+from musicgen.data.datasets import load_dataset
+from musicgen.training.losses import make_loss
 
 EVAL_BATCH = 128  # sequences per evaluation batch
-
-
-@dataclass
-class Split:
-    """One dataset split resident on a device: rolls (n, steps, N) uint8 and lengths (n,) int64."""
-
-    rolls: torch.Tensor
-    lengths: torch.Tensor
-
-    @classmethod
-    def from_numpy(cls, rolls: np.ndarray, lengths: np.ndarray, device) -> Split:
-        """Move a split (uint8 rolls, int64 lengths) to `device`."""
-        return cls(torch.from_numpy(np.ascontiguousarray(rolls, dtype=np.uint8)).to(device),
-                   torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(device))
-
-    def __len__(self) -> int:
-        return int(self.rolls.shape[0])
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return (inputs (B, T-1, N) float, targets (B, T-1, N) float, mask (B, T-1)) of sequences `idx`.
-
-        Trimmed to the longest sequence of the batch: the model is causal, so the padding after
-        that changes nothing it predicts at real steps.
-        """
-        lengths = self.lengths[idx]
-        t = max(int(lengths.max()), 2)
-        x = self.rolls[idx, :t].float()  # (B, t, N)
-        return x[:, :-1], x[:, 1:], step_mask(lengths, t - 1)
-
-
-def resolve_device(name: str) -> torch.device:
-    """Return the torch device for 'auto' (cuda, then mps, then cpu), 'cpu', 'cuda' or 'mps'."""
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device auto or --device cpu")
-    if name == "mps" and not has_mps:
-        raise ConfigError("device 'mps' was asked for but this torch has no MPS backend; use --device auto or --device cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unknown device {name!r}; choose one of auto, cpu, cuda, mps")
-    return torch.device(name)
-
-
-def autocast(device: torch.device):
-    """Return the autocast context for `device`: bf16 on CUDA, nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -116,11 +70,6 @@ def evaluate_checkpoint(ref: str, data_ref: str, split: str = "test", device: st
 
     Returns {run_id, checkpoint, dataset, split, threshold, metrics, baselines}.
     """
-    from musicgen.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
-    from musicgen.config import TrainConfig, from_dict
-    from musicgen.datasets import load_dataset
-    from musicgen.losses import make_loss
-
     if split not in ("train", "valid", "test"):
         raise ConfigError(f"unknown split {split!r}; choose one of train, valid, test")
     path = resolve_checkpoint(ref, "best")

@@ -8,11 +8,20 @@ evaluated on its test split with musicgen.evaluate, the same code as every run's
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from musicgen.errors import ConfigError, DataError
 from musicgen.paths import data_dir
+from musicgen.study.recipes import load_recipe
+from musicgen.data.benchmark_files import build_from_benchmark
+from musicgen.training.checkpoint import save_checkpoint
+from musicgen.study.ensembles import build_ensemble
+from musicgen.paths import checkpoints_dir
+from musicgen.training.train import run_training
+from musicgen.training.evaluate import check_pitch_range
+from musicgen.training.checkpoint import load_checkpoint, resolve_checkpoint
+from musicgen.data.datasets import load_dataset
+from musicgen.training.evaluate import evaluate_checkpoint
 
 # Test NLL per step in nats, as printed in the papers (not re-measured here).
 PUBLISHED = {
@@ -30,8 +39,6 @@ PUBLISHED = {
 
 def import_benchmark(mat: str | Path) -> Path:
     """Import a benchmark file as whole sequences into data_dir() (cached by content); return the dataset folder."""
-    from musicgen.importers import build_from_benchmark
-
     mat = Path(mat).expanduser()
     if not mat.is_file():
         raise DataError(f"{mat} does not exist; give the benchmark's .mat or .pickle file (e.g. JSB_Chorales.mat)")
@@ -41,47 +48,9 @@ def import_benchmark(mat: str | Path) -> Path:
     return out
 
 
-def load_recipe(path: str | Path) -> dict:
-    """Read a recipe: JSON with 'model' and 'train' config dicts, and optional 'members' for an ensemble.
-
-    Each member entry is {"seeds": [...], "model": {...}, "train": {...}, "name": optional run name}, its dicts overriding the
-    recipe's own; `train --recipe` uses the recipe's own configs, `benchmark --recipe` trains every
-    member and averages them (float16 weights when "half" is true; at most "select" of them, picked
-    on validation by musicgen.ensemble.greedy_select, when "select" is given).
-    """
-    from dataclasses import replace
-
-    from musicgen.config import ModelConfig, TrainConfig, from_dict
-
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise ConfigError(f"recipe {p} does not exist; see configs/ for the shipped ones (e.g. configs/jsb.json)")
-    try:
-        recipe = json.loads(p.read_text())
-        model = from_dict(ModelConfig, recipe.get("model", {}))
-        train = from_dict(TrainConfig, recipe.get("train", {}))
-        members = [
-            (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)), m.get("name"))
-            for m in recipe.get("members", []) for seed in m["seeds"]
-        ]
-        select = recipe.get("select")
-        if select is not None and (not isinstance(select, int) or select < 1):
-            raise TypeError(f"'select' must be an integer >= 1, got {select!r}")
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"recipe {p} is not valid JSON ({e.msg} at line {e.lineno})") from None
-    except (TypeError, KeyError) as e:
-        raise ConfigError(f"recipe {p} has a bad or missing value ({e})") from None
-    return {"model": model, "train": train, "members": members, "half": bool(recipe.get("half")), "select": select, "path": str(p)}
-
-
 def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress: bool) -> str:
     """Train a recipe on a benchmark dataset; return the checkpoint to evaluate (one run's, or the members' ensemble)."""
     from dataclasses import replace
-
-    from musicgen.checkpoint import save_checkpoint
-    from musicgen.ensemble import build_ensemble
-    from musicgen.paths import checkpoints_dir
-    from musicgen.train import run_training
 
     r = load_recipe(recipe_path)
     ids = []
@@ -101,8 +70,6 @@ def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress
 
 def check_benchmark_fit(ckpt: dict, dataset) -> None:
     """Raise when the checkpoint's pitch range or time grid does not fit the benchmark dataset."""
-    from musicgen.evaluate import check_pitch_range
-
     check_pitch_range(ckpt["data_config"], dataset)
     spb, fs = ckpt["data_config"].get("steps_per_beat"), ckpt["data_config"].get("fs")
     if fs is not None or spb != dataset.config.steps_per_beat:
@@ -119,10 +86,6 @@ def run_benchmark(mat: str | Path, checkpoint: str | None = None, recipe: str | 
 
     Returns {benchmark, dataset, checkpoint, run_id, test: metrics, valid: metrics, baselines, published}.
     """
-    from musicgen.checkpoint import load_checkpoint, resolve_checkpoint
-    from musicgen.datasets import load_dataset
-    from musicgen.evaluate import evaluate_checkpoint
-
     if (checkpoint is None) == (recipe is None):
         raise ConfigError("give exactly one of --checkpoint (evaluate it) or --recipe (train it, then evaluate)")
     folder = import_benchmark(mat)

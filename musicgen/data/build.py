@@ -8,16 +8,15 @@ import time
 from pathlib import Path
 
 from musicgen.config import DataConfig, to_dict
-from musicgen.datasets import SPLITS, assign_splits, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.data.rolls import SPLITS, assign_splits, base_report, cached_report, cut_windows, roll_statistics, write_dataset
 from musicgen.errors import ConfigError, DataError
-from musicgen.midi import PARSERS
+from musicgen.data.midi import PARSERS
 from musicgen.parallel import map_isolated
-from musicgen.sources import collect_items, fingerprint, load_item
+from musicgen.data.sources import collect_items, fingerprint, load_item
+from musicgen.data.corpora import BUILTINS, bach_midi_dir
 
 
 def _expand_builtins(sources: list[str], workers) -> list[str]:
-    from musicgen.corpora import BUILTINS, bach_midi_dir
-
     out = []
     for s in sources:
         if s.startswith("builtin:"):

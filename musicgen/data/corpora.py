@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 
 from musicgen.errors import DataError
 from musicgen.paths import atomic_write, cache_dir
+from musicgen.parallel import map_isolated
 
 BUILTINS = ("builtin:bach",)
 # The one keyboard piece in music21's bach folder; everything else there is a chorale setting.
@@ -146,7 +147,6 @@ def bach_midi_dir(workers: int | None = None) -> Path:
         return out
     sources = bach_sources()
     jobs = [(src, out / f"{src.stem}.mid") for src in sources]
-    from musicgen.parallel import map_isolated
 
     errors = [e for e in map_isolated(_convert_one, jobs, workers=workers) if e]
     with atomic_write(marker) as tmp:

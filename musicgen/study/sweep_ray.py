@@ -17,6 +17,12 @@ from pathlib import Path
 
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.paths import REPO_ROOT, atomic_write, checkpoints_dir
+from musicgen.runs.reporters import CallbackReporter
+from musicgen.study.plan import run_of, train_payload
+from musicgen.data.datasets import load_dataset
+from musicgen.runs import store
+from musicgen.runs.reporters import apply_event
+from musicgen.study.plan import mark_failed, status_of, with_threads
 
 PROBE_TIMEOUT_S = 3.0
 STOP_GRACE_S = 30.0
@@ -77,9 +83,6 @@ def init_ray(address: str | None, num_cpus: int | None = None):
 
 def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) -> dict:
     """Body of one Ray task: train in a private home, ship events, return {run_id, checkpoints: {name: bytes}}."""
-    from musicgen.reporting import CallbackReporter
-    from musicgen.sweep import run_of, train_payload
-
     old = os.environ.get("MUSICGEN_HOME")
     with tempfile.TemporaryDirectory(prefix="musicgen-ray-") as tmp:
         home = Path(storage or tmp)
@@ -110,8 +113,6 @@ def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) 
 
 def dataset_files(data_ref: str) -> tuple[dict, str]:
     """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
-    from musicgen.datasets import load_dataset
-
     ds = load_dataset(data_ref)
     return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
 
@@ -119,10 +120,6 @@ def dataset_files(data_ref: str) -> tuple[dict, str]:
 def run_ray(payloads: list[dict], sweep_id: str, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
             storage: str | None = None, num_cpus: int | None = None, on_event=None) -> dict:
     """Train `payloads` as Ray tasks; replay their events into the store; return {run id: status}."""
-    from musicgen import store
-    from musicgen.reporting import apply_event
-    from musicgen.sweep import mark_failed, run_of, status_of, with_threads
-
     if cpus_per_run <= 0 or gpus_per_run < 0:
         raise ConfigError(f"--cpus-per-run must be > 0 and --gpus-per-run >= 0, got {cpus_per_run} and {gpus_per_run}")
     if not payloads:

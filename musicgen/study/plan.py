@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 
 from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.errors import ConfigError, StoreError
+from musicgen.runs import store
+from musicgen.paths import checkpoints_dir
+from musicgen.training.train import run_training
 
 # Options that change speed, not results: left out of the identity of a run.
 NOT_IN_HASH = ("threads", "device")
@@ -97,8 +99,6 @@ def plan_sweep(data: str, optimizers: list[str], losses: list[str], seeds: int, 
 
 def find_sweep(plan: Plan) -> str | None:
     """Return the id of the newest sweep with this plan's grid (so a re-run resumes it), or None."""
-    from musicgen import store
-
     sweeps = store.list_sweeps()
     for row in sweeps.to_dict("records"):
         if (row.get("config") or {}).get("hash") == plan.config["hash"]:
@@ -108,8 +108,6 @@ def find_sweep(plan: Plan) -> str | None:
 
 def latest_runs(sweep_id: str) -> dict:
     """Return {run name: newest run record} of a sweep (a retried run supersedes its failed attempt)."""
-    from musicgen import store
-
     runs = store.list_runs(sweep_id)  # newest first
     latest = {}
     for r in runs.to_dict("records"):
@@ -132,8 +130,6 @@ def pending(plan: Plan, sweep_id: str) -> list[tuple[RunSpec, dict | None]]:
 
 def attempt(prev: dict | None) -> dict:
     """Return how to (re)start a run: resume its last.pt, reuse its empty row, or start a new row (all keys None)."""
-    from musicgen.paths import checkpoints_dir
-
     if prev and prev["status"] != "running" and (checkpoints_dir() / prev["id"] / "last.pt").is_file():
         return {"resume": prev["id"], "run_id": None}
     if prev and int(prev.get("epochs_done") or 0) == 0:
@@ -143,8 +139,6 @@ def attempt(prev: dict | None) -> dict:
 
 def queue_runs(plan: Plan, sweep_id: str, todo: list, dataset_id: str | None, local_checkpoints: bool = True) -> list[dict]:
     """Return one worker payload per pending run, creating its 'queued' row first so the whole grid shows at once."""
-    from musicgen import store
-
     out = []
     for spec, prev in todo:
         how = attempt(prev)
@@ -162,8 +156,6 @@ def queue_runs(plan: Plan, sweep_id: str, todo: list, dataset_id: str | None, lo
 
 def open_sweep(plan: Plan) -> tuple[str, bool]:
     """Return (sweep id, resumed): the existing sweep with this grid, or a new one."""
-    from musicgen import store
-
     found = find_sweep(plan)
     if found:
         return found, True
@@ -185,8 +177,6 @@ def with_threads(payload: dict, threads: int) -> dict:
 
 def train_payload(payload: dict, reporter=None, stop=None) -> dict:
     """Train one run from a worker payload; return run_training's summary."""
-    from musicgen.train import run_training
-
     return run_training(payload["data"], from_dict(ModelConfig, payload["model"]), from_dict(TrainConfig, payload["train"]),
                         name=payload["name"], resume=payload.get("resume"), sweep_id=payload["sweep_id"], reporter=reporter,
                         stop=stop, run_id=payload.get("run_id"))
@@ -199,8 +189,6 @@ def run_of(payload: dict) -> str:
 
 def mark_failed(run_id: str, reason: str) -> None:
     """Record a worker's death on its run, unless the trainer already recorded a better reason (e.g. a NaN loss)."""
-    from musicgen import store
-
     run = store.get_run(run_id)
     if run["status"] in ("running", "queued") or str(run.get("error") or "").startswith(("process died", "interrupted")):
         store.update_run(run_id, status="failed", error=reason)
@@ -208,36 +196,6 @@ def mark_failed(run_id: str, reason: str) -> None:
 
 def status_of(run_id: str) -> str:
     """Return the store's status of a run."""
-    from musicgen import store
-
     return store.get_run(run_id)["status"]
 
 
-def run_sweep(plan: Plan, backend: str = "local", workers: int | None = None, on_event=None, **ray_options) -> dict:
-    """Open (or resume) the plan's sweep and train what is left; return {sweep_id, resumed, skipped, outcome, driver_cpu_s}."""
-    from musicgen.datasets import load_dataset
-
-    if backend not in ("local", "ray"):
-        raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
-    cpu0 = time.process_time()
-    if backend == "ray":  # connect first: a wrong address must fail before anything is queued
-        from musicgen.sweep_ray import init_ray
-
-        init_ray(ray_options.get("address"), ray_options.get("num_cpus"))
-    dataset_id = load_dataset(plan.data).id  # fails early on a bad ref, and builds builtin:bach once, not per worker
-    sweep_id, resumed = open_sweep(plan)
-    if on_event:
-        on_event("sweep", sweep_id, resumed)
-    todo = pending(plan, sweep_id)
-    payloads = queue_runs(plan, sweep_id, todo, dataset_id, local_checkpoints=backend == "local")
-    if backend == "local":
-        from musicgen.sweep_local import run_local
-
-        outcome = run_local(payloads, workers or default_workers(), on_event)
-    else:
-        from musicgen.sweep_ray import run_ray
-
-        outcome = run_ray(payloads, sweep_id, on_event=on_event, **ray_options)
-    # Only the driver's own CPU: the bookkeeping a cluster would have to absorb per run.
-    return {"sweep_id": sweep_id, "resumed": resumed, "skipped": len(plan.runs) - len(todo), "outcome": outcome,
-            "driver_cpu_s": time.process_time() - cpu0}

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from musicgen.errors import StoreError
 from musicgen.paths import REPO_ROOT, home_dir
+from musicgen.runs import store
+from musicgen.config import ModelConfig, TrainConfig
 
 KINDS = ("train", "sweep")
 
@@ -126,8 +128,6 @@ def stop_pid(pid: int, wait_s: float = 0.0) -> bool:
 
 def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
     """Ask the run's process (pid from the store) to stop gracefully with SIGTERM; return True if it ended."""
-    from musicgen import store
-
     run = store.get_run(run_id)
     pid = run.get("pid")
     if run.get("status") not in ("queued", "running"):
@@ -155,8 +155,6 @@ def _flags(cfg, defaults) -> list[str]:
 
 def train_args(data_ref: str, model_cfg, train_cfg, name: str | None = None) -> list[str]:
     """Return the `python -m musicgen train` arguments that reproduce these configs on `data_ref`."""
-    from musicgen.config import ModelConfig, TrainConfig
-
     args = ["--data", str(data_ref)]
     if name:
         args += ["--name", name]

@@ -1,0 +1,8 @@
+"""Data: MIDI files to rolls and back, input sources, built-in corpora, benchmark files, and the dataset format.
+
+`midi` converts MIDI <-> rolls; `sources` walks files, folders and zips; `corpora` holds the
+built-in Bach chorales; `benchmark_files` reads the .mat/.pickle benchmark files; `rolls` is the
+on-disk format (windows, statistics, dataset.npz + report.json); `build` turns MIDI into a dataset;
+`datasets` is the entry point (build_dataset, load_dataset, list_datasets).
+May import: the shared ground (config, errors, paths, parallel). Nothing from nn, runs, training, music, study or cli.
+"""

@@ -1,0 +1,135 @@
+"""The dataset format: windows cut from rolls, their statistics, and the npz + report.json files."""
+
+from __future__ import annotations
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+from musicgen.config import DataConfig, to_dict
+from musicgen.errors import DataError
+from musicgen.paths import atomic_write
+
+
+SPLITS = ("train", "valid", "test")
+
+
+FORMAT, VERSION = "musicgen-dataset", 1
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded dataset: rolls `(n, seq_len, n_notes)` uint8 per split and real lengths int64 `(n,)`."""
+
+    name: str
+    path: Path
+    id: str
+    config: DataConfig
+    report: dict
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    train_lengths: np.ndarray
+    valid_lengths: np.ndarray
+    test_lengths: np.ndarray
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (rolls, lengths) of split `name`."""
+        if name not in SPLITS:
+            raise DataError(f"unknown split {name!r}; use one of {list(SPLITS)}")
+        return getattr(self, name), getattr(self, f"{name}_lengths")
+
+
+def window_starts(steps: int, cfg: DataConfig) -> list[int]:
+    """Return the first step of each window of a roll of `steps` steps; the last window reaches the end (padded)."""
+    if cfg.windows == "first":
+        return [0]
+    starts = [0]
+    while starts[-1] + cfg.seq_len < steps:
+        starts.append(starts[-1] + cfg.hop)
+    return starts
+
+
+def assign_splits(n: int, shares: tuple[float, float, float], seed: int) -> np.ndarray:
+    """Return a split index (0 train, 1 valid, 2 test) per file, shuffled with `seed`; each non-zero share gets a file when n >= 3."""
+    counts = [round(n * s) for s in shares[1:]]
+    if n >= 3:
+        counts = [max(c, 1) if s > 0 else c for c, s in zip(counts, shares[1:])]
+    n_valid, n_test = counts
+    n_train = max(n - n_valid - n_test, 0)
+    labels = np.array([0] * n_train + [1] * n_valid + [2] * n_test, dtype=np.int64)[:n]
+    return labels[np.random.default_rng(seed).permutation(n)]
+
+
+def cut_windows(rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_len: int | None = None) -> dict:
+    """Return {x, lengths, files, starts} of the non-silent windows of `rolls`, padded to `seq_len` (default cfg.seq_len)."""
+    seq_len = seq_len or cfg.seq_len
+    picks = []
+    for k, roll in enumerate(rolls):
+        active = np.flatnonzero(roll.any(axis=1))  # sounding steps: a window without any is dropped
+        for s in window_starts(len(roll), cfg):
+            n = min(seq_len, len(roll) - s)
+            if n > 0 and np.any((active >= s) & (active < s + n)):
+                picks.append((k, s, n))
+    n_notes = rolls[0].shape[1] if rolls else cfg.n_notes
+    x = np.zeros((len(picks), seq_len, n_notes), dtype=np.uint8)
+    for j, (k, s, n) in enumerate(picks):
+        x[j, :n] = rolls[k][s : s + n]
+    return {
+        "x": x,
+        "lengths": np.array([p[2] for p in picks], dtype=np.int64),
+        "files": np.array([names[p[0]] for p in picks], dtype=str),
+        "starts": np.array([p[1] for p in picks], dtype=np.int64),
+    }
+
+
+def roll_statistics(rolls: list[np.ndarray]) -> dict:
+    """Return density, polyphony, empty-step share and pitch histogram over the real steps of `rolls`."""
+    steps = sum(len(r) for r in rolls)
+    if steps == 0:
+        return {"steps": 0, "density": 0.0, "mean_polyphony": 0.0, "empty_step_share": 0.0, "pitch_histogram": []}
+    hist = np.sum([r.sum(axis=0, dtype=np.int64) for r in rolls], axis=0)
+    per_step = np.concatenate([r.sum(axis=1, dtype=np.int64) for r in rolls])
+    sounding = per_step > 0
+    return {
+        "steps": int(steps),
+        "density": float(hist.sum() / (steps * rolls[0].shape[1])),
+        "mean_polyphony": float(per_step[sounding].mean()) if sounding.any() else 0.0,  # over sounding steps
+        "empty_step_share": float(1 - sounding.mean()),
+        "pitch_histogram": hist.tolist(),
+    }
+
+
+def write_dataset(out: Path, splits: dict, report: dict) -> None:
+    """Write `dataset.npz` (splits: {name: cut_windows result}) and `report.json` atomically into `out`."""
+    arrays = {}
+    for name in SPLITS:
+        w = splits[name]
+        arrays.update({name: w["x"], f"{name}_lengths": w["lengths"], f"{name}_files": w["files"], f"{name}_starts": w["starts"]})
+    out = Path(out)
+    with atomic_write(out / "dataset.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # uncompressed: loads in milliseconds; rolls are small
+    with atomic_write(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1))
+
+
+def cached_report(out: Path, key: str) -> dict | None:
+    """Return the report of the dataset in `out` when it was built from inputs with hash `key`, else None."""
+    try:
+        report = json.loads((Path(out) / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if report.get("id") == key and (Path(out) / "dataset.npz").is_file():
+        return report
+    return None
+
+
+def now_iso() -> str:
+    """Return the local time as an ISO string (seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def base_report(key: str, out: Path, sources: list[str], cfg: DataConfig, **extra) -> dict:
+    """Return the common head of a report.json."""
+    return {"format": FORMAT, "version": VERSION, "id": key, "name": Path(out).name, "created": now_iso(),
+            "sources": sources, "config": to_dict(cfg), **extra}

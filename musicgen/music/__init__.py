@@ -1,0 +1,7 @@
+"""Music: generation from a model, MIDI/WAV output, music metrics and figures.
+
+`generate` samples rolls step by step; `audio` renders WAV with FluidSynth; `quality` measures
+rolls against a reference; `plots` draws figures; `piece` is the one path from a checkpoint to
+files and metrics that the CLI, the Generate page and the study document share.
+May import: the shared ground, data, nn, runs and training. Nothing from study or cli.
+"""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from musicgen.errors import ConfigError
 from musicgen.paths import REPO_ROOT
@@ -198,3 +200,49 @@ class TrainConfig:
         _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
         _check(self.threads >= 0, f"threads must be >= 0 (0: automatic), got {self.threads}")
         _check(isinstance(self.transpose, int) and self.transpose >= 0, f"transpose must be an integer >= 0 (semitones), got {self.transpose}")
+
+
+# The config of one training run, as the app hands it to `python -m musicgen train --config FILE`.
+# It is the same JSON the trainer stores with the run; the keys the trainer adds there are read back and
+# ignored, since they follow from the dataset and the machine.
+RUN_KEYS = ("data", "name", "model", "train")
+STORED_KEYS = ("data_path", "dataset", "data_config", "device", "code_version")
+
+
+def run_config(data: str, model_cfg: ModelConfig, train_cfg: TrainConfig, name: str | None = None) -> dict:
+    """Return the JSON-ready config of a training run: {data, name, model, train}."""
+    return {"data": str(data), "name": name, "model": to_dict(model_cfg), "train": to_dict(train_cfg)}
+
+
+def run_config_from_dict(d: dict, source: str = "the run config") -> tuple[str, str | None, ModelConfig, TrainConfig]:
+    """Return (data, name, ModelConfig, TrainConfig) of a run config dict (run_config's, or a stored run's)."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{source} must be a JSON object with keys {list(RUN_KEYS)}, got {type(d).__name__}")
+    unknown = sorted(set(d) - set(RUN_KEYS) - set(STORED_KEYS))
+    if unknown:
+        raise ConfigError(f"{source} has unknown keys {unknown}; known: {list(RUN_KEYS)}")
+    if not isinstance(d.get("data"), str) or not d["data"]:
+        raise ConfigError(f"{source} names no dataset; add \"data\": \"builtin:bach\" (or a dataset folder or name)")
+    for key in ("model", "train"):
+        if not isinstance(d.get(key, {}), dict):
+            raise ConfigError(f"{source}: {key!r} must be an object of {key} settings, got {type(d[key]).__name__}")
+    try:
+        model, train = from_dict(ModelConfig, d.get("model", {})), from_dict(TrainConfig, d.get("train", {}))
+    except TypeError as e:  # a value of the wrong type reached a comparison in __post_init__
+        raise ConfigError(f"{source} has a value of the wrong type ({e})") from None
+    name = d.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{source}: 'name' must be text or null, got {name!r}")
+    return d["data"], name, model, train
+
+
+def read_run_config(path: str | Path) -> tuple[str, str | None, ModelConfig, TrainConfig]:
+    """Read a run config JSON file; return (data, name, ModelConfig, TrainConfig)."""
+    p = Path(path).expanduser()
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {p} does not exist; write one with the app, or copy a run's config from `runs --json`") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"config file {p} is not readable JSON ({str(e)[:120]})") from None
+    return run_config_from_dict(d, source=f"config file {p}")

@@ -89,6 +89,8 @@ def register(sub) -> None:
     p.add_argument("--data", help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
     p.add_argument("--name", help="run name (default: <optimizer>-<loss>)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or killed run exactly from its last.pt")
+    p.add_argument("--config", metavar="FILE",
+                   help="a run config JSON ({data, name, model, train}, as stored with a run): the whole run, no other option")
     p.add_argument("--json", action="store_true", help="print a final JSON summary")
     add_train_options(p)
     p.set_defaults(func=cmd_train)
@@ -111,9 +113,24 @@ def _fmt(m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best",
     return "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), (int, float)))
 
 
+def _from_config_file(args) -> tuple:
+    """Return (data, name, ModelConfig, TrainConfig) of --config FILE, refusing options that would change it."""
+    from musicgen.config import read_run_config
+
+    others = [a for a in ("data", "name", "resume", "recipe", *_MODEL_OPTIONS, *(f.name for f in dataclasses.fields(TrainConfig)))
+              if getattr(args, a, None) is not None]
+    if others:
+        flags = ", ".join("--" + a.replace("_", "-") for a in others)
+        raise ConfigError(f"--config FILE holds the whole run; drop {flags} or edit the file")
+    return read_run_config(args.config)
+
+
 def cmd_train(args) -> int:
     from musicgen.training.train import NonFiniteError, run_training
 
+    configs = None
+    if args.config:
+        args.data, args.name, *configs = _from_config_file(args)
     if not args.resume and not args.data:
         raise ConfigError("give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID")
     stop = threading.Event()
@@ -130,7 +147,7 @@ def cmd_train(args) -> int:
         if args.resume:
             summary = run_training(None, resume=args.resume, epochs=args.epochs, **kwargs)
         else:
-            model_cfg, train_cfg = configs_from_args(args)
+            model_cfg, train_cfg = configs or configs_from_args(args)
             summary = run_training(args.data, model_cfg, train_cfg, name=args.name, **kwargs)
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)

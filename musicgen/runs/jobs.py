@@ -8,7 +8,7 @@ the trainer turns into a clean stop (checkpoint written, status "stopped").
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -19,9 +19,10 @@ import uuid
 from pathlib import Path
 
 from musicgen.errors import StoreError
-from musicgen.paths import REPO_ROOT, home_dir
+from musicgen.paths import REPO_ROOT, atomic_write, home_dir
+from musicgen.processes import is_alive
 from musicgen.runs import store
-from musicgen.config import ModelConfig, TrainConfig
+from musicgen.config import run_config
 
 KINDS = ("train", "sweep")
 
@@ -94,24 +95,6 @@ def log_tail(pid: int, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def is_alive(pid: int | None) -> bool:
-    """Return True when a process with this pid exists and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A zombie (finished, not yet reaped by a parent that is not us) is not running.
-        state = Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def stop_pid(pid: int, wait_s: float = 0.0) -> bool:
     """Send SIGTERM to `pid`; optionally wait up to `wait_s` seconds for it to end. Return True if it ended."""
     try:
@@ -137,29 +120,18 @@ def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
     return stop_pid(pid, wait_s)
 
 
-def _flags(cfg, defaults) -> list[str]:
-    out = []
-    for f in dataclasses.fields(cfg):
-        value, default = getattr(cfg, f.name), getattr(defaults, f.name)
-        if value == default:
-            continue  # the CLI's default is the same value: a shorter, readable command line
-        flag = "--" + f.name.replace("_", "-")
-        if value is None:
-            out += [flag, "none"]  # e.g. --focal-alpha none: weigh both classes alike
-        elif isinstance(value, bool):
-            out += [flag] if value else []
-        else:
-            out += [flag, str(value)]
-    return out
+def configs_dir() -> Path:
+    """Return the folder of the run configs that the app hands to training processes."""
+    return home_dir() / "configs"
 
 
 def train_args(data_ref: str, model_cfg, train_cfg, name: str | None = None) -> list[str]:
-    """Return the `python -m musicgen train` arguments that reproduce these configs on `data_ref`."""
-    args = ["--data", str(data_ref)]
-    if name:
-        args += ["--name", name]
-    # n_notes comes from the dataset, never from the page.
-    model_defaults = dataclasses.replace(ModelConfig(), n_notes=model_cfg.n_notes)
-    # Optimizer and loss always spelled out; the rest only where it differs from that optimizer's default.
-    args += ["--optimizer", train_cfg.optimizer, "--loss", train_cfg.loss]
-    return args + _flags(model_cfg, model_defaults) + _flags(train_cfg, TrainConfig(optimizer=train_cfg.optimizer, loss=train_cfg.loss))
+    """Write the run's whole config as JSON under configs_dir(); return the `python -m musicgen train` arguments that read it.
+
+    Flags would lose values whose CLI spelling is the default's (a False boolean, a None), so the
+    process gets the config exactly as it will be stored with the run.
+    """
+    path = configs_dir() / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}.json"
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(run_config(data_ref, model_cfg, train_cfg, name), indent=1))
+    return ["--config", str(path)]

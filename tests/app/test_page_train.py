@@ -3,6 +3,7 @@
 import pytest
 from app_helpers import no_failure, open_page, seed_run, texts
 
+from musicgen.config import read_run_config
 from musicgen.runs import jobs, store
 
 
@@ -33,9 +34,10 @@ def test_empty_store_and_launch_builds_the_command(home, launched):
     at.button(key="train_launch").click().run()
     no_failure(at)
     args = launched[-1]
-    assert args[:4] == ["--data", "builtin:bach", "--name", "tiny"]
-    for flag, value in (("--optimizer", "rmsprop"), ("--loss", "focal"), ("--epochs", "2"), ("--focal-gamma", "1.5"), ("--hidden", "16")):
-        assert args[args.index(flag) + 1] == value
+    assert args[0] == "--config" and len(args) == 2  # the whole config travels as the JSON stored with the run
+    data, name, model, train = read_run_config(args[1])
+    assert (data, name, model.hidden) == ("builtin:bach", "tiny", 16)
+    assert (train.optimizer, train.loss, train.epochs, train.focal_gamma) == ("rmsprop", "focal", 2, 1.5)
     assert any("process 424242" in s for s in texts(at.success))
     assert at.session_state["train_follow_pid"] == 424242
 

@@ -67,32 +67,6 @@ def test_unknown_kind_and_missing_log(home):
     assert not jobs.is_alive(999_999_999)
 
 
-def test_train_args_round_trip_through_the_train_cli():
-    from musicgen.cli import build_parser
-    from musicgen.cli.train import configs_from_args
-    from musicgen.config import ModelConfig, TrainConfig
-
-    model = ModelConfig(hidden=16, conv_layers=0, dropout=0.1)
-    train = TrainConfig(optimizer="rmsprop", loss="focal", lr=0.01, epochs=2, batch_size=8, seed=3, device="cpu",
-                        focal_alpha=None, focal_gamma=1.5, rms_momentum=0.5, schedule="cosine")
-    args = jobs.train_args("builtin:bach", model, train, name="my run")
-    assert args[:4] == ["--data", "builtin:bach", "--name", "my run"]
-    parsed = build_parser().parse_args(["train", *args])
-    assert (parsed.data, parsed.name) == ("builtin:bach", "my run")
-    assert configs_from_args(parsed) == (model, train)
-
-
-def test_train_args_keep_sgd_nesterov_and_defaults_short():
-    from musicgen.cli import build_parser
-    from musicgen.cli.train import configs_from_args
-    from musicgen.config import ModelConfig, TrainConfig
-
-    train = TrainConfig(optimizer="sgd", nesterov=True)
-    args = jobs.train_args("d", ModelConfig(), train)
-    assert args == ["--data", "d", "--optimizer", "sgd", "--loss", "bce", "--nesterov"]
-    assert configs_from_args(build_parser().parse_args(["train", *args]))[1] == train
-
-
 def test_stop_run_signals_the_pid_in_the_store(home):
     from musicgen.runs import store
     from musicgen.errors import StoreError

@@ -101,21 +101,21 @@ def from_dict(cls, d: dict):
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-def code_version() -> str:
-    """Return the git commit (with '+dirty' when the tree has changes), or a hash of the package source."""
+def code_version(root: Path = REPO_ROOT) -> str:
+    """Return the git commit (with '+dirty' when the package has changes), or a hash of the package source.
+
+    Reads only: `--no-optional-locks` keeps `git status` from refreshing (rewriting) the index.
+    """
+    git = ["git", "--no-optional-locks", "-C", str(root)]
     try:
-        rev = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip()
+        rev = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no", "musicgen"],
-            capture_output=True, text=True, timeout=5, check=False,
+            [*git, "status", "--porcelain", "--untracked-files=no", "musicgen"], capture_output=True, text=True, timeout=5, check=False
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         h = hashlib.sha256()
-        for p in sorted((REPO_ROOT / "musicgen").rglob("*.py")):
+        for p in sorted((root / "musicgen").rglob("*.py")):
             h.update(p.read_bytes())
         return "src-" + h.hexdigest()[:12]
 

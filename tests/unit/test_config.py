@@ -119,3 +119,29 @@ def test_config_file_errors_are_one_line(home, tmp_path, capsys):
     good.write_text(json.dumps(run_config("d", ModelConfig(), TrainConfig())))
     assert main(["train", "--config", str(good), "--lr", "0.1", "--data", "x"]) == 2
     assert "drop --data, --lr or edit the file" in capsys.readouterr().err
+
+
+def test_code_version_never_writes_the_repository(tmp_path):
+    import os
+    import subprocess
+
+    from musicgen.config import code_version
+
+    repo = tmp_path / "repo"
+    (repo / "musicgen").mkdir(parents=True)
+    (repo / "musicgen" / "x.py").write_text("A = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    index = repo / ".git" / "index"
+    os.utime(repo / "musicgen" / "x.py", (1, 1))  # stat info differs from the index: a plain `git status` rewrites it
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+    assert code_version(repo).isalnum()  # a clean tree: the commit alone
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    (repo / "musicgen" / "x.py").write_text("A = 2\n")
+    assert code_version(repo).endswith("+dirty")
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    # The control: without the flag git does refresh the index, so the check above can fail.
+    subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], check=True, capture_output=True)
+    assert index.read_bytes() != before[0]

@@ -1,4 +1,4 @@
-"""What every benchmark shares: the machine's description, a Markdown table, appending to BENCHMARKS.md."""
+"""What every benchmark shares: the repo root on sys.path, the JSB file, the machine, a table, appending to BENCHMARKS.md."""
 
 from __future__ import annotations
 
@@ -11,13 +11,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+JSB_MAT = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"  # the team's copy, beside the repo
 
 
 def machine(device: str = "cpu") -> str:
     """Return a one-line description of the CPU (and GPU when `device` is cuda)."""
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from musicgen.parallel import usable_cores
+
+    cores = usable_cores()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     text = f"{platform.machine()} CPU, {cores} cores (load average {load:.1f} at start), torch {torch.__version__}"
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -27,7 +30,10 @@ def machine(device: str = "cpu") -> str:
 
 def table(header: list[str], rows: list[list]) -> str:
     """Return a Markdown table; floats get 4 significant digits."""
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)

@@ -25,21 +25,48 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-JSB = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
+from common import JSB_MAT, ROOT
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Page -> selector of an element drawn at the end of its script.
-PAGES = {"home": '[data-testid="stMetric"]', "data": ".st-key-data_window .js-plotly-plot", "train": "[data-testid=\"stDataFrame\"]",
-         "compare": ".st-key-cmp_csv_runs", "generate": ".st-key-gen_go"}
+PAGES = {
+    "home": '[data-testid="stMetric"]',
+    "data": ".st-key-data_window .js-plotly-plot",
+    "train": '[data-testid="stDataFrame"]',
+    "compare": ".st-key-cmp_csv_runs",
+    "generate": ".st-key-gen_go",
+}
 
 
 def serve(home: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "MUSICGEN_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
-                             "true", "--server.fileWatcherType", "none"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import urllib.request
 
     for _ in range(240):
@@ -80,10 +107,10 @@ def script_s(page: str, repeats: int) -> float:
 
 def prepare(home: Path, data: Path | None) -> None:
     """Build the dataset 'bench' and two short finished runs (so Compare and Generate have something to show)."""
-    from musicgen.runs import jobs
     from musicgen.config import DataConfig
     from musicgen.data.datasets import build_dataset
     from musicgen.paths import data_dir
+    from musicgen.runs import jobs
 
     if data and data.is_file():
         build_dataset([str(data)], data_dir() / "bench", None)
@@ -98,12 +125,28 @@ def prepare(home: Path, data: Path | None) -> None:
             roll = np.zeros((256, 84), np.uint8)
             for s in range(0, 256, 4):
                 r = int(rng.integers(36, 60))
-                roll[s:s + 4, [r - 24, r - 20, r - 17]] = 1
+                roll[s : s + 4, [r - 24, r - 20, r - 17]] = 1
             write_midi(roll, folder / f"p{i}.mid")
         build_dataset([str(folder)], data_dir() / "bench", DataConfig(seq_len=64, hop=32))
     for opt in ("adam", "adamw"):
-        pid = jobs.start_training(["--data", "bench", "--optimizer", opt, "--epochs", "3", "--hidden", "16", "--conv-channels", "8",
-                                   "--gru-layers", "1", "--name", f"warm-{opt}"])
+        pid = jobs.start_training(
+            [
+                "--data",
+                "bench",
+                "--optimizer",
+                opt,
+                "--epochs",
+                "3",
+                "--hidden",
+                "16",
+                "--conv-channels",
+                "8",
+                "--gru-layers",
+                "1",
+                "--name",
+                f"warm-{opt}",
+            ]
+        )
         while jobs.is_alive(pid):
             time.sleep(0.2)
 
@@ -148,7 +191,7 @@ def live_lag(browser, url: str, epochs: int) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=JSB, help="benchmark .mat or MIDI folder (default: the team's JSB file)")
+    ap.add_argument("--data", type=Path, default=JSB_MAT, help="benchmark .mat or MIDI folder (default: the team's JSB file)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--port", type=int, default=8765)
@@ -173,15 +216,19 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
     idle = next(r[2] for r in rows if r[0] == "compare")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; date {time.strftime('%Y-%m-%d')}; "
-          f"load average at the end {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; date {time.strftime('%Y-%m-%d')}; "
+        f"load average at the end {os.getloadavg()[0]:.1f}"
+    )
     print("\n| page | browser first render, cold (s) | browser first render, warm median (s) | script alone, median (s) |")
     print("| --- | --- | --- | --- |")
     for page, cold, warm, script in rows:
         print(f"| {page} | {cold:.2f} | {warm:.2f} | {script:.2f} |")
     if lags:
-        print(f"\nlive curve lag behind the store over {len(lags)} epochs: median {statistics.median(lags):.2f} s, "
-              f"max {max(lags):.2f} s (refresh every 2 s)")
+        print(
+            f"\nlive curve lag behind the store over {len(lags)} epochs: median {statistics.median(lags):.2f} s, "
+            f"max {max(lags):.2f} s (refresh every 2 s)"
+        )
     if busy:
         print(f"Compare page render while training: median {statistics.median(busy):.2f} s (idle: {idle:.2f} s)")
 

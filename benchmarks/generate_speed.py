@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 import musicgen.music.generate as gen_mod
-from musicgen.music.audio import fluidsynth_available, read_wav, render_wav
 from musicgen.config import ModelConfig
+from musicgen.music.audio import fluidsynth_available, read_wav, render_wav
 from musicgen.nn.convgru import ConvGRU, count_parameters
 
 
@@ -49,8 +49,10 @@ def main() -> None:
     else:
         torch.manual_seed(0)
         model, name = ConvGRU(ModelConfig()).eval(), "random default ModelConfig"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
-          f"torch {torch.__version__}, {args.threads} thread(s); model: {name}, {count_parameters(model):,} parameters\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+        f"torch {torch.__version__}, {args.threads} thread(s); model: {name}, {count_parameters(model):,} parameters\n"
+    )
     print("| samples | steps | method | seconds | steps/s | x recompute | same rolls |")
     print("|---|---|---|---|---|---|---|")
     opts = {"strategy": "sample", "temperature": 1.0, "seed": 0}
@@ -64,8 +66,11 @@ def main() -> None:
         finally:
             gen_mod._fast_ok = fast_ok
         slow, t_slow = timed(lambda s=samples: gen_mod.generate(model, args.steps, samples=s, recompute=True, **opts))
-        for method, roll, t in (("step-by-step (fused cells)", fast, t_fast), ("step-by-step (ConvGRU.step)", plain, t_plain),
-                                ("recompute prefix", slow, t_slow)):
+        for method, roll, t in (
+            ("step-by-step (fused cells)", fast, t_fast),
+            ("step-by-step (ConvGRU.step)", plain, t_plain),
+            ("recompute prefix", slow, t_slow),
+        ):
             same = "yes" if np.array_equal(roll, slow) else "NO"
             print(f"| {samples} | {args.steps} | {method} | {t:.2f} | {args.steps / t:,.0f} | {t_slow / t:.1f}x | {same} |")
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from common import JSB_MAT  # also puts the repo root on sys.path: runs from a checkout without installing
 
 
 def _write_collections(root: Path) -> dict[str, Path]:
-    from musicgen.data.corpora import bach_midi_dir
     from musicgen.data.benchmark_files import read_benchmark
+    from musicgen.data.corpora import bach_midi_dir
     from musicgen.data.midi import roll_from_midi, write_midi
 
     out = {}
@@ -31,10 +30,9 @@ def _write_collections(root: Path) -> dict[str, Path]:
         roll, _ = roll_from_midi(f)
         write_midi(roll, folder / f.name)
     out["Bach chorales (builtin)"] = folder
-    jsb = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
-    if jsb.is_file():
+    if JSB_MAT.is_file():
         folder = root / "jsb_midi"
-        for split, seqs in read_benchmark(jsb).items():
+        for split, seqs in read_benchmark(JSB_MAT).items():
             for i, x in enumerate(seqs):
                 write_midi(x[:, 3:87], folder / f"{split}_{i:03d}.mid", steps_per_beat=1)
         out["JSB Chorales (write_midi)"] = folder
@@ -77,8 +75,10 @@ def main() -> None:
                 st = report["stats"]
                 n_files = st["files_ok"] + st["files_skipped"]
                 ratio = f"{best['pretty_midi'] / cold:.1f}x" if parser == "symusic" else "1.0x"
-                print(f"| {label} | {n_files} | {st['notes']:,} | {parser} | {cold:.3f} | {n_files / cold:,.0f} | "
-                      f"{st['notes'] / cold:,.0f} | {cached:.3f} | {ratio} |")
+                print(
+                    f"| {label} | {n_files} | {st['notes']:,} | {parser} | {cold:.3f} | {n_files / cold:,.0f} | "
+                    f"{st['notes'] / cold:,.0f} | {cached:.3f} | {ratio} |"
+                )
 
 
 if __name__ == "__main__":

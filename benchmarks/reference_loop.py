@@ -15,10 +15,10 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from musicgen.config import ModelConfig
+from musicgen.nn.convgru import ConvGRU
 from musicgen.training.batches import Split
 from musicgen.training.evaluate import evaluate_model
 from musicgen.training.metrics import step_mask
-from musicgen.nn.convgru import ConvGRU
 
 
 class RollDataset(Dataset):
@@ -32,8 +32,18 @@ class RollDataset(Dataset):
         return torch.from_numpy(self.rolls[i].astype(np.float32)), int(self.lengths[i])
 
 
-def reference_training(ds, model_cfg: ModelConfig, device: str, batch_size=32, lr=1e-3, seed=0, max_epochs=10,
-                       max_seconds=None, target_nll=None, evaluate=True):
+def reference_training(
+    ds,
+    model_cfg: ModelConfig,
+    device: str,
+    batch_size=32,
+    lr=1e-3,
+    seed=0,
+    max_epochs=10,
+    max_seconds=None,
+    target_nll=None,
+    evaluate=True,
+):
     """Train with the reference loop; return per-epoch rows {epoch, train_s, seqs, wall_s, valid_nll}."""
     torch.manual_seed(seed)
     dev = torch.device(device)
@@ -49,7 +59,9 @@ def reference_training(ds, model_cfg: ModelConfig, device: str, batch_size=32, l
             x, lengths = x.to(dev), lengths.to(dev)
             logits = model(x[:, :-1])
             mask = step_mask(lengths, x.shape[1] - 1).unsqueeze(-1)  # (B, T-1, 1)
-            loss = (F.binary_cross_entropy_with_logits(logits, x[:, 1:], reduction="none") * mask).sum() / (mask.sum() * x.shape[-1])
+            loss = (F.binary_cross_entropy_with_logits(logits, x[:, 1:], reduction="none") * mask).sum() / (
+                mask.sum() * x.shape[-1]
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from common import ROOT, append_report, table
+from common import JSB_MAT, ROOT, append_report, table
 
 
 class _StopAt:
@@ -45,32 +45,43 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--target", type=float, default=8.6)
     ap.add_argument("--max-seconds", type=float, default=120.0)
-    ap.add_argument("--mat", default=str(ROOT.parent / "shared/data/jsb/JSB_Chorales.mat"))
+    ap.add_argument("--mat", default=str(JSB_MAT))
     ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"), help="file to append to ('' prints only)")
     args = ap.parse_args()
     os.environ.setdefault("MUSICGEN_HOME", tempfile.mkdtemp(prefix="musicgen-bench-"))
     from reference_loop import reference_training
 
-    from musicgen.study.literature import import_benchmark
     from musicgen.config import ModelConfig, TrainConfig
     from musicgen.data.datasets import load_dataset
+    from musicgen.study.literature import import_benchmark
     from musicgen.training.train import run_training
 
     folder = str(import_benchmark(args.mat))
     stop = threading.Event()
     rep = _StopAt(args.target, args.max_seconds, stop)
-    run_training(folder, ModelConfig(), TrainConfig(epochs=10_000, device=args.device), name="time-to-quality", reporter=rep, stop=stop)
+    run_training(
+        folder, ModelConfig(), TrainConfig(epochs=10_000, device=args.device), name="time-to-quality", reporter=rep, stop=stop
+    )
     t0 = time.perf_counter()
-    ref = reference_training(load_dataset(folder), ModelConfig(), args.device, max_epochs=10_000, max_seconds=args.max_seconds,
-                             target_nll=args.target)
+    ref = reference_training(
+        load_dataset(folder), ModelConfig(), args.device, max_epochs=10_000, max_seconds=args.max_seconds, target_nll=args.target
+    )
     ref_hit = next(((r["wall_s"], r["epoch"]) for r in ref if r["valid_nll"] <= args.target), None)
     ref_best = min(r["valid_nll"] for r in ref)
-    show = lambda hit: f"{hit[0]:.1f} s (epoch {hit[1]})" if hit else f"not within {args.max_seconds:.0f} s"
-    rows = [["reference: DataLoader, batch 32, fp32, Adam 1e-3", show(ref_hit), round(ref_best, 3)],
-            ["musicgen trainer, defaults", show(rep.reached), round(rep.best, 3)]]
+
+    def show(hit):
+        return f"{hit[0]:.1f} s (epoch {hit[1]})" if hit else f"not within {args.max_seconds:.0f} s"
+
+    rows = [
+        ["reference: DataLoader, batch 32, fp32, Adam 1e-3", show(ref_hit), round(ref_best, 3)],
+        ["musicgen trainer, defaults", show(rep.reached), round(rep.best, 3)],
+    ]
     ratio = f"{ref_hit[0] / rep.reached[0]:.1f}×" if ref_hit and rep.reached else "n/a (one side did not reach the target)"
     body = table([f"loop ({args.device})", f"time to valid NLL ≤ {args.target}", "best valid NLL seen"], rows)
-    body += f"\n\nSpeed-up, reference time / trainer time: {ratio}. Reference measured {time.perf_counter() - t0:.0f} s after the trainer."
+    body += (
+        f"\n\nSpeed-up, reference time / trainer time: {ratio}. "
+        f"Reference measured {time.perf_counter() - t0:.0f} s after the trainer."
+    )
     append_report(args.md, f"Time to quality ({args.device})", body, args.device)
 
 

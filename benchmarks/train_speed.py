@@ -14,13 +14,13 @@ import tempfile
 import threading
 import time
 
-from common import ROOT, append_report, table
+from common import JSB_MAT, ROOT, append_report, table
 
 
 def trainer_speed(data: str, device: str, batch_size: int, epochs: int) -> float:
     """Return the trainer's mean training sequences/s over epochs 2..epochs+1."""
-    from musicgen.runs import store
     from musicgen.config import ModelConfig, TrainConfig
+    from musicgen.runs import store
     from musicgen.training.train import run_training
 
     cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch_size, epochs=epochs + 1, device=device)
@@ -44,14 +44,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch")
-    ap.add_argument("--mat", default=str(ROOT.parent / "shared/data/jsb/JSB_Chorales.mat"))
+    ap.add_argument("--mat", default=str(JSB_MAT))
     ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"), help="file to append to ('' prints only)")
     args = ap.parse_args()
     os.environ.setdefault("MUSICGEN_HOME", tempfile.mkdtemp(prefix="musicgen-bench-"))
     import torch
 
-    from musicgen.study.literature import import_benchmark
     from musicgen.data.datasets import load_dataset
+    from musicgen.study.literature import import_benchmark
 
     if args.device == "cpu":
         torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))  # the trainer's own default
@@ -66,7 +66,10 @@ def main() -> None:
         s = trainer_speed(folder, args.device, bs, args.epochs)
         rows.append([what, round(s, 1), round(s / ref, 2)])
     body = table(["loop", "training sequences/s", "× reference"], rows)
-    body += f"\n\n{args.epochs} timed epochs each after one warm-up; default model (ModelConfig()); {time.perf_counter() - t:.0f} s in all."
+    body += (
+        f"\n\n{args.epochs} timed epochs each after one warm-up; default model (ModelConfig()); "
+        f"{time.perf_counter() - t:.0f} s in all."
+    )
     append_report(args.md, f"Training throughput ({args.device})", body, args.device)
 
 

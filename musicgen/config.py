@@ -108,9 +108,15 @@ def code_version(root: Path = REPO_ROOT) -> str:
     """
     git = ["git", "--no-optional-locks", "-C", str(root)]
     try:
-        rev = subprocess.run([*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+        rev = subprocess.run(
+            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
         dirty = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no", "musicgen"], capture_output=True, text=True, timeout=5, check=False
+            [*git, "status", "--porcelain", "--untracked-files=no", "musicgen"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -120,7 +126,7 @@ def code_version(root: Path = REPO_ROOT) -> str:
         return "src-" + h.hexdigest()[:12]
 
 
-# Names the trainer knows; musicgen.losses and musicgen.optim hold the matching registries.
+# Names the trainer knows; musicgen.training.losses and musicgen.training.optim hold the matching registries.
 OPTIMIZER_NAMES = ("adam", "adamw", "rmsprop", "sgd")
 LOSS_NAMES = ("bce", "focal", "weighted-bce", "asymmetric")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
@@ -173,7 +179,9 @@ class TrainConfig:
     transpose: int = 0
 
     def __post_init__(self):
-        _check(self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}")
+        _check(
+            self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
+        )
         _check(self.loss in LOSS_NAMES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
         _check(self.device in DEVICE_NAMES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICE_NAMES)}")
         _check(self.schedule in SCHEDULE_NAMES, f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
@@ -184,13 +192,21 @@ class TrainConfig:
         _check(_finite_positive(self.lr), f"lr must be a positive finite number, got {self.lr}")
         _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _check(isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size}")
+        _check(
+            isinstance(self.batch_size, int) and self.batch_size >= 1,
+            f"batch_size must be an integer >= 1, got {self.batch_size}",
+        )
         _check(0 < self.min_lr_ratio <= 1, f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
         _check(math.isfinite(self.clip) and self.clip >= 0, f"clip must be >= 0 (0 turns it off), got {self.clip}")
         _check(self.patience >= 0, f"patience must be >= 0 (0 turns early stopping off), got {self.patience}")
         _check(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
-        _check(self.focal_alpha is None or 0 <= self.focal_alpha <= 1, f"focal_alpha must be in [0, 1] or None, got {self.focal_alpha}")
-        _check(self.pos_weight is None or _finite_positive(self.pos_weight), f"pos_weight must be > 0 or None, got {self.pos_weight}")
+        _check(
+            self.focal_alpha is None or 0 <= self.focal_alpha <= 1,
+            f"focal_alpha must be in [0, 1] or None, got {self.focal_alpha}",
+        )
+        _check(
+            self.pos_weight is None or _finite_positive(self.pos_weight), f"pos_weight must be > 0 or None, got {self.pos_weight}"
+        )
         _check(self.asl_gamma_pos >= 0 and self.asl_gamma_neg >= 0, "asl_gamma_pos and asl_gamma_neg must be >= 0")
         _check(0 <= self.asl_clip < 1, f"asl_clip must be in [0, 1), got {self.asl_clip}")
         _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
@@ -199,7 +215,10 @@ class TrainConfig:
         _check(self.momentum >= 0 and self.rms_momentum >= 0, "momentum and rms_momentum must be >= 0")
         _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
         _check(self.threads >= 0, f"threads must be >= 0 (0: automatic), got {self.threads}")
-        _check(isinstance(self.transpose, int) and self.transpose >= 0, f"transpose must be an integer >= 0 (semitones), got {self.transpose}")
+        _check(
+            isinstance(self.transpose, int) and self.transpose >= 0,
+            f"transpose must be an integer >= 0 (semitones), got {self.transpose}",
+        )
 
 
 # The config of one training run, as the app hands it to `python -m musicgen train --config FILE`.
@@ -222,7 +241,7 @@ def run_config_from_dict(d: dict, source: str = "the run config") -> tuple[str, 
     if unknown:
         raise ConfigError(f"{source} has unknown keys {unknown}; known: {list(RUN_KEYS)}")
     if not isinstance(d.get("data"), str) or not d["data"]:
-        raise ConfigError(f"{source} names no dataset; add \"data\": \"builtin:bach\" (or a dataset folder or name)")
+        raise ConfigError(f'{source} names no dataset; add "data": "builtin:bach" (or a dataset folder or name)')
     for key in ("model", "train"):
         if not isinstance(d.get(key, {}), dict):
             raise ConfigError(f"{source}: {key!r} must be an object of {key} settings, got {type(d[key]).__name__}")
@@ -242,7 +261,9 @@ def read_run_config(path: str | Path) -> tuple[str, str | None, ModelConfig, Tra
     try:
         d = json.loads(p.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist; write one with the app, or copy a run's config from `runs --json`") from None
+        raise ConfigError(
+            f"config file {p} does not exist; write one with the app, or copy a run's config from `runs --json`"
+        ) from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise ConfigError(f"config file {p} is not readable JSON ({str(e)[:120]})") from None
     return run_config_from_dict(d, source=f"config file {p}")

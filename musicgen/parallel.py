@@ -8,8 +8,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 
-def default_workers() -> int:
-    """Return the number of CPU cores this process may use."""
+def usable_cores() -> int:
+    """Return the number of CPU cores this process may use (its affinity mask, not the machine's count)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS and Windows have no sched_getaffinity
@@ -30,7 +30,7 @@ def _crash_message(item) -> str:
 
 
 def map_isolated(fn, items: list, workers: int | None = None, on_crash=None, progress=None) -> list:
-    """Return `[fn(item) for item in items]`, computed in up to `workers` processes (0: in this process).
+    """Return `[fn(item) for item in items]`, computed in up to `workers` processes (None: usable_cores(); 0: in this process).
 
     `fn` must be a module-level function. When a worker dies (a segfault in a C parser), the items
     of its chunk are retried one process each; an item that kills its own process gets
@@ -40,7 +40,7 @@ def map_isolated(fn, items: list, workers: int | None = None, on_crash=None, pro
     total, results = len(items), [None] * len(items)
     on_crash = on_crash or (lambda item, message: None)
     progress = progress or (lambda done, total: None)
-    workers = default_workers() if workers is None else workers
+    workers = usable_cores() if workers is None else workers
     if workers == 0 or total == 0:
         for i, item in enumerate(items):
             results[i] = fn(item)
@@ -56,7 +56,7 @@ def map_isolated(fn, items: list, workers: int | None = None, on_crash=None, pro
         for fut in as_completed(futures):
             idx = futures[fut]
             try:
-                for i, r in zip(idx, fut.result()):
+                for i, r in zip(idx, fut.result(), strict=True):
                     results[i] = r
                 done += len(idx)
                 progress(done, total)

@@ -25,14 +25,29 @@ def checkpoints_dir() -> Path:
     return home_dir() / "checkpoints"
 
 
+def run_dir(run_id: str) -> Path:
+    """Return the checkpoint folder of one run (`last.pt`, `best.pt`)."""
+    return checkpoints_dir() / run_id
+
+
 def db_path() -> Path:
     """Return the SQLite run store's path."""
     return home_dir() / "runs.sqlite"
 
 
 def cache_dir() -> Path:
-    """Return the cache folder (converted built-in corpora and similar)."""
+    """Return the cache folder (converted built-in corpora, generation metrics and similar)."""
     return home_dir() / "data" / ".cache"
+
+
+def logs_dir() -> Path:
+    """Return the folder of job logs (`<kind>-<pid>.log`; a sweep's workers under `sweep-<sweep-id>/`)."""
+    return home_dir() / "logs"
+
+
+def configs_dir() -> Path:
+    """Return the folder of the run configs that the app hands to training processes (not configs/: that holds recipes)."""
+    return home_dir() / "jobs"
 
 
 def _read_umask() -> int:

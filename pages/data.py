@@ -3,10 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from dashboard import data as prep
+from dashboard.router import ensure_routed
+from dashboard.ui import call
 from musicgen.config import DataConfig
-from pages import _prep
-from pages._ui import call
+from musicgen.data.datasets import list_datasets
+from musicgen.music import plots
 
+ensure_routed()
 st.title("Dataset")
 limit_mb = st.get_option("server.maxUploadSize")
 SOURCES = ("Bach chorales (builtin:bach)", "benchmark file (.mat / .pickle, e.g. JSB Chorales)", "upload MIDI files or a zip")
@@ -14,22 +18,37 @@ SOURCES = ("Bach chorales (builtin:bach)", "benchmark file (.mat / .pickle, e.g.
 source = st.radio("source", SOURCES, key="data_source")
 uploads, bench_path = None, None
 if source == SOURCES[1]:
-    bench_path = st.text_input("benchmark file", str(_prep.JSB_DEFAULT) if _prep.JSB_DEFAULT.is_file() else "", key="data_bench",
-                               help="JSB_Chorales.mat as distributed with the TCN repository; it keeps its own train/valid/test split")
+    bench_path = st.text_input(
+        "benchmark file",
+        str(prep.JSB_DEFAULT) if prep.JSB_DEFAULT.is_file() else "",
+        key="data_bench",
+        help="JSB_Chorales.mat as distributed with the TCN repository; it keeps its own train/valid/test split",
+    )
     whole = st.checkbox("whole sequences (the published benchmark setting)", value=True, key="data_whole")
 elif source == SOURCES[2]:
-    uploads = st.file_uploader(f"MIDI files or a zip of them (at most {limit_mb} MB each)", type=["mid", "midi", "kar", "zip"],
-                               accept_multiple_files=True, key="data_upload")
+    uploads = st.file_uploader(
+        f"MIDI files or a zip of them (at most {limit_mb} MB each)",
+        type=["mid", "midi", "kar", "zip"],
+        accept_multiple_files=True,
+        key="data_upload",
+    )
 
 d = DataConfig()
 with st.form("data_form"):
     c1, c2, c3, c4 = st.columns(4)
     default_name = {SOURCES[0]: "bach", SOURCES[1]: "jsb", SOURCES[2]: "uploaded"}[source]
     name = c1.text_input("dataset name", default_name, key=f"data_name_{SOURCES.index(source)}")
-    grid = c2.radio("time grid", ("steps per beat", "steps per second (fs)"), horizontal=True, key="data_grid",
-                    disabled=source == SOURCES[1])
-    per = c3.number_input("steps per beat / fs", 1.0, 96.0, 1.0 if source == SOURCES[1] else float(d.steps_per_beat), key=f"data_per_{SOURCES.index(source)}",
-                          disabled=source == SOURCES[1])
+    grid = c2.radio(
+        "time grid", ("steps per beat", "steps per second (fs)"), horizontal=True, key="data_grid", disabled=source == SOURCES[1]
+    )
+    per = c3.number_input(
+        "steps per beat / fs",
+        1.0,
+        96.0,
+        1.0 if source == SOURCES[1] else float(d.steps_per_beat),
+        key=f"data_per_{SOURCES.index(source)}",
+        disabled=source == SOURCES[1],
+    )
     windows = c4.selectbox("windows", ("all", "first"), key="data_windows", help="all: every hop; first: one window per file")
     c1, c2, c3, c4 = st.columns(4)
     seq_len = int(c1.number_input("sequence length (steps)", 2, 4096, d.seq_len, key="data_seq_len"))
@@ -44,8 +63,19 @@ with st.form("data_form"):
 
 if submitted:
     fs, spb = (float(per), None) if grid.startswith("steps per second") and source != SOURCES[1] else (None, int(per))
-    cfg = call("Checking the parameters", DataConfig, seq_len=seq_len, hop=hop, windows=windows, steps_per_beat=spb, fs=fs,
-               low=low, high=high, split=(train_share, valid_share, test_share), seed=seed)
+    cfg = call(
+        "Checking the parameters",
+        DataConfig,
+        seq_len=seq_len,
+        hop=hop,
+        windows=windows,
+        steps_per_beat=spb,
+        fs=fs,
+        low=low,
+        high=high,
+        split=(train_share, valid_share, test_share),
+        seed=seed,
+    )
     sources = None
     if source == SOURCES[0]:
         sources = ["builtin:bach"]
@@ -57,19 +87,17 @@ if submitted:
     elif not uploads:
         st.error("Upload at least one .mid file or a .zip of them first.")
     else:
-        folder = call("Saving the uploads", _prep.save_uploads, uploads)
+        folder = call("Saving the uploads", prep.save_uploads, uploads)
         sources = [str(folder)] if folder else None
     if sources and (cfg is not None or source == SOURCES[1]) and name.strip():
         bar = st.progress(0.0, text="reading files…")
-        report = call("Preprocessing", _prep.build, sources, name.strip(), cfg, bar)
+        report = call("Preprocessing", prep.build, sources, name.strip(), cfg, bar)
         if report:
             bar.progress(1.0, text="done")
             st.session_state["data_view"] = report["name"]
             st.success(f"Dataset **{report['name']}** ready ({'reused, same inputs' if report.get('cached') else 'built'}).")
 
 st.divider()
-from musicgen.data.datasets import list_datasets
-
 sets = call("Listing datasets", list_datasets) or []
 if not sets:
     st.info("No dataset yet: choose a source above and press Preprocess.")
@@ -78,7 +106,7 @@ names = [s["name"] for s in sets]
 if st.session_state.get("data_view") not in names:
     st.session_state["data_view"] = names[0]
 view = st.selectbox("dataset", names, key="data_view")
-ds = call("Loading the dataset", _prep.load, next(s for s in sets if s["name"] == view))
+ds = call("Loading the dataset", prep.load, next(s for s in sets if s["name"] == view))
 if ds is None:
     st.stop()
 stats = ds.report.get("stats", {})
@@ -89,8 +117,8 @@ c3.metric("windows train/valid/test", " / ".join(str(len(ds.split(s)[0])) for s 
 c4.metric("density", f"{stats.get('density', 0):.2%}")
 c5.metric("mean polyphony", f"{stats.get('mean_polyphony', 0):.2f}")
 c1, c2, c3 = st.columns(3)
-c1.plotly_chart(_prep.pitch_figure(stats, ds.config.low), key="data_pitch", width="stretch")
-figs = call("Measuring windows", _prep.window_figures, ds)
+c1.plotly_chart(plots.pitch_figure(stats.get("pitch_histogram"), ds.config.low), key="data_pitch", width="stretch")
+figs = call("Measuring windows", prep.window_figures, ds)
 if figs:
     c2.plotly_chart(figs[0], key="data_poly", width="stretch")
     c3.plotly_chart(figs[1], key="data_density", width="stretch")
@@ -98,7 +126,7 @@ split = st.radio("window from", ("train", "valid", "test"), horizontal=True, key
 n = len(ds.split(split)[0])
 if n:
     idx = st.slider("window", 0, max(n - 1, 1), 0, key="data_win_index") if n > 1 else 0
-    st.plotly_chart(_prep.window_figure(ds, split, min(idx, n - 1)), key="data_window", width="stretch")
+    st.plotly_chart(plots.window_figure(ds, split, min(idx, n - 1)), key="data_window", width="stretch")
 st.subheader("Per-file report")
 files = pd.DataFrame(ds.report.get("files", []))
 if len(files) and "status" in files:

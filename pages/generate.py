@@ -2,25 +2,40 @@
 
 import streamlit as st
 
+from dashboard.generate import PRIMER_KINDS, default_excerpt, generate_one, primer_spec
+from dashboard.router import ensure_routed
+from dashboard.ui import call
+from musicgen.data.datasets import list_datasets
 from musicgen.music.generate import STRATEGIES
-from pages._gen import built_datasets, checkpoint_choices, default_excerpt, generate_one, primer_of, reference_rolls
-from pages._ui import call
+from musicgen.music.piece import checkpoint_choices
 
+ensure_routed()
 st.title("Generate")
 choices = call("Listing checkpoints", checkpoint_choices)
 if choices is not None and not choices:
-    st.warning("No checkpoint to generate with: the shipped `demo` is missing (restore it with `git checkout checkpoints/`) "
-               "and no run has one yet (Train page).")
+    st.warning(
+        "No checkpoint to generate with: the shipped `demo` is missing (restore it with `git checkout checkpoints/`) "
+        "and no run has one yet (Train page)."
+    )
 if not choices:
     st.stop()
 
 with st.form("gen_form"):
-    models = st.multiselect("models (1–4; several are drawn side by side with the same primer and seed)", list(choices),
-                            default=["demo"] if "demo" in choices else list(choices)[:1], max_selections=4,
-                            format_func=choices.get, key="gen_models")
+    models = st.multiselect(
+        "models (1–4; several are drawn side by side with the same primer and seed)",
+        list(choices),
+        default=["demo"] if "demo" in choices else list(choices)[:1],
+        max_selections=4,
+        format_func=choices.get,
+        key="gen_models",
+    )
     c1, c2, c3, c4 = st.columns(4)
-    strategy = c1.selectbox("strategy", STRATEGIES, key="gen_strategy",
-                            help="sample: draw each note; threshold: notes above a probability; topk: the k likeliest above a floor")
+    strategy = c1.selectbox(
+        "strategy",
+        STRATEGIES,
+        key="gen_strategy",
+        help="sample: draw each note; threshold: notes above a probability; topk: the k likeliest above a floor",
+    )
     steps = int(c2.number_input("length (steps)", 8, 2048, 128, step=16, key="gen_steps"))
     seed = int(c3.number_input("seed", 0, 2**31 - 1, 0, key="gen_seed"))
     tempo = float(c4.number_input("tempo (bpm)", 30.0, 300.0, 100.0, key="gen_tempo"))
@@ -32,15 +47,25 @@ with st.form("gen_form"):
     c1, c2, c3 = st.columns(3)
     max_poly = int(c1.number_input("max notes per step (0 = no cap)", 0, 84, 6, key="gen_maxpoly"))
     min_notes = int(c2.number_input("min notes per step", 0, 84, 0, key="gen_minnotes"))
-    ref_sets = call("Listing datasets", built_datasets, warn=True) or []
-    reference = c3.selectbox("compare with dataset", ["(none)"] + ref_sets, index=1 if ref_sets else 0,
-                             key="gen_reference", help="music metrics of the generation against this dataset's test split")
+    ref_sets = [d["name"] for d in call("Listing datasets", list_datasets, warn=True) or []]  # built ones: never starts a build
+    reference = c3.selectbox(
+        "compare with dataset",
+        ["(none)"] + ref_sets,
+        index=1 if ref_sets else 0,
+        key="gen_reference",
+        help="music metrics of the generated steps (primer excluded) against this dataset's test split "
+        "(valid, then train, when it is empty), in pieces as long as its windows",
+    )
     st.markdown("**Primer** (shaded in the roll)")
     c1, c2, c3 = st.columns([2, 2, 1])
-    primer_kind = c1.radio("primer", ("none", "a MIDI file", "a dataset excerpt"), horizontal=True, key="gen_primer_kind")
+    primer_kind = c1.radio("primer", PRIMER_KINDS, horizontal=True, key="gen_primer_kind")
     upload = c2.file_uploader("primer MIDI", type=["mid", "midi"], key="gen_primer_file")
-    excerpt = c2.text_input("excerpt DATASET:FILE:OFFSET", call("Finding an excerpt", default_excerpt, warn=True) or "",
-                            key="gen_primer_excerpt", help="a source file of a built dataset and the step to start from")
+    excerpt = c2.text_input(
+        "excerpt DATASET:FILE:OFFSET",
+        call("Finding an excerpt", default_excerpt, warn=True) or "",
+        key="gen_primer_excerpt",
+        help="a source file of a built dataset and the step to start from",
+    )
     primer_steps = int(c3.number_input("primer steps", 1, 1024, 16, key="gen_primer_steps"))
     go = st.form_submit_button("Generate", type="primary", key="gen_go")
 
@@ -48,25 +73,34 @@ if go:
     if not models:
         st.warning("Pick at least one model: `demo` is always there.")
     else:
-        options = {"strategy": strategy, "temperature": temperature, "threshold": threshold or None, "top_k": top_k, "floor": floor,
-                       "max_polyphony": max_poly or None, "min_notes": min_notes, "seed": seed, "steps": steps, "tempo_bpm": tempo}
+        options = {
+            "strategy": strategy,
+            "temperature": temperature,
+            "threshold": threshold or None,
+            "top_k": top_k,
+            "floor": floor,
+            "max_polyphony": max_poly or None,
+            "min_notes": min_notes,
+            "seed": seed,
+            "steps": steps,
+            "tempo_bpm": tempo,
+        }
+        data = reference if reference != "(none)" else None
         results = []
-        with st.spinner(f"Generating {steps} steps with {len(models)} model(s)…"):
-            real = call("Reading the reference dataset", reference_rolls, reference, warn=True) if reference != "(none)" else None
-            for ref in models:
-                primer = call("Reading the primer", primer_of, ref, primer_kind, upload, excerpt, primer_steps)
-                if primer_kind != "none" and primer is None:
-                    break
-                res = call(f"Generating with {choices.get(ref, ref)}", generate_one, ref, primer, real, options)
-                if res:
-                    results.append(res)
+        primer = call("Reading the primer", primer_spec, primer_kind, upload, excerpt)
+        if primer_kind == "none" or primer:
+            with st.spinner(f"Generating {steps} steps with {len(models)} model(s)…"):
+                for ref in models:
+                    res = call(f"Generating with {choices.get(ref, ref)}", generate_one, ref, primer, primer_steps, data, options)
+                    if res:
+                        results.append(res)
         st.session_state["gen_results"] = results
 
 results = st.session_state.get("gen_results") or []
 if not results:
     st.info("Choose models and press Generate; `demo` works before you train anything.")
 cols = st.columns(len(results)) if results else []
-for i, (col, res) in enumerate(zip(cols, results)):
+for i, (col, res) in enumerate(zip(cols, results, strict=False)):
     with col:
         st.subheader(choices.get(res["ref"], res["ref"]))
         st.plotly_chart(res["figure"], key=f"gen_roll_{i}", width="stretch")

@@ -2,8 +2,12 @@
 
 import streamlit as st
 
-from pages._ui import call, gpu_name, runs_frame
+from dashboard.router import ensure_routed
+from dashboard.ui import call, gpu_name
+from musicgen.data import datasets
+from musicgen.runs import store
 
+ensure_routed()
 st.title("musicgen")
 st.markdown(
     "A lab for learning to generate polyphonic music from piano-rolls. "
@@ -14,9 +18,7 @@ st.markdown(
 )
 
 gpu = call("Checking for a GPU", gpu_name)
-runs = call("Reading the run store", runs_frame)
-from musicgen.data import datasets
-
+runs = call("Reading the run store", store.list_runs)  # it marks runs whose process died as failed first
 sets = call("Listing datasets", datasets.list_datasets) or []
 
 c1, c2, c3, c4 = st.columns(4)
@@ -33,7 +35,8 @@ st.subheader("Datasets")
 if sets:
     st.dataframe(
         [{k: d.get(k) for k in ("name", "id", "sequences", "train", "valid", "test", "path") if k in d} or d for d in sets],
-        key="home_datasets", hide_index=True,
+        key="home_datasets",
+        hide_index=True,
     )
 else:
     st.warning("No dataset yet: open **Dataset** and build `builtin:bach` (one click, about a minute).")

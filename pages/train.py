@@ -2,32 +2,16 @@
 
 import streamlit as st
 
-from musicgen.runs import jobs
+from dashboard.live import run_panel
+from dashboard.router import ensure_routed
+from dashboard.ui import call, config_input, dataset_refs, gpu_name, run_label
 from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
-from pages._live import run_panel
-from pages._ui import call, dataset_refs, gpu_name, run_label, runs_frame
+from musicgen.runs import jobs, store
+from musicgen.training.optim import train_knobs
 
-# Knobs shown only for the optimizer / loss that uses them.
-OPT_KNOBS = {"adam": ("beta1", "beta2", "eps"), "adamw": ("beta1", "beta2", "eps"), "rmsprop": ("alpha", "eps", "rms_momentum"),
-             "sgd": ("momentum", "nesterov")}
-LOSS_KNOBS = {"bce": (), "focal": ("focal_gamma", "focal_alpha"), "weighted-bce": ("pos_weight",),
-              "asymmetric": ("asl_gamma_pos", "asl_gamma_neg", "asl_clip")}
 MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout")
 
-
-def knob(name: str, default, prefix: str, where=st):
-    """Draw one input for a config field, typed by its default; None defaults become text (empty = automatic)."""
-    label, key = name.replace("_", " "), f"{prefix}_{name}"
-    if isinstance(default, bool):
-        return where.checkbox(label, value=default, key=key)
-    if isinstance(default, int):
-        return int(where.number_input(label, value=default, step=1, key=key))
-    if isinstance(default, float):
-        return float(where.number_input(label, value=default, format="%g", key=key))
-    text = where.text_input(f"{label} (empty: automatic)", value="", key=key)
-    return float(text) if text.strip() else None
-
-
+ensure_routed()
 st.title("Train")
 gpu = call("Checking for a GPU", gpu_name)
 refs = call("Listing datasets", dataset_refs, warn=True) or ["builtin:bach"]
@@ -35,7 +19,9 @@ refs = call("Listing datasets", dataset_refs, warn=True) or ["builtin:bach"]
 with st.form("train_form"):
     c1, c2, c3 = st.columns(3)
     data_ref = c1.selectbox("dataset", refs, key="train_data")
-    optimizer = c2.selectbox("optimizer", OPTIMIZER_NAMES, index=OPTIMIZER_NAMES.index(TrainConfig.optimizer), key="train_optimizer")
+    optimizer = c2.selectbox(
+        "optimizer", OPTIMIZER_NAMES, index=OPTIMIZER_NAMES.index(TrainConfig.optimizer), key="train_optimizer"
+    )
     loss = c3.selectbox("loss", LOSS_NAMES, key="train_loss")
     c1, c2, c3, c4 = st.columns(4)
     base = TrainConfig(optimizer=optimizer, loss=loss)
@@ -44,22 +30,46 @@ with st.form("train_form"):
     batch_size = int(c3.number_input("batch size", min_value=1, value=base.batch_size, key="train_batch"))
     seed = int(c4.number_input("seed", value=base.seed, step=1, key="train_seed"))
     c1, c2, c3, c4 = st.columns(4)
-    labels = {"auto": f"auto ({'GPU: ' + gpu if gpu else 'CPU, no GPU found'})", "cpu": "cpu", "cuda": f"cuda ({gpu or 'none found'})"}
+    labels = {
+        "auto": f"auto ({'GPU: ' + gpu if gpu else 'CPU, no GPU found'})",
+        "cpu": "cpu",
+        "cuda": f"cuda ({gpu or 'none found'})",
+    }
     device = c1.selectbox("device", list(labels) if gpu else ["auto", "cpu"], format_func=labels.get, key="train_device")
     schedule = c2.selectbox("schedule", SCHEDULE_NAMES, key="train_schedule")
-    weight_decay = c3.number_input("weight decay", value=float(base.weight_decay), format="%g", key="train_wd",
-                                   help="default: 0.01 for adamw, 0 otherwise (applied when you change the optimizer and submit)")
+    weight_decay = c3.number_input(
+        "weight decay",
+        value=float(base.weight_decay),
+        format="%g",
+        key="train_wd",
+        help="default: 0.01 for adamw, 0 otherwise (applied when you change the optimizer and submit)",
+    )
     name = c4.text_input("run name (optional)", key="train_name")
     with st.expander(f"Optimizer and loss knobs (defaults for {optimizer} + {loss})"):
-        names = (*OPT_KNOBS[optimizer], *LOSS_KNOBS[loss], "clip", "patience")
-        extra = {k: knob(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)))}
+        names = train_knobs(optimizer, loss)
+        extra = {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)), strict=True)}
     with st.expander("Model (Conv1D + GRU)"):
-        model_kw = {k: knob(k, getattr(ModelConfig, k), "model", col) for k, col in zip(MODEL_KNOBS, st.columns(len(MODEL_KNOBS)))}
+        model_kw = {
+            k: config_input(k, getattr(ModelConfig, k), "model", col)
+            for k, col in zip(MODEL_KNOBS, st.columns(len(MODEL_KNOBS)), strict=True)
+        }
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 if launch:
-    train_cfg = call("Checking the training settings", TrainConfig, optimizer=optimizer, loss=loss, lr=lr, epochs=epochs,
-                     batch_size=batch_size, seed=seed, device=device, schedule=schedule, weight_decay=weight_decay, **extra)
+    train_cfg = call(
+        "Checking the training settings",
+        TrainConfig,
+        optimizer=optimizer,
+        loss=loss,
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        **extra,
+    )
     model_cfg = call("Checking the model settings", ModelConfig, **model_kw)
     if train_cfg and model_cfg:
         args = jobs.train_args(data_ref, model_cfg, train_cfg, name=name.strip() or None)
@@ -70,11 +80,10 @@ if launch:
             st.code("python -m musicgen train " + " ".join(args), language="bash")
 
 
-
 @st.fragment(run_every=2)
 def live() -> None:
     """Redraw the run picker, the chosen run's curves and the run table from the store (every ~2 s)."""
-    runs = call("Reading the run store", runs_frame)
+    runs = call("Reading the run store", store.list_runs)
     if runs is None or not len(runs):
         st.info("No runs yet: launch one above.")
         return

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Idempotent set-up for `make run` and `make test`: system packages, .venv, Python packages.
-# A second run installs nothing: each step checks first.
-#   tools/bootstrap.sh          what the app needs
-#   tools/bootstrap.sh test     plus the test extras (Ray, Chromium for the browser tests)
+# Idempotent set-up for `make run`, `make lint` and `make test`: system packages, .venv, Python packages.
+# A second run installs nothing: each step checks first (dpkg for system packages, a stamp per requirements file).
+#   tools/bootstrap.sh run      what the app needs: requirements.txt (the default)
+#   tools/bootstrap.sh lint     the lint and test tools only: requirements-dev.txt
+#   tools/bootstrap.sh test     both, plus the test extras: Ray (requirements-ray.txt), Chromium for the browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
+case "$mode" in
+  run) apt_pkgs=(libfluidsynth3 fluid-soundfont-gm); reqs=(requirements.txt) ;;
+  lint) apt_pkgs=(); reqs=(requirements-dev.txt) ;;
+  test) apt_pkgs=(libfluidsynth3 fluid-soundfont-gm chromium); reqs=(requirements.txt requirements-dev.txt requirements-ray.txt) ;;
+  *) echo "bootstrap: unknown mode '$mode'; use run, lint or test" >&2; exit 2 ;;
+esac
 
-apt_pkgs=(libfluidsynth3 fluid-soundfont-gm)
-[ "$mode" = test ] && apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,8 +32,6 @@ if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"
   python3 -m venv .venv
 fi
-reqs=(requirements.txt)
-[ "$mode" = test ] && reqs+=(requirements-ray.txt)
 for r in "${reqs[@]}"; do
   stamp=".venv/.installed-$r"
   sum=$(sha256sum "$r" | cut -c1-16)

@@ -16,7 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the parser with every sub-command."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="python -m musicgen", description="Learn to generate polyphonic music from piano-rolls.")
+    parser = argparse.ArgumentParser(
+        prog="python -m musicgen", description="Learn to generate polyphonic music from piano-rolls."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for area in AREAS:

@@ -6,7 +6,9 @@ import json
 def register(sub) -> None:
     """Add the `benchmark` sub-command to `sub`."""
     p = sub.add_parser("benchmark", help="evaluate a checkpoint (or train a recipe) on a benchmark's official test split")
-    p.add_argument("kind", choices=["jsb", "mat"], help="jsb: JSB Chorales with its published table; mat: any file in that format")
+    p.add_argument(
+        "kind", choices=["jsb", "mat"], help="jsb: JSB Chorales with its published table; mat: any file in that format"
+    )
     p.add_argument("--mat", required=True, help="the benchmark's .mat or .pickle file (Boulanger-Lewandowski's format)")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="run id, .pt file, or a shipped name (jsb, demo)")
@@ -19,9 +21,15 @@ def register(sub) -> None:
     p.add_argument("refs", nargs="+", metavar="RUN_ID|CHECKPOINT", help="runs or .pt files of one recipe (2 or more)")
     p.add_argument("--out", required=True, help="checkpoint file to write (e.g. checkpoints/jsb/best.pt)")
     p.add_argument("--data", help="dataset whose validation split picks the threshold (default: the first run's)")
-    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file; the printed NLL is of those)")
-    p.add_argument("--select", type=int, metavar="K",
-                   help="keep at most K of the runs, picked one by one for the lowest validation NLL (default: keep all)")
+    p.add_argument(
+        "--half", action="store_true", help="store the weights as float16 (half the file; the printed NLL is of those)"
+    )
+    p.add_argument(
+        "--select",
+        type=int,
+        metavar="K",
+        help="keep at most K of the runs, picked one by one for the lowest validation NLL (default: keep all)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_ensemble)
 
@@ -29,8 +37,9 @@ def register(sub) -> None:
 def _benchmark(args) -> int:
     from musicgen.study.literature import format_benchmark, run_benchmark
 
-    result = run_benchmark(args.mat, checkpoint=args.checkpoint, recipe=args.recipe, kind=args.kind, device=args.device,
-                           progress=not args.json)
+    result = run_benchmark(
+        args.mat, checkpoint=args.checkpoint, recipe=args.recipe, kind=args.kind, device=args.device, progress=not args.json
+    )
     print(json.dumps(result, indent=2) if args.json else format_benchmark(result))
     return 0
 
@@ -38,17 +47,27 @@ def _benchmark(args) -> int:
 def _ensemble(args) -> int:
     from pathlib import Path
 
-    from musicgen.training.checkpoint import save_checkpoint
     from musicgen.study.ensembles import build_ensemble
+    from musicgen.training.checkpoint import save_checkpoint
 
     _, payload = build_ensemble(args.refs, args.data, half=args.half, select=args.select)
     save_checkpoint(Path(args.out), payload)
     v = payload["valid"]
-    out = {"out": args.out, "members": payload["members"], "valid_nll": v["nll"], "valid_f1_best": v["f1_best"],
-           "threshold": payload["threshold"], "selection": payload["selection"]}
+    out = {
+        "out": args.out,
+        "members": payload["members"],
+        "valid_nll": v["nll"],
+        "valid_f1_best": v["f1_best"],
+        "threshold": payload["threshold"],
+        "selection": payload["selection"],
+    }
     if payload["selection"] and not args.json:
         for i, pick in enumerate(payload["selection"], 1):
             print(f"pick {i}: {pick['member']}  valid NLL {pick['valid_nll']:.4f}")
-    print(json.dumps(out) if args.json else f"wrote {args.out}: {len(payload['members'])} members, valid NLL {v['nll']:.3f}, "
-          f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}")
+    print(
+        json.dumps(out)
+        if args.json
+        else f"wrote {args.out}: {len(payload['members'])} members, valid NLL {v['nll']:.3f}, "
+        f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}"
+    )
     return 0

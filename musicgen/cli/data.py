@@ -11,14 +11,18 @@ from musicgen.errors import ConfigError
 
 def register(sub) -> None:
     """Add this area's sub-commands to `sub`."""
-    p = sub.add_parser("preprocess", help="turn MIDI files, folders, zips, builtin:bach or a .mat/.pickle benchmark into a dataset")
+    p = sub.add_parser(
+        "preprocess", help="turn MIDI files, folders, zips, builtin:bach or a .mat/.pickle benchmark into a dataset"
+    )
     p.add_argument("sources", nargs="+", metavar="SRC", help="MIDI file, folder, .zip, builtin:bach, or one .mat/.pickle file")
     p.add_argument("--out", required=True, help="dataset folder to write (dataset.npz, report.json)")
     p.add_argument("--seq-len", type=int, default=None, help="steps per window (default 128; benchmark files: whole sequences)")
     p.add_argument("--hop", type=int, default=None, help="steps between window starts (default 64)")
     p.add_argument("--windows", choices=["all", "first"], default=None, help="all: every hop; first: one window per file")
     grid = p.add_mutually_exclusive_group()
-    grid.add_argument("--steps-per-beat", type=int, default=None, help="steps per quarter note, following the tempo map (default 4)")
+    grid.add_argument(
+        "--steps-per-beat", type=int, default=None, help="steps per quarter note, following the tempo map (default 4)"
+    )
     grid.add_argument("--fs", type=float, default=None, help="fixed grid in steps per second instead")
     p.add_argument("--low", type=int, default=None, help="lowest MIDI pitch kept (default 24)")
     p.add_argument("--high", type=int, default=None, help="one past the highest pitch kept (default 108)")
@@ -83,10 +87,18 @@ def cmd_preprocess(args) -> int:
     st = report["stats"]
     skipped = [{"file": f["file"], "reason": f["reason"]} for f in report["files"] if f["status"] != "ok"]
     summary = {
-        "out": str(Path(args.out).resolve()), "id": report["id"], "cached": report.get("cached", False),
-        "files_ok": st["files_ok"], "files_skipped": skipped, "windows": st["windows"], "notes": st["notes"],
-        "dropped_notes": st["dropped_notes"], "steps": st["steps"], "density": st["density"],
-        "mean_polyphony": st["mean_polyphony"], "seconds": round(report.get("seconds", 0.0), 3),
+        "out": str(Path(args.out).resolve()),
+        "id": report["id"],
+        "cached": report.get("cached", False),
+        "files_ok": st["files_ok"],
+        "files_skipped": skipped,
+        "windows": st["windows"],
+        "notes": st["notes"],
+        "dropped_notes": st["dropped_notes"],
+        "steps": st["steps"],
+        "density": st["density"],
+        "mean_polyphony": st["mean_polyphony"],
+        "seconds": round(report.get("seconds", 0.0), 3),
     }
     if "key_map" in report:
         summary["key_map"] = report["key_map"]
@@ -95,7 +107,10 @@ def cmd_preprocess(args) -> int:
         return 0
     w = st["windows"]
     print(f"dataset {summary['out']} ({'cached' if summary['cached'] else 'built'}, id {report['id']})")
-    print(f"  files: {st['files_ok']} ok, {len(skipped)} skipped; notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})")
+    print(
+        f"  files: {st['files_ok']} ok, {len(skipped)} skipped; "
+        f"notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})"
+    )
     print(f"  windows: train {w['train']}, valid {w['valid']}, test {w['test']} of {report['config']['seq_len']} steps")
     print(f"  density {st['density']:.2%}, mean polyphony {st['mean_polyphony']:.2f}, empty steps {st['empty_step_share']:.1%}")
     for row in skipped:
@@ -115,10 +130,15 @@ def cmd_datasets(args) -> int:
         print(json.dumps(rows))
         return 0
     if not rows:
-        print(f"no datasets under {data_dir()}; build one with: python -m musicgen preprocess builtin:bach --out {data_dir() / 'bach'}")
+        print(
+            f"no datasets under {data_dir()}; build one with: "
+            f"python -m musicgen preprocess builtin:bach --out {data_dir() / 'bach'}"
+        )
         return 0
     for r in rows:
         st, w = r["stats"], r["stats"].get("windows", {})
-        print(f"{r['name']:<20} {st.get('files_ok', 0):>5} files  {st.get('notes', 0):>9,} notes  "
-              f"windows {w.get('train', 0)}/{w.get('valid', 0)}/{w.get('test', 0)}  density {st.get('density', 0):.2%}  {r['path']}")
+        print(
+            f"{r['name']:<20} {st.get('files_ok', 0):>5} files  {st.get('notes', 0):>9,} notes  "
+            f"windows {w.get('train', 0)}/{w.get('valid', 0)}/{w.get('test', 0)}  density {st.get('density', 0):.2%}  {r['path']}"
+        )
     return 0

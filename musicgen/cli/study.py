@@ -64,15 +64,23 @@ def cmd_sweep(args) -> int:
 
     ray_options = {}
     if args.backend == "ray":
-        ray_options = {"address": args.ray_address, "cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run,
-                       "storage": args.ray_storage}
+        ray_options = {
+            "address": args.ray_address,
+            "cpus_per_run": args.cpus_per_run,
+            "gpus_per_run": args.gpus_per_run,
+            "storage": args.ray_storage,
+        }
     elif args.ray_address or args.ray_storage:
         raise ConfigError("--ray-address and --ray-storage need --backend ray")
     result = run_sweep(plan, args.backend, args.workers, on_event, **ray_options)
     statuses = list(result["outcome"].values())
     failed = sum(s != "finished" for s in statuses)
-    print(f"done: {len(statuses) - failed} finished, {failed} not finished, {result['skipped']} already finished before; "
-          f"report: python -m musicgen report {result['sweep_id']}", file=progress, flush=True)
+    print(
+        f"done: {len(statuses) - failed} finished, {failed} not finished, {result['skipped']} already finished before; "
+        f"report: python -m musicgen report {result['sweep_id']}",
+        file=progress,
+        flush=True,
+    )
     if args.json:
         print(json.dumps(result))
     return 1 if failed else 0

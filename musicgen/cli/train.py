@@ -32,17 +32,31 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--schedule", help=f"{'|'.join(SCHEDULE_NAMES)} (default {d.schedule})")
     t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
     t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
-    t.add_argument("--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})")
+    t.add_argument(
+        "--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})"
+    )
     t.add_argument("--threads", type=int, help="CPU threads (default 0: half the usable cores, 1 to 4)")
-    t.add_argument("--no-bucket", dest="bucket", action="store_const", const=False, default=None,
-                   help="shuffle sequences freely instead of batching similar lengths together")
-    t.add_argument("--transpose", type=int, metavar="K",
-                   help="augment: move each training sequence by a random shift in [-K, K] semitones each epoch (default 0: off)")
+    t.add_argument(
+        "--no-bucket",
+        dest="bucket",
+        action="store_const",
+        const=False,
+        default=None,
+        help="shuffle sequences freely instead of batching similar lengths together",
+    )
+    t.add_argument(
+        "--transpose",
+        type=int,
+        metavar="K",
+        help="augment: move each training sequence by a random shift in [-K, K] semitones each epoch (default 0: off)",
+    )
     t.add_argument("--recipe", help="a recipe JSON (e.g. configs/jsb.json) whose model and train settings are the defaults here")
     k = parser.add_argument_group("loss and optimizer knobs")
     k.add_argument("--focal-gamma", type=float, help=f"focal loss gamma (default {d.focal_gamma:g})")
     k.add_argument("--focal-alpha", help=f"focal loss positive weight in [0, 1] or 'none' (default {d.focal_alpha})")
-    k.add_argument("--pos-weight", type=float, help="weighted-bce positive weight (default: (1-density)/density of the training split)")
+    k.add_argument(
+        "--pos-weight", type=float, help="weighted-bce positive weight (default: (1-density)/density of the training split)"
+    )
     k.add_argument("--asl-gamma-pos", type=float, help=f"asymmetric loss gamma of positives (default {d.asl_gamma_pos:g})")
     k.add_argument("--asl-gamma-neg", type=float, help=f"asymmetric loss gamma of negatives (default {d.asl_gamma_neg:g})")
     k.add_argument("--asl-clip", type=float, help=f"asymmetric loss probability margin (default {d.asl_clip:g})")
@@ -58,13 +72,22 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     for name in (n for n in _MODEL_OPTIONS if n != "skip"):  # skip is the --no-skip switch below
         kind = float if name == "dropout" else int
         m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(dm, name)}")
-    m.add_argument("--no-skip", dest="skip", action="store_const", const=False, default=None,
-                   help="no linear path from the current step to the logits")
+    m.add_argument(
+        "--no-skip",
+        dest="skip",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no linear path from the current step to the logits",
+    )
 
 
 def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
     """Return (ModelConfig, TrainConfig) from parsed options; options not given keep the defaults."""
-    given = lambda names: {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+    def given(names):
+        return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
     train_fields = [f.name for f in dataclasses.fields(TrainConfig)]
     train = given(train_fields)
     if "focal_alpha" in train:  # kept as text so that 'none' differs from "not given"
@@ -79,7 +102,9 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
 
         recipe = load_recipe(args.recipe)
         model = dataclasses.asdict(recipe["model"]) | model
-        train = {k: v for k, v in dataclasses.asdict(recipe["train"]).items() if k != "weight_decay" or "optimizer" not in train} | train
+        train = {
+            k: v for k, v in dataclasses.asdict(recipe["train"]).items() if k != "weight_decay" or "optimizer" not in train
+        } | train
     return ModelConfig(**model), TrainConfig(**train)
 
 
@@ -89,8 +114,11 @@ def register(sub) -> None:
     p.add_argument("--data", help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
     p.add_argument("--name", help="run name (default: <optimizer>-<loss>)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or killed run exactly from its last.pt")
-    p.add_argument("--config", metavar="FILE",
-                   help="a run config JSON ({data, name, model, train}, as stored with a run): the whole run, no other option")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a run config JSON ({data, name, model, train}, as stored with a run): the whole run, no other option",
+    )
     p.add_argument("--json", action="store_true", help="print a final JSON summary")
     add_train_options(p)
     p.set_defaults(func=cmd_train)
@@ -109,7 +137,9 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def _fmt(m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")) -> str:
+def _fmt(
+    m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")
+) -> str:
     return "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), (int, float)))
 
 
@@ -117,8 +147,11 @@ def _from_config_file(args) -> tuple:
     """Return (data, name, ModelConfig, TrainConfig) of --config FILE, refusing options that would change it."""
     from musicgen.config import read_run_config
 
-    others = [a for a in ("data", "name", "resume", "recipe", *_MODEL_OPTIONS, *(f.name for f in dataclasses.fields(TrainConfig)))
-              if getattr(args, a, None) is not None]
+    others = [
+        a
+        for a in ("data", "name", "resume", "recipe", *_MODEL_OPTIONS, *(f.name for f in dataclasses.fields(TrainConfig)))
+        if getattr(args, a, None) is not None
+    ]
     if others:
         flags = ", ".join("--" + a.replace("_", "-") for a in others)
         raise ConfigError(f"--config FILE holds the whole run; drop {flags} or edit the file")
@@ -132,7 +165,9 @@ def cmd_train(args) -> int:
     if args.config:
         args.data, args.name, *configs = _from_config_file(args)
     if not args.resume and not args.data:
-        raise ConfigError("give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID")
+        raise ConfigError(
+            "give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID"
+        )
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -143,7 +178,11 @@ def cmd_train(args) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        kwargs = {"stop": stop, "progress": not args.json or sys.stderr.isatty(), "on_start": lambda rid: print(f"run: {rid}", flush=True)}
+        kwargs = {
+            "stop": stop,
+            "progress": not args.json or sys.stderr.isatty(),
+            "on_start": lambda rid: print(f"run: {rid}", flush=True),
+        }
         if args.resume:
             summary = run_training(None, resume=args.resume, epochs=args.epochs, **kwargs)
         else:
@@ -158,7 +197,10 @@ def cmd_train(args) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"status: {summary['status']} after {summary['epochs_done']} epochs; checkpoints in {summary['checkpoint'].rsplit('/', 1)[0]}")
+        print(
+            f"status: {summary['status']} after {summary['epochs_done']} epochs; "
+            f"checkpoints in {summary['checkpoint'].rsplit('/', 1)[0]}"
+        )
         if summary["best"]:
             print(f"best valid (epoch {summary['best_epoch']}, threshold {summary['threshold']:.3f}): {_fmt(summary['best'])}")
         if summary["test"]:
@@ -171,10 +213,22 @@ def cmd_train(args) -> int:
 
 def _run_record(row: dict) -> dict:
     s = row.get("summary") or {}
-    return {"id": row["id"], "name": row["name"], "status": row["status"], "created": row["created"], "config": row["config"],
-            "dataset_id": row["dataset_id"], "sweep_id": row["sweep_id"], "epochs_done": int(row["epochs_done"] or 0),
-            "best_epoch": s.get("best_epoch"), "best": s.get("best", {}), "test": s.get("test", {}),
-            "threshold": s.get("threshold"), "baselines": s.get("baselines", {}), "error": row["error"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "created": row["created"],
+        "config": row["config"],
+        "dataset_id": row["dataset_id"],
+        "sweep_id": row["sweep_id"],
+        "epochs_done": int(row["epochs_done"] or 0),
+        "best_epoch": s.get("best_epoch"),
+        "best": s.get("best", {}),
+        "test": s.get("test", {}),
+        "threshold": s.get("threshold"),
+        "baselines": s.get("baselines", {}),
+        "error": row["error"],
+    }
 
 
 def cmd_runs(args) -> int:
@@ -191,9 +245,14 @@ def cmd_runs(args) -> int:
     for r in records:
         t = r["config"].get("train", {})
         best, copy = r["best"], r["baselines"].get("copy_previous", {}).get("valid", {})
-        num = lambda m, k, w: f"{m[k]:{w}.3f}" if isinstance(m.get(k), (int, float)) else " " * (w - 1) + "-"
-        print(f"{r['id']:24} {r['name'][:22]:22} {r['status']:9} {t.get('optimizer', '-'):8} {t.get('loss', '-'):13} "
-              f"{r['epochs_done']:>4} {num(best, 'nll', 8)} {num(best, 'f1_best', 7)} {num(copy, 'f1', 7)}")
+
+        def num(m, k, w):
+            return f"{m[k]:{w}.3f}" if isinstance(m.get(k), (int, float)) else " " * (w - 1) + "-"
+
+        print(
+            f"{r['id']:24} {r['name'][:22]:22} {r['status']:9} {t.get('optimizer', '-'):8} {t.get('loss', '-'):13} "
+            f"{r['epochs_done']:>4} {num(best, 'nll', 8)} {num(best, 'f1_best', 7)} {num(copy, 'f1', 7)}"
+        )
     return 0
 
 
@@ -202,8 +261,8 @@ def cmd_evaluate(args) -> int:
 
     data = args.data
     if data is None:
-        from musicgen.runs import store
         from musicgen.errors import StoreError
+        from musicgen.runs import store
 
         try:
             cfg = store.get_run(args.ref)["config"]

@@ -4,5 +4,5 @@
 built-in Bach chorales; `benchmark_files` reads the .mat/.pickle benchmark files; `rolls` is the
 on-disk format (windows, statistics, dataset.npz + report.json); `build` turns MIDI into a dataset;
 `datasets` is the entry point (build_dataset, load_dataset, list_datasets).
-May import: the shared ground (config, errors, paths, parallel). Nothing from nn, runs, training, music, study or cli.
+May import: the shared ground (config, errors, paths, parallel, processes). Nothing from nn, runs, training, music, study or cli.
 """

@@ -75,8 +75,10 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
     whole = cfg is None
     cfg = cfg or DataConfig(steps_per_beat=1, windows="first")
     if cfg.fs is not None or cfg.steps_per_beat != 1:
-        raise DataError(f"{path.name} has one step per quarter note; drop --fs/--steps-per-beat (got fs={cfg.fs}, "
-                        f"steps_per_beat={cfg.steps_per_beat})")
+        raise DataError(
+            f"{path.name} has one step per quarter note; drop --fs/--steps-per-beat (got fs={cfg.fs}, "
+            f"steps_per_beat={cfg.steps_per_beat})"
+        )
     with open(path, "rb") as f:
         key = hashlib.file_digest(f, "sha256").hexdigest()
     seqs = read_benchmark(path)
@@ -100,24 +102,40 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
             lost = int(x.sum()) - int(r.sum())
             dropped += lost
             rolls[s].append(r)
-            rows.append({"file": f"{path.name}:{s}/{k:03d}", "status": "ok", "reason": "", "notes": int(r.sum()),
-                         "steps": len(x), "dropped_notes": lost, "split": s})
+            rows.append(
+                {
+                    "file": f"{path.name}:{s}/{k:03d}",
+                    "status": "ok",
+                    "reason": "",
+                    "notes": int(r.sum()),
+                    "steps": len(x),
+                    "dropped_notes": lost,
+                    "split": s,
+                }
+            )
     names = {s: [f"{path.name}:{s}/{k:03d}" for k in range(len(xs))] for s, xs in rolls.items()}
     windows = {s: cut_windows(rolls[s], names[s], cfg) for s in SPLITS}
     all_rolls = [r for s in SPLITS for r in rolls[s]]
     used = sorted({KEY_LOW + int(j) for xs in seqs.values() for x in xs for j in np.flatnonzero(x.any(axis=0))})
     stats = {
-        "files_ok": 1, "files_skipped": 0, "sequences": {s: len(rolls[s]) for s in SPLITS},
+        "files_ok": 1,
+        "files_skipped": 0,
+        "sequences": {s: len(rolls[s]) for s in SPLITS},
         "notes": int(sum(r.sum() for r in all_rolls)),  # active cells: this format has no note boundaries
         "dropped_notes": dropped,
         "windows": {s: len(windows[s]["x"]) for s in SPLITS},
         "steps_per_split": {s: int(sum(len(r) for r in rolls[s])) for s in SPLITS},
         **roll_statistics(all_rolls),
     }
-    key_map = {"source_keys": f"MIDI {KEY_LOW}..{KEY_LOW + 87} (88 columns)", "kept": f"MIDI {cfg.low}..{cfg.high - 1}",
-               "source_columns_kept": [max(lo, 0), min(hi, 88) - 1], "used_pitches": [used[0], used[-1]] if used else [],
-               "dropped_cells": dropped}
-    report = base_report(key, out, [str(path)], cfg, parser="benchmark", whole_sequences=whole, key_map=key_map,
-                         stats=stats, files=rows)
+    key_map = {
+        "source_keys": f"MIDI {KEY_LOW}..{KEY_LOW + 87} (88 columns)",
+        "kept": f"MIDI {cfg.low}..{cfg.high - 1}",
+        "source_columns_kept": [max(lo, 0), min(hi, 88) - 1],
+        "used_pitches": [used[0], used[-1]] if used else [],
+        "dropped_cells": dropped,
+    }
+    report = base_report(
+        key, out, [str(path)], cfg, parser="benchmark", whole_sequences=whole, key_map=key_map, stats=stats, files=rows
+    )
     write_dataset(out, windows, report)
     return report | {"cached": False}

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 from musicgen.config import DataConfig, to_dict
-from musicgen.data.rolls import SPLITS, assign_splits, base_report, cached_report, cut_windows, roll_statistics, write_dataset
-from musicgen.errors import ConfigError, DataError
-from musicgen.data.midi import PARSERS
-from musicgen.parallel import map_isolated
-from musicgen.data.sources import collect_items, fingerprint, load_item
 from musicgen.data.corpora import BUILTINS, bach_midi_dir
+from musicgen.data.midi import PARSERS
+from musicgen.data.rolls import SPLITS, assign_splits, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.data.sources import collect_items, fingerprint, load_item
+from musicgen.errors import ConfigError, DataError
+from musicgen.parallel import map_isolated
 
 
 def _expand_builtins(sources: list[str], workers) -> list[str]:
@@ -49,22 +49,37 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
     ok = [r for r in results if r["status"] == "ok"]
     if not ok:
         reasons = [f"{r['file']}: {r['reason']}" for r in (skipped + results)[:3]]
-        raise DataError(f"no usable MIDI file among {len(items) + len(skipped)} inputs ({'; '.join(reasons) or 'none found'}); "
-                        f"give .mid/.midi files, folders or zips with pitched notes")
+        raise DataError(
+            f"no usable MIDI file among {len(items) + len(skipped)} inputs ({'; '.join(reasons) or 'none found'}); "
+            f"give .mid/.midi files, folders or zips with pitched notes"
+        )
     labels = assign_splits(len(ok), cfg.split, cfg.seed)
     rows = []
     by_split = {s: [] for s in SPLITS}
-    for r, lab in zip(ok, labels):
+    for r, lab in zip(ok, labels, strict=True):
         by_split[SPLITS[lab]].append(r)
-        rows.append({"file": r["file"], "status": "ok", "reason": "", "notes": r["info"]["notes"], "steps": r["info"]["steps"],
-                     "dropped_notes": r["info"]["dropped_notes"], "split": SPLITS[lab]})
-    rows += [{k: r[k] for k in ("file", "status", "reason")} | {"notes": 0, "steps": 0, "dropped_notes": 0, "split": None}
-             for r in results if r["status"] != "ok"]
+        rows.append(
+            {
+                "file": r["file"],
+                "status": "ok",
+                "reason": "",
+                "notes": r["info"]["notes"],
+                "steps": r["info"]["steps"],
+                "dropped_notes": r["info"]["dropped_notes"],
+                "split": SPLITS[lab],
+            }
+        )
+    rows += [
+        {k: r[k] for k in ("file", "status", "reason")} | {"notes": 0, "steps": 0, "dropped_notes": 0, "split": None}
+        for r in results
+        if r["status"] != "ok"
+    ]
     rows = sorted(rows + skipped, key=lambda r: r["file"])
     windows = {s: cut_windows([r["roll"] for r in rs], [r["file"] for r in rs], cfg) for s, rs in by_split.items()}
     stats = roll_statistics([r["roll"] for r in ok])
     stats = {
-        "files_ok": len(ok), "files_skipped": len(rows) - len(ok),
+        "files_ok": len(ok),
+        "files_skipped": len(rows) - len(ok),
         "notes": int(sum(r["info"]["notes"] for r in ok)),
         "dropped_notes": int(sum(r["info"]["dropped_notes"] for r in ok)),
         "drum_notes": int(sum(r["info"]["drum_notes"] for r in ok)),
@@ -76,4 +91,3 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
     report = base_report(key, out, given, cfg, parser=parser, stats=stats, files=rows)
     write_dataset(out, windows, report)
     return report | {"cached": False, "seconds": time.perf_counter() - t0}
-

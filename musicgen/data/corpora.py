@@ -15,8 +15,8 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from musicgen.errors import DataError
-from musicgen.paths import atomic_write, cache_dir
 from musicgen.parallel import map_isolated
+from musicgen.paths import atomic_write, cache_dir
 
 BUILTINS = ("builtin:bach",)
 # The one keyboard piece in music21's bach folder; everything else there is a chorale setting.

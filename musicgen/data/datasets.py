@@ -13,17 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.config import DataConfig, from_dict
+from musicgen.data.benchmark_files import BENCHMARK_SUFFIXES, build_from_benchmark
+from musicgen.data.build import build_from_midi
+from musicgen.data.corpora import BUILTINS
+from musicgen.data.rolls import SPLITS, Dataset
 from musicgen.errors import DataError
 from musicgen.paths import data_dir
-from musicgen.data.rolls import SPLITS, Dataset
-from musicgen.data.build import build_from_midi
-from musicgen.data.benchmark_files import BENCHMARK_SUFFIXES, build_from_benchmark
-from musicgen.data.corpora import BUILTINS
 
 
-def build_dataset(sources: list[str], out: Path, cfg: DataConfig | None = None, workers=None, progress=None,
-                  parser: str = "symusic") -> dict:
-    """Build a dataset folder from MIDI files, folders, zips, `builtin:bach`, or one .mat/.pickle benchmark file; return the report.
+def build_dataset(
+    sources: list[str], out: Path, cfg: DataConfig | None = None, workers=None, progress=None, parser: str = "symusic"
+) -> dict:
+    """Build a dataset folder from MIDI files, folders, zips, `builtin:bach`, or one .mat/.pickle benchmark; return the report.
 
     `progress(done, total)` is called as files finish. Raises DataError when no file is usable.
     """
@@ -33,7 +34,9 @@ def build_dataset(sources: list[str], out: Path, cfg: DataConfig | None = None, 
     bench = [s for s in sources if s.lower().endswith(BENCHMARK_SUFFIXES)]
     if bench:
         if len(sources) > 1:
-            raise DataError(f"{bench[0]} is a benchmark file with its own split; preprocess it alone, without {sources[1:] or sources[:1]}")
+            raise DataError(
+                f"{bench[0]} is a benchmark file with its own split; preprocess it alone, without {sources[1:] or sources[:1]}"
+            )
         return build_from_benchmark(Path(bench[0]), Path(out), cfg)
     return build_from_midi(sources, Path(out), cfg or DataConfig(), workers=workers, progress=progress, parser=parser)
 
@@ -73,7 +76,9 @@ def load_dataset(ref: str) -> Dataset:
         cfg = from_dict(DataConfig, report["config"])
         fields = {name: arrays[name] for name in SPLITS} | {f"{s}_lengths": arrays[f"{s}_lengths"] for s in SPLITS}
     except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path} is not a readable dataset ({str(e)[:120]}); rebuild it with `python -m musicgen preprocess`") from None
+        raise DataError(
+            f"{path} is not a readable dataset ({str(e)[:120]}); rebuild it with `python -m musicgen preprocess`"
+        ) from None
     return Dataset(name=path.name, path=path, id=report["id"], config=cfg, report=report, **fields)
 
 
@@ -87,8 +92,17 @@ def list_datasets() -> list[dict]:
         except (OSError, ValueError):
             continue
         if (d / "dataset.npz").is_file():
-            out.append({"name": d.name, "path": str(d), "id": report.get("id"), "created": report.get("created"),
-                        "sources": report.get("sources"), "config": report.get("config"), "stats": report.get("stats", {})})
+            out.append(
+                {
+                    "name": d.name,
+                    "path": str(d),
+                    "id": report.get("id"),
+                    "created": report.get("created"),
+                    "sources": report.get("sources"),
+                    "config": report.get("config"),
+                    "stats": report.get("stats", {}),
+                }
+            )
     return out
 
 
@@ -105,10 +119,10 @@ def dataset_excerpt(ds: Dataset, file: str, offset: int, steps: int) -> np.ndarr
             raise DataError(f"{file!r} is not a file of dataset {ds.name}; pick one from its report.json 'files'")
     end = int((starts + lengths).max())
     if offset < 0 or steps < 1 or offset + steps > end:
-        raise DataError(f"excerpt {offset}..{offset + steps} lies outside {file!r}, which has {end} steps; choose offset + steps <= {end}")
+        raise DataError(
+            f"excerpt {offset}..{offset + steps} lies outside {file!r}, which has {end} steps; choose offset + steps <= {end}"
+        )
     full = np.zeros((end, x.shape[2]), dtype=np.uint8)
-    for s0, n, w in zip(starts, lengths, x):
+    for s0, n, w in zip(starts, lengths, x, strict=True):
         full[s0 : s0 + n] = w[:n]  # silent windows were dropped: their steps stay zero, which they were
     return full[offset : offset + steps]
-
-

@@ -193,7 +193,12 @@ def _check_roll(roll) -> np.ndarray:
 
 
 def midi_from_roll(
-    roll, low: int = 24, steps_per_beat: int = 4, fs: float | None = None, tempo_bpm: float = 120.0, program: int = 0,
+    roll,
+    low: int = 24,
+    steps_per_beat: int = 4,
+    fs: float | None = None,
+    tempo_bpm: float = 120.0,
+    program: int = 0,
     velocity: int = 100,
 ):
     """Return a pretty_midi.PrettyMIDI of a roll `(steps, notes)`; consecutive active steps become one note.
@@ -217,7 +222,7 @@ def midi_from_roll(
     edges = np.diff(active.astype(np.int8), axis=1)
     on_col, on_step = np.nonzero(edges == 1)
     _, off_step = np.nonzero(edges == -1)  # same (col, step) order as the onsets
-    for c, s, e in zip(on_col.tolist(), on_step.tolist(), off_step.tolist()):
+    for c, s, e in zip(on_col.tolist(), on_step.tolist(), off_step.tolist(), strict=True):
         inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=low + c, start=s * step_s, end=e * step_s))
     pm.instruments.append(inst)
     return pm

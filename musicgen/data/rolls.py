@@ -1,15 +1,17 @@
 """The dataset format: windows cut from rolls, their statistics, and the npz + report.json files."""
 
 from __future__ import annotations
+
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
+
 from musicgen.config import DataConfig, to_dict
 from musicgen.errors import DataError
 from musicgen.paths import atomic_write
-
 
 SPLITS = ("train", "valid", "test")
 
@@ -51,10 +53,13 @@ def window_starts(steps: int, cfg: DataConfig) -> list[int]:
 
 
 def assign_splits(n: int, shares: tuple[float, float, float], seed: int) -> np.ndarray:
-    """Return a split index (0 train, 1 valid, 2 test) per file, shuffled with `seed`; each non-zero share gets a file when n >= 3."""
+    """Return a split index (0 train, 1 valid, 2 test) per file, shuffled with `seed`.
+
+    Each non-zero share gets at least one file when n >= 3.
+    """
     counts = [round(n * s) for s in shares[1:]]
     if n >= 3:
-        counts = [max(c, 1) if s > 0 else c for c, s in zip(counts, shares[1:])]
+        counts = [max(c, 1) if s > 0 else c for c, s in zip(counts, shares[1:], strict=True)]
     n_valid, n_test = counts
     n_train = max(n - n_valid - n_test, 0)
     labels = np.array([0] * n_train + [1] * n_valid + [2] * n_test, dtype=np.int64)[:n]
@@ -131,5 +136,13 @@ def now_iso() -> str:
 
 def base_report(key: str, out: Path, sources: list[str], cfg: DataConfig, **extra) -> dict:
     """Return the common head of a report.json."""
-    return {"format": FORMAT, "version": VERSION, "id": key, "name": Path(out).name, "created": now_iso(),
-            "sources": sources, "config": to_dict(cfg), **extra}
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": key,
+        "name": Path(out).name,
+        "created": now_iso(),
+        "sources": sources,
+        "config": to_dict(cfg),
+        **extra,
+    }

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from musicgen.config import DataConfig
-from musicgen.errors import MidiError
 from musicgen.data.midi import notes_from_pretty_midi, notes_from_symusic, roll_from_notes
+from musicgen.errors import MidiError
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MAX_ZIP_RATIO = 100  # MIDI compresses ~2-10x; far more is a zip bomb
@@ -115,7 +115,9 @@ def read_item(item: Item, max_bytes: int) -> bytes:
         try:
             return Path(item.path).read_bytes()
         except OSError as e:
-            raise MidiError(f"{item.name}: cannot read the file ({e.strerror or type(e).__name__}); check its permissions") from None
+            raise MidiError(
+                f"{item.name}: cannot read the file ({e.strerror or type(e).__name__}); check its permissions"
+            ) from None
     try:
         with zipfile.ZipFile(item.path) as z, z.open(item.member) as f:
             data = f.read(max_bytes + 1)

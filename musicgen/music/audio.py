@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from musicgen.data.midi import midi_from_roll
 from musicgen.errors import RenderError
 from musicgen.paths import atomic_write
-from musicgen.data.midi import midi_from_roll
 
 DEFAULT_SAMPLE_RATE = 44100
 PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
@@ -109,8 +109,16 @@ def _render_fluidsynth(fluidsynth, pm, n_samples: int, sample_rate: int, soundfo
     """Return FluidSynth's mono float32 (n_samples,) rendering of `pm`."""
     # pyfluidsynth only wraps 16-bit output, which clips loud chords; float output is normalised later.
     write_float = fluidsynth._fl.fluid_synth_write_float
-    write_float.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                            ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    write_float.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
     write_float.restype = ctypes.c_int
     left = np.zeros(n_samples, np.float32)
     right = np.zeros(n_samples, np.float32)
@@ -160,8 +168,9 @@ def _render_sine(pm, n_samples: int, sample_rate: int) -> np.ndarray:
     return audio
 
 
-def render_audio(roll_or_pm, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0,
-                 **midi_kwargs) -> tuple[np.ndarray, dict]:
+def render_audio(
+    roll_or_pm, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0, **midi_kwargs
+) -> tuple[np.ndarray, dict]:
     """Render a roll (steps, notes) or a PrettyMIDI to mono float32 audio in [-PEAK, PEAK].
 
     The audio lasts the roll's steps (or the MIDI's end time) plus `tail_s` seconds for release.
@@ -193,14 +202,19 @@ def render_audio(roll_or_pm, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_R
         warnings.warn(
             f"libfluidsynth could not be loaded ({reason}); rendering with sine waves instead. "
             "For real instruments install it: apt-get install libfluidsynth3",
-            RuntimeWarning, stacklevel=2,
+            RuntimeWarning,
+            stacklevel=2,
         )
         audio, backend = _render_sine(pm, n_samples, sample_rate), "sine"
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 1e-4:  # below -80 dBFS there is only numerical noise to amplify
         audio = audio * np.float32(PEAK / peak)
-    info = {"backend": backend, "soundfont": str(soundfont) if backend == "fluidsynth" else None,
-            "sample_rate": sample_rate, "duration_s": n_samples / sample_rate}
+    info = {
+        "backend": backend,
+        "soundfont": str(soundfont) if backend == "fluidsynth" else None,
+        "sample_rate": sample_rate,
+        "duration_s": n_samples / sample_rate,
+    }
     return audio.astype(np.float32), info
 
 
@@ -224,8 +238,9 @@ def write_wav(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -
     return path
 
 
-def render_wav(roll_or_pm, path, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0,
-               **midi_kwargs) -> dict:
+def render_wav(
+    roll_or_pm, path, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0, **midi_kwargs
+) -> dict:
     """Render a roll (steps, notes) or a PrettyMIDI to a normalised 16-bit mono WAV at `path`.
 
     Arguments as in `render_audio`; returns its info plus `path` and `peak` (largest |sample|, 0..1).

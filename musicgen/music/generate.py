@@ -16,12 +16,10 @@ import numpy as np
 import torch
 
 from musicgen.config import DataConfig
-from musicgen.errors import ConfigError
-from musicgen.nn.convgru import ConvGRU
-from musicgen.errors import MidiError
+from musicgen.data.datasets import dataset_excerpt, dataset_exists, load_dataset
 from musicgen.data.midi import roll_from_midi
-from musicgen.data.datasets import dataset_excerpt, load_dataset
-from musicgen.data.datasets import dataset_exists
+from musicgen.errors import ConfigError, MidiError
+from musicgen.nn.convgru import ConvGRU
 
 STRATEGIES = ("sample", "threshold", "topk")
 MAX_STEPS = 16384  # 34 minutes at 120 bpm and 4 steps per beat: longer asks are typos, not music
@@ -50,32 +48,61 @@ def steps_from_seconds(seconds: float, cfg: DataConfig, tempo_bpm: float = 120.0
     return max(1, round(seconds / step_seconds(cfg, tempo_bpm)))
 
 
-def check_options(steps: int, strategy: str = "sample", temperature: float = 1.0, threshold: float = 0.5, top_k: int = 4,
-                  floor: float = 0.05, max_polyphony: int | None = None, min_notes: int = 0, samples: int = 1,
-                  n_notes: int = 84) -> None:
+def check_options(
+    steps: int,
+    strategy: str = "sample",
+    temperature: float = 1.0,
+    threshold: float = 0.5,
+    top_k: int = 4,
+    floor: float = 0.05,
+    max_polyphony: int | None = None,
+    min_notes: int = 0,
+    samples: int = 1,
+    n_notes: int = 84,
+) -> None:
     """Raise ConfigError naming the first bad generation option, its allowed values and the fix."""
+
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise ConfigError(msg)
 
     need(strategy in STRATEGIES, f"unknown strategy {strategy!r}; use one of {list(STRATEGIES)}")
-    need(isinstance(steps, int | np.integer) and 0 < steps <= MAX_STEPS,
-         f"steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --steps 256")
+    need(
+        isinstance(steps, int | np.integer) and 0 < steps <= MAX_STEPS,
+        f"steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --steps 256",
+    )
     need(math.isfinite(temperature) and temperature > 0, f"temperature must be > 0, got {temperature}; e.g. --temperature 1.0")
     need(0 < threshold < 1, f"threshold must be between 0 and 1 (exclusive), got {threshold}; e.g. --threshold 0.3")
-    need(isinstance(top_k, int | np.integer) and 0 < top_k <= n_notes, f"top-k must be between 1 and {n_notes}, got {top_k}; e.g. --top-k 4")
+    need(
+        isinstance(top_k, int | np.integer) and 0 < top_k <= n_notes,
+        f"top-k must be between 1 and {n_notes}, got {top_k}; e.g. --top-k 4",
+    )
     need(0 <= floor < 1, f"floor must be in [0, 1), got {floor}; e.g. --floor 0.05")
-    need(max_polyphony is None or 0 < max_polyphony <= n_notes,
-         f"max polyphony must be between 1 and {n_notes}, got {max_polyphony}; e.g. --max-polyphony 4")
+    need(
+        max_polyphony is None or 0 < max_polyphony <= n_notes,
+        f"max polyphony must be between 1 and {n_notes}, got {max_polyphony}; e.g. --max-polyphony 4",
+    )
     need(0 <= min_notes <= n_notes, f"min notes must be between 0 and {n_notes}, got {min_notes}; e.g. --min-notes 1")
-    need(max_polyphony is None or min_notes <= max_polyphony,
-         f"min notes ({min_notes}) exceeds max polyphony ({max_polyphony}); lower --min-notes or raise --max-polyphony")
-    need(isinstance(samples, int | np.integer) and 0 < samples <= MAX_SAMPLES,
-         f"samples must be between 1 and {MAX_SAMPLES}, got {samples}; e.g. --samples 4")
+    need(
+        max_polyphony is None or min_notes <= max_polyphony,
+        f"min notes ({min_notes}) exceeds max polyphony ({max_polyphony}); lower --min-notes or raise --max-polyphony",
+    )
+    need(
+        isinstance(samples, int | np.integer) and 0 < samples <= MAX_SAMPLES,
+        f"samples must be between 1 and {MAX_SAMPLES}, got {samples}; e.g. --samples 4",
+    )
 
 
-def choose_notes(probs: torch.Tensor, strategy: str, uniform: torch.Tensor | None = None, threshold: float = 0.5,
-                 top_k: int = 4, floor: float = 0.05, max_polyphony: int | None = None, min_notes: int = 0) -> torch.Tensor:
+def choose_notes(
+    probs: torch.Tensor,
+    strategy: str,
+    uniform: torch.Tensor | None = None,
+    threshold: float = 0.5,
+    top_k: int = 4,
+    floor: float = 0.05,
+    max_polyphony: int | None = None,
+    min_notes: int = 0,
+) -> torch.Tensor:
     """Return the notes (S, N) float 0/1 of one step from note probabilities (S, N).
 
     `uniform` (S, N) in [0, 1) drives `sample`. After the strategy, steps with more than
@@ -101,7 +128,9 @@ def choose_notes(probs: torch.Tensor, strategy: str, uniform: torch.Tensor | Non
 def _check_primer(primer, steps: int, n_notes: int) -> np.ndarray:
     primer = np.asarray(primer)
     if primer.ndim != 2 or primer.shape[1] != n_notes:
-        raise ConfigError(f"primer must be a roll (steps, {n_notes}), got shape {primer.shape}; convert it with the model's pitch range")
+        raise ConfigError(
+            f"primer must be a roll (steps, {n_notes}), got shape {primer.shape}; convert it with the model's pitch range"
+        )
     if primer.shape[0] >= steps:
         raise ConfigError(
             f"the primer has {primer.shape[0]} steps but only {steps} were asked for; ask for more steps or use a shorter primer"
@@ -110,9 +139,22 @@ def _check_primer(primer, steps: int, n_notes: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def generate(model, steps: int, strategy: str = "sample", temperature: float = 1.0, threshold: float = 0.5, top_k: int = 4,
-             floor: float = 0.05, max_polyphony: int | None = None, min_notes: int = 0, primer=None, samples: int = 1,
-             seed: int = 0, device="cpu", recompute: bool = False) -> np.ndarray:
+def generate(
+    model,
+    steps: int,
+    strategy: str = "sample",
+    temperature: float = 1.0,
+    threshold: float = 0.5,
+    top_k: int = 4,
+    floor: float = 0.05,
+    max_polyphony: int | None = None,
+    min_notes: int = 0,
+    primer=None,
+    samples: int = 1,
+    seed: int = 0,
+    device="cpu",
+    recompute: bool = False,
+) -> np.ndarray:
     """Generate `samples` rolls of `steps` steps; return uint8 (samples, steps, N), primer included at the start.
 
     Without a primer the model starts from one silent step (not part of the output). The same
@@ -164,8 +206,15 @@ def _fast_ok(model) -> bool:
     # Only the layers that `_fast_feeder` mirrors; a model that grows new parts falls back to model.step.
     known = {"convs", "gru", "drop", "head", "skip"}
     gru = getattr(model, "gru", None)
-    return (type(model) is ConvGRU and set(dict(model.named_children())) <= known and gru is not None and gru.bias
-            and not gru.bidirectional and getattr(gru, "proj_size", 0) == 0 and not model.training)
+    return (
+        type(model) is ConvGRU
+        and set(dict(model.named_children())) <= known
+        and gru is not None
+        and gru.bias
+        and not gru.bidirectional
+        and getattr(gru, "proj_size", 0) == 0
+        and not model.training
+    )
 
 
 def _fast_feeder(model, samples: int, device):
@@ -180,7 +229,9 @@ def _fast_feeder(model, samples: int, device):
     h = list(state.h.unbind(0))  # per GRU layer (S, H)
     convs = [(c.weight.reshape(c.weight.shape[0], -1).t().contiguous(), c.bias) for c in model.convs]  # (C_in*k, C_out)
     gru = model.gru
-    cells = [tuple(getattr(gru, f"{w}_l{i}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for i in range(gru.num_layers)]
+    cells = [
+        tuple(getattr(gru, f"{w}_l{i}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for i in range(gru.num_layers)
+    ]
     head_w, head_b = model.head.weight.t().contiguous(), model.head.bias  # (H, N)
     skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
 
@@ -241,12 +292,15 @@ def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
 
 
 def _split_dataset_file(head: str) -> tuple[str, str]:
-    """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000): the dataset is the shortest prefix that exists."""
+    """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000).
+
+    The dataset is the shortest prefix that exists.
+    """
     cuts = [i for i, c in enumerate(head) if c == ":"]
     for i in cuts:
         if dataset_exists(head[:i]):
-            return head[:i], head[i + 1:]
-    return head[:cuts[0]], head[cuts[0] + 1:]  # load_dataset then names the missing dataset
+            return head[:i], head[i + 1 :]
+    return head[: cuts[0]], head[cuts[0] + 1 :]  # load_dataset then names the missing dataset
 
 
 def load_primer(spec: str | None, cfg: DataConfig, steps: int | None = None) -> np.ndarray | None:
@@ -256,3 +310,9 @@ def load_primer(spec: str | None, cfg: DataConfig, steps: int | None = None) -> 
     if spec.lower().endswith((".mid", ".midi")):
         return primer_from_midi(spec, cfg, steps)
     return primer_from_dataset(spec, steps or 32)
+
+
+def excerpt_spec(ds, offset: int = 0) -> str | None:
+    """Return the primer spec 'DATASET:FILE:OFFSET' of a dataset's first usable source file, or None when it has none."""
+    files = [f["file"] for f in ds.report.get("files", []) if f.get("status") == "ok"]
+    return f"{ds.name}:{files[0]}:{offset}" if files else None

@@ -89,6 +89,14 @@ def music_metrics(roll, low: int = 24) -> dict:
     }
 
 
+def window_metrics(rolls, lengths, low: int = 24, limit: int | None = None) -> list[dict]:
+    """Return the METRICS of the first `limit` windows, each cut to its real length.
+
+    rolls: (windows, steps, notes); lengths: real steps of each window.
+    """
+    return [music_metrics(r[: int(n)], low) for r, n in zip(rolls[:limit], lengths[:limit], strict=True)]
+
+
 def overlap_and_kl(generated, real, bins: int = 10, eps: float = 1e-3) -> tuple[float, float]:
     """Return (overlapping area, KL(real || generated) in nats) of two samples' shared-bin histograms.
 

@@ -30,7 +30,10 @@ class ConvGRU(nn.Module):
         widths = [cfg.n_notes] + [cfg.conv_channels] * cfg.conv_layers
         self.convs = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], cfg.conv_kernel) for i in range(cfg.conv_layers))
         self.gru = nn.GRU(
-            widths[-1], cfg.hidden, cfg.gru_layers, batch_first=True,
+            widths[-1],
+            cfg.hidden,
+            cfg.gru_layers,
+            batch_first=True,
             dropout=cfg.dropout if cfg.gru_layers > 1 else 0.0,
         )
         self.drop = nn.Dropout(cfg.dropout)
@@ -61,7 +64,7 @@ class ConvGRU(nn.Module):
         """Feed one step x_t (B, N); return the logits (B, N) of the next step and the new state."""
         y = x_t.unsqueeze(-1)  # (B, N, 1)
         new_conv = []
-        for conv, buf in zip(self.convs, state.conv):
+        for conv, buf in zip(self.convs, state.conv, strict=True):
             window = torch.cat([buf, y], dim=-1)  # (B, C_in, kernel)
             new_conv.append(window[:, :, 1:])
             y = F.relu(conv(window))  # (B, C, 1)

@@ -1,10 +1,13 @@
 """The Ensemble network: several ConvGRUs whose predicted probabilities are averaged (in log space)."""
 
 from __future__ import annotations
+
 import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
 from musicgen.nn.convgru import ConvGRU
 
 
@@ -35,5 +38,5 @@ class Ensemble(nn.Module):
 
     def step(self, x_t: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
         """Feed one step (B, N) to every member; return the mean-probability logits (B, N) and the new states."""
-        outs = [m.step(x_t, s) for m, s in zip(self.members, state)]
+        outs = [m.step(x_t, s) for m, s in zip(self.members, state, strict=True)]
         return _mean_prob_logits([o[0] for o in outs]), tuple(o[1] for o in outs)

@@ -2,7 +2,7 @@
 
 Training in the Streamlit script thread freezes the app and cannot be stopped; here every job is a
 separate process in its own session (so a page reload, a closed tab or a restarted server leaves it
-running), its output goes to `home_dir()/logs/<kind>-<pid>.log`, and it is stopped with SIGTERM, which
+running), its output goes to `logs_dir()/<kind>-<pid>.log`, and it is stopped with SIGTERM, which
 the trainer turns into a clean stop (checkpoint written, status "stopped").
 """
 
@@ -18,18 +18,13 @@ import time
 import uuid
 from pathlib import Path
 
+from musicgen.config import run_config
 from musicgen.errors import StoreError
-from musicgen.paths import REPO_ROOT, atomic_write, home_dir
+from musicgen.paths import REPO_ROOT, atomic_write, configs_dir, home_dir, logs_dir
 from musicgen.processes import is_alive
 from musicgen.runs import store
-from musicgen.config import run_config
 
 KINDS = ("train", "sweep")
-
-
-def logs_dir() -> Path:
-    """Return the folder of job logs."""
-    return home_dir() / "logs"
 
 
 def _reap(proc: subprocess.Popen) -> None:
@@ -56,7 +51,12 @@ def start_job(kind: str, args: list[str]) -> int:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         log.flush()
         proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     os.replace(tmp, folder / f"{kind}-{proc.pid}.log")
@@ -118,11 +118,6 @@ def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
     if not pid or not is_alive(pid):
         raise StoreError(f"run {run_id} has no live process (pid {pid}); refresh: it has ended or died")
     return stop_pid(pid, wait_s)
-
-
-def configs_dir() -> Path:
-    """Return the folder of the run configs that the app hands to training processes."""
-    return home_dir() / "configs"
 
 
 def train_args(data_ref: str, model_cfg, train_cfg, name: str | None = None) -> list[str]:

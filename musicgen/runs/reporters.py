@@ -51,7 +51,9 @@ class CallbackReporter:
     def create_run(self, name, config, dataset_id, sweep_id=None, run_id=None) -> str:
         """Choose the id here (no store to ask) and send the creation."""
         run_id = run_id or store.new_run_id()
-        self.send(("create_run", {"name": name, "config": config, "dataset_id": dataset_id, "sweep_id": sweep_id, "run_id": run_id}))
+        self.send(
+            ("create_run", {"name": name, "config": config, "dataset_id": dataset_id, "sweep_id": sweep_id, "run_id": run_id})
+        )
         return run_id
 
     def start(self, run_id: str) -> None:
@@ -65,7 +67,12 @@ class CallbackReporter:
     def log_metrics(self, run_id, epoch, split, values, step=None, wall_time=None) -> None:
         """Send metric rows, stamped with the worker's wall time."""
         wall_time = time.time() if wall_time is None else wall_time
-        self.send(("log_metrics", {"run_id": run_id, "epoch": epoch, "split": split, "values": values, "step": step, "wall_time": wall_time}))
+        self.send(
+            (
+                "log_metrics",
+                {"run_id": run_id, "epoch": epoch, "split": split, "values": values, "step": step, "wall_time": wall_time},
+            )
+        )
 
 
 def apply_event(event: tuple[str, dict]) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from musicgen.errors import StoreError
 from musicgen.paths import db_path
+from musicgen.processes import is_alive, process_start
 
 STATUSES = ("queued", "running", "finished", "failed", "stopped")
 RUN_COLUMNS = ["id", "name", "created", "status", "config", "dataset_id", "pid", "error", "summary", "sweep_id", "epochs_done"]
@@ -52,7 +53,9 @@ def _now() -> str:
 def _migrate(con: sqlite3.Connection) -> None:
     version = con.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(f"run store {db_path()} has schema version {version}; this musicgen reads up to {SCHEMA_VERSION}: upgrade musicgen")
+        raise StoreError(
+            f"run store {db_path()} has schema version {version}; this musicgen reads up to {SCHEMA_VERSION}: upgrade musicgen"
+        )
     if version == SCHEMA_VERSION:
         return
     con.execute("BEGIN IMMEDIATE")  # one migrating process at a time; others wait on busy_timeout
@@ -181,41 +184,14 @@ def metrics_frame(run_ids) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=METRIC_COLUMNS)
 
 
-def process_start(pid: int) -> str | None:
-    """Return the start time of process `pid` from /proc (tells a reused pid apart), or None where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def pid_alive(pid: int, start: str | None = None) -> bool:
-    """Return True when process `pid` runs (not a zombie) and, if `start` is given, is the same process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):
-            return False  # killed, not yet reaped by its parent
-        if start is not None and fields[19] != start:
-            return False  # the pid was reused by another process
-    except (OSError, IndexError):
-        pass
-    return True
-
-
 def mark_dead_runs() -> int:
     """Mark 'running' runs of this host whose process is gone as failed ('process died'); return how many."""
     host = socket.gethostname()
     with _connect() as con:
-        rows = con.execute("SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", (host,)).fetchall()
-        dead = [r["id"] for r in rows if not pid_alive(r["pid"], r["pid_start"])]
+        rows = con.execute(
+            "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", (host,)
+        ).fetchall()
+        dead = [r["id"] for r in rows if not is_alive(r["pid"], r["pid_start"])]
         for run_id in dead:
             con.execute(
                 "UPDATE runs SET status = 'failed', error = ?, updated = ? WHERE id = ? AND status = 'running'",

@@ -1,7 +1,8 @@
 """The study: sweeps of the optimizer x loss grid, their statistics and document, ensembles, the literature.
 
 `plan` (the grid and its bookkeeping in the store), `sweep` (run a plan) on `sweep_local` or
-`sweep_ray`, `stats` (statistics over runs), `document` (the study as Markdown/HTML), `ensembles`
-(build and select ensembles), `recipes` (config files), `literature` (published benchmark figures).
+`sweep_ray`, `stats` (the run table and curves), `ranking` (means over seeds, Welch-tied ranks),
+`document` (the study as Markdown/HTML), `ensembles` (build and select ensembles), `recipes`
+(config files), `literature` (published benchmark figures).
 May import: everything below it (shared ground, data, nn, runs, training, music). Not cli.
 """

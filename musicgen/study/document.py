@@ -8,16 +8,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from musicgen.study import stats as report
 from musicgen.errors import ConfigError, MusicgenError
-from musicgen.paths import atomic_write, home_dir
-from musicgen.training import checkpoint
-from musicgen.runs import store
-from musicgen.data.datasets import load_dataset
-from musicgen.music.generate import generate
-from musicgen.music.quality import compare
-from musicgen.study.plan import latest_runs
 from musicgen.music import plots
+from musicgen.music.piece import make_piece
+from musicgen.paths import atomic_write, home_dir
+from musicgen.runs import store
+from musicgen.study import stats as report
+from musicgen.study.plan import latest_runs
+from musicgen.training import checkpoint
 
 FORMATS = ("md", "csv", "json", "html")
 # The course work's four questions and the criteria (report.CRITERIA) that answer each.
@@ -27,29 +25,40 @@ QUESTIONS = {
     "3. Generation quality": ["gen_overlap"],
     "4. Sparse targets": ["test_f1", "pos_rate_error", "test_nll", "best_valid_nll", "best_valid_f1"],
 }
-SHOWN = ["best_valid_nll", "best_valid_f1", "test_nll", "test_f1", "epochs_to_95", "seconds_to_95", "loss_spread",
-         "loss_spikes", "pred_pos_rate", "density", "gen_overlap"]
+SHOWN = [
+    "best_valid_nll",
+    "best_valid_f1",
+    "test_nll",
+    "test_f1",
+    "epochs_to_95",
+    "seconds_to_95",
+    "loss_spread",
+    "loss_spikes",
+    "pred_pos_rate",
+    "density",
+    "gen_overlap",
+]
 
 
 def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int = 0) -> float:
-    """Return the mean overlapping area (0..1) of the music metrics of `samples` generations against the test split; cached."""
+    """Return the mean overlapping area (0..1) of the music metrics of `samples` generations against the run's dataset; cached.
+
+    The generations and the measure are `piece.make_piece`'s, the same as `generate --data` and the Generate page.
+    """
     cache_path = home_dir() / "data" / ".cache" / "gen_overlap.json"
     try:
         cache = json.loads(cache_path.read_text())
     except (OSError, ValueError):
         cache = {}
     ckpt_path = checkpoint.resolve_checkpoint(run_id)
-    key = f"{run_id}:{ckpt_path.stat().st_mtime_ns}:{samples}:{steps}:{seed}"
+    # "piece": values measured by piece.py's rules; older entries (another rule set) are not reused.
+    key = f"piece:{run_id}:{ckpt_path.stat().st_mtime_ns}:{samples}:{steps}:{seed}"
     if key in cache:
         return float(cache[key])
-    model, ckpt = checkpoint.load_model(run_id)
     run = store.get_run(run_id)
-    ds = load_dataset(run["config"].get("data_path") or run["config"]["data"])
-    rolls, lengths = ds.split("test") if len(ds.test) else ds.split("valid")
-    real = [rolls[i][: int(lengths[i])] for i in range(min(len(rolls), 64))]  # real steps only: padding is not music
-    gen = generate(model, steps, samples=samples, seed=seed, threshold=float(ckpt.get("threshold") or 0.5))
-    result = compare(list(gen), real, low=int(ckpt["data_config"].get("low", 24)))
-    value = float(np.nanmean([m["overlap"] for m in result["metrics"].values()]))
+    data = run["config"].get("data_path") or run["config"]["data"]
+    piece = make_piece(run_id, steps, samples=samples, seed=seed, data=data, strategy="sample", temperature=1.0)
+    value = float(np.nanmean([m["overlap"] for m in piece.comparison["metrics"].values()]))
     cache[key] = value
     with atomic_write(cache_path) as tmp:
         tmp.write_text(json.dumps(cache))
@@ -71,8 +80,14 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
     table = report.with_pos_rate_error(table)
     done = table[table["status"] == "finished"]
     groups = report.group_table(done) if len(done) else pd.DataFrame()
-    ranks = pd.concat([report.rank_table(done, c, lower) for c, lower in report.CRITERIA.items() if done[c].notna().any()],
-                      ignore_index=True) if len(done) else pd.DataFrame()
+    ranks = (
+        pd.concat(
+            [report.rank_table(done, c, lower) for c, lower in report.CRITERIA.items() if done[c].notna().any()],
+            ignore_index=True,
+        )
+        if len(done)
+        else pd.DataFrame()
+    )
     baselines = {}
     for r in runs:
         for name, b in ((r.get("summary") or {}).get("baselines") or {}).items():
@@ -103,7 +118,10 @@ def summary_frame(groups: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"config": groups["config"], "n": groups["n"]})
     for c in SHOWN:
         if f"{c}_mean" in groups:
-            out[c] = [f"{_fmt(m)} ± {_fmt(s)}" if not pd.isna(m) else "–" for m, s in zip(groups[f"{c}_mean"], groups[f"{c}_std"])]
+            out[c] = [
+                f"{_fmt(m)} ± {_fmt(s)}" if not pd.isna(m) else "–"
+                for m, s in zip(groups[f"{c}_mean"], groups[f"{c}_std"], strict=True)
+            ]
     return out
 
 
@@ -111,10 +129,16 @@ def to_markdown(t: dict) -> str:
     """Render the study as Markdown: the four questions with ranks (ties marked), the summary and every run."""
     s, runs, ranks = t["sweep"], t["runs"], t["ranks"]
     counts = runs["status"].value_counts().to_dict()
-    out = [f"# Sweep {s['id']}: {s['name']}\n", f"Data `{s['config'].get('data')}`; runs: "
-           + ", ".join(f"{v} {k}" for k, v in counts.items()) + ". Statistics over finished runs; mean ± std over seeds.\n",
-           ("Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, p < 0.05); "
-            "`tied with` lists those the seeds cannot tell apart.\n")]
+    out = [
+        f"# Sweep {s['id']}: {s['name']}\n",
+        f"Data `{s['config'].get('data')}`; runs: "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+        + ". Statistics over finished runs; mean ± std over seeds.\n",
+        (
+            "Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, p < 0.05); "
+            "`tied with` lists those the seeds cannot tell apart.\n"
+        ),
+    ]
     for question, criteria in QUESTIONS.items():
         out.append(f"\n## {question}\n")
         for c in criteria:
@@ -124,15 +148,37 @@ def to_markdown(t: dict) -> str:
                 continue
             better = "lower" if report.CRITERIA[c] else "higher"
             out.append(f"\n**{c}** ({better} is better)\n\n")
-            out.append(_md_table(r[["config", "rank", "mean", "std", "n", "tied_with", "p_vs_best"]]
-                                 .rename(columns={"tied_with": "tied with", "p_vs_best": "p vs best"})))
+            out.append(
+                _md_table(
+                    r[["config", "rank", "mean", "std", "n", "tied_with", "p_vs_best"]].rename(
+                        columns={"tied_with": "tied with", "p_vs_best": "p vs best"}
+                    )
+                )
+            )
     out.append("\n## Summary per combination\n\n" + _md_table(summary_frame(t["groups"])))
     if t["baselines"]:
-        rows = pd.DataFrame([{"baseline": k, **{m: v.get(m) for m in ("f1", "frame_acc", "pred_pos_rate", "density")}}
-                             for k, v in t["baselines"].items()])
+        rows = pd.DataFrame(
+            [
+                {"baseline": k, **{m: v.get(m) for m in ("f1", "frame_acc", "pred_pos_rate", "density")}}
+                for k, v in t["baselines"].items()
+            ]
+        )
         out.append("\n## Baselines (test split)\n\n" + _md_table(rows))
-    cols = ["id", "config", "seed", "status", "epochs_done", "best_valid_nll", "test_nll", "test_f1", "epochs_to_95",
-            "loss_spread", "loss_spikes", "pos_rate_ratio", "gen_overlap"]
+    cols = [
+        "id",
+        "config",
+        "seed",
+        "status",
+        "epochs_done",
+        "best_valid_nll",
+        "test_nll",
+        "test_f1",
+        "epochs_to_95",
+        "loss_spread",
+        "loss_spikes",
+        "pos_rate_ratio",
+        "gen_overlap",
+    ]
     out.append("\n## Runs\n\n" + _md_table(runs[cols]))
     return "".join(out)
 
@@ -146,8 +192,17 @@ def render(t: dict, fmt: str) -> str:
     if fmt == "csv":
         return t["runs"].to_csv(index=False)
     if fmt == "json":
-        return json.dumps({"sweep": t["sweep"], "runs": t["runs"].to_dict("records"), "groups": t["groups"].to_dict("records"),
-                           "ranks": t["ranks"].to_dict("records"), "baselines": t["baselines"]}, default=_json_default, indent=1)
+        return json.dumps(
+            {
+                "sweep": t["sweep"],
+                "runs": t["runs"].to_dict("records"),
+                "groups": t["groups"].to_dict("records"),
+                "ranks": t["ranks"].to_dict("records"),
+                "baselines": t["baselines"],
+            },
+            default=_json_default,
+            indent=1,
+        )
     return to_html(t)
 
 
@@ -166,7 +221,11 @@ def to_html(t: dict) -> str:
         bands = report.curve_bands(ids, metric, split, x=x)
         fig = plots.curves_figure(bands, f"{split} {metric} (mean ± std over seeds)", x_label=x, y_label=metric)
         parts.append(plots.figure_html(fig, include_plotlyjs=(i == 0)))
-    tables = "".join(f"<h2>{name}</h2>" + df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}")
-                     for name, df in (("Summary", summary_frame(t["groups"])), ("Ranks", t["ranks"]), ("Runs", t["runs"])))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {t['sweep']['id']}</title></head><body>"
-            f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{tables}<h2>Curves</h2>{''.join(parts)}</body></html>")
+    tables = "".join(
+        f"<h2>{name}</h2>" + df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}")
+        for name, df in (("Summary", summary_frame(t["groups"])), ("Ranks", t["ranks"]), ("Runs", t["runs"]))
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {t['sweep']['id']}</title></head><body>"
+        f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{tables}<h2>Curves</h2>{''.join(parts)}</body></html>"
+    )

@@ -7,20 +7,18 @@ the rest of musicgen: `forward`, `init_state` and `step` return logits, of the a
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from musicgen.data.datasets import load_dataset
 from musicgen.errors import CheckpointError
 from musicgen.nn.ensemble import Ensemble
-from musicgen.training.evaluate import EVAL_BATCH
-from musicgen.training.metrics import nll_per_step
-from musicgen.training.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
-from musicgen.data.datasets import load_dataset
-from musicgen.training.batches import Split
-from musicgen.training.evaluate import check_pitch_range, evaluate_model
 from musicgen.runs import store
+from musicgen.training.batches import Split
+from musicgen.training.checkpoint import load_checkpoint, member_configs, model_from_checkpoint, resolve_checkpoint
+from musicgen.training.evaluate import EVAL_BATCH, check_pitch_range, evaluate_model
+from musicgen.training.metrics import nll_per_step
 
 
 @torch.no_grad()
@@ -64,8 +62,9 @@ def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: i
     return chosen
 
 
-def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False,
-                   select: int | None = None) -> tuple[Ensemble, dict]:
+def build_ensemble(
+    refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False, select: int | None = None
+) -> tuple[Ensemble, dict]:
     """Load the best checkpoints of `refs` into an Ensemble; return it and a checkpoint payload.
 
     Members may differ in model config (a conv front end or not, say) but share the data config.
@@ -79,13 +78,17 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
         raise CheckpointError(f"an ensemble needs at least 2 runs or checkpoints, got {len(refs)}")
     ckpts = [load_checkpoint(resolve_checkpoint(r)) for r in refs]
     first = ckpts[0]
-    for r, c in zip(refs[1:], ckpts[1:]):
+    for r, c in zip(refs[1:], ckpts[1:], strict=True):
         if c["data_config"] != first["data_config"]:
-            raise CheckpointError(f"{r} was trained on another pitch range or time grid than {refs[0]}; ensemble runs of one dataset")
+            raise CheckpointError(
+                f"{r} was trained on another pitch range or time grid than {refs[0]}; ensemble runs of one dataset"
+            )
     if select is not None and select < 1:
         raise CheckpointError(f"select must keep at least 1 member, got {select}")
     members, configs, names = [], [], []
-    for r, c in zip(refs, ckpts):  # an ensemble checkpoint among the refs contributes its members: the result stays flat
+    for r, c in zip(
+        refs, ckpts, strict=True
+    ):  # an ensemble checkpoint among the refs contributes its members: the result stays flat
         m = model_from_checkpoint(c, device)
         members.extend(m.members if isinstance(m, Ensemble) else [m])
         configs.extend(member_configs(c))
@@ -109,10 +112,20 @@ def build_ensemble(refs: list[str], data_ref: str | None = None, device: str = "
     valid = evaluate_model(model, valid_split)
     state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
     payload = {
-        "model_config": configs[0], "model_configs": configs, "data_config": first["data_config"],
-        "train_config": first.get("train_config"), "model_state": state, "ensemble": len(members),
-        "members": names, "selection": selection, "threshold": valid["threshold"], "dataset_id": ds.id,
-        "train_density": first.get("train_density"), "valid": valid, "run_id": None, "data_path": str(ds.path),
+        "model_config": configs[0],
+        "model_configs": configs,
+        "data_config": first["data_config"],
+        "train_config": first.get("train_config"),
+        "model_state": state,
+        "ensemble": len(members),
+        "members": names,
+        "selection": selection,
+        "threshold": valid["threshold"],
+        "dataset_id": ds.id,
+        "train_density": first.get("train_density"),
+        "valid": valid,
+        "run_id": None,
+        "data_path": str(ds.path),
     }
     return model, payload
 

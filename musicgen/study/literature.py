@@ -2,7 +2,7 @@
 
 The benchmark files (`.mat` / `.pickle`, Boulanger-Lewandowski's format) are imported once into a
 dataset of whole sequences under `data_dir()`; a checkpoint (or a recipe trained on the spot) is
-evaluated on its test split with musicgen.evaluate, the same code as every run's metrics.
+evaluated on its test split with `training.evaluate`, the same code as every run's metrics.
 """
 
 from __future__ import annotations
@@ -10,18 +10,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from musicgen.errors import ConfigError, DataError
-from musicgen.paths import data_dir
-from musicgen.study.recipes import load_recipe
 from musicgen.data.benchmark_files import build_from_benchmark
-from musicgen.training.checkpoint import save_checkpoint
-from musicgen.study.ensembles import build_ensemble
-from musicgen.paths import checkpoints_dir
-from musicgen.training.train import run_training
-from musicgen.training.evaluate import check_pitch_range
-from musicgen.training.checkpoint import load_checkpoint, resolve_checkpoint
 from musicgen.data.datasets import load_dataset
-from musicgen.training.evaluate import evaluate_checkpoint
+from musicgen.errors import ConfigError, DataError
+from musicgen.paths import checkpoints_dir, data_dir
+from musicgen.study.ensembles import build_ensemble
+from musicgen.study.recipes import load_recipe
+from musicgen.training.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from musicgen.training.evaluate import check_pitch_range, evaluate_checkpoint
+from musicgen.training.train import run_training
 
 # Test NLL per step in nats, as printed in the papers (not re-measured here).
 PUBLISHED = {
@@ -80,8 +77,14 @@ def check_benchmark_fit(ckpt: dict, dataset) -> None:
         )
 
 
-def run_benchmark(mat: str | Path, checkpoint: str | None = None, recipe: str | None = None, kind: str = "jsb",
-                  device: str = "auto", progress: bool = False) -> dict:
+def run_benchmark(
+    mat: str | Path,
+    checkpoint: str | None = None,
+    recipe: str | None = None,
+    kind: str = "jsb",
+    device: str = "auto",
+    progress: bool = False,
+) -> dict:
     """Evaluate `checkpoint`, or train `recipe` then evaluate its best checkpoint, on the benchmark's test split.
 
     Returns {benchmark, dataset, checkpoint, run_id, test: metrics, valid: metrics, baselines, published}.
@@ -118,8 +121,10 @@ def format_benchmark(result: dict) -> str:
     lines = [f"benchmark {result['benchmark']}: test NLL per step (nats, summed over notes; lower is better)"]
     lines += [f"  {name:<{width}}  {nll:6.3f}  {src}" for name, nll, src in rows]
     # On test, the *_best figures are taken at the threshold chosen on validation (never re-tuned on test).
-    lines.append(f"ours on test: F1 {t['f1_best']:.3f} and frame accuracy {t['frame_acc_best']:.3f} at the validation threshold "
-                 f"{t['threshold']:.3f} (F1 {t['f1']:.3f} at 0.5); valid NLL {v['nll']:.3f}")
+    lines.append(
+        f"ours on test: F1 {t['f1_best']:.3f} and frame accuracy {t['frame_acc_best']:.3f} at the validation threshold "
+        f"{t['threshold']:.3f} (F1 {t['f1']:.3f} at 0.5); valid NLL {v['nll']:.3f}"
+    )
     cp = result["baselines"].get("copy_previous", {})
     if cp:
         lines.append(f"copy-previous baseline on test: F1 {cp['f1']:.3f}, frame accuracy {cp['frame_acc']:.3f}")

@@ -1,4 +1,4 @@
-"""The optimizer × loss grid: plan it, find what a sweep already did, run the rest (sweep_local.py or sweep_ray.py).
+"""The optimizer × loss grid: plan it, find what a sweep already did, queue the rest for `sweep` to run.
 
 A run of a sweep is identified by its name, `<optimizer>+<loss> s<seed> <hash>`, where the hash
 covers the data ref and every model and training option that changes results. Re-running the same
@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 
 from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.errors import ConfigError, StoreError
+from musicgen.paths import run_dir
 from musicgen.runs import store
-from musicgen.paths import checkpoints_dir
 from musicgen.training.train import run_training
 
 # Options that change speed, not results: left out of the identity of a run.
@@ -63,14 +62,23 @@ def parse_names(text: str, known: tuple[str, ...], what: str) -> list[str]:
         raise ConfigError(f"--{what} is empty; give a comma-separated list of {', '.join(known)}")
     bad = [n for n in names if n not in known]
     if bad:
-        raise ConfigError(f"unknown {what} {', '.join(map(repr, bad))}; choose from {', '.join(known)} (e.g. --{what} {','.join(known[:2])})")
+        raise ConfigError(
+            f"unknown {what} {', '.join(map(repr, bad))}; choose from {', '.join(known)} (e.g. --{what} {','.join(known[:2])})"
+        )
     if len(set(names)) != len(names):
         raise ConfigError(f"--{what} repeats a name ({text}); list each once")
     return names
 
 
-def plan_sweep(data: str, optimizers: list[str], losses: list[str], seeds: int, model_cfg: ModelConfig,
-               train_cfg: TrainConfig, name: str | None = None) -> Plan:
+def plan_sweep(
+    data: str,
+    optimizers: list[str],
+    losses: list[str],
+    seeds: int,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    name: str | None = None,
+) -> Plan:
     """Return the grid optimizers × losses × seeds (train_cfg.seed, +1, ...) over one base configuration."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be an integer >= 1 (runs per combination), got {seeds}; e.g. --seeds 3")
@@ -86,13 +94,27 @@ def plan_sweep(data: str, optimizers: list[str], losses: list[str], seeds: int, 
             for i in range(seeds):
                 fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
                 train = to_dict(from_dict(TrainConfig, fields))
-                identity = {"data": data, "model": _changed(model, to_dict(ModelConfig())),
-                            "train": {"optimizer": opt, "loss": loss, "seed": train["seed"],
-                                      **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss)))}}
+                identity = {
+                    "data": data,
+                    "model": _changed(model, to_dict(ModelConfig())),
+                    "train": {
+                        "optimizer": opt,
+                        "loss": loss,
+                        "seed": train["seed"],
+                        **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss))),
+                    },
+                }
                 runs.append(RunSpec(opt, loss, train["seed"], train, model, f"{opt}+{loss} s{train['seed']} {_hash(identity)}"))
     shared = _changed({k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed")}, to_dict(TrainConfig()))
-    grid = {"data": data, "optimizers": optimizers, "losses": losses, "seeds": seeds, "first_seed": train_cfg.seed,
-            "model": _changed(model, to_dict(ModelConfig())), "train": shared}
+    grid = {
+        "data": data,
+        "optimizers": optimizers,
+        "losses": losses,
+        "seeds": seeds,
+        "first_seed": train_cfg.seed,
+        "model": _changed(model, to_dict(ModelConfig())),
+        "train": shared,
+    }
     config = {**grid, "hash": _hash(grid), "runs": len(runs)}
     return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)} × {seeds} seeds", config, tuple(runs))
 
@@ -130,7 +152,7 @@ def pending(plan: Plan, sweep_id: str) -> list[tuple[RunSpec, dict | None]]:
 
 def attempt(prev: dict | None) -> dict:
     """Return how to (re)start a run: resume its last.pt, reuse its empty row, or start a new row (all keys None)."""
-    if prev and prev["status"] != "running" and (checkpoints_dir() / prev["id"] / "last.pt").is_file():
+    if prev and prev["status"] != "running" and (run_dir(prev["id"]) / "last.pt").is_file():
         return {"resume": prev["id"], "run_id": None}
     if prev and int(prev.get("epochs_done") or 0) == 0:
         return {"resume": None, "run_id": prev["id"]}  # nothing logged yet: the row can be reused as is
@@ -145,12 +167,18 @@ def queue_runs(plan: Plan, sweep_id: str, todo: list, dataset_id: str | None, lo
         if how["resume"] and not local_checkpoints:
             how = {"resume": None, "run_id": None}  # a remote worker cannot see the driver's last.pt: start afresh
         if how["resume"] is None and how["run_id"] is None:
-            how["run_id"] = store.create_run(spec.name, {"data": plan.data, "model": spec.model, "train": spec.train},
-                                             dataset_id, sweep_id=sweep_id, status="queued")
+            how["run_id"] = store.create_run(
+                spec.name,
+                {"data": plan.data, "model": spec.model, "train": spec.train},
+                dataset_id,
+                sweep_id=sweep_id,
+                status="queued",
+            )
         elif how["run_id"]:
             store.update_run(how["run_id"], status="queued", error=None)
-        out.append({"data": plan.data, "model": spec.model, "train": dict(spec.train), "name": spec.name,
-                    "sweep_id": sweep_id, **how})
+        out.append(
+            {"data": plan.data, "model": spec.model, "train": dict(spec.train), "name": spec.name, "sweep_id": sweep_id, **how}
+        )
     return out
 
 
@@ -160,11 +188,6 @@ def open_sweep(plan: Plan) -> tuple[str, bool]:
     if found:
         return found, True
     return store.create_sweep(plan.name, plan.config), False
-
-
-def default_workers() -> int:
-    """Return the CPU cores this process may use (the local pool's default size)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def with_threads(payload: dict, threads: int) -> dict:
@@ -177,9 +200,17 @@ def with_threads(payload: dict, threads: int) -> dict:
 
 def train_payload(payload: dict, reporter=None, stop=None) -> dict:
     """Train one run from a worker payload; return run_training's summary."""
-    return run_training(payload["data"], from_dict(ModelConfig, payload["model"]), from_dict(TrainConfig, payload["train"]),
-                        name=payload["name"], resume=payload.get("resume"), sweep_id=payload["sweep_id"], reporter=reporter,
-                        stop=stop, run_id=payload.get("run_id"))
+    return run_training(
+        payload["data"],
+        from_dict(ModelConfig, payload["model"]),
+        from_dict(TrainConfig, payload["train"]),
+        name=payload["name"],
+        resume=payload.get("resume"),
+        sweep_id=payload["sweep_id"],
+        reporter=reporter,
+        stop=stop,
+        run_id=payload.get("run_id"),
+    )
 
 
 def run_of(payload: dict) -> str:
@@ -197,5 +228,3 @@ def mark_failed(run_id: str, reason: str) -> None:
 def status_of(run_id: str) -> str:
     """Return the store's status of a run."""
     return store.get_run(run_id)["status"]
-
-

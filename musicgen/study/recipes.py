@@ -1,10 +1,12 @@
 """Recipes: JSON files of model and training configs, optionally an ensemble of members."""
 
 from __future__ import annotations
+
 import json
 from pathlib import Path
-from musicgen.errors import ConfigError
+
 from musicgen.config import ModelConfig, TrainConfig, from_dict
+from musicgen.errors import ConfigError
 
 
 def load_recipe(path: str | Path) -> dict:
@@ -13,7 +15,7 @@ def load_recipe(path: str | Path) -> dict:
     Each member entry is {"seeds": [...], "model": {...}, "train": {...}, "name": optional run name}, its dicts overriding the
     recipe's own; `train --recipe` uses the recipe's own configs, `benchmark --recipe` trains every
     member and averages them (float16 weights when "half" is true; at most "select" of them, picked
-    on validation by musicgen.ensemble.greedy_select, when "select" is given).
+    on validation by `study.ensembles.greedy_select`, when "select" is given).
     """
     from dataclasses import replace
 
@@ -26,7 +28,8 @@ def load_recipe(path: str | Path) -> dict:
         train = from_dict(TrainConfig, recipe.get("train", {}))
         members = [
             (replace(model, **m.get("model", {})), replace(train, **m.get("train", {}), seed=int(seed)), m.get("name"))
-            for m in recipe.get("members", []) for seed in m["seeds"]
+            for m in recipe.get("members", [])
+            for seed in m["seeds"]
         ]
         select = recipe.get("select")
         if select is not None and (not isinstance(select, int) or select < 1):
@@ -35,4 +38,11 @@ def load_recipe(path: str | Path) -> dict:
         raise ConfigError(f"recipe {p} is not valid JSON ({e.msg} at line {e.lineno})") from None
     except (TypeError, KeyError) as e:
         raise ConfigError(f"recipe {p} has a bad or missing value ({e})") from None
-    return {"model": model, "train": train, "members": members, "half": bool(recipe.get("half")), "select": select, "path": str(p)}
+    return {
+        "model": model,
+        "train": train,
+        "members": members,
+        "half": bool(recipe.get("half")),
+        "select": select,
+        "path": str(p),
+    }

@@ -1,15 +1,15 @@
-"""The one implementation of every statistic of the optimizer × loss study.
+"""What the optimizer × loss study measures on each run: the run table and the curves per combination.
 
 Pure functions over two frames shaped like the store's: runs (`store.list_runs`: id, name,
 status, config, summary, ...) and metric rows (`store.metrics_frame`: run_id, epoch, step, split,
-name, value, wall_time). The `report` CLI and the dashboard's Compare page both call these;
-`run_table`/`curve_bands` read the store, the `*_from` variants take the frames directly.
+name, value, wall_time). The `study report` command, the study document and the Compare page all
+call these; `run_table`/`curve_bands` read the store, the `*_from` variants take the frames
+directly. Comparing combinations over seeds (means, Welch's test, ranks) is `ranking`'s.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,23 +17,37 @@ import pandas as pd
 from musicgen.errors import ConfigError
 from musicgen.runs import store
 
+# Re-exported until pages/compare.py and study/document.py import `ranking` for these (they call report.rank_table).
+from musicgen.study.ranking import CRITERIA, group_table, rank_table, welch_p  # noqa: F401
+
 K_LAST = 5  # epochs whose train-loss spread measures stability
 SPIKE_WINDOW = 10  # points before a loss value that define "recent"
 SPIKE_MIN_HISTORY = 5  # fewer points before it: no verdict on a spike
 SPIKE_SIGMAS = 3.0
 CONVERGED_SHARE = 0.95  # "converged" = reached 95% of the run's best valid F1
-ALPHA = 0.05  # Welch p-value at or above which a difference is a tie
 TABLE_COLUMNS = [
-    "id", "name", "status", "optimizer", "loss", "seed", "config", "epochs_done",
-    "best_valid_nll", "best_valid_f1", "test_nll", "test_f1", "epochs_to_95", "seconds_to_95",
-    "loss_spread", "loss_spikes", "pred_pos_rate", "density", "pos_rate_ratio", "pos_rate_error", "gen_overlap",
+    "id",
+    "name",
+    "status",
+    "optimizer",
+    "loss",
+    "seed",
+    "config",
+    "epochs_done",
+    "best_valid_nll",
+    "best_valid_f1",
+    "test_nll",
+    "test_f1",
+    "epochs_to_95",
+    "seconds_to_95",
+    "loss_spread",
+    "loss_spikes",
+    "pred_pos_rate",
+    "density",
+    "pos_rate_ratio",
+    "pos_rate_error",
+    "gen_overlap",
 ]
-# Criteria the report ranks on: column -> lower is better.
-CRITERIA = {
-    "best_valid_nll": True, "best_valid_f1": False, "test_nll": True, "test_f1": False,
-    "epochs_to_95": True, "seconds_to_95": True, "loss_spread": True, "loss_spikes": True,
-    "pos_rate_error": True, "gen_overlap": False,
-}
 
 
 def _find(config: dict, key: str):
@@ -72,7 +86,7 @@ def loss_spikes(values, window: int = SPIKE_WINDOW, sigmas: float = SPIKE_SIGMAS
     x = np.asarray(values, dtype=float)
     count = 0
     for i in range(min_history, len(x)):
-        recent = x[max(0, i - window):i]
+        recent = x[max(0, i - window) : i]
         mu, sd = recent.mean(), recent.std(ddof=1)
         # A flat history (sd 0) would make any rounding noise a spike: require a real std.
         if sd > 0 and x[i] > mu + sigmas * sd:
@@ -141,8 +155,13 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
     src = test if "pred_pos_rate" in test else at_best
     losses = _train_losses(m)
     row = {
-        "id": run.get("id"), "name": run.get("name"), "status": run.get("status"),
-        "optimizer": opt, "loss": loss, "seed": seed, "config": config_label(opt, loss),
+        "id": run.get("id"),
+        "name": run.get("name"),
+        "status": run.get("status"),
+        "optimizer": opt,
+        "loss": loss,
+        "seed": seed,
+        "config": config_label(opt, loss),
         "epochs_done": run.get("epochs_done", int(nll.index.max()) if not nll.empty else 0),
         "best_valid_nll": float(nll.min()) if not nll.empty else math.nan,
         "best_valid_f1": float(f1.max()) if not f1.empty else math.nan,
@@ -182,71 +201,6 @@ def run_table(run_ids: list[str], k: int = K_LAST) -> pd.DataFrame:
     return run_table_from(runs, metrics, k)
 
 
-def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
-    """Return per combination the mean and std over seeds of each numeric column, and n (runs)."""
-    if by not in table:
-        raise ConfigError(f"cannot group by {by!r}; columns: {sorted(table.columns)}")
-    skip = {"seed", "epochs_done"}
-    numeric = [c for c in table.columns if c not in skip and c != by and pd.api.types.is_numeric_dtype(table[c])]
-    g = table.groupby(by, sort=True)
-    out = pd.DataFrame({"n": g.size()})
-    for extra in ("optimizer", "loss"):
-        if extra in table and extra != by:
-            out[extra] = g[extra].first()
-    for c in numeric:
-        out[f"{c}_mean"] = g[c].mean()
-        out[f"{c}_std"] = g[c].std(ddof=1)
-    return out.reset_index()
-
-
-def welch_p(a, b) -> float:
-    """Return the two-sided Welch t-test p-value of samples a and b (NaN where it is undefined)."""
-    from scipy.stats import ttest_ind
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    if a.std() == 0 and b.std() == 0:
-        # No spread at all: the test is undefined, but equal constants are surely tied and distinct ones surely not.
-        return 1.0 if a.mean() == b.mean() else 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical seeds: scipy warns, the p-value is still right
-        return float(ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def rank_table(table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config", alpha: float = ALPHA) -> pd.DataFrame:
-    """Rank combinations on `criterion`; a difference that Welch's test over seeds does not support (p >= alpha) is a tie.
-
-    rank = 1 + the number of combinations significantly better; `tied_with` lists the ones it cannot be told from.
-    """
-    if criterion not in table:
-        raise ConfigError(f"unknown criterion {criterion!r}; columns: {sorted(table.columns)}")
-    samples = {c: g[criterion].to_numpy(float) for c, g in table.groupby(by)}
-    means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in samples.items()}
-    sign = 1 if lower_is_better else -1
-    names = sorted(samples, key=lambda c: (math.isnan(means[c]), sign * means[c] if not math.isnan(means[c]) else 0, c))
-    rows = []
-    for c in names:
-        better, tied = 0, []
-        for o in names:
-            if o == c:
-                continue
-            p = welch_p(samples[c], samples[o])
-            if math.isnan(means[c]) or math.isnan(means[o]):
-                continue
-            if not (p < alpha):  # NaN (too few seeds) counts as a tie: nothing supports the difference
-                tied.append(o)
-            elif sign * means[o] < sign * means[c]:
-                better += 1
-        rows.append({
-            by: c, "criterion": criterion, "mean": means[c], "std": float(np.nanstd(samples[c], ddof=1)) if len(samples[c]) > 1 else math.nan,
-            "n": int(np.isfinite(samples[c]).sum()), "rank": better + 1 if not math.isnan(means[c]) else math.nan,
-            "tied_with": ", ".join(tied), "p_vs_best": welch_p(samples[c], samples[names[0]]) if c != names[0] else math.nan,
-        })
-    return pd.DataFrame(rows)
-
-
 def with_pos_rate_error(table: pd.DataFrame) -> pd.DataFrame:
     """Add pos_rate_error = |log(pred_pos_rate / density)| (0 = as many positives as the data has)."""
     t = table.copy()
@@ -256,7 +210,9 @@ def with_pos_rate_error(table: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def curve_bands_from(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str = "epoch", points: int = 50) -> pd.DataFrame:
+def curve_bands_from(
+    runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str = "epoch", points: int = 50
+) -> pd.DataFrame:
     """Return mean ± std over seeds of one metric curve per combination: columns config, x, mean, std, n.
 
     x="seconds" puts each run on its training-seconds axis and interpolates onto a shared grid,
@@ -292,8 +248,15 @@ def curve_bands_from(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, spl
         for xv, vals in frame.iterrows():
             v = vals.dropna().to_numpy(float)
             if len(v):
-                rows.append({"config": label, "x": float(xv), "mean": float(v.mean()),
-                             "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": len(v)})
+                rows.append(
+                    {
+                        "config": label,
+                        "x": float(xv),
+                        "mean": float(v.mean()),
+                        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                        "n": len(v),
+                    }
+                )
     return pd.DataFrame(rows, columns=["config", "x", "mean", "std", "n"])
 
 

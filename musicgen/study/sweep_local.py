@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 from musicgen.errors import ConfigError, MusicgenError
-from musicgen.paths import REPO_ROOT, home_dir
-from musicgen.study.plan import POLL_S, STOP_GRACE_S, default_workers, mark_failed, run_of, status_of, train_payload, with_threads
+from musicgen.parallel import usable_cores
+from musicgen.paths import REPO_ROOT, home_dir, logs_dir
 from musicgen.runs import store
+from musicgen.study.plan import POLL_S, STOP_GRACE_S, mark_failed, run_of, status_of, train_payload, with_threads
 
 
 def _tail(path: Path, n: int = 4000) -> str:
@@ -40,7 +41,7 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     # Each process gets its share of the cores, halved like the trainer's own default (BENCHMARKS.md: on a busy
     # 2-core machine 2 OpenMP threads made a batch 7x slower than 1).
-    threads = max(1, default_workers() // min(workers, max(1, len(payloads))) // 2)
+    threads = max(1, usable_cores() // min(workers, max(1, len(payloads))) // 2)
     queue, running, outcome = list(payloads), {}, {}
     note = on_event or (lambda *a: None)
     old_term = signal.signal(signal.SIGTERM, _raise_stop) if _main_thread() else None
@@ -49,13 +50,19 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
             while queue and len(running) < workers:
                 payload = with_threads(queue.pop(0), threads)
                 run_id = run_of(payload)
-                log = home_dir() / "logs" / f"sweep-{payload['sweep_id']}" / f"{run_id}.log"
+                log = logs_dir() / f"sweep-{payload['sweep_id']}" / f"{run_id}.log"
                 log.parent.mkdir(parents=True, exist_ok=True)
                 with open(log, "ab") as f:
                     # Own session: the driver alone gets Ctrl-C and turns it into an orderly SIGTERM to each child.
-                    proc = subprocess.Popen([sys.executable, "-m", "musicgen.study.sweep_local", "--worker", json.dumps(payload)],
-                                            cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env={**os.environ, "MUSICGEN_HOME": str(home_dir())})
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "musicgen.study.sweep_local", "--worker", json.dumps(payload)],
+                        cwd=REPO_ROOT,
+                        stdin=subprocess.DEVNULL,
+                        stdout=f,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env={**os.environ, "MUSICGEN_HOME": str(home_dir())},
+                    )
                 running[proc.pid] = (proc, payload, log, time.time())
                 note("start", payload, proc.pid)
             time.sleep(POLL_S)

@@ -2,7 +2,7 @@
 
 A task trains in a private MUSICGEN_HOME (a temporary folder, or `storage` when the user names a
 shared one) with a `CallbackReporter` whose events travel through a Ray queue to the driver, which
-replays them with `reporting.apply_event`. The dataset goes to the workers through the object store
+replays them with `reporters.apply_event`. The dataset goes to the workers through the object store
 and the checkpoints come back with the task's result, so no shared filesystem is needed.
 """
 
@@ -15,17 +15,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from musicgen.errors import ConfigError, MusicgenError
-from musicgen.paths import REPO_ROOT, atomic_write, checkpoints_dir
-from musicgen.runs.reporters import CallbackReporter
-from musicgen.study.plan import run_of, train_payload
 from musicgen.data.datasets import load_dataset
+from musicgen.errors import ConfigError, MusicgenError
+from musicgen.paths import REPO_ROOT, atomic_write, run_dir
 from musicgen.runs import store
-from musicgen.runs.reporters import apply_event
-from musicgen.study.plan import mark_failed, status_of, with_threads
+from musicgen.runs.reporters import CallbackReporter, apply_event
+from musicgen.study.plan import STOP_GRACE_S, mark_failed, run_of, status_of, train_payload, with_threads
 
 PROBE_TIMEOUT_S = 3.0
-STOP_GRACE_S = 30.0
 
 
 def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
@@ -35,7 +32,9 @@ def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     hostport = address.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"bad --ray-address {address!r}; give HOST:PORT of the head's GCS (e.g. 10.0.0.5:6379) or ray://HOST:10001")
+        raise ConfigError(
+            f"bad --ray-address {address!r}; give HOST:PORT of the head's GCS (e.g. 10.0.0.5:6379) or ray://HOST:10001"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass
@@ -76,8 +75,12 @@ def init_ray(address: str | None, num_cpus: int | None = None):
         except (ConnectionError, RuntimeError) as e:
             raise ConfigError(f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0][:160]})") from None
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}})
+        ray.init(
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+        )
     return ray
 
 
@@ -117,8 +120,16 @@ def dataset_files(data_ref: str) -> tuple[dict, str]:
     return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
 
 
-def run_ray(payloads: list[dict], sweep_id: str, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
-            storage: str | None = None, num_cpus: int | None = None, on_event=None) -> dict:
+def run_ray(
+    payloads: list[dict],
+    sweep_id: str,
+    address: str | None = None,
+    cpus_per_run: float = 1,
+    gpus_per_run: float = 0,
+    storage: str | None = None,
+    num_cpus: int | None = None,
+    on_event=None,
+) -> dict:
     """Train `payloads` as Ray tasks; replay their events into the store; return {run id: status}."""
     if cpus_per_run <= 0 or gpus_per_run < 0:
         raise ConfigError(f"--cpus-per-run must be > 0 and --gpus-per-run >= 0, got {cpus_per_run} and {gpus_per_run}")
@@ -186,5 +197,5 @@ def _save_checkpoints(result: dict) -> None:
     if not result or not result.get("run_id"):
         return
     for fname, blob in result.get("checkpoints", {}).items():
-        with atomic_write(checkpoints_dir() / result["run_id"] / fname) as tmp:
+        with atomic_write(run_dir(result["run_id"]) / fname) as tmp:
             tmp.write_bytes(blob)

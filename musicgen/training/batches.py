@@ -1,9 +1,12 @@
 """Batches: a split resident on a device, length-bucketed order, random transposition."""
 
 from __future__ import annotations
+
 from dataclasses import dataclass
+
 import numpy as np
 import torch
+
 from musicgen.training.metrics import step_mask
 
 
@@ -17,8 +20,10 @@ class Split:
     @classmethod
     def from_numpy(cls, rolls: np.ndarray, lengths: np.ndarray, device) -> Split:
         """Move a split (uint8 rolls, int64 lengths) to `device`."""
-        return cls(torch.from_numpy(np.ascontiguousarray(rolls, dtype=np.uint8)).to(device),
-                   torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(device))
+        return cls(
+            torch.from_numpy(np.ascontiguousarray(rolls, dtype=np.uint8)).to(device),
+            torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(device),
+        )
 
     def __len__(self) -> int:
         return int(self.rolls.shape[0])
@@ -33,6 +38,7 @@ class Split:
         t = max(int(lengths.max()), 2)
         x = self.rolls[idx, :t].float()  # (B, t, N)
         return x[:, :-1], x[:, 1:], step_mask(lengths, t - 1)
+
 
 def bucketed_order(lengths: torch.Tensor, batch_size: int, generator: torch.Generator) -> torch.Tensor:
     """Return a permutation (n,) whose consecutive batches hold sequences of similar length, batches in random order.

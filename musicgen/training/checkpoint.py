@@ -17,8 +17,8 @@ import torch
 from musicgen.config import DataConfig, ModelConfig, from_dict
 from musicgen.errors import CheckpointError, ConfigError
 from musicgen.nn.convgru import ConvGRU
-from musicgen.paths import SHIPPED_CHECKPOINTS, atomic_write, checkpoints_dir
 from musicgen.nn.ensemble import Ensemble
+from musicgen.paths import SHIPPED_CHECKPOINTS, atomic_write, checkpoints_dir
 
 FORMAT = "musicgen-checkpoint"
 VERSION = 1
@@ -50,7 +50,9 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a musicgen checkpoint (no '{FORMAT}' marker)")
     if ckpt.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {ckpt['version']}; this musicgen reads up to {VERSION}: upgrade musicgen")
+        raise CheckpointError(
+            f"{path} has checkpoint version {ckpt['version']}; this musicgen reads up to {VERSION}: upgrade musicgen"
+        )
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}; it is damaged or not a musicgen checkpoint")
@@ -73,7 +75,8 @@ def resolve_checkpoint(ref: str, which: str = "best") -> Path:
                 if (folder / name).is_file():
                     return folder / name
     raise CheckpointError(
-        f"no checkpoint found for {ref!r}: give a run id with checkpoints under {checkpoints_dir()}, a .pt file, or one of {sorted(SHIPPED)}"
+        f"no checkpoint found for {ref!r}: give a run id with checkpoints under {checkpoints_dir()}, "
+        f"a .pt file, or one of {sorted(SHIPPED)}"
     )
 
 

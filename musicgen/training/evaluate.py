@@ -1,18 +1,17 @@
-"""Evaluation: a model or a baseline over one dataset split, with the metrics of musicgen.metrics."""
+"""Evaluation: a model or a baseline over one dataset split, with the metrics of `training.metrics`."""
 
 from __future__ import annotations
 
-
 import torch
 
-from musicgen.errors import ConfigError, DataError
-from musicgen.training.metrics import BASELINES, Tally, baseline_probs
-from musicgen.training.batches import Split
-from musicgen.training.device import autocast, resolve_device
-from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from musicgen.config import TrainConfig, from_dict
 from musicgen.data.datasets import load_dataset
+from musicgen.errors import ConfigError, DataError
+from musicgen.training.batches import Split
+from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from musicgen.training.device import autocast, resolve_device
 from musicgen.training.losses import make_loss
+from musicgen.training.metrics import BASELINES, Tally, baseline_probs
 
 EVAL_BATCH = 128  # sequences per evaluation batch
 
@@ -65,7 +64,9 @@ def check_pitch_range(ckpt_data_config: dict, dataset) -> None:
         )
 
 
-def evaluate_checkpoint(ref: str, data_ref: str, split: str = "test", device: str = "auto", threshold: float | None = None) -> dict:
+def evaluate_checkpoint(
+    ref: str, data_ref: str, split: str = "test", device: str = "auto", threshold: float | None = None
+) -> dict:
     """Recompute a checkpoint's metrics on a dataset split; threshold None reuses the checkpoint's own.
 
     Returns {run_id, checkpoint, dataset, split, threshold, metrics, baselines}.

@@ -63,7 +63,9 @@ class Tally:
     """Accumulate metrics over batches on the batches' device, then summarize with `result`."""
 
     def __init__(self, device="cpu"):
-        z = lambda: torch.zeros((), dtype=torch.float64, device=device)
+        def z():
+            return torch.zeros((), dtype=torch.float64, device=device)
+
         self.steps, self.cells, self.nll, self.loss = z(), z(), z(), z()
         self.has_logits = False
         self.has_loss = False

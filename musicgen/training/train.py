@@ -3,7 +3,8 @@
 `run_training` creates (or resumes) a run, trains epoch by epoch, evaluates on validation after
 each epoch, keeps `checkpoints/<run-id>/last.pt` (every epoch, and on a stop request) and
 `best.pt` (best validation monitor), then evaluates `best.pt` on the test split with the
-validation-chosen threshold. Every run-store write goes through a reporter (musicgen.reporting).
+validation-chosen threshold. Every run-store write goes through a reporter (`musicgen.runs.reporters`); resuming
+exactly (position, RNG, configs) is `resume`'s.
 
 Outcomes: finished (summary returned); stopped (`stop` event set: the current step finishes,
 last.pt is saved, status 'stopped', summary returned); NaN or infinite loss or gradient ->
@@ -14,28 +15,26 @@ status 'failed' and the error propagates.
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from pathlib import Path
 
 import torch
 
+from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, to_dict
+from musicgen.data.datasets import load_dataset
+from musicgen.errors import MusicgenError, TrainingError
+from musicgen.nn.convgru import ConvGRU
+from musicgen.paths import run_dir
+from musicgen.runs.reporters import StoreReporter
 from musicgen.training import checkpoint as ckpt_io
-from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, from_dict, to_dict
-from musicgen.errors import MusicgenError, StoreError, TrainingError
-from musicgen.training.batches import Split
-from musicgen.training.device import autocast, resolve_device
+from musicgen.training.batches import Split, bucketed_order, pitch_bounds, random_shifts, transpose_rolls
+from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import baseline_metrics, evaluate_model
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
-from musicgen.nn.convgru import ConvGRU
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
-from musicgen.paths import checkpoints_dir
-from musicgen.runs.reporters import StoreReporter
-from musicgen.training.batches import bucketed_order, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.runs import store
-from musicgen.data.datasets import load_dataset
+from musicgen.training.resume import Progress, load_resume, rng_state, set_rng_state
 
 
 class NonFiniteError(TrainingError):
@@ -44,63 +43,20 @@ class NonFiniteError(TrainingError):
     exit_code = 3
 
 
-@dataclasses.dataclass
-class _Progress:
-    """What last.pt must hold, beyond weights and optimizer, to continue exactly."""
-
-    epoch: int = 0  # completed epochs
-    batch: int = 0  # batches done in the current epoch
-    perm: torch.Tensor | None = None  # shuffled order of the current epoch
-    partial: dict = dataclasses.field(default_factory=dict)  # train sums of the current epoch so far
-    best_value: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    best_valid: dict = dataclasses.field(default_factory=dict)
-    threshold: float = 0.5
-
-
-def _rng_state(shuffle: torch.Generator) -> dict:
-    # Tensors only, so weights_only loading accepts them.
-    state = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, shuffle: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    shuffle.set_state(state["shuffle"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _set_threads(cfg: TrainConfig, device: torch.device) -> None:
-    if device.type != "cpu":
-        return
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    # Half the usable cores, at most 4: a small GRU gains little from more, and OpenMP threads that
-    # share cores with other processes spin-wait (measured: 2 threads on a busy 2-core machine ran
-    # a batch 40x slower than 1 thread).
-    torch.set_num_threads(cfg.threads or max(1, min(usable // 2, 4)))
-
-
-def _load_resume(run_id: str, epochs: int | None):
-    run = store.get_run(run_id)
-    if run["status"] == "finished" and epochs is None:
-        raise StoreError(f"run {run_id} already finished; start a new run, or give --epochs above {run['epochs_done']} to extend it")
-    if run["status"] == "running":
-        raise StoreError(f"run {run_id} is running (pid {run['pid']}); stop it before resuming")
-    cfg = run["config"]
-    train_cfg = from_dict(TrainConfig, cfg["train"])
-    if epochs is not None:
-        train_cfg = dataclasses.replace(train_cfg, epochs=epochs)
-    last = checkpoints_dir() / run_id / "last.pt"
-    return run, from_dict(ModelConfig, {"skip": False, **cfg["model"]}), train_cfg, (ckpt_io.load_checkpoint(last) if last.is_file() else None)
-
-
-def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None, name=None, resume=None,
-                 sweep_id=None, reporter=None, progress=False, stop: threading.Event | None = None, on_start=None,
-                 epochs: int | None = None, run_id: str | None = None) -> dict:
+def run_training(
+    data_ref,
+    model_cfg: ModelConfig | None = None,
+    train_cfg: TrainConfig | None = None,
+    name=None,
+    resume=None,
+    sweep_id=None,
+    reporter=None,
+    progress=False,
+    stop: threading.Event | None = None,
+    on_start=None,
+    epochs: int | None = None,
+    run_id: str | None = None,
+) -> dict:
     """Train one run and return its summary dict (id, name, status, epochs_done, best_epoch, best, test, baselines, threshold).
 
     data_ref: dataset folder, name under data_dir() or 'builtin:bach' (ignored on resume: the run's own).
@@ -111,7 +67,7 @@ def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: Trai
     reporter = reporter or StoreReporter()
     ckpt = None
     if resume:
-        run, model_cfg, train_cfg, ckpt = _load_resume(resume, epochs)
+        run, model_cfg, train_cfg, ckpt = load_resume(resume, epochs)
         data_ref = run["config"].get("data_path") or run["config"]["data"]
         name = run["name"]
     model_cfg = model_cfg or ModelConfig()
@@ -119,14 +75,26 @@ def run_training(data_ref, model_cfg: ModelConfig | None = None, train_cfg: Trai
     device = resolve_device(train_cfg.device)
     ds = load_dataset(data_ref)
     if resume and ds.id != run["dataset_id"]:
-        raise TrainingError(f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run")
+        raise TrainingError(
+            f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
+        )
     model_cfg = dataclasses.replace(model_cfg, n_notes=ds.config.n_notes)
     train_np, _train_len = ds.split("train")
     valid_np, _valid_len = ds.split("valid")
     if len(train_np) == 0 or len(valid_np) == 0:
-        raise TrainingError(f"dataset {ds.name} has {len(train_np)} training and {len(valid_np)} validation sequences; both must be > 0")
-    config = {"data": str(data_ref), "data_path": str(ds.path), "dataset": ds.name, "model": to_dict(model_cfg),
-              "train": to_dict(train_cfg), "data_config": to_dict(ds.config), "device": str(device), "code_version": code_version()}
+        raise TrainingError(
+            f"dataset {ds.name} has {len(train_np)} training and {len(valid_np)} validation sequences; both must be > 0"
+        )
+    config = {
+        "data": str(data_ref),
+        "data_path": str(ds.path),
+        "dataset": ds.name,
+        "model": to_dict(model_cfg),
+        "train": to_dict(train_cfg),
+        "data_config": to_dict(ds.config),
+        "device": str(device),
+        "code_version": code_version(),
+    }
     if resume:
         run_id = resume
         reporter.update_run(run_id, config=config)
@@ -158,12 +126,12 @@ class _Trainer:
     def __init__(self, run_id, name, ds, model_cfg, cfg: TrainConfig, device, reporter, progress, stop):
         self.run_id, self.name, self.ds, self.cfg, self.device = run_id, name, ds, cfg, device
         self.reporter, self.progress, self.stop = reporter, progress, stop or threading.Event()
-        self.dir = checkpoints_dir() / run_id
+        self.dir = run_dir(run_id)
         # A trainer killed with -9 inside a checkpoint write leaves its temporary file (never the checkpoint
         # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
         for stale in self.dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-        _set_threads(cfg, device)
+        set_threads(cfg.threads, device)
         torch.manual_seed(cfg.seed)
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)
         self.model = ConvGRU(model_cfg).to(device)
@@ -182,33 +150,38 @@ class _Trainer:
         self.loss_fn = make_loss(cfg, self.train_density)
         self.direction = MONITORS[cfg.monitor]
 
-    def _payload(self, p: _Progress) -> dict:
+    def _payload(self, p: Progress) -> dict:
         return {
-            "model_config": to_dict(self.model_cfg), "data_config": to_dict(self.ds.config), "train_config": to_dict(self.cfg),
-            "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
+            "model_config": to_dict(self.model_cfg),
+            "data_config": to_dict(self.ds.config),
+            "train_config": to_dict(self.cfg),
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
-            "epoch": p.epoch, "batch": p.batch, "perm": p.perm, "partial": dict(p.partial),
-            "best_value": p.best_value, "best_epoch": p.best_epoch, "bad_epochs": p.bad_epochs, "best_valid": dict(p.best_valid),
-            "threshold": p.threshold, "rng": _rng_state(self.shuffle), "run_id": self.run_id, "dataset_id": self.ds.id,
+            **p.to_payload(),
+            "rng": rng_state(self.shuffle),
+            "run_id": self.run_id,
+            "dataset_id": self.ds.id,
             "train_density": self.train_density,
         }
 
-    def _save(self, which: str, p: _Progress) -> Path:
+    def _save(self, which: str, p: Progress) -> Path:
         path = self.dir / f"{which}.pt"
         try:
             ckpt_io.save_checkpoint(path, self._payload(p))
         except OSError as e:
-            raise TrainingError(f"cannot write checkpoint {path} ({e.strerror or e}); set MUSICGEN_HOME to a writable folder") from None
+            raise TrainingError(
+                f"cannot write checkpoint {path} ({e.strerror or e}); set MUSICGEN_HOME to a writable folder"
+            ) from None
         return path
 
-    def _restore(self, ck: dict) -> _Progress:
+    def _restore(self, ck: dict) -> Progress:
         self.model.load_state_dict(ck["model_state"])
         self.optimizer.load_state_dict(ck["optimizer_state"])
         if self.scheduler is not None and ck.get("scheduler_state"):
             self.scheduler.load_state_dict(ck["scheduler_state"])
-        _set_rng_state(ck["rng"], self.shuffle)
-        return _Progress(ck["epoch"], ck["batch"], ck["perm"], ck["partial"], ck["best_value"], ck["best_epoch"],
-                         ck["bad_epochs"], ck["best_valid"], ck["threshold"])
+        set_rng_state(ck["rng"], self.shuffle)
+        return Progress.from_checkpoint(ck)
 
     def _fail(self, what: str, epoch: int, batch: int):
         raise NonFiniteError(
@@ -216,12 +189,15 @@ class _Trainer:
             "lower --lr or keep gradient clipping on"
         )
 
-    def _train_epoch(self, p: _Progress) -> bool:
+    def _train_epoch(self, p: Progress) -> bool:
         """Run the rest of epoch p.epoch from batch p.batch; return False when stopped mid-epoch."""
         n, bs = len(self.train), self.cfg.batch_size
         if p.perm is None:
-            order = bucketed_order(self.train.lengths, bs, self.shuffle) if self.cfg.bucket else torch.randperm(n, generator=self.shuffle)
-            p.perm, p.batch, p.partial = order, 0, {}
+            if self.cfg.bucket:
+                p.perm = bucketed_order(self.train.lengths, bs, self.shuffle)
+            else:
+                p.perm = torch.randperm(n, generator=self.shuffle)
+            p.batch, p.partial = 0, {}
         sums = {"loss": 0.0, "grad_norm": 0.0, "batches": 0, "seqs": 0, "seconds": 0.0, **p.partial}
         n_batches = (n + bs - 1) // bs
         bar = None
@@ -235,10 +211,11 @@ class _Trainer:
         t0 = time.perf_counter()
         perm = p.perm.to(self.device)
         for b in range(p.batch, n_batches):
-            inputs, targets, mask = self.train.batch(perm[b * bs:(b + 1) * bs])
+            inputs, targets, mask = self.train.batch(perm[b * bs : (b + 1) * bs])
             if self.bounds is not None:
-                idx = p.perm[b * bs:(b + 1) * bs]
-                shifts = random_shifts(self.bounds[0][idx], self.bounds[1][idx], self.cfg.transpose, inputs.shape[2], self.shuffle)
+                idx = p.perm[b * bs : (b + 1) * bs]
+                low, high = self.bounds[0][idx], self.bounds[1][idx]
+                shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
             with autocast(self.device):
                 logits = self.model(inputs)  # (B, T, N)
@@ -267,15 +244,20 @@ class _Trainer:
         p.partial = sums
         return True
 
-    def _end_epoch(self, p: _Progress) -> bool:
+    def _end_epoch(self, p: Progress) -> bool:
         """Validate, log, checkpoint; return True when early stopping says enough."""
         s = p.partial
         t0 = time.perf_counter()
         valid = evaluate_model(self.model, self.valid, self.loss_fn)
         if not all_finite(valid):
             self._fail("the validation loss", p.epoch, p.batch - 1)
-        train_m = {"loss": s["loss"] / s["batches"], "grad_norm": s["grad_norm"] / s["batches"], "lr": current_lr(self.optimizer),
-                   "epoch_s": s["seconds"] + time.perf_counter() - t0, "seqs_per_s": s["seqs"] / max(s["seconds"], 1e-9)}
+        train_m = {
+            "loss": s["loss"] / s["batches"],
+            "grad_norm": s["grad_norm"] / s["batches"],
+            "lr": current_lr(self.optimizer),
+            "epoch_s": s["seconds"] + time.perf_counter() - t0,
+            "seqs_per_s": s["seqs"] / max(s["seconds"], 1e-9),
+        }
         epoch = p.epoch + 1  # epochs are counted from 1 in the store
         self.reporter.log_metrics(self.run_id, epoch, "train", train_m)
         self.reporter.log_metrics(self.run_id, epoch, "valid", valid)
@@ -296,9 +278,16 @@ class _Trainer:
         self.reporter.update_run(self.run_id, epochs_done=epoch, summary=self._summary(p))
         return self.cfg.patience > 0 and p.bad_epochs >= self.cfg.patience
 
-    def _summary(self, p: _Progress, test: dict | None = None) -> dict:
-        return {"best_epoch": p.best_epoch, "best": p.best_valid, "test": test or {}, "baselines": self.baselines,
-                "threshold": p.threshold, "monitor": self.cfg.monitor, "train_density": self.train_density}
+    def _summary(self, p: Progress, test: dict | None = None) -> dict:
+        return {
+            "best_epoch": p.best_epoch,
+            "best": p.best_valid,
+            "test": test or {},
+            "baselines": self.baselines,
+            "threshold": p.threshold,
+            "monitor": self.cfg.monitor,
+            "train_density": self.train_density,
+        }
 
     def run(self, ckpt: dict | None) -> dict:
         self._bar = None
@@ -309,7 +298,7 @@ class _Trainer:
                 self._bar.close()  # so that an error line starts on a line of its own
 
     def _run(self, ckpt: dict | None) -> dict:
-        p = self._restore(ckpt) if ckpt else _Progress()
+        p = self._restore(ckpt) if ckpt else Progress()
         self.baselines = {k: {"valid": v} for k, v in baseline_metrics(self.valid).items()}
         if self.test is not None:
             for k, v in baseline_metrics(self.test).items():
@@ -335,6 +324,12 @@ class _Trainer:
         self.reporter.update_run(self.run_id, status="finished", error=None, summary=summary, epochs_done=p.epoch)
         return self._result("finished", p, test)
 
-    def _result(self, status: str, p: _Progress, test: dict) -> dict:
-        return {"id": self.run_id, "name": self.name, "status": status, "epochs_done": p.epoch, **self._summary(p, test),
-                "checkpoint": str(self.dir / "best.pt")}
+    def _result(self, status: str, p: Progress, test: dict) -> dict:
+        return {
+            "id": self.run_id,
+            "name": self.name,
+            "status": status,
+            "epochs_done": p.epoch,
+            **self._summary(p, test),
+            "checkpoint": str(self.dir / "best.pt"),
+        }

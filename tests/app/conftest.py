@@ -1,16 +1,9 @@
-"""AppTest fixtures: an empty MUSICGEN_HOME, and one seeded with finished runs and their checkpoints."""
+"""AppTest fixtures: a MUSICGEN_HOME seeded with finished runs and their checkpoints (the empty `home`: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 from app_helpers import seed_run
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty MUSICGEN_HOME."""
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
-    return tmp_path
 
 
 @pytest.fixture

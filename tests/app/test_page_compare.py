@@ -22,7 +22,9 @@ def test_two_configurations_two_seeds(seeded_home):
     grouped = frame(at, "config", "n", "best_valid_f1_mean")
     assert sorted(grouped["config"]) == ["adam+bce", "adamw+bce"] and set(grouped["n"]) == {2}
     runs = frame(at, "id", "epochs_to_95")
-    assert len(runs) == 4 and {"epochs_to_95", "seconds_to_95", "loss_spread", "loss_spikes", "pred_pos_rate", "density"} <= set(runs)
+    assert len(runs) == 4 and {"epochs_to_95", "seconds_to_95", "loss_spread", "loss_spikes", "pred_pos_rate", "density"} <= set(
+        runs
+    )
     assert {b.key for b in at.get("download_button")} == {"cmp_csv_runs", "cmp_csv_grouped"}
     at.radio(key="cmp_x").set_value("seconds").run()
     no_failure(at)
@@ -48,9 +50,28 @@ def test_grid_button_launches_the_course_work_sweep(home, monkeypatch, seeds):
     at.number_input(key="cmp_grid_epochs").set_value(3)
     at.button(key="cmp_grid_launch").click().run()
     assert not at.exception
-    assert launched == [["--data", "builtin:bach", "--optimizers", "adam,adamw,rmsprop", "--losses", "bce,focal",
-                         "--seeds", str(seeds), "--epochs", "3"]]
-    assert any("process 99" in s for s in texts(at.success))
+    assert launched == [
+        [
+            "--data",
+            "builtin:bach",
+            "--optimizers",
+            "adam,adamw,rmsprop",
+            "--losses",
+            "bce,focal",
+            "--seeds",
+            str(seeds),
+            "--epochs",
+            "3",
+        ]
+    ]
+    assert any("process 99" in s and f"{6 * seeds} runs" in s for s in texts(at.success))
+    # What the page says the button runs is what it ran: the same optimizers, losses and counts, the local pool.
+    expander = at.get("expander")[0].label
+    caption = next(c.value for c in at.caption if "Optimizers" in c.value)
+    assert "3 optimizers × 2 losses × seeds" in expander
+    assert "Optimizers adam, adamw, rmsprop × losses bce, focal" in caption and "6 runs per seed" in caption
+    assert "musicgen sweep" in caption and "local process pool" in caption and "Ray" not in caption
+    assert at.code[0].value == "python -m musicgen sweep " + " ".join(launched[0])
     from musicgen.cli import build_parser
 
     parsed = build_parser().parse_args(["sweep", *launched[0]])

@@ -27,7 +27,9 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     from musicgen.data.datasets import build_dataset
     from musicgen.paths import data_dir
 
-    build_dataset([str(p) for p in write_midis(tmp_path / "in", n=5, steps=64)], data_dir() / "tiny", DataConfig(seq_len=32, hop=16))
+    build_dataset(
+        [str(p) for p in write_midis(tmp_path / "in", n=5, steps=64)], data_dir() / "tiny", DataConfig(seq_len=32, hop=16)
+    )
     a, b = seed_run("a", "adam", "bce", 0), seed_run("b", "adamw", "focal", 1)
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value([a, b])
@@ -65,3 +67,97 @@ def test_bad_primer_is_a_readable_error(home):
     assert not at.exception
     assert any("no primer MIDI uploaded" in e for e in texts(at.error))
     assert not at.get("audio")
+
+
+def test_page_and_cli_measure_the_same_piece_alike(home, tmp_path, capsys):
+    """The Generate page and `python -m musicgen generate` share piece.py: same checkpoint, seed and settings, same piece."""
+    import json
+
+    from musicgen.cli import main
+    from musicgen.cli.generate import _clean
+    from musicgen.config import DataConfig
+    from musicgen.data.datasets import build_dataset
+    from musicgen.paths import data_dir
+
+    midis = [str(p) for p in write_midis(tmp_path / "in", n=5, steps=64)]
+    build_dataset(midis, data_dir() / "tiny", DataConfig(seq_len=32, hop=16))
+    out = tmp_path / "cli" / "x.mid"
+    assert (
+        main(
+            [
+                "generate",
+                "demo",
+                "--steps",
+                "48",
+                "--seed",
+                "3",
+                "--temperature",
+                "0.8",
+                "--primer",
+                "tiny:piece0.mid:0",
+                "--primer-steps",
+                "8",
+                "--data",
+                "tiny",
+                "--out",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    cli = json.loads(capsys.readouterr().out)
+
+    at = open_page("generate")
+    at.multiselect(key="gen_models").set_value(["demo"])
+    at.selectbox(key="gen_strategy").set_value("sample")
+    for key, value in (
+        ("gen_steps", 48),
+        ("gen_seed", 3),
+        ("gen_tempo", 120.0),
+        ("gen_temperature", 0.8),
+        ("gen_threshold", 0.0),
+        ("gen_topk", 4),
+        ("gen_floor", 0.05),
+        ("gen_maxpoly", 0),
+        ("gen_minnotes", 0),
+        ("gen_primer_steps", 8),
+    ):
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="gen_reference").set_value("tiny")
+    at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
+    at.text_input(key="gen_primer_excerpt").set_value("tiny:piece0.mid:0")
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    res = at.session_state["gen_results"][0]
+
+    assert res["midi"] == out.read_bytes()  # the same notes, written the same way
+    assert cli["primer_steps"] == 8 and cli["comparison"]["window_steps"] == 32  # primer left out; pieces as long as the windows
+    # Every number and reading, overlap and KL included:
+    assert json.loads(json.dumps(_clean(res["comparison"]))) == cli["comparison"]
+    shown = frame(at, "metric", "generated", "dataset")
+    expected = cli["comparison"]["metrics"]
+    assert list(shown["metric"]) == list(expected)
+    for row in shown.to_dict("records"):
+        want = expected[row["metric"]]
+        assert row["reading"] == want["reading"]
+        for column, field in (("generated", "generated_mean"), ("dataset", "real_mean"), ("dataset std", "real_std")):
+            assert (row[column] != row[column] and want[field] is None) or row[column] == want[field], (row, column)
+
+
+def test_a_midi_primer_is_kept_in_the_one_upload_store(home, tmp_path):
+    primer = write_midis(tmp_path / "in", n=1, steps=32)[0]
+    at = open_page("generate")
+    at.multiselect(key="gen_models").set_value(["demo"])
+    at.number_input(key="gen_steps").set_value(24)
+    at.radio(key="gen_primer_kind").set_value("a MIDI file")
+    at.get("file_uploader")[0].set_value([(primer.name, primer.read_bytes(), "audio/midi")])
+    at.number_input(key="gen_primer_steps").set_value(8)
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    from musicgen.data.uploads import save_uploads
+
+    # Kept where the Dataset page keeps its uploads:
+    assert (save_uploads([(primer.name, primer.read_bytes())]) / primer.name).is_file()
+    assert len(list((home / "uploads").iterdir())) == 1
+    assert {s["type"] for s in at.session_state["gen_results"][0]["figure"].layout.shapes} == {"rect"}

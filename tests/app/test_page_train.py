@@ -82,3 +82,17 @@ def test_stop_and_resume_call_jobs(home, monkeypatch):
     assert any("loss became NaN" in e for e in texts(at.error))
     at.button(key=f"train_resume_{failed}").click().run()
     assert resumed == [["--resume", failed]]
+
+
+def test_the_knobs_shown_are_the_fields_each_optimizer_and_loss_read():
+    from dataclasses import fields
+
+    from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, TrainConfig
+    from musicgen.training.optim import train_knobs
+
+    names = {f.name for f in fields(TrainConfig)}
+    for optimizer in OPTIMIZER_NAMES:
+        for loss in LOSS_NAMES:
+            knobs = train_knobs(optimizer, loss)
+            assert set(knobs) <= names and knobs[-2:] == ("clip", "patience"), (optimizer, loss, knobs)
+    assert train_knobs("rmsprop", "focal") == ("alpha", "eps", "rms_momentum", "focal_gamma", "focal_alpha", "clip", "patience")

@@ -1,24 +1,11 @@
-"""Shared fixtures: a temporary MUSICGEN_HOME, crafted MIDI files, a tiny dataset, the built-in Bach corpus."""
+"""Unit fixtures: a tiny dataset of crafted MIDI files, the built-in Bach corpus (`home`: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """Point MUSICGEN_HOME at a fresh temporary folder and return it."""
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
-    return tmp_path
-
-
-def crafted_roll(steps: int = 200, n_notes: int = 84, seed: int = 0) -> np.ndarray:
-    """Return a random sparse roll (steps, n_notes) uint8 with chords and held notes."""
-    rng = np.random.default_rng(seed)
-    return (rng.random((steps, n_notes)) < 0.04).astype(np.uint8)
+from synthetic import crafted_roll
 
 
 @pytest.fixture

@@ -5,8 +5,16 @@ import wave
 import numpy as np
 import pytest
 
-from musicgen.music.audio import PEAK, check_soundfont, default_soundfont, fluidsynth_available, read_wav, render_audio, render_wav
 from musicgen.errors import RenderError
+from musicgen.music.audio import (
+    PEAK,
+    check_soundfont,
+    default_soundfont,
+    fluidsynth_available,
+    read_wav,
+    render_audio,
+    render_wav,
+)
 
 SR = 22050  # half of CD rate keeps the tests quick; the duration maths is the same
 

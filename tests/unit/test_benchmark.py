@@ -1,18 +1,8 @@
 import json
 from pathlib import Path
 
-import pytest
-
-from musicgen.training.checkpoint import load_checkpoint
 from musicgen.cli import main
-
-MAT = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from musicgen.training.checkpoint import load_checkpoint
 
 
 def run_json(capsys, *args) -> dict:
@@ -20,8 +10,8 @@ def run_json(capsys, *args) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_shipped_jsb_checkpoint_beats_the_published_gru(home, capsys):
-    r = run_json(capsys, "benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "jsb", "--device", "cpu", "--json")
+def test_shipped_jsb_checkpoint_beats_the_published_gru(home, jsb_mat, capsys):
+    r = run_json(capsys, "benchmark", "jsb", "--mat", str(jsb_mat), "--checkpoint", "jsb", "--device", "cpu", "--json")
     assert r["test"]["steps"] == 4725 - 77  # every test step but each chorale's first is predicted
     gru = next(p["nll"] for p in r["published"] if p["model"] == "GRU")
     assert r["test"]["nll"] < gru == 8.43
@@ -29,15 +19,19 @@ def test_shipped_jsb_checkpoint_beats_the_published_gru(home, capsys):
     assert r["test"]["f1_best"] > r["baselines"]["copy_previous"]["f1"]
 
 
-def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, tmp_path, capsys):
+def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, jsb_mat, tmp_path, capsys):
     recipe = tmp_path / "tiny.json"
-    recipe.write_text(json.dumps({
-        "model": {"conv_channels": 8, "hidden": 16, "gru_layers": 1},
-        "train": {"epochs": 1, "batch_size": 32, "threads": 1},
-        "members": [{"seeds": [1, 2]}, {"seeds": [3], "model": {"conv_layers": 0}}],
-        "select": 2,
-    }))
-    r = run_json(capsys, "benchmark", "mat", "--mat", str(MAT), "--recipe", str(recipe), "--device", "cpu", "--json")
+    recipe.write_text(
+        json.dumps(
+            {
+                "model": {"conv_channels": 8, "hidden": 16, "gru_layers": 1},
+                "train": {"epochs": 1, "batch_size": 32, "threads": 1},
+                "members": [{"seeds": [1, 2]}, {"seeds": [3], "model": {"conv_layers": 0}}],
+                "select": 2,
+            }
+        )
+    )
+    r = run_json(capsys, "benchmark", "mat", "--mat", str(jsb_mat), "--recipe", str(recipe), "--device", "cpu", "--json")
     assert Path(r["checkpoint"]).parent.name.startswith("ensemble-")
     assert r["test"]["nll"] > 0 and r["published"] == []  # `mat` has no published table
     runs = run_json(capsys, "runs", "--json")
@@ -46,17 +40,17 @@ def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, tmp_
     assert 1 <= ckpt["ensemble"] <= 2 and [p["member"] for p in ckpt["selection"]] == ckpt["members"]
     assert set(ckpt["members"]) <= {x["id"] for x in runs}
     recipe.write_text(json.dumps({"members": [{"seeds": [1, 2]}], "select": 0}))
-    assert main(["benchmark", "mat", "--mat", str(MAT), "--recipe", str(recipe)]) == 2
+    assert main(["benchmark", "mat", "--mat", str(jsb_mat), "--recipe", str(recipe)]) == 2
     assert "'select' must be an integer >= 1" in capsys.readouterr().err
 
 
-def test_bad_inputs_are_one_line_errors(home, tmp_path, capsys):
+def test_bad_inputs_are_one_line_errors(home, jsb_mat, tmp_path, capsys):
     bogus = tmp_path / "bogus.mat"
     bogus.write_bytes(b"not a mat file")
     assert main(["benchmark", "jsb", "--mat", str(bogus), "--checkpoint", "jsb"]) == 2
     assert "not a benchmark file" in capsys.readouterr().err
     # The demo model has 4 steps per beat; the benchmark has one per quarter note.
-    assert main(["benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "demo"]) == 2
+    assert main(["benchmark", "jsb", "--mat", str(jsb_mat), "--checkpoint", "demo"]) == 2
     err = capsys.readouterr().err
     assert "4 steps per beat" in err and err.count("\n") == 1
     assert main(["benchmark", "jsb", "--mat", str(tmp_path / "missing.mat"), "--checkpoint", "jsb"]) == 2
@@ -64,5 +58,5 @@ def test_bad_inputs_are_one_line_errors(home, tmp_path, capsys):
     import torch
 
     if not torch.cuda.is_available():
-        assert main(["benchmark", "jsb", "--mat", str(MAT), "--checkpoint", "jsb", "--device", "cuda"]) == 2
+        assert main(["benchmark", "jsb", "--mat", str(jsb_mat), "--checkpoint", "jsb", "--device", "cuda"]) == 2
         assert "no CUDA GPU" in capsys.readouterr().err

@@ -3,24 +3,24 @@ import pickle
 import pytest
 import torch
 
-from musicgen.training.checkpoint import data_config_of, load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 from musicgen.config import DataConfig, ModelConfig, to_dict
 from musicgen.errors import CheckpointError
 from musicgen.nn.convgru import ConvGRU
+from musicgen.training.checkpoint import data_config_of, load_checkpoint, load_model, resolve_checkpoint, save_checkpoint
 
 CFG = ModelConfig(n_notes=4, conv_channels=3, hidden=5, gru_layers=1)
 
 
 def payload(**extra):
     model = ConvGRU(CFG)
-    return {"model_config": to_dict(CFG), "data_config": to_dict(DataConfig(low=60, high=64)), "model_state": model.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}, "threshold": 0.3, **extra}
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
-    return tmp_path
+    return {
+        "model_config": to_dict(CFG),
+        "data_config": to_dict(DataConfig(low=60, high=64)),
+        "model_state": model.state_dict(),
+        "rng": {"torch": torch.get_rng_state()},
+        "threshold": 0.3,
+        **extra,
+    }
 
 
 def test_round_trip_by_run_id(home):

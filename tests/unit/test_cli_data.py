@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import crafted_roll
+from synthetic import crafted_roll
 
 from musicgen.cli import main
 from musicgen.data.midi import write_midi
@@ -15,7 +15,10 @@ def test_preprocess_json_and_datasets(home, capsys):
         write_midi(crafted_roll(140, seed=i), home / "in" / f"s{i}.mid")
     (home / "in" / "broken.mid").write_text("not midi")
     out = home / "data" / "mine"
-    assert main(["preprocess", str(home / "in"), "--out", str(out), "--seq-len", "64", "--hop", "32", "--workers", "0", "--json"]) == 0
+    assert (
+        main(["preprocess", str(home / "in"), "--out", str(out), "--seq-len", "64", "--hop", "32", "--workers", "0", "--json"])
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["files_ok"] == 5 and summary["files_skipped"][0]["file"] == "broken.mid"
     assert sum(summary["windows"].values()) > 5 and summary["notes"] > 0 and summary["out"] == str(out)

@@ -17,22 +17,65 @@ from musicgen.config import (
     run_config_from_dict,
     to_dict,
 )
-from musicgen.errors import ConfigError
 from musicgen.runs import jobs, store
 
 # A value other than the default for every field: False for booleans that default to True, None for
 # optionals that default to a value, a value for those that default to None. A new field without an
 # entry here fails test_every_field_has_a_non_default_value, so the round trips below keep covering it.
 OTHER = {
-    DataConfig: {"seq_len": 64, "hop": 16, "windows": "first", "steps_per_beat": None, "fs": 8.0, "low": 21, "high": 109,
-                 "split": (0.7, 0.2, 0.1), "seed": 5, "max_file_mb": 3.5},
-    ModelConfig: {"n_notes": 88, "conv_channels": 12, "conv_kernel": 1, "conv_layers": 0, "hidden": 24, "gru_layers": 3,
-                  "dropout": 0.0, "skip": False},
-    TrainConfig: {"optimizer": "sgd", "loss": "weighted-bce", "lr": 0.02, "weight_decay": 0.0, "epochs": 3, "batch_size": 5,
-                  "seed": 9, "device": "cpu", "schedule": "plateau", "min_lr_ratio": 0.5, "clip": 0.0, "patience": 2,
-                  "monitor": "f1_best", "focal_gamma": 0.5, "focal_alpha": None, "pos_weight": 7.5, "asl_gamma_pos": 1.0,
-                  "asl_gamma_neg": 2.0, "asl_clip": 0.0, "beta1": 0.5, "beta2": 0.9, "eps": 1e-6, "alpha": 0.5, "momentum": 0.5,
-                  "rms_momentum": 0.25, "nesterov": True, "threads": 1, "bucket": False, "transpose": 3},
+    DataConfig: {
+        "seq_len": 64,
+        "hop": 16,
+        "windows": "first",
+        "steps_per_beat": None,
+        "fs": 8.0,
+        "low": 21,
+        "high": 109,
+        "split": (0.7, 0.2, 0.1),
+        "seed": 5,
+        "max_file_mb": 3.5,
+    },
+    ModelConfig: {
+        "n_notes": 88,
+        "conv_channels": 12,
+        "conv_kernel": 1,
+        "conv_layers": 0,
+        "hidden": 24,
+        "gru_layers": 3,
+        "dropout": 0.0,
+        "skip": False,
+    },
+    TrainConfig: {
+        "optimizer": "sgd",
+        "loss": "weighted-bce",
+        "lr": 0.02,
+        "weight_decay": 0.0,
+        "epochs": 3,
+        "batch_size": 5,
+        "seed": 9,
+        "device": "cpu",
+        "schedule": "plateau",
+        "min_lr_ratio": 0.5,
+        "clip": 0.0,
+        "patience": 2,
+        "monitor": "f1_best",
+        "focal_gamma": 0.5,
+        "focal_alpha": None,
+        "pos_weight": 7.5,
+        "asl_gamma_pos": 1.0,
+        "asl_gamma_neg": 2.0,
+        "asl_clip": 0.0,
+        "beta1": 0.5,
+        "beta2": 0.9,
+        "eps": 1e-6,
+        "alpha": 0.5,
+        "momentum": 0.5,
+        "rms_momentum": 0.25,
+        "nesterov": True,
+        "threads": 1,
+        "bucket": False,
+        "transpose": 3,
+    },
 }
 
 
@@ -72,8 +115,12 @@ def _tiny_dataset(out):
     arrays = {}
     for split, n in (("train", 8), ("valid", 4), ("test", 4)):
         x = (rng.random((n, 12, 12)) < 0.2).astype(np.uint8)
-        arrays |= {split: x, f"{split}_lengths": np.full(n, 12, np.int64), f"{split}_starts": np.zeros(n, np.int64),
-                   f"{split}_files": np.array([f"{split}{i}.mid" for i in range(n)])}
+        arrays |= {
+            split: x,
+            f"{split}_lengths": np.full(n, 12, np.int64),
+            f"{split}_starts": np.zeros(n, np.int64),
+            f"{split}_files": np.array([f"{split}{i}.mid" for i in range(n)]),
+        }
     out.mkdir(parents=True)
     np.savez(out / "dataset.npz", **arrays)
     cfg = to_dict(DataConfig(seq_len=12, low=60, high=72))

@@ -11,17 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import crafted_roll
+from synthetic import crafted_roll
 from test_midi import write_mido
 
 from musicgen.config import DataConfig
-from musicgen.data.rolls import SPLITS, window_starts
 from musicgen.data.datasets import build_dataset, dataset_excerpt, list_datasets, load_dataset
-from musicgen.errors import DataError
 from musicgen.data.midi import roll_from_midi, write_midi
+from musicgen.data.rolls import SPLITS, window_starts
+from musicgen.errors import DataError
 from musicgen.parallel import map_isolated
-
-JSB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
 
 
 def _bad_batch(folder: Path, outside: Path) -> dict:
@@ -44,10 +42,16 @@ def _bad_batch(folder: Path, outside: Path) -> dict:
         z.writestr("/abs/evil2.mid", good)
         z.writestr("bomb.mid", bytes(2**20 + 5))  # 1 MB of zeros compresses ~1000x
     return {
-        "notmidi.mid": "not a readable MIDI file", "truncated.mid": "not a readable MIDI file|no notes",
-        "nonotes.mid": "has no notes", "drums.mid": "only drum notes", "outofrange.mid": "lie outside 24..107",
-        "zero.mid": "empty file", "big.mid": "MB > the 2 MB limit", "locked.mid": "cannot read the file",
-        f"pack.zip/../{outside.name}/evil.mid": "outside the archive", "pack.zip//abs/evil2.mid": "outside the archive",
+        "notmidi.mid": "not a readable MIDI file",
+        "truncated.mid": "not a readable MIDI file|no notes",
+        "nonotes.mid": "has no notes",
+        "drums.mid": "only drum notes",
+        "outofrange.mid": "lie outside 24..107",
+        "zero.mid": "empty file",
+        "big.mid": "MB > the 2 MB limit",
+        "locked.mid": "cannot read the file",
+        f"pack.zip/../{outside.name}/evil.mid": "outside the archive",
+        "pack.zip//abs/evil2.mid": "outside the archive",
         "pack.zip/bomb.mid": "zip bomb",
     }
 
@@ -92,7 +96,7 @@ def test_split_is_by_file_disjoint_seeded_and_windows_are_padded(home):
     assert not (files["train"] & files["valid"]) and not (files["train"] & files["test"]) and not (files["valid"] & files["test"])
     assert [len(files[s]) for s in SPLITS] == [16, 2, 2]
     assert {r["file"]: r["split"] for r in report["files"]} == {f: s for s in SPLITS for f in files[s]}
-    for w, n in zip(x, lengths):
+    for w, n in zip(x, lengths, strict=True):
         assert 1 <= n <= 32 and not w[n:].any() and w[:n].any()
     assert (lengths < 32).any() and (lengths == 32).any()
     other = build_dataset([str(src)], home / "b", DataConfig(seq_len=32, hop=16, seed=1), workers=0)
@@ -177,21 +181,21 @@ def test_bach_midi_agrees_with_music21_and_both_parsers(bach_home):
         np.testing.assert_array_equal(a, b)
 
 
-def test_mat_importer_on_jsb(home):
+def test_mat_importer_on_jsb(home, jsb_mat):
     import scipy.io
 
-    report = build_dataset([str(JSB)], home / "jsb")
+    report = build_dataset([str(jsb_mat)], home / "jsb")
     ds = load_dataset(str(home / "jsb"))
     assert [len(ds.train), len(ds.valid), len(ds.test)] == [229, 76, 77]
     assert [int(ds.split(s)[1].sum()) for s in SPLITS] == [13807, 4602, 4725]
     longest = max(int(ds.split(s)[1].max()) for s in SPLITS)
     assert ds.train.shape[1] == ds.test.shape[1] == longest == 160 and ds.config.steps_per_beat == 1
     assert report["key_map"]["dropped_cells"] == 0 and report["key_map"]["used_pitches"] == [43, 96]
-    raw = scipy.io.loadmat(JSB)["traindata"][0][5]
+    raw = scipy.io.loadmat(jsb_mat)["traindata"][0][5]
     n = ds.train_lengths[5]
     np.testing.assert_array_equal(ds.train[5, :n], raw[:, 3:87])  # column j of 88 is MIDI 21 + j; ours is 24 + i
     assert not ds.train[5, n:].any()
-    windowed = build_dataset([str(JSB)], home / "jsbw", DataConfig(steps_per_beat=1, seq_len=32, hop=32))
+    windowed = build_dataset([str(jsb_mat)], home / "jsbw", DataConfig(steps_per_beat=1, seq_len=32, hop=32))
     assert windowed["stats"]["windows"]["train"] > 229
 
 

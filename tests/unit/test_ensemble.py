@@ -3,13 +3,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from synthetic import make_dataset
 
-from musicgen.training.checkpoint import load_model
 from musicgen.cli import main
 from musicgen.config import ModelConfig, TrainConfig
-from musicgen.nn.ensemble import Ensemble, _mean_prob_logits
 from musicgen.errors import CheckpointError
 from musicgen.nn.convgru import ConvGRU
+from musicgen.nn.ensemble import Ensemble, _mean_prob_logits
+from musicgen.training.checkpoint import load_model
 from musicgen.training.train import run_training
 
 TINY = ModelConfig(n_notes=12, conv_channels=8, hidden=16, gru_layers=1, dropout=0.0)
@@ -47,16 +48,12 @@ def test_step_by_step_equals_forward():
     torch.testing.assert_close(torch.stack(steps, 1), full, rtol=1e-5, atol=1e-5)
 
 
-def _dataset(home):
-    from test_train import make_dataset
+def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members(home, tmp_path, capsys):
+    data = make_dataset(tmp_path / "ds")
 
-    return make_dataset(home / "ds")
+    def cfg(seed):
+        return TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", threads=1, seed=seed)
 
-
-def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    data = _dataset(tmp_path)
-    cfg = lambda seed: TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", threads=1, seed=seed)
     runs = [run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.0), cfg(s)) for s in (1, 2)]
     out = tmp_path / "ens" / "best.pt"
     assert main(["ensemble", runs[0]["id"], runs[1]["id"], "--out", str(out), "--json"]) == 0
@@ -75,11 +72,14 @@ def test_ensemble_command_writes_a_loadable_checkpoint_no_worse_than_its_members
     assert ckpt3["members"] == [runs[0]["id"], runs[1]["id"], third["id"]]
 
 
-def test_ensemble_mixes_model_configs_and_stores_half_weights(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    data = _dataset(tmp_path)
-    a = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
-    b = run_training(str(data), ModelConfig(conv_layers=0, hidden=12, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+def test_ensemble_mixes_model_configs_and_stores_half_weights(home, tmp_path, capsys):
+    data = make_dataset(tmp_path / "ds")
+    a = run_training(
+        str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1)
+    )
+    b = run_training(
+        str(data), ModelConfig(conv_layers=0, hidden=12, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1)
+    )
     full, half = tmp_path / "full.pt", tmp_path / "half.pt"
     assert main(["ensemble", a["id"], b["id"], "--out", str(full), "--json"]) == 0
     nll_full = json.loads(capsys.readouterr().out)["valid_nll"]
@@ -92,17 +92,20 @@ def test_ensemble_mixes_model_configs_and_stores_half_weights(tmp_path, monkeypa
     assert half.stat().st_size < 0.7 * full.stat().st_size
     assert abs(nll_half - nll_full) < 0.01
     assert main(["evaluate", str(half), "--data", str(data), "--split", "valid", "--json"]) == 0
-    assert abs(json.loads(capsys.readouterr().out)["metrics"]["nll"] - nll_half) < 1e-6  # the stored weights are what was measured
+    assert (
+        abs(json.loads(capsys.readouterr().out)["metrics"]["nll"] - nll_half) < 1e-6
+    )  # the stored weights are what was measured
 
 
-def test_ensemble_refuses_one_member_and_other_datasets(tmp_path, monkeypatch, capsys):
-    from test_train import make_dataset
-
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    data = _dataset(tmp_path)
+def test_ensemble_refuses_one_member_and_other_datasets(home, tmp_path, capsys):
+    data = make_dataset(tmp_path / "ds")
     other = make_dataset(tmp_path / "other", low=48, high=60)
-    a = run_training(str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
-    b = run_training(str(other), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1))
+    a = run_training(
+        str(data), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1)
+    )
+    b = run_training(
+        str(other), ModelConfig(conv_channels=8, hidden=16, gru_layers=1), TrainConfig(epochs=1, device="cpu", threads=1)
+    )
     assert main(["ensemble", a["id"], "--out", str(tmp_path / "x.pt")]) == 2
     assert "at least 2" in capsys.readouterr().err
     with pytest.raises(CheckpointError, match="another pitch range or time grid"):
@@ -136,11 +139,13 @@ def test_greedy_select_picks_complementary_members_and_stops():
     assert len(greedy_select([bad, good_a, good_b], targets, k=1)) == 1
 
 
-def test_ensemble_select_keeps_the_validation_best_members(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    data = _dataset(tmp_path)
+def test_ensemble_select_keeps_the_validation_best_members(home, tmp_path, capsys):
+    data = make_dataset(tmp_path / "ds")
     small = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.0)
-    good = [run_training(str(data), small, TrainConfig(epochs=3, batch_size=8, lr=0.01, device="cpu", threads=1, seed=s)) for s in (1, 2)]
+    good = [
+        run_training(str(data), small, TrainConfig(epochs=3, batch_size=8, lr=0.01, device="cpu", threads=1, seed=s))
+        for s in (1, 2)
+    ]
     weak = run_training(str(data), small, TrainConfig(epochs=1, batch_size=8, lr=1e-4, device="cpu", threads=1, seed=3))
     assert weak["best"]["nll"] > max(r["best"]["nll"] for r in good) + 0.5
     out = tmp_path / "sel.pt"

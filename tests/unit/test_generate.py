@@ -47,7 +47,9 @@ def test_same_seed_same_roll_and_different_seed_different_roll():
     assert not np.array_equal(a[0], a[1])  # samples of one batch differ too
 
 
-@pytest.mark.parametrize("kw", [{}, {"conv_layers": 2, "conv_kernel": 4}, {"conv_layers": 0}, {"conv_kernel": 1, "gru_layers": 1}, {"skip": False}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"conv_layers": 2, "conv_kernel": 4}, {"conv_layers": 0}, {"conv_kernel": 1, "gru_layers": 1}, {"skip": False}]
+)
 def test_step_by_step_logits_equal_full_forward(kw):
     m = tiny_model(**kw)
     x = (torch.rand(3, 20, 84, generator=torch.Generator().manual_seed(0)) < 0.1).float()
@@ -198,13 +200,21 @@ def test_primer_spec_must_be_dataset_file_offset():
 
 # ---- the `generate` command ----
 
+
 def save_tiny_checkpoint(path, threshold=0.3):
-    from musicgen.training.checkpoint import save_checkpoint
     from musicgen.config import to_dict
+    from musicgen.training.checkpoint import save_checkpoint
 
     m = tiny_model()
-    save_checkpoint(path, {"model_config": to_dict(m.cfg), "data_config": to_dict(DataConfig()), "model_state": m.state_dict(),
-                           "threshold": threshold})
+    save_checkpoint(
+        path,
+        {
+            "model_config": to_dict(m.cfg),
+            "data_config": to_dict(DataConfig()),
+            "model_state": m.state_dict(),
+            "threshold": threshold,
+        },
+    )
     return path
 
 
@@ -219,8 +229,28 @@ def test_cli_writes_numbered_midi_and_wav_with_metrics_and_comparison(tmp_path, 
 
     ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
     out = tmp_path / "out"
-    code = run_cli(ckpt, "--steps", 24, "--samples", 2, "--out", out / "x.mid", "--wav", out / "x.wav", "--seed", 1,
-                   "--sample-rate", 8000, "--max-polyphony", 4, "--min-notes", 1, "--json", "--data", "tiny")
+    code = run_cli(
+        ckpt,
+        "--steps",
+        24,
+        "--samples",
+        2,
+        "--out",
+        out / "x.mid",
+        "--wav",
+        out / "x.wav",
+        "--seed",
+        1,
+        "--sample-rate",
+        8000,
+        "--max-polyphony",
+        4,
+        "--min-notes",
+        1,
+        "--json",
+        "--data",
+        "tiny",
+    )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert sorted(p.name for p in out.iterdir()) == ["x_1.mid", "x_1.wav", "x_2.mid", "x_2.wav"]
@@ -247,8 +277,23 @@ def test_cli_primer_from_a_dataset(tmp_path, tiny_dataset, capsys):
     ds = load_dataset("tiny")
     file = "song0.mid"  # the tiny dataset's first source file, 150 steps
     ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
-    assert run_cli(ckpt, "--steps", 20, "--out", tmp_path / "p.mid", "--primer", f"tiny:{file}:4", "--primer-steps", 8,
-                   "--strategy", "threshold", "--json") == 0
+    assert (
+        run_cli(
+            ckpt,
+            "--steps",
+            20,
+            "--out",
+            tmp_path / "p.mid",
+            "--primer",
+            f"tiny:{file}:4",
+            "--primer-steps",
+            8,
+            "--strategy",
+            "threshold",
+            "--json",
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["primer_steps"] == 8
     primer = load_primer(f"tiny:{file}:4", DataConfig(), 8)
     np.testing.assert_array_equal(primer, dataset_excerpt(ds, file, 4, 8))
@@ -339,7 +384,7 @@ def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeyp
 
 
 def test_long_generations_are_compared_in_pieces_as_long_as_the_real_windows():
-    from musicgen.cli.generate import chunks
+    from musicgen.music.piece import chunks
 
     rolls = np.zeros((2, 300, 84), np.uint8)
     pieces = chunks(rolls, 128)
@@ -347,17 +392,25 @@ def test_long_generations_are_compared_in_pieces_as_long_as_the_real_windows():
     assert [p.shape[0] for p in chunks(np.zeros((1, 50, 84)), 128)] == [50]
 
 
-def test_primer_from_a_benchmark_dataset_whose_file_names_hold_colons(home):
-    from pathlib import Path
-
+def test_primer_from_a_benchmark_dataset_whose_file_names_hold_colons(home, jsb_mat):
     from musicgen.data.datasets import build_dataset, dataset_excerpt, load_dataset
     from musicgen.paths import data_dir
 
-    mat = Path(__file__).resolve().parents[3] / "shared" / "data" / "jsb" / "JSB_Chorales.mat"
-    build_dataset([str(mat)], data_dir() / "jsb")
+    build_dataset([str(jsb_mat)], data_dir() / "jsb")
     ds = load_dataset("jsb")
     file = "JSB_Chorales.mat:train/003"  # as the dataset's report names it
     assert file in {f["file"] for f in ds.report["files"]}
     primer = load_primer(f"jsb:{file}:2", DataConfig(steps_per_beat=1), 6)
     np.testing.assert_array_equal(primer, dataset_excerpt(ds, file, 2, 6))
     assert primer.any()
+
+
+def test_excerpt_spec_names_the_first_usable_file(tiny_dataset):
+    from musicgen.data.datasets import load_dataset
+    from musicgen.music.generate import excerpt_spec
+
+    ds = load_dataset("tiny")
+    spec = excerpt_spec(ds)
+    assert spec == f"tiny:{next(f['file'] for f in ds.report['files'] if f['status'] == 'ok')}:0"
+    assert load_primer(spec, DataConfig(), 8).shape == (8, 84)
+    assert excerpt_spec(type("Empty", (), {"name": "e", "report": {"files": [{"file": "x.mid", "status": "skipped"}]}})()) is None

@@ -35,7 +35,9 @@ def test_focal_hand_value():
 
 
 def test_focal_without_focusing_is_bce():
-    assert focal(LOGITS, TARGETS, MASK, gamma=0.0, alpha=None).item() == pytest.approx(bce(LOGITS, TARGETS, MASK).item(), rel=1e-6)
+    assert focal(LOGITS, TARGETS, MASK, gamma=0.0, alpha=None).item() == pytest.approx(
+        bce(LOGITS, TARGETS, MASK).item(), rel=1e-6
+    )
 
 
 def test_asymmetric_hand_value_and_easy_negatives_vanish():

@@ -8,11 +8,11 @@ import os
 import mido
 import numpy as np
 import pytest
-from conftest import crafted_roll
+from synthetic import crafted_roll
 
 from musicgen.config import DataConfig
-from musicgen.errors import ConfigError, MidiError
 from musicgen.data.midi import PARSERS, midi_from_roll, roll_from_midi, write_midi
+from musicgen.errors import ConfigError, MidiError
 
 
 def write_mido(path, notes, tempos=((0, 500_000),), tpq=480, drum_notes=(), second_track_notes=()):
@@ -21,7 +21,7 @@ def write_mido(path, notes, tempos=((0, 500_000),), tpq=480, drum_notes=(), seco
     t0 = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=t, time=0) for _, t in tempos])
     # set times as deltas
     tick = 0
-    for msg, (at, _) in zip(t0, tempos):
+    for msg, (at, _) in zip(t0, tempos, strict=False):
         msg.time, tick = at - tick, at
     mf.tracks.append(t0)
     for channel, group in ((0, notes), (9, drum_notes), (1, second_track_notes)):
@@ -30,7 +30,9 @@ def write_mido(path, notes, tempos=((0, 500_000),), tpq=480, drum_notes=(), seco
         events = sorted([(s, 1, p) for p, s, e in group] + [(e, 0, p) for p, s, e in group])
         tr, tick = mido.MidiTrack(), 0
         for at, on, p in events:
-            tr.append(mido.Message("note_on" if on else "note_off", note=p, velocity=90 if on else 0, channel=channel, time=at - tick))
+            tr.append(
+                mido.Message("note_on" if on else "note_off", note=p, velocity=90 if on else 0, channel=channel, time=at - tick)
+            )
             tick = at
         mf.tracks.append(tr)
     mf.save(path)
@@ -58,9 +60,15 @@ def test_midi_roll_midi_roll_is_exact_on_crafted_files(tmp_path, name, parser):
     np.testing.assert_array_equal(again, roll)
 
 
-@pytest.mark.parametrize("kwargs,cfg", [({}, DataConfig()), ({"fs": 4.0}, DataConfig(fs=4.0)),
-                                        ({"fs": 3.0, "tempo_bpm": 97}, DataConfig(fs=3.0)),
-                                        ({"steps_per_beat": 3, "tempo_bpm": 77}, DataConfig(steps_per_beat=3))])
+@pytest.mark.parametrize(
+    "kwargs,cfg",
+    [
+        ({}, DataConfig()),
+        ({"fs": 4.0}, DataConfig(fs=4.0)),
+        ({"fs": 3.0, "tempo_bpm": 97}, DataConfig(fs=3.0)),
+        ({"steps_per_beat": 3, "tempo_bpm": 77}, DataConfig(steps_per_beat=3)),
+    ],
+)
 def test_roll_midi_roll_round_trip(tmp_path, kwargs, cfg):
     roll = crafted_roll(180)
     roll[-1, 5] = 1  # the roll ends on a sounding step, so its length survives
@@ -80,7 +88,12 @@ def test_grid_follows_the_tempo_map_or_fixed_seconds(tmp_path):
 
 def test_short_notes_mark_one_step_and_range_edges_are_kept_or_counted(tmp_path):
     roll, _ = roll_from_midi(write_mido(tmp_path / "s.mid", *CRAFTED["short_notes"]), DataConfig())
-    assert roll[0, 60 - 24] == 1 and roll[1, 62 - 24] == 1 and roll[:, 64 - 24].tolist().index(1) == 3 and roll[:, 64 - 24].sum() == 1  # 2.5 steps rounds up
+    assert (
+        roll[0, 60 - 24] == 1
+        and roll[1, 62 - 24] == 1
+        and roll[:, 64 - 24].tolist().index(1) == 3
+        and roll[:, 64 - 24].sum() == 1
+    )  # 2.5 steps rounds up
     roll, info = roll_from_midi(write_mido(tmp_path / "e.mid", *CRAFTED["range_edges"]), DataConfig())
     assert roll[0, 0] == 1 and roll[0, 83] == 1 and info["dropped_notes"] == 2 and info["notes"] == 3
 

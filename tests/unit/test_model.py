@@ -5,11 +5,14 @@ from musicgen.config import ModelConfig
 from musicgen.nn.convgru import ConvGRU, count_parameters
 
 
-@pytest.mark.parametrize("cfg", [
-    ModelConfig(n_notes=6, conv_channels=5, conv_kernel=3, conv_layers=2, hidden=7, gru_layers=2, dropout=0.0),
-    ModelConfig(n_notes=6, conv_channels=5, conv_kernel=1, conv_layers=1, hidden=7, gru_layers=1, dropout=0.0),
-    ModelConfig(n_notes=6, conv_layers=0, hidden=7, gru_layers=1, dropout=0.0),
-])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(n_notes=6, conv_channels=5, conv_kernel=3, conv_layers=2, hidden=7, gru_layers=2, dropout=0.0),
+        ModelConfig(n_notes=6, conv_channels=5, conv_kernel=1, conv_layers=1, hidden=7, gru_layers=1, dropout=0.0),
+        ModelConfig(n_notes=6, conv_layers=0, hidden=7, gru_layers=1, dropout=0.0),
+    ],
+)
 def test_causal_and_step_equals_forward(cfg):
     torch.manual_seed(0)
     model = ConvGRU(cfg).eval()

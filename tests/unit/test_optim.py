@@ -10,8 +10,10 @@ def params():
     return [torch.nn.Parameter(torch.ones(3))]
 
 
-@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
-                                       ("rmsprop", torch.optim.RMSprop), ("sgd", torch.optim.SGD)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW), ("rmsprop", torch.optim.RMSprop), ("sgd", torch.optim.SGD)],
+)
 def test_each_optimizer_gets_its_knobs(name, cls):
     cfg = TrainConfig(optimizer=name, lr=0.05, weight_decay=0.1, beta1=0.8, alpha=0.9, momentum=0.7, rms_momentum=0.3)
     opt = make_optimizer(params(), cfg)

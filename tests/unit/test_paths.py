@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from musicgen.paths import atomic_write, home_dir
+from musicgen.paths import atomic_write, cache_dir, checkpoints_dir, configs_dir, db_path, home_dir, logs_dir, run_dir
 
 
 def test_atomic_write_replaces_whole_files_with_usual_permissions(tmp_path):
@@ -30,3 +30,13 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 def test_home_follows_musicgen_home(tmp_path, monkeypatch):
     monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
     assert home_dir() == tmp_path.resolve()
+
+
+def test_every_folder_lives_under_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path))
+    home = tmp_path.resolve()
+    assert run_dir("r1") == checkpoints_dir() / "r1" == home / "checkpoints" / "r1"
+    assert cache_dir() == home / "data" / ".cache"
+    assert logs_dir() == home / "logs"
+    assert configs_dir() == home / "jobs"  # not configs/: that folder holds the committed recipes
+    assert db_path() == home / "runs.sqlite"

@@ -8,8 +8,15 @@ from musicgen.music import plots
 
 
 def test_curves_figure_draws_a_band_and_a_mean_per_combination():
-    bands = pd.DataFrame({"config": ["a+b"] * 2 + ["c+d"] * 2, "x": [1, 2, 1, 2], "mean": [5.0, 4.0, 6.0, 3.0],
-                          "std": [1.0, 0.5, 0.0, 0.0], "n": [3, 3, 2, 2]})
+    bands = pd.DataFrame(
+        {
+            "config": ["a+b"] * 2 + ["c+d"] * 2,
+            "x": [1, 2, 1, 2],
+            "mean": [5.0, 4.0, 6.0, 3.0],
+            "std": [1.0, 0.5, 0.0, 0.0],
+            "n": [3, 3, 2, 2],
+        }
+    )
     fig = plots.curves_figure(bands, "valid nll")
     assert len(fig.data) == 4 and fig.layout.title.text == "valid nll"
     band, line = fig.data[0], fig.data[1]
@@ -49,3 +56,30 @@ def test_write_figure_writes_standalone_html(tmp_path):
 @pytest.mark.parametrize("labels", [["b", "a"], ["a", "b", "a"]])
 def test_colour_of_is_stable(labels):
     assert plots.colour_of(labels)["a"] == plots.PALETTE[0]
+
+
+def test_roll_figure_shades_the_primer_in_steps_and_in_beats():
+    roll = np.zeros((16, 84), np.uint8)
+    assert not plots.roll_figure(roll).layout.shapes
+    shape = plots.roll_figure(roll, primer_steps=8).layout.shapes[0]
+    assert (shape.x0, shape.x1) == (-0.5, 7.5)
+    shape = plots.roll_figure(roll, primer_steps=8, steps_per_beat=4).layout.shapes[0]
+    assert (shape.x0, shape.x1) == (-0.125, 1.875)
+
+
+def test_pitch_figure_puts_each_count_on_its_midi_pitch():
+    fig = plots.pitch_figure([0, 5, 2], low=60)
+    assert list(fig.data[0].x) == [60, 61, 62] and list(fig.data[0].y) == [0, 5, 2]
+    assert len(plots.pitch_figure(None).data[0].x) == 0  # a report without the histogram: an empty chart, no error
+
+
+def test_window_figures_read_the_metrics_and_the_real_steps():
+    class Split:  # the part of a Dataset that window_figure reads
+        config = type("C", (), {"low": 24})()
+
+        def split(self, name):
+            return np.ones((2, 8, 84), np.uint8), np.array([8, 5])
+
+    assert np.asarray(plots.window_figure(Split(), "valid", 1).data[0].z).shape == (84, 5)
+    poly, dens = plots.window_histograms([{"mean_polyphony": 3.0, "note_density": 0.1}] * 2, "train")
+    assert list(poly.data[0].x) == [3.0, 3.0] and list(dens.data[0].x) == [0.1, 0.1] and poly.data[0].name == "train"

@@ -70,7 +70,7 @@ def test_held_chord_gives_long_notes_polyphony_and_repetition():
 def test_note_onsets_split_repeated_runs():
     roll = roll_of([[60], [60], [], [60], [62]])
     cols, lengths = note_onsets(roll)
-    pairs = sorted(zip(cols.tolist(), lengths.tolist()))
+    pairs = sorted(zip(cols.tolist(), lengths.tolist(), strict=True))
     assert pairs == [(36, 1), (36, 2), (38, 1)]
     assert pitch_class_histogram(roll)[0] == 2  # C twice (two notes, not three steps)
 
@@ -108,3 +108,13 @@ def test_compare_tells_alike_from_unlike():
 def test_compare_needs_rolls():
     with pytest.raises(ConfigError, match="at least one"):
         compare([], [np.zeros((4, 84))])
+
+
+def test_window_metrics_cut_each_window_to_its_real_length():
+    from musicgen.music.quality import window_metrics
+
+    rolls = np.zeros((3, 8, 84), np.uint8)
+    rolls[:, :, 40] = 1  # one note held over the whole window, padding included
+    out = window_metrics(rolls, np.array([8, 4, 2]), low=24, limit=2)
+    assert len(out) == 2 and [m["mean_note_length"] for m in out] == [8.0, 4.0]
+    assert out == [music_metrics(rolls[0], 24), music_metrics(rolls[1][:4], 24)]

@@ -7,20 +7,31 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_ind
 
-from musicgen.study import stats as report
 from musicgen.errors import ConfigError
+from musicgen.study import ranking
+from musicgen.study import stats as report
 
 
 def fake_run(run_id, optimizer, loss, seed, valid_nll, valid_f1, train_loss, epoch_s=2.0, test=None, summary=None):
     """Return (run record, metric rows) of one synthetic run; lists are per epoch starting at 1."""
-    run = {"id": run_id, "name": f"{optimizer}+{loss}/s{seed}", "status": "finished", "epochs_done": len(valid_nll),
-           "config": {"train": {"optimizer": optimizer, "loss": loss, "seed": seed}, "model": {"hidden": 8}},
-           "summary": summary or {}}
+    run = {
+        "id": run_id,
+        "name": f"{optimizer}+{loss}/s{seed}",
+        "status": "finished",
+        "epochs_done": len(valid_nll),
+        "config": {"train": {"optimizer": optimizer, "loss": loss, "seed": seed}, "model": {"hidden": 8}},
+        "summary": summary or {},
+    }
     rows = []
-    for e, (n, f, t) in enumerate(zip(valid_nll, valid_f1, train_loss), start=1):
-        rows += [(run_id, e, None, "valid", "nll", n, None), (run_id, e, None, "valid", "f1_best", f, None),
-                 (run_id, e, None, "valid", "pred_pos_rate", 0.02 * e, None), (run_id, e, None, "valid", "density", 0.04, None),
-                 (run_id, e, None, "train", "loss", t, None), (run_id, e, None, "train", "epoch_s", epoch_s, None)]
+    for e, (n, f, t) in enumerate(zip(valid_nll, valid_f1, train_loss, strict=True), start=1):
+        rows += [
+            (run_id, e, None, "valid", "nll", n, None),
+            (run_id, e, None, "valid", "f1_best", f, None),
+            (run_id, e, None, "valid", "pred_pos_rate", 0.02 * e, None),
+            (run_id, e, None, "valid", "density", 0.04, None),
+            (run_id, e, None, "train", "loss", t, None),
+            (run_id, e, None, "train", "epoch_s", epoch_s, None),
+        ]
     for name, v in (test or {}).items():
         rows.append((run_id, len(valid_nll), None, "test", name, v, None))
     return run, rows
@@ -37,8 +48,20 @@ def frames(specs):
 
 
 def test_run_row_reads_bests_convergence_and_rates():
-    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0, 8.0, 7.5], [0.2, 0.5, 0.9, 1.0], [5, 4, 3, 3],
-                       {"test": {"nll": 7.7, "f1": 0.1, "f1_best": 0.6, "pred_pos_rate": 0.03, "density": 0.05}})])
+    runs, m = frames(
+        [
+            (
+                "r1",
+                "adam",
+                "bce",
+                0,
+                [9.0, 7.0, 8.0, 7.5],
+                [0.2, 0.5, 0.9, 1.0],
+                [5, 4, 3, 3],
+                {"test": {"nll": 7.7, "f1": 0.1, "f1_best": 0.6, "pred_pos_rate": 0.03, "density": 0.05}},
+            )
+        ]
+    )
     row = report.run_table_from(runs, m).iloc[0]
     assert row["config"] == "adam+bce" and row["seed"] == 0
     assert row["best_valid_nll"] == 7.0 and row["best_valid_f1"] == 1.0
@@ -93,7 +116,7 @@ def _grouped_specs():
 
 def test_group_table_gives_known_means_stds_and_counts():
     t = report.run_table_from(*frames(_grouped_specs()))
-    g = report.group_table(t).set_index("config")
+    g = ranking.group_table(t).set_index("config")
     assert g.loc["adam+bce", "n"] == 3
     assert g.loc["adam+bce", "best_valid_nll_mean"] == pytest.approx(8.0)
     assert g.loc["adam+bce", "best_valid_nll_std"] == pytest.approx(1.0)
@@ -101,7 +124,7 @@ def test_group_table_gives_known_means_stds_and_counts():
     assert g.loc["rmsprop+focal", "best_valid_nll_std"] == pytest.approx(0.5)
     assert g.loc["rmsprop+focal", "optimizer"] == "rmsprop"
     with pytest.raises(ConfigError, match="cannot group by 'nope'"):
-        report.group_table(t, by="nope")
+        ranking.group_table(t, by="nope")
 
 
 def _table(values: dict) -> pd.DataFrame:
@@ -111,30 +134,30 @@ def _table(values: dict) -> pd.DataFrame:
 def test_rank_table_separates_what_welch_supports_and_ties_the_rest():
     a, b, c = [1.0, 1.1, 0.9, 1.05], [5.0, 5.2, 4.8, 5.1], [1.2, 0.7, 1.5, 0.9]
     assert ttest_ind(a, b, equal_var=False).pvalue < 0.05 and ttest_ind(a, c, equal_var=False).pvalue >= 0.05
-    r = report.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=True).set_index("config")
+    r = ranking.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=True).set_index("config")
     assert r.loc["a", "rank"] == 1 and r.loc["c", "rank"] == 1  # a's edge over c is not supported: a tie
     assert r.loc["b", "rank"] == 3  # both others are significantly lower
     assert "c" in r.loc["a", "tied_with"] and r.loc["b", "tied_with"] == ""
     assert r.loc["b", "p_vs_best"] == pytest.approx(ttest_ind(b, a, equal_var=False).pvalue)
     assert r.index[0] == "a"  # ordered by mean
-    flipped = report.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=False).set_index("config")
+    flipped = ranking.rank_table(_table({"a": a, "b": b, "c": c}), "x", lower_is_better=False).set_index("config")
     assert flipped.loc["b", "rank"] == 1 and flipped.loc["a", "rank"] == 2
 
 
 def test_rank_table_ties_everything_with_one_seed():
-    r = report.rank_table(_table({"a": [1.0], "b": [9.0]}), "x", lower_is_better=True)
+    r = ranking.rank_table(_table({"a": [1.0], "b": [9.0]}), "x", lower_is_better=True)
     assert list(r["rank"]) == [1, 1]
 
 
 def test_welch_p_handles_constant_samples():
-    assert report.welch_p([2, 2], [2, 2]) == 1.0
-    assert report.welch_p([2, 2], [3, 3]) == 0.0
-    assert math.isnan(report.welch_p([1], [2, 3]))
+    assert ranking.welch_p([2, 2], [2, 2]) == 1.0
+    assert ranking.welch_p([2, 2], [3, 3]) == 0.0
+    assert math.isnan(ranking.welch_p([1], [2, 3]))
 
 
 def test_rank_table_rejects_an_unknown_criterion():
     with pytest.raises(ConfigError, match="unknown criterion 'nope'"):
-        report.rank_table(_table({"a": [1.0]}), "nope", True)
+        ranking.rank_table(_table({"a": [1.0]}), "nope", True)
 
 
 def test_pos_rate_error_is_zero_when_rates_match():
@@ -144,16 +167,24 @@ def test_pos_rate_error_is_zero_when_rates_match():
 
 
 def test_curve_bands_by_epoch_give_mean_std_and_n():
-    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2]),
-                      ("r2", "adam", "bce", 1, [11.0, 8.0, 6.0], [0.1, 0.2, 0.3], [3, 2, 1])])
+    runs, m = frames(
+        [
+            ("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2]),
+            ("r2", "adam", "bce", 1, [11.0, 8.0, 6.0], [0.1, 0.2, 0.3], [3, 2, 1]),
+        ]
+    )
     b = report.curve_bands_from(runs, m, "nll", "valid").set_index("x")
     assert b.loc[1.0, "mean"] == 10.0 and b.loc[1.0, "std"] == pytest.approx(math.sqrt(2)) and b.loc[1.0, "n"] == 2
     assert b.loc[3.0, "mean"] == 6.0 and b.loc[3.0, "n"] == 1
 
 
 def test_curve_bands_by_seconds_interpolate_without_extrapolating():
-    runs, m = frames([("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2], {"epoch_s": 1.0}),
-                      ("r2", "adam", "bce", 1, [9.0, 5.0], [0.1, 0.2], [3, 2], {"epoch_s": 2.0})])
+    runs, m = frames(
+        [
+            ("r1", "adam", "bce", 0, [9.0, 7.0], [0.1, 0.2], [3, 2], {"epoch_s": 1.0}),
+            ("r2", "adam", "bce", 1, [9.0, 5.0], [0.1, 0.2], [3, 2], {"epoch_s": 2.0}),
+        ]
+    )
     b = report.curve_bands_from(runs, m, "nll", "valid", x="seconds", points=5)  # grid 0, 1, 2, 3, 4 s
     b = b.set_index("x")
     assert 0.0 not in b.index  # before the first epoch ended there is no value to show

@@ -1,54 +1,23 @@
+"""Training in this process: the course-work grid, exact resume, errors, augmentation (as a process: tests/integration)."""
+
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from synthetic import TINY_ARGS, make_dataset
 
-from musicgen.runs import store
-from musicgen.training.checkpoint import load_checkpoint, save_checkpoint
 from musicgen.cli import main
 from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from musicgen.errors import ConfigError, DataError, StoreError
 from musicgen.paths import checkpoints_dir
-from musicgen.training.train import NonFiniteError, run_training
+from musicgen.runs import store
 from musicgen.training.batches import pitch_bounds, random_shifts, transpose_rolls
+from musicgen.training.checkpoint import load_checkpoint, save_checkpoint
+from musicgen.training.train import NonFiniteError, run_training
 
 TINY = ModelConfig(conv_channels=8, hidden=16, gru_layers=1, dropout=0.1)
-TINY_ARGS = ["--conv-channels", "8", "--hidden", "16", "--gru-layers", "1"]
-
-
-def make_dataset(out: Path, n=(24, 8, 8), steps=16, low=60, high=72, seed=0) -> Path:
-    """Write a learnable synthetic dataset folder: two voices rising by 2 semitones a step (mod 12)."""
-    rng = np.random.default_rng(seed)
-    notes = high - low
-    arrays = {}
-    for name, k in zip(("train", "valid", "test"), n):
-        x = np.zeros((k, steps, notes), np.uint8)
-        lengths = rng.integers(steps // 2, steps + 1, size=k)
-        for i in range(k):
-            s = rng.integers(0, notes)
-            for t in range(lengths[i]):
-                x[i, t, (s + 2 * t) % notes] = x[i, t, (s + 2 * t + 4) % notes] = 1
-        arrays |= {name: x, f"{name}_lengths": lengths.astype(np.int64), f"{name}_starts": np.zeros(k, np.int64),
-                   f"{name}_files": np.array([f"f{i}.mid" for i in range(k)])}
-    out.mkdir(parents=True)
-    np.savez(out / "dataset.npz", **arrays)
-    cfg = to_dict(DataConfig(seq_len=steps, low=low, high=high))
-    (out / "report.json").write_text(json.dumps({"id": f"synthetic-{seed}-{low}", "config": cfg, "params": cfg}))
-    return out
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 @pytest.fixture
@@ -69,9 +38,10 @@ def test_course_work_combinations_train_end_to_end(home, data, optimizer, loss):
     assert run["status"] == "finished" and run["epochs_done"] == 2 and run["dataset_id"] == "synthetic-0-60"
     assert run["config"]["train"]["optimizer"] == optimizer and run["config"]["model"]["n_notes"] == 12
     m = store.metrics_frame([s["id"]])
-    for split, names in {"train": ["loss", "grad_norm", "lr", "epoch_s", "seqs_per_s"],
-                         "valid": ["loss", "nll", "precision", "recall", "f1", "f1_best", "threshold", "frame_acc",
-                                   "pred_pos_rate", "density"]}.items():
+    for split, names in {
+        "train": ["loss", "grad_norm", "lr", "epoch_s", "seqs_per_s"],
+        "valid": ["loss", "nll", "precision", "recall", "f1", "f1_best", "threshold", "frame_acc", "pred_pos_rate", "density"],
+    }.items():
         got = m[m.split == split]
         assert set(names) <= set(got.name) and sorted(set(got.epoch)) == [1, 2]
     assert set(m[m.split == "test"].name) >= {"nll", "f1_best"}
@@ -161,12 +131,34 @@ def test_nan_marks_run_failed_and_cli_exits_3(home, data, capsys):
     assert run["status"] == "failed" and "NaN or infinite" in run["error"]
     rc = main(["train", "--data", str(data), "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--epochs", "2", *TINY_ARGS])
     err = capsys.readouterr().err
-    assert rc == 3 and err.strip().splitlines()[-1].startswith("error: the ") and "became NaN or infinite" in err and "Traceback" not in err
+    assert (
+        rc == 3
+        and err.strip().splitlines()[-1].startswith("error: the ")
+        and "became NaN or infinite" in err
+        and "Traceback" not in err
+    )
 
 
 def test_cli_train_runs_evaluate_agree(home, data, capsys):
-    rc = main(["train", "--data", str(data), "--optimizer", "adamw", "--loss", "focal", "--epochs", "2", "--batch-size", "8",
-               "--device", "cpu", "--json", *TINY_ARGS])
+    rc = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--optimizer",
+            "adamw",
+            "--loss",
+            "focal",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--device",
+            "cpu",
+            "--json",
+            *TINY_ARGS,
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     assert rc == 0 and out[0].startswith("run: ")
     summary = json.loads(out[-1])
@@ -226,46 +218,6 @@ def test_checkpoint_write_failure_fails_the_run(home, data, monkeypatch):
     with pytest.raises(Exception, match="cannot write checkpoint"):
         run_training(str(data), TINY, cfg(epochs=1))
     assert store.list_runs().iloc[0]["status"] == "failed"
-
-
-def _spawn(home, *args):
-    env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen([sys.executable, "-m", "musicgen", "train", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-
-
-def _wait_epochs(proc, n):
-    rid = proc.stdout.readline().split()[1]
-    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
-    while store.get_run(rid)["epochs_done"] < n:
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return rid
-
-
-def test_sigterm_stops_gracefully(home, data):
-    proc = _spawn(home, "--data", str(data), "--epochs", "500", "--batch-size", "4", "--device", "cpu", "--threads", "1", *TINY_ARGS)
-    rid = _wait_epochs(proc, 1)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0
-    run = store.get_run(rid)
-    assert run["status"] == "stopped" and run["error"] is None
-    assert load_checkpoint(checkpoints_dir() / rid / "last.pt")["epoch"] >= 1
-
-
-def test_kill_9_then_resume(home, data):
-    proc = _spawn(home, "--data", str(data), "--epochs", "500", "--batch-size", "4", "--device", "cpu", "--threads", "1", *TINY_ARGS)
-    rid = _wait_epochs(proc, 1)
-    proc.kill()
-    proc.wait()
-    run = store.get_run(rid)
-    assert run["status"] == "failed" and "process died" in run["error"]
-    done = load_checkpoint(checkpoints_dir() / rid / "last.pt")["epoch"]
-    s = run_training(None, resume=rid, epochs=done + 1)
-    assert s["status"] == "finished" and s["epochs_done"] == done + 1
-    assert store.get_run(rid)["status"] == "finished"
-    assert not list((checkpoints_dir() / rid).glob("*.tmp"))
 
 
 def test_config_validation_and_checkpoint_weights_only(home, data):

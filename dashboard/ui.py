@@ -1,4 +1,4 @@
-"""What every page shares: calling musicgen without ever showing a traceback, and small cached reads."""
+"""What every page shares: calling musicgen without ever showing a traceback, config inputs, small choices."""
 
 from __future__ import annotations
 
@@ -7,25 +7,10 @@ import traceback
 
 import streamlit as st
 
-from musicgen.errors import MusicgenError
-from musicgen.runs import store
 from musicgen.data import datasets
+from musicgen.errors import MusicgenError
 
 log = logging.getLogger("musicgen.app")
-
-
-def _hand_over_to_the_router() -> None:
-    # With a pages/ folder, Streamlit serves the first session in its old folder mode until some
-    # script calls st.navigation: a first visit straight to /train would run this file alone, without
-    # app.py's router (wrong menu, no page config). Switch to the router once and rerun.
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_hand_over_to_the_router()
 
 
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
@@ -44,6 +29,19 @@ def call(what: str, fn, *args, warn: bool = False, **kwargs):
     return None
 
 
+def config_input(name: str, default, prefix: str, where=st):
+    """Draw one input for a config field, typed by its default, keyed `<prefix>_<name>`; a None default: text, empty = None."""
+    label, key = name.replace("_", " "), f"{prefix}_{name}"
+    if isinstance(default, bool):
+        return where.checkbox(label, value=default, key=key)
+    if isinstance(default, int):
+        return int(where.number_input(label, value=default, step=1, key=key))
+    if isinstance(default, float):
+        return float(where.number_input(label, value=default, format="%g", key=key))
+    text = where.text_input(f"{label} (empty: automatic)", value="", key=key)
+    return float(text) if text.strip() else None
+
+
 def gpu_name() -> str | None:
     """Return the first CUDA device's name, or None without a GPU."""
     import torch
@@ -51,22 +49,12 @@ def gpu_name() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
-def devices() -> list[str]:
-    """Return the devices a run can use: 'cpu', plus 'cuda' when a GPU is present."""
-    return ["cuda", "cpu"] if gpu_name() else ["cpu"]
-
-
-def runs_frame():
-    """Return the run store as a DataFrame (empty when there are no runs yet)."""
-    return store.list_runs()  # it marks runs whose process died as failed first
-
-
 def dataset_refs() -> list[str]:
-    """Return the dataset choices: 'builtin:bach' and every built dataset's name."""
+    """Return the dataset choices of a training form: 'builtin:bach' and every built dataset's name."""
     names = [d["name"] for d in datasets.list_datasets()]
     return ["builtin:bach"] + [n for n in names if n != "builtin:bach"]
 
 
 def run_label(row) -> str:
-    """Return a short label for a run row: id, name and status."""
+    """Return a short label for a run row (a select box's format_func): id, name and status."""
     return f"{row['id']} · {row['name']} · {row['status']}"

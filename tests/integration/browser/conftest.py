@@ -1,4 +1,4 @@
-"""Browser fixtures: a real `streamlit run app.py` on a free port with a temporary MUSICGEN_HOME, and Debian's Chromium.
+"""Browser fixtures: a real `streamlit run app.py` (one per session or a fresh one per test), a temporary home, Chromium.
 
 Without /usr/bin/chromium every browser test is skipped with the reason (`make test` installs it as root).
 Screenshots (browser_helpers.shot) go to artifacts/ (gitignored) so CI can keep them.
@@ -13,15 +13,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from browser_helpers import shot
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
         return
     reason = f"{CHROMIUM} is missing: install it with `apt-get install chromium` (make test does, as root)"
     for item in items:
-        if "tests/browser" in str(item.fspath):
+        if "/integration/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
@@ -67,19 +75,33 @@ def stop_jobs(home: Path) -> None:
                 pass
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Serve app.py on a free port with an empty temporary MUSICGEN_HOME; yield (url, home)."""
-    home = tmp_path_factory.mktemp("musicgen-home")
+@contextmanager
+def serve(home: Path):
+    """Run `streamlit run app.py` on a free port with MUSICGEN_HOME=`home`; yield its URL; stop it and the jobs it started."""
     port = free_port()
     env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
-        yield url, home
+        yield url
     finally:
         proc.terminate()
         try:
@@ -87,6 +109,21 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         stop_jobs(home)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Serve app.py on a free port with an empty temporary MUSICGEN_HOME, for the whole session; yield (url, home)."""
+    home = tmp_path_factory.mktemp("musicgen-home")
+    with serve(home) as url:
+        yield url, home
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """Serve app.py for this test only (a server no browser has visited yet), with an empty MUSICGEN_HOME; yield its url."""
+    with serve(tmp_path / "home") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ def write_midis(folder, n=6, steps=64):
         roll = np.zeros((steps, 84), np.uint8)
         for start in range(0, steps, 4):
             root = int(rng.integers(36, 60))
-            roll[start:start + 4, [root - 24, root - 20, root - 17, root - 12]] = 1
+            roll[start : start + 4, [root - 24, root - 20, root - 17, root - 12]] = 1
         paths.append(write_midi(roll, folder / f"piece{i}.mid"))
     return paths
 

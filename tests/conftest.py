@@ -1,0 +1,31 @@
+"""Fixtures for every layer: a temporary MUSICGEN_HOME, and the team's JSB Chorales file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+JSB_MAT = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"  # the benchmark's split; see its README there
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """Point MUSICGEN_HOME at a fresh empty folder and return it (tmp_path/home: tmp_path stays free for inputs)."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    monkeypatch.setenv("MUSICGEN_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def jsb_mat() -> Path:
+    """Return the path of JSB_Chorales.mat; fail (not skip) with where it belongs when it is missing."""
+    if not JSB_MAT.is_file():
+        pytest.fail(
+            f"{JSB_MAT} is missing: the JSB tests read the team's copy in ../shared/data/jsb/ beside the repo "
+            "(the TCN repository's poly_music/mdata/JSB_Chorales.mat)",
+            pytrace=False,
+        )
+    return JSB_MAT

@@ -1,6 +1,7 @@
 """`benchmark`: the model against the published figures of a polyphonic benchmark; `ensemble`: average trained runs."""
 
 import json
+from pathlib import Path
 
 
 def register(sub) -> None:
@@ -45,7 +46,6 @@ def _benchmark(args) -> int:
 
 
 def _ensemble(args) -> int:
-    from pathlib import Path
 
     from musicgen.study.ensembles import build_ensemble
     from musicgen.training.checkpoint import save_checkpoint

@@ -28,7 +28,7 @@ _FORMAT = 2  # bump when the conversion changes, so that old caches are rebuilt
 
 def bach_sources() -> list[Path]:
     """Return the MusicXML files of the Bach chorales in music21's corpus, sorted by name."""
-    import music21
+    import music21  # lazy: music21 takes seconds to import; only the built-in Bach corpus needs it
 
     folder = Path(music21.__file__).parent / "corpus" / "bach"
     files = sorted(p for p in folder.iterdir() if p.suffix in (".mxl", ".xml") and p.stem not in _NOT_CHORALES)
@@ -92,7 +92,7 @@ def notes_from_musicxml(path: Path) -> list[tuple[int, Fraction, Fraction]]:
 
 def _notes_from_music21(path: Path) -> list[tuple[int, Fraction, Fraction]]:
     """Return the notes of any score music21 reads (slow; the fallback)."""
-    from music21 import converter
+    from music21 import converter  # lazy: music21 takes seconds to import; only the built-in Bach corpus needs it
 
     score = converter.parse(str(path)).stripTies()
     out = []
@@ -139,7 +139,7 @@ def _convert_one(args) -> str | None:
 
 def bach_midi_dir(workers: int | None = None) -> Path:
     """Return a folder of MIDI files of the Bach chorales, converting them on first use (cached by music21 version)."""
-    import music21
+    import music21  # lazy: music21 takes seconds to import; only the built-in Bach corpus needs it
 
     out = cache_dir() / f"bach-music21-{music21.__version__}-v{_FORMAT}"
     marker = out / "done.json"

@@ -71,7 +71,7 @@ def _first_line(e: Exception) -> str:
 
 def notes_from_symusic(source, name: str = "") -> NoteTable:
     """Parse MIDI bytes or a path with symusic and return its non-drum notes."""
-    import symusic
+    import symusic  # lazy: the default parser, imported when a file is parsed (in the worker processes)
 
     data = _read_bytes(source)
     try:
@@ -105,7 +105,7 @@ def notes_from_symusic(source, name: str = "") -> NoteTable:
 
 def notes_from_pretty_midi(source, name: str = "") -> NoteTable:
     """Parse MIDI bytes or a path with pretty_midi (the reference parser) and return its non-drum notes."""
-    import pretty_midi
+    import pretty_midi  # lazy: pretty_midi takes ~1 s to import; few paths need it
 
     data = _read_bytes(source)
     try:
@@ -205,7 +205,7 @@ def midi_from_roll(
 
     A step lasts 1/fs seconds when fs is given, else 60 / (tempo_bpm * steps_per_beat) seconds.
     """
-    import pretty_midi
+    import pretty_midi  # lazy: pretty_midi takes ~1 s to import; few paths need it
 
     roll = _check_roll(roll)
     if not 0 <= low or low + roll.shape[1] > 128:

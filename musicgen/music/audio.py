@@ -31,7 +31,7 @@ _SYNTH_LOCK = threading.Lock()
 
 def default_soundfont() -> Path:
     """Return the path of the General MIDI soundfont shipped inside pretty_midi (TimGM6mb.sf2)."""
-    import pretty_midi
+    import pretty_midi  # lazy: pretty_midi takes ~1 s to import; few paths need it
 
     return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
 
@@ -55,7 +55,7 @@ def check_soundfont(path=None) -> Path:
 def _load_fluidsynth():
     """Return the pyfluidsynth module, or None and the reason when libfluidsynth cannot be loaded."""
     try:
-        import fluidsynth
+        import fluidsynth  # lazy: optional system library: only rendering audio needs it, and its absence is reported then
     except (ImportError, OSError) as e:
         return None, str(e).strip() or type(e).__name__
     return fluidsynth, ""

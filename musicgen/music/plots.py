@@ -26,7 +26,7 @@ def colour_of(labels: list[str]) -> dict[str, str]:
 
 def curves_figure(bands: pd.DataFrame, title: str, x_label: str = "epoch", y_label: str = ""):
     """Return a figure with one mean line and a ±std band per combination from a `curve_bands` frame."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     fig = go.Figure()
     colours = colour_of(list(bands["config"])) if len(bands) else {}
@@ -66,7 +66,7 @@ def curves_figure(bands: pd.DataFrame, title: str, x_label: str = "epoch", y_lab
 
 def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "config"):
     """Return a bar per combination of `<column>_mean` with `<column>_std` error bars from a `group_table` frame."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     g = grouped.sort_values(by)
     colours = colour_of(list(g[by]))
@@ -84,7 +84,7 @@ def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "confi
 
 def roll_figure(roll, low: int = 24, title: str = "", steps_per_beat: int | None = None, primer_steps: int = 0):
     """Return a piano-roll heatmap of a roll (steps, notes): time on x, MIDI pitch on y; the first `primer_steps` shaded."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     roll = np.asarray(roll)
     x = np.arange(roll.shape[0]) / steps_per_beat if steps_per_beat else np.arange(roll.shape[0])
@@ -123,7 +123,7 @@ def window_figure(ds, split: str, index: int):
 
 def pitch_figure(counts, low: int = 24):
     """Return a bar chart of how often each pitch sounds: `counts[j]` active steps of MIDI pitch `low + j`."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     counts = list(counts or [])
     fig = go.Figure(go.Bar(x=list(range(low, low + len(counts))), y=counts))
@@ -144,7 +144,7 @@ def window_histograms(metrics: list[dict], split: str) -> tuple:
 
 def histogram_figure(values: dict, title: str, x_label: str = "", bins: int = 20):
     """Return overlaid, normalised histograms, one per named sample (e.g. generated vs real)."""
-    import plotly.graph_objects as go
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     fig = go.Figure()
     colours = colour_of(list(values))

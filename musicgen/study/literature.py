@@ -8,6 +8,7 @@ evaluated on its test split with `training.evaluate`, the same code as every run
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from musicgen.data.benchmark_files import build_from_benchmark
@@ -47,7 +48,6 @@ def import_benchmark(mat: str | Path) -> Path:
 
 def train_recipe(recipe_path: str, folder: str, kind: str, device: str, progress: bool) -> str:
     """Train a recipe on a benchmark dataset; return the checkpoint to evaluate (one run's, or the members' ensemble)."""
-    from dataclasses import replace
 
     r = load_recipe(recipe_path)
     ids = []

@@ -49,7 +49,7 @@ def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
 
 def welch_p(a, b) -> float:
     """Return the two-sided Welch t-test p-value of samples a and b (NaN where it is undefined)."""
-    from scipy.stats import ttest_ind
+    from scipy.stats import ttest_ind  # lazy: scipy.stats loads in ~0.5 s; only rank tables need it
 
     a, b = np.asarray(a, float), np.asarray(b, float)
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]

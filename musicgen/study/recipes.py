@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from musicgen.config import ModelConfig, TrainConfig, from_dict
@@ -17,7 +18,6 @@ def load_recipe(path: str | Path) -> dict:
     member and averages them (float16 weights when "half" is true; at most "select" of them, picked
     on validation by `study.ensembles.greedy_select`, when "select" is given).
     """
-    from dataclasses import replace
 
     p = Path(path).expanduser()
     if not p.is_file():

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -94,7 +95,6 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
 
 
 def _main_thread() -> bool:
-    import threading
 
     return threading.current_thread() is threading.main_thread()
 
@@ -116,7 +116,6 @@ def _stop_all(running: dict) -> None:
 
 def _worker_main(argv: list[str]) -> int:
     """Entry of a local pool process: train the payload given as JSON; SIGTERM or Ctrl-C stops the run cleanly."""
-    import threading
 
     if len(argv) != 2 or argv[0] != "--worker":
         print("usage: python -m musicgen.study.sweep_local --worker PAYLOAD_JSON", file=sys.stderr)

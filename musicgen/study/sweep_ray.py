@@ -62,7 +62,7 @@ def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
 def init_ray(address: str | None, num_cpus: int | None = None):
     """Connect to the cluster at `address` (probed first), or start a local Ray when it is None; return the ray module."""
     try:
-        import ray
+        import ray  # lazy: Ray is optional (requirements-ray.txt); only --backend ray needs it
     except ImportError:
         raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt (or use --backend local)") from None
     if ray.is_initialized():
@@ -136,7 +136,7 @@ def run_ray(
     if not payloads:
         return {}
     ray = init_ray(address, num_cpus)
-    from ray.util.queue import Queue
+    from ray.util.queue import Queue  # lazy: Ray is optional (requirements-ray.txt); only --backend ray needs it
 
     note = on_event or (lambda *a: None)
     files, data_path = dataset_files(payloads[0]["data"])

@@ -202,7 +202,7 @@ class _Trainer:
         n_batches = (n + bs - 1) // bs
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from tqdm import tqdm  # lazy: a progress bar only when a terminal shows it
 
             bar = tqdm(total=n_batches, initial=p.batch, desc=f"epoch {p.epoch + 1}/{self.cfg.epochs}", unit="batch", leave=True)
         self._bar = bar

@@ -7,12 +7,18 @@ from pathlib import Path
 import streamlit as st
 
 from musicgen.data import uploads
+from musicgen.data.benchmark_files import BENCHMARK_SUFFIXES
 from musicgen.data.datasets import build_dataset, load_dataset
 from musicgen.music import plots, quality
-from musicgen.paths import REPO_ROOT, data_dir
+from musicgen.paths import ALLOWED_PATHS_ENV, REPO_ROOT, check_user_file
 
-# The JSB Chorales benchmark file where the team keeps it (see its README); any .mat/.pickle path works.
+# The JSB Chorales benchmark file where the team keeps it (see its README). The page offers it, so this one
+# file is allowed by name; any other file outside MUSICGEN_HOME needs its folder in MUSICGEN_ALLOWED_PATHS.
 JSB_DEFAULT = (REPO_ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat").resolve()
+BENCHMARK_HELP = (
+    "JSB_Chorales.mat as distributed with the TCN repository; it keeps its own train/valid/test split. "
+    f"A file under MUSICGEN_HOME, the team's JSB copy, or under a folder listed in {ALLOWED_PATHS_ENV}."
+)
 MAX_STAT_WINDOWS = 400  # windows measured for the histograms: a fair sample, fast on 2 cores
 
 
@@ -21,13 +27,18 @@ def save_uploads(files) -> Path:
     return uploads.save_uploads((f.name, f.getvalue()) for f in files)
 
 
-def build(sources: list[str], name: str, cfg, bar) -> dict:
-    """Build dataset `name` under data_dir() from `sources`, moving the Streamlit progress `bar`; return the report."""
+def benchmark_file(text: str) -> Path:
+    """Return the benchmark file typed in the page, checked by the app's path rule (the team's JSB copy allowed by name)."""
+    return check_user_file(text, BENCHMARK_SUFFIXES, "benchmark file", also=(JSB_DEFAULT,))
+
+
+def build(sources: list[str], out: Path, cfg, bar) -> dict:
+    """Build the dataset folder `out` (from `paths.dataset_dir`) from `sources`, moving the progress `bar`; return the report."""
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=f"{done} of {total} files")
 
-    return build_dataset(sources, data_dir() / name, cfg, progress=progress)
+    return build_dataset(sources, out, cfg, progress=progress)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -14,7 +14,7 @@ from musicgen.errors import ConfigError
 from musicgen.music import piece as pieces
 from musicgen.music import plots
 from musicgen.music.generate import excerpt_spec
-from musicgen.paths import home_dir
+from musicgen.paths import check_user_file, dataset_dir, home_dir
 from musicgen.training.checkpoint import load_model, resolve_checkpoint
 
 PRIMER_KINDS = ("none", "a MIDI file", "a dataset excerpt")
@@ -38,11 +38,18 @@ def primer_spec(kind: str, upload, excerpt: str) -> str | None:
         if upload is None:
             raise ConfigError("no primer MIDI uploaded; upload a .mid file or choose primer 'none'")
         return str(uploads.save_uploads([(upload.name, upload.getvalue())]) / Path(upload.name).name)
-    if not excerpt.strip():
+    text = excerpt.strip()
+    if not text:
         raise ConfigError(
             "no dataset excerpt given; type DATASET:FILE:OFFSET (e.g. builtin:bach:<file>:0) or choose primer 'none'"
         )
-    return excerpt.strip()
+    if text.lower().endswith((".mid", ".midi")):  # a MIDI file on the server: the app's path rule
+        return str(check_user_file(text, (".mid", ".midi"), "primer MIDI file"))
+    name = ":".join(text.split(":")[:2]) if text.startswith("builtin:") else text.split(":", 1)[0]
+    if not name.startswith("builtin:") and not (dataset_dir(name, new=False) / "dataset.npz").is_file():
+        names = [d["name"] for d in list_datasets()]
+        raise ConfigError(f"no dataset {name!r} under MUSICGEN_HOME/data; start the excerpt with one of {names} or builtin:bach")
+    return text
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

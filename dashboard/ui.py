@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 
 import streamlit as st
 
 from musicgen.data import datasets
 from musicgen.errors import MusicgenError
+from musicgen.paths import uploads_dir
 
 log = logging.getLogger("musicgen.app")
+# A parser's own words in parentheses (e.g. "MiniMidi: Invaild midi file! ...: iostream error"); ours start "ticks per quarter".
+_PARSER_WORDS = re.compile(r"not a readable MIDI file \((?!ticks per quarter)(?:[^()]|\([^()]*\))*\)")
+
+
+def readable(message: str) -> str:
+    """Return a message fit for the page: no parser library's text, no server folder of an upload (its file name stays)."""
+    message = _PARSER_WORDS.sub("not a readable MIDI file (damaged, cut short or not MIDI)", str(message))
+    return re.sub(re.escape(str(uploads_dir())) + r"/[0-9a-f]{16}/", "", message)
 
 
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
@@ -18,14 +28,14 @@ def call(what: str, fn, *args, warn: bool = False, **kwargs):
     try:
         return fn(*args, **kwargs)
     except MusicgenError as e:
-        (st.warning if warn else st.error)(f"{what}: {e}")
+        (st.warning if warn else st.error)(f"{what}: {readable(e)}")
     except (ImportError, AttributeError) as e:
         # A part of musicgen that is missing or older than this page: say so, keep the page alive.
         log.error("%s failed:\n%s", what, traceback.format_exc())
         st.error(f"{what}: this musicgen install lacks a part the page needs ({e}); update the code (git pull) and reload.")
     except Exception as e:  # noqa: BLE001 — a bug: the user gets one line, the server log the traceback
         log.error("%s failed:\n%s", what, traceback.format_exc())
-        st.error(f"{what} failed unexpectedly ({type(e).__name__}: {str(e)[:200]}); the server log has the details.")
+        st.error(f"{what} failed unexpectedly ({type(e).__name__}: {readable(e)[:200]}); the server log has the details.")
     return None
 
 

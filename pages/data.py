@@ -5,10 +5,11 @@ import streamlit as st
 
 from dashboard import data as prep
 from dashboard.router import ensure_routed
-from dashboard.ui import call
+from dashboard.ui import call, readable
 from musicgen.config import DataConfig
 from musicgen.data.datasets import list_datasets
 from musicgen.music import plots
+from musicgen.paths import dataset_dir
 
 ensure_routed()
 st.title("Dataset")
@@ -22,7 +23,7 @@ if source == SOURCES[1]:
         "benchmark file",
         str(prep.JSB_DEFAULT) if prep.JSB_DEFAULT.is_file() else "",
         key="data_bench",
-        help="JSB_Chorales.mat as distributed with the TCN repository; it keeps its own train/valid/test split",
+        help=prep.BENCHMARK_HELP,
     )
     whole = st.checkbox("whole sequences (the published benchmark setting)", value=True, key="data_whole")
 elif source == SOURCES[2]:
@@ -76,22 +77,24 @@ if submitted:
         split=(train_share, valid_share, test_share),
         seed=seed,
     )
+    out = call("Checking the dataset name", dataset_dir, name.strip())  # a bare name under MUSICGEN_HOME/data
     sources = None
-    if source == SOURCES[0]:
+    if out is None:
+        pass  # the name's error is shown; nothing is saved or built
+    elif source == SOURCES[0]:
         sources = ["builtin:bach"]
     elif source == SOURCES[1]:
-        sources = [bench_path.strip()] if bench_path and bench_path.strip() else None
+        bench = call("Checking the benchmark file", prep.benchmark_file, bench_path or "")
+        sources = [str(bench)] if bench else None
         cfg = None if whole else cfg
-        if not sources:
-            st.error("Give the path of a benchmark file (.mat or .pickle), e.g. JSB_Chorales.mat.")
     elif not uploads:
         st.error("Upload at least one .mid file or a .zip of them first.")
     else:
         folder = call("Saving the uploads", prep.save_uploads, uploads)
         sources = [str(folder)] if folder else None
-    if sources and (cfg is not None or source == SOURCES[1]) and name.strip():
+    if sources and (cfg is not None or source == SOURCES[1]):
         bar = st.progress(0.0, text="reading files…")
-        report = call("Preprocessing", prep.build, sources, name.strip(), cfg, bar)
+        report = call("Preprocessing", prep.build, sources, out, cfg, bar)
         if report:
             bar.progress(1.0, text="done")
             st.session_state["data_view"] = report["name"]
@@ -130,5 +133,6 @@ if n:
 st.subheader("Per-file report")
 files = pd.DataFrame(ds.report.get("files", []))
 if len(files) and "status" in files:
+    files["reason"] = files["reason"].map(readable)
     only_skipped = st.checkbox("only skipped files", key="data_only_skipped")
     st.dataframe(files[files["status"] != "ok"] if only_skipped else files, key="data_files", hide_index=True)

@@ -15,7 +15,9 @@ def register(sub) -> None:
         "preprocess", help="turn MIDI files, folders, zips, builtin:bach or a .mat/.pickle benchmark into a dataset"
     )
     p.add_argument("sources", nargs="+", metavar="SRC", help="MIDI file, folder, .zip, builtin:bach, or one .mat/.pickle file")
-    p.add_argument("--out", required=True, help="dataset folder to write (dataset.npz, report.json)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="dataset folder to write (dataset.npz, report.json), anywhere")
+    where.add_argument("--name", help="dataset name: writes MUSICGEN_HOME/data/NAME (letters, digits, '-', '_', '.')")
     p.add_argument("--seq-len", type=int, default=None, help="steps per window (default 128; benchmark files: whole sequences)")
     p.add_argument("--hop", type=int, default=None, help="steps between window starts (default 64)")
     p.add_argument("--windows", choices=["all", "first"], default=None, help="all: every hop; first: one window per file")
@@ -76,18 +78,20 @@ def _progress_bar():
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
     from musicgen.data.datasets import build_dataset
+    from musicgen.paths import dataset_dir
 
+    out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
     cfg = _config(args)
     update, bar = _progress_bar()
     try:
-        report = build_dataset(args.sources, Path(args.out), cfg, workers=args.workers, progress=update, parser=args.parser)
+        report = build_dataset(args.sources, out, cfg, workers=args.workers, progress=update, parser=args.parser)
     finally:
         if bar is not None:
             bar.close()
     st = report["stats"]
     skipped = [{"file": f["file"], "reason": f["reason"]} for f in report["files"] if f["status"] != "ok"]
     summary = {
-        "out": str(Path(args.out).resolve()),
+        "out": str(out.resolve()),
         "id": report["id"],
         "cached": report.get("cached", False),
         "files_ok": st["files_ok"],
@@ -130,10 +134,7 @@ def cmd_datasets(args) -> int:
         print(json.dumps(rows))
         return 0
     if not rows:
-        print(
-            f"no datasets under {data_dir()}; build one with: "
-            f"python -m musicgen preprocess builtin:bach --out {data_dir() / 'bach'}"
-        )
+        print(f"no datasets under {data_dir()}; build one with: python -m musicgen preprocess builtin:bach --name bach")
         return 0
     for r in rows:
         st, w = r["stats"], r["stats"].get("windows", {})

@@ -18,7 +18,7 @@ from musicgen.data.build import build_from_midi
 from musicgen.data.corpora import BUILTINS
 from musicgen.data.rolls import SPLITS, Dataset
 from musicgen.errors import DataError
-from musicgen.paths import data_dir
+from musicgen.paths import check_user_file, data_dir, is_dataset_name
 
 
 def build_dataset(
@@ -37,13 +37,15 @@ def build_dataset(
             raise DataError(
                 f"{bench[0]} is a benchmark file with its own split; preprocess it alone, without {sources[1:] or sources[:1]}"
             )
-        return build_from_benchmark(Path(bench[0]), Path(out), cfg)
+        # Where the file may lie is the caller's rule (the app confines it); its kind is checked here for all.
+        path = check_user_file(bench[0], BENCHMARK_SUFFIXES, "benchmark file", confine=False)
+        return build_from_benchmark(path, Path(out), cfg)
     return build_from_midi(sources, Path(out), cfg or DataConfig(), workers=workers, progress=progress, parser=parser)
 
 
-def _folders(ref: str) -> tuple[Path, Path]:
-    """Where a dataset named `ref` may live: the folder itself, or a name under data_dir()."""
-    return Path(ref).expanduser(), data_dir() / ref
+def _folders(ref: str) -> tuple[Path, ...]:
+    """Where dataset `ref` may live: a bare name under data_dir() first (never `data_dir() / '../x'`), then a folder."""
+    return (data_dir() / ref, Path(ref).expanduser()) if is_dataset_name(ref, new=False) else (Path(ref).expanduser(),)
 
 
 def dataset_exists(ref: str) -> bool:

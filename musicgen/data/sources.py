@@ -1,14 +1,23 @@
 """Find the MIDI files of a dataset's inputs (folders, files, zip archives) and read them safely.
 
+Folders are walked without leaving them: a symbolic link is followed only to a file inside the
+same input folder; links elsewhere, dangling links, pipes and devices are reported as skipped.
 Zip entries are read into memory, never extracted, so that no entry name can write anywhere;
-entries with unsafe names, oversized or over-compressed entries (zip bombs) are refused.
+entries with unsafe names, oversized or over-compressed entries (zip bombs) are refused. Each
+archive is opened once, in the parent, and its entries read in order, their bytes handed to the
+workers: reopening it per entry reparsed its whole directory each time (quadratic in the entries).
+The parent so holds a zip's MIDI bytes while they are parsed, at most MAX_ZIP_TOTAL_MB per archive.
+File names that are not UTF-8 are reported with their odd bytes written as \\xNN.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from musicgen.config import DataConfig
@@ -18,19 +27,30 @@ from musicgen.errors import MidiError
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MAX_ZIP_RATIO = 100  # MIDI compresses ~2-10x; far more is a zip bomb
 MAX_ZIP_TOTAL_MB = 2000  # refuse an archive whose MIDI entries unpack to more than this
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zlib.error)
 
 
 @dataclass(frozen=True)
 class Item:
-    """One MIDI file to read: a file on disk, or an entry `member` of the zip at `path`."""
+    """One MIDI file to read: a file on disk at `path`, or entry `member` of the zip at `path` with its bytes `data`."""
 
-    name: str  # unique name in the report
+    name: str  # unique name in the report, always printable (see `_printable`)
     path: str
     member: str | None = None
+    data: bytes | None = field(default=None, repr=False)
 
 
 def _is_midi(name: str) -> bool:
     return name.lower().endswith(MIDI_SUFFIXES)
+
+
+def _is_input(name: str) -> bool:
+    return _is_midi(name) or name.lower().endswith(".zip")
+
+
+def _printable(name: str) -> str:
+    """Return `name` with the bytes that are not UTF-8 (kept by the OS as surrogates) written as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _unsafe(member: str) -> bool:
@@ -39,16 +59,20 @@ def _unsafe(member: str) -> bool:
 
 
 def _zip_items(path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[dict]]:
-    """List the MIDI entries of a zip; return (items, skipped report rows)."""
+    """Read the MIDI entries of a zip, opening it once; return (items with their bytes, skipped report rows)."""
     try:
         with zipfile.ZipFile(path) as z:
-            infos = [i for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+            return _zip_entries(z, path, name, max_bytes)
+    except _ZIP_ERRORS as e:
         return [], [_skip(name, f"not a readable zip archive ({str(e)[:100]})")]
-    items, skipped = [], []
+
+
+def _zip_entries(z: zipfile.ZipFile, path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[dict]]:
+    infos = [i for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
     total = sum(i.file_size for i in infos if _is_midi(i.filename))
     if total > MAX_ZIP_TOTAL_MB * 2**20:
         return [], [_skip(name, f"archive unpacks to {total / 2**20:.0f} MB > {MAX_ZIP_TOTAL_MB} MB; refused as a zip bomb")]
+    items, skipped = [], []
     for info in infos:
         entry = f"{name}/{info.filename}"
         if _unsafe(info.filename):
@@ -64,12 +88,76 @@ def _zip_items(path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[
         elif info.file_size == 0:
             skipped.append(_skip(entry, "empty file (0 bytes)"))
         else:
-            items.append(Item(entry, str(path), info.filename))
+            try:
+                with z.open(info) as f:
+                    data = f.read(max_bytes + 1)  # never more than the limit, whatever the header claims
+            except _ZIP_ERRORS as e:
+                skipped.append(_skip(entry, f"cannot read the zip entry ({str(e)[:100]})"))
+                continue
+            if len(data) > max_bytes:
+                skipped.append(_skip(entry, f"unpacks past the {max_bytes / 2**20:g} MB limit; refused as a zip bomb"))
+            else:
+                items.append(Item(entry, str(path), info.filename, data))
+    if not items and not skipped:
+        skipped.append(_skip(name, f"the archive holds no {'/'.join(MIDI_SUFFIXES)} file; zip MIDI files into it"))
     return items, skipped
 
 
 def _skip(name: str, reason: str) -> dict:
     return {"file": name, "status": "skipped", "reason": reason, "notes": 0, "steps": 0, "dropped_notes": 0, "split": None}
+
+
+_KINDS = {stat.S_ISFIFO: "a pipe (FIFO)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+
+
+def _not_regular(mode: int) -> str:
+    return next((kind for test, kind in _KINDS.items() if test(mode)), "not a regular file")
+
+
+def _walk(root: Path, base: str) -> tuple[list[tuple[Path, str]], list[dict]]:
+    """List the MIDI and zip files under folder `root` without leaving it; return ((path, report name) pairs, skipped rows).
+
+    A link is followed only to a regular file inside `root`; linked folders are not entered.
+    """
+    inside = root.resolve()
+    found, skipped = [], []
+
+    def report_name(p: Path) -> str:
+        return _printable(str(PurePosixPath(base, p.relative_to(root).as_posix())))
+
+    def unreadable(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else root
+        skipped.append(_skip(report_name(where) or ".", f"cannot list the folder ({e.strerror}); check its permissions"))
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):  # followlinks=False: linked folders are listed, not entered
+        folder = Path(folder)
+        for d in dirs:
+            if (folder / d).is_symlink():
+                skipped.append(_skip(report_name(folder / d), "a link to a folder; not followed (copy the folder in instead)"))
+        for f in files:
+            p = folder / f
+            if not _is_input(f):
+                continue
+            try:
+                mode = p.lstat().st_mode
+                if stat.S_ISLNK(mode):
+                    target = p.resolve(strict=True)
+                    if not target.is_relative_to(inside):
+                        skipped.append(_skip(report_name(p), "a link to a file outside the input folder; not followed"))
+                        continue
+                    mode = target.stat().st_mode
+            except FileNotFoundError:
+                skipped.append(_skip(report_name(p), "a dangling link (its target does not exist)"))
+                continue
+            except (OSError, RuntimeError) as e:  # RuntimeError: a loop of links
+                skipped.append(_skip(report_name(p), f"cannot follow the link ({getattr(e, 'strerror', None) or e})"))
+                continue
+            if stat.S_ISREG(mode):
+                found.append(p)
+            else:
+                skipped.append(_skip(report_name(p), f"{_not_regular(mode)}, not a file; left out"))
+    # The order of the old sorted rglob: the split of a file depends on it.
+    return [(p, report_name(p)) for p in sorted(found)], skipped
 
 
 def collect_items(sources: list, cfg: DataConfig) -> tuple[list[Item], list[dict]]:
@@ -81,12 +169,13 @@ def collect_items(sources: list, cfg: DataConfig) -> tuple[list[Item], list[dict
         root = Path(src).expanduser()
         base = root.name if prefix else ""
         if root.is_dir():
-            files = sorted(p for p in root.rglob("*") if p.is_file() and (_is_midi(p.name) or p.suffix.lower() == ".zip"))
-            named = [(p, str(PurePosixPath(base, p.relative_to(root).as_posix()))) for p in files]
+            named, skipped_here = _walk(root, base)
+            skipped += skipped_here
         elif root.is_file():
-            named = [(root, root.name)]
+            named = [(root, _printable(root.name))]
         else:
-            skipped.append(_skip(str(src), "does not exist; check the path"))
+            why = "is not a file or folder (a pipe, device or dangling link)" if os.path.lexists(root) else "does not exist"
+            skipped.append(_skip(_printable(str(src)), f"{why}; check the path"))
             continue
         for path, name in named:
             try:
@@ -109,23 +198,14 @@ def collect_items(sources: list, cfg: DataConfig) -> tuple[list[Item], list[dict
     return items, skipped
 
 
-def read_item(item: Item, max_bytes: int) -> bytes:
-    """Return the bytes of an item, reading at most `max_bytes` from a zip entry (whatever its header claims)."""
-    if item.member is None:
-        try:
-            return Path(item.path).read_bytes()
-        except OSError as e:
-            raise MidiError(
-                f"{item.name}: cannot read the file ({e.strerror or type(e).__name__}); check its permissions"
-            ) from None
+def read_item(item: Item) -> bytes:
+    """Return the bytes of an item: those read from its zip already, or the file's (its size was checked at listing)."""
+    if item.data is not None:
+        return item.data
     try:
-        with zipfile.ZipFile(item.path) as z, z.open(item.member) as f:
-            data = f.read(max_bytes + 1)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as e:
-        raise MidiError(f"{item.name}: cannot read the zip entry ({str(e)[:100]})") from None
-    if len(data) > max_bytes:
-        raise MidiError(f"{item.name}: unpacks past the {max_bytes / 2**20:g} MB limit; refused as a zip bomb")
-    return data
+        return Path(item.path).read_bytes()
+    except OSError as e:
+        raise MidiError(f"{item.name}: cannot read the file ({e.strerror or type(e).__name__}); check its permissions") from None
 
 
 def fingerprint(items: list[Item], skipped: list[dict]) -> str:
@@ -133,13 +213,13 @@ def fingerprint(items: list[Item], skipped: list[dict]) -> str:
     h = hashlib.sha256()
     seen = set()
     for item in sorted(items, key=lambda i: i.name):
-        h.update(item.name.encode() + b"\0")
+        h.update(item.name.encode("utf-8", "surrogateescape") + b"\0")
         if item.path not in seen:
             seen.add(item.path)
             with open(item.path, "rb") as f:
                 h.update(hashlib.file_digest(f, "sha256").digest())
     for row in sorted(skipped, key=lambda r: r["file"]):
-        h.update(f"{row['file']}\0{row['reason']}\0".encode())
+        h.update(f"{row['file']}\0{row['reason']}\0".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -147,7 +227,7 @@ def load_item(args) -> dict:
     """Read one item into a roll; return {file, status, reason, roll, info} (worker-process entry point)."""
     item, cfg, parser = args
     try:
-        data = read_item(item, int(cfg.max_file_mb * 2**20))
+        data = read_item(item)
         table = (notes_from_symusic if parser == "symusic" else notes_from_pretty_midi)(data, item.name)
         roll, info = roll_from_notes(table, cfg, item.name)
     except MidiError as e:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from musicgen.errors import ConfigError
-from musicgen.paths import atomic_write, home_dir
+from musicgen.paths import atomic_write, uploads_dir
 
 
 def save_uploads(files: Iterable[tuple[str, bytes]]) -> Path:
@@ -23,7 +23,7 @@ def save_uploads(files: Iterable[tuple[str, bytes]]) -> Path:
     h = hashlib.sha256()
     for name, data in files:
         h.update(name.encode() + data)
-    folder = home_dir() / "uploads" / h.hexdigest()[:16]
+    folder = uploads_dir() / h.hexdigest()[:16]
     for name, data in files:
         target = folder / name
         if not target.is_file():

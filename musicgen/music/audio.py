@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.data.midi import midi_from_roll
-from musicgen.errors import RenderError
-from musicgen.paths import atomic_write
+from musicgen.errors import ConfigError, RenderError
+from musicgen.paths import atomic_write, check_user_file
 
 DEFAULT_SAMPLE_RATE = 44100
+SOUNDFONT_SUFFIXES = (".sf2", ".sf3")  # FluidSynth reads both (.sf3: Ogg-compressed samples)
 PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
 GAIN = 0.5  # FluidSynth master gain; output is float and normalised afterwards, so only the mix matters
 # Loading a soundfont costs about as much as rendering a minute of music, so loaded synths are kept
@@ -36,12 +37,21 @@ def default_soundfont() -> Path:
     return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
 
 
-def check_soundfont(path=None) -> Path:
-    """Return `path` (or the default soundfont) after checking that it is a readable SoundFont 2 file."""
-    p = Path(path).expanduser() if path is not None else default_soundfont()
+def check_soundfont(path=None, confine: bool = False) -> Path:
+    """Return `path` (or the default soundfont) after checking that it is a readable SoundFont 2 file.
+
+    The path follows `paths.check_user_file`: `confine=True` for a path typed in the app (MUSICGEN_HOME or the allow-list).
+    """
     hint = "give a .sf2 file, e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2, or leave it out for the built-in TimGM6mb.sf2"
-    if not p.is_file():
-        raise RenderError(f"soundfont {p} does not exist; {hint}")
+    if path is None:
+        p = default_soundfont()
+        if not p.is_file():
+            raise RenderError(f"soundfont {p} does not exist; reinstall pretty_midi (pip install pretty_midi)")
+    else:
+        try:
+            p = check_user_file(path, SOUNDFONT_SUFFIXES, "soundfont", confine=confine, hint=hint)
+        except ConfigError as e:
+            raise RenderError(str(e)) from None
     try:
         with open(p, "rb") as f:
             head = f.read(12)

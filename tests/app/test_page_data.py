@@ -1,5 +1,9 @@
 """Dataset page: upload MIDI, preprocess with the chosen parameters, see statistics and the per-file report."""
 
+import io
+import shutil
+import zipfile
+
 from app_helpers import frame, no_failure, open_page, texts, write_midis
 
 
@@ -33,7 +37,24 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
     skipped = frame(at, "file", "status", "reason")
-    assert list(skipped["file"]) == ["truncated.mid"] and skipped["reason"].iloc[0]
+    assert list(skipped["file"]) == ["truncated.mid"]
+    assert skipped["reason"].iloc[0] == "not a readable MIDI file (damaged, cut short or not MIDI)"  # not the parser's words
+
+
+def test_upload_errors_name_the_file_not_the_server_or_the_parser(home):
+    empty = io.BytesIO()
+    zipfile.ZipFile(empty, "w").close()
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    for upload, message in (
+        (("bad.mid", b"MThd\x00\x00garbage", "audio/midi"), "bad.mid: not a readable MIDI file (damaged, cut short or not MIDI)"),
+        (("songs.zip", empty.getvalue(), "application/zip"), "songs.zip: the archive holds no .mid/.midi/.kar file"),
+    ):
+        at.get("file_uploader")[0].set_value([upload])
+        at.button(key="data_build").click().run()
+        assert not at.exception
+        (error,) = texts(at.error)
+        assert message in error and str(home) not in error and "iostream" not in error, error
 
 
 def test_bad_parameters_and_missing_upload_are_readable_errors(home):
@@ -46,3 +67,56 @@ def test_bad_parameters_and_missing_upload_are_readable_errors(home):
     at.button(key="data_build").click().run()
     assert not at.exception
     assert any("pitch range" in e and "60..60" in e for e in texts(at.error))
+
+
+def _written_outside(root, home) -> list:
+    return sorted(str(p) for p in root.rglob("*") if p.name in ("dataset.npz", "report.json") and home not in p.parents)
+
+
+def test_a_dataset_name_that_is_a_path_is_an_error_and_writes_nothing(home, tmp_path):
+    mids = write_midis(tmp_path / "in", n=3, steps=48)
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    for name in ("../../../../x", "../x", str(tmp_path / "abs"), "a/b", ".hidden"):
+        at.text_input(key="data_name_2").set_value(name)
+        at.button(key="data_build").click().run()
+        assert not at.exception
+        errors = texts(at.error)
+        assert len(errors) == 1 and "is not a name" in errors[0] and "e.g. 'my-chorales'" in errors[0], errors
+        assert not at.success
+    assert _written_outside(tmp_path, home) == [] and not (home / "data").exists() and not (home / "uploads").exists()
+
+
+def test_the_benchmark_field_takes_files_in_home_or_the_allow_list(home, tmp_path, jsb_mat, monkeypatch):
+    outside = tmp_path / "outside"
+    write_midis(outside, n=3, steps=48)  # a folder of MIDI: it was built as if it were a benchmark file
+    shutil.copy(jsb_mat, outside / "copy.mat")
+    (home / "link.mat").symlink_to(outside / "copy.mat")
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[1]).run()
+    assert at.text_input(key="data_bench").value == str(jsb_mat.resolve())  # the team's JSB copy stays the default
+    cases = {
+        "/": "is not a .mat/.pickle/.pkl file",
+        str(outside): "is not a .mat/.pickle/.pkl file",
+        str(outside / "copy.mat"): "lies outside MUSICGEN_HOME",
+        str(home / "link.mat"): "lies outside MUSICGEN_HOME",
+        str(jsb_mat.parent / "README.mat"): "lies outside MUSICGEN_HOME",  # the JSB file is allowed, not its folder
+    }
+    for typed, message in cases.items():
+        at.text_input(key="data_bench").set_value(typed)
+        at.button(key="data_build").click().run()
+        assert not at.exception
+        assert any(message in e for e in texts(at.error)), (typed, texts(at.error))
+        assert not at.success
+    assert _written_outside(tmp_path, home) == [] and not (home / "data").exists()
+    at.text_input(key="data_bench").set_value(str(jsb_mat.resolve()))
+    at.text_input(key="data_name_1").set_value("jsb")
+    at.button(key="data_build").click().run(timeout=120)
+    no_failure(at)
+    monkeypatch.setenv("MUSICGEN_ALLOWED_PATHS", str(outside))
+    at.text_input(key="data_bench").set_value(str(outside / "copy.mat"))
+    at.text_input(key="data_name_1").set_value("allowed")
+    at.button(key="data_build").click().run(timeout=120)
+    no_failure(at)
+    assert sorted(p.name for p in (home / "data").iterdir()) == ["allowed", "jsb"]

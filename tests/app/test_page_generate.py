@@ -1,5 +1,7 @@
 """Generate page: one or several models from the same primer and seed; roll, audio, downloads, metrics."""
 
+import re
+
 from app_helpers import frame, no_failure, open_page, seed_run, texts, write_midis
 
 
@@ -161,3 +163,45 @@ def test_a_midi_primer_is_kept_in_the_one_upload_store(home, tmp_path):
     assert (save_uploads([(primer.name, primer.read_bytes())]) / primer.name).is_file()
     assert len(list((home / "uploads").iterdir())) == 1
     assert {s["type"] for s in at.session_state["gen_results"][0]["figure"].layout.shapes} == {"rect"}
+
+
+def test_primer_paths_typed_in_the_app_stay_in_home(home, tmp_path):
+    from musicgen.config import DataConfig
+    from musicgen.data.datasets import build_dataset
+
+    mids = write_midis(tmp_path / "in", n=3, steps=48)
+    build_dataset([str(p) for p in mids], tmp_path / "outside_ds", DataConfig(seq_len=16, hop=8), workers=0)
+    at = open_page("generate")
+    at.multiselect(key="gen_models").set_value(["demo"])
+    at.number_input(key="gen_steps").set_value(24)
+    at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
+    cases = {
+        str(mids[0]): "primer MIDI file .*piece0.mid lies outside MUSICGEN_HOME",
+        f"{tmp_path / 'outside_ds'}:piece0.mid:0": "is not the name of a folder under MUSICGEN_HOME/data",
+        "../../outside_ds:piece0.mid:0": "is not the name of a folder under MUSICGEN_HOME/data",
+        "nosuch:piece0.mid:0": "no dataset 'nosuch' under MUSICGEN_HOME/data",
+    }
+    for typed, message in cases.items():
+        at.text_input(key="gen_primer_excerpt").set_value(typed)
+        at.button(key="gen_go").click().run(timeout=60)
+        assert not at.exception
+        assert any(re.search(message, e) for e in texts(at.error)), (typed, texts(at.error))
+        assert not at.session_state["gen_results"]
+    (home / "mine.mid").write_bytes(mids[0].read_bytes())  # a MIDI file inside MUSICGEN_HOME is fine
+    at.text_input(key="gen_primer_excerpt").set_value("mine.mid")
+    at.number_input(key="gen_primer_steps").set_value(8)
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    assert len(at.session_state["gen_results"]) == 1
+
+
+def test_a_broken_primer_upload_names_the_file_not_the_server_or_the_parser(home):
+    at = open_page("generate")
+    at.multiselect(key="gen_models").set_value(["demo"])
+    at.radio(key="gen_primer_kind").set_value("a MIDI file")
+    at.get("file_uploader")[0].set_value([("bad.mid", b"MThd\x00\x00garbage", "audio/midi")])
+    at.button(key="gen_go").click().run(timeout=60)
+    assert not at.exception
+    (error,) = texts(at.error)
+    assert "bad.mid: not a readable MIDI file (damaged, cut short or not MIDI)" in error
+    assert str(home) not in error and "uploads" not in error and "iostream" not in error, error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from synthetic import crafted_roll
 
@@ -40,3 +41,24 @@ def test_preprocess_fails_with_exit_2_when_nothing_is_usable(home, capsys):
 def test_preprocess_rejects_a_bad_split(home, capsys):
     assert main(["preprocess", "x.mid", "--out", str(home / "x"), "--split", "0.5,0.5"]) == 2
     assert "split must be three non-negative shares" in capsys.readouterr().err
+
+
+def test_preprocess_name_writes_under_data_and_refuses_a_path(home, tmp_path, capsys):
+    write_midi(crafted_roll(140, seed=0), tmp_path / "in" / "a.mid")
+    for bad in ("../../x", str(tmp_path / "abs"), ".hidden"):
+        assert main(["preprocess", str(tmp_path / "in"), "--name", bad, "--workers", "0"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: dataset name {bad!r} is not a name") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists() and not (tmp_path / "abs").exists() and not (home / "data").exists()
+    assert main(["preprocess", str(tmp_path / "in"), "--name", "mine", "--workers", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["out"] == str(home / "data" / "mine")
+    assert (home / "data" / "mine" / "dataset.npz").is_file()
+
+
+def test_preprocess_reads_a_file_name_that_is_not_utf8(home, tmp_path, capsys):
+    folder = tmp_path / "in"
+    write_midi(crafted_roll(140, seed=0), folder / "a.mid")
+    with open(os.fsencode(folder) + b"/caf\xe9.mid", "wb") as f:  # crashed with UnicodeEncodeError before
+        f.write((folder / "a.mid").read_bytes())
+    assert main(["preprocess", str(folder), "--name", "odd", "--workers", "0"]) == 0
+    assert "files: 2 ok, 0 skipped" in capsys.readouterr().out

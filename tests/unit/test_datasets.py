@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import crafted_roll
+from synthetic import crafted_roll, make_dataset
 from test_midi import write_mido
 
 from musicgen.config import DataConfig
 from musicgen.data.datasets import build_dataset, dataset_excerpt, list_datasets, load_dataset
 from musicgen.data.midi import roll_from_midi, write_midi
 from musicgen.data.rolls import SPLITS, window_starts
-from musicgen.errors import DataError
+from musicgen.errors import ConfigError, DataError
 from musicgen.parallel import map_isolated
 
 
@@ -249,3 +249,27 @@ def test_dataset_exists_follows_load_dataset(home):
     assert load_dataset("small").path == load_dataset(str(data_dir() / "small")).path
     for ref in ("missing", "small:b.pickle", str(home)):
         assert not dataset_exists(ref), ref
+
+
+def test_a_name_is_looked_up_under_data_only_when_it_is_a_name(home, tmp_path, monkeypatch):
+    from musicgen.data.datasets import dataset_exists
+    from musicgen.paths import data_dir
+
+    make_dataset(home / "beside")  # beside data/, reachable before as data_dir() / "../beside"
+    make_dataset(data_dir() / "mine", seed=1)
+    make_dataset(tmp_path / "cwd" / "mine", seed=2)
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert not dataset_exists("../beside")
+    with pytest.raises(DataError, match="no dataset '../beside'"):
+        load_dataset("../beside")
+    assert load_dataset("mine").id == "synthetic-1-60"  # the name under data/ first, then a folder ./mine
+    assert load_dataset("./mine").id == "synthetic-2-60" and load_dataset(str(home / "beside")).id == "synthetic-0-60"
+    make_dataset(data_dir() / "My Set", seed=3)  # a name `preprocess --out` allows: still found by name
+    assert load_dataset("My Set").id == "synthetic-3-60"
+
+
+def test_a_benchmark_file_must_be_a_regular_file(home):
+    (home / "folder.mat").mkdir()
+    with pytest.raises(ConfigError, match="benchmark file .*folder.mat is not a regular file"):
+        build_dataset([str(home / "folder.mat")], home / "data" / "x")
+    assert not (home / "data").exists()

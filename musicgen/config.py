@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,28 @@ from musicgen.paths import REPO_ROOT
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _check_int(value, name: str, low: int, high: int, example: int | None = None) -> None:
+    fix = f"; e.g. --{name.replace('_', '-')} {example}" if example is not None else ""
+    what = f"must be a whole number from {low} to {high:,}, got {value!r}"
+    _check(_is_int(value), f"{name} has the wrong type: it {what} ({type(value).__name__}){fix}")
+    _check(low <= value <= high, f"{name} {what}{fix}")
+
+
+# Ranges of the data options. Each maximum is far past any real use, and keeps one bad value from
+# asking for an absurd array (the roll of a file, the windows of a dataset: see musicgen.data.midi and .rolls).
+# A window is trained by backpropagation through all its steps; 65,536 steps are 2.3 hours at 4 steps
+# per beat and 120 bpm, longer than any one piece.
+MAX_SEQ_LEN = 65_536
+# MIDI files count time in ticks, at most 960 per quarter note in common use: a finer grid only adds empty rows.
+MAX_STEPS_PER_BEAT = 960
+# A 1 ms step: finer than MIDI's timing is played or heard, so a finer grid only adds empty rows.
+MAX_FS = 1000.0
 
 
 @dataclass(frozen=True)
@@ -38,27 +61,43 @@ class DataConfig:
         if self.fs is not None:
             object.__setattr__(self, "steps_per_beat", None)
         object.__setattr__(self, "split", tuple(float(s) for s in self.split))
-        _check(self.seq_len >= 2, f"seq_len must be >= 2, got {self.seq_len}")
-        _check(self.hop >= 1, f"hop must be >= 1, got {self.hop}")
+        _check_int(self.seq_len, "seq_len", 2, MAX_SEQ_LEN, 128)
+        _check_int(self.hop, "hop", 1, MAX_SEQ_LEN, 64)
         _check(self.windows in ("all", "first"), f"windows must be 'all' or 'first', got {self.windows!r}")
         _check(
             self.steps_per_beat is not None or self.fs is not None,
             "give a time grid: steps_per_beat (e.g. 4) or fs in Hz (e.g. 4)",
         )
         if self.steps_per_beat is not None:
-            _check(self.steps_per_beat >= 1, f"steps_per_beat must be >= 1, got {self.steps_per_beat}")
+            _check_int(self.steps_per_beat, "steps_per_beat", 1, MAX_STEPS_PER_BEAT, 4)
         if self.fs is not None:
-            _check(self.fs > 0, f"fs must be > 0 Hz, got {self.fs}")
-        _check(0 <= self.low < self.high <= 128, f"pitch range must satisfy 0 <= low < high <= 128, got {self.low}..{self.high}")
+            _check(
+                isinstance(self.fs, numbers.Real) and math.isfinite(self.fs) and 0 < self.fs <= MAX_FS,
+                f"fs must be a number of steps per second in (0, {MAX_FS:g}], got {self.fs!r}; e.g. --fs 8",
+            )
+        _check(
+            _is_int(self.low) and _is_int(self.high) and 0 <= self.low < self.high <= 128,
+            f"pitch range must satisfy 0 <= low < high <= 128, got {self.low}..{self.high}",
+        )
         _check(
             len(self.split) == 3 and all(s >= 0 for s in self.split) and abs(sum(self.split) - 1) < 1e-6,
             f"split must be three non-negative shares summing to 1, got {self.split}",
         )
-        _check(self.max_file_mb > 0, f"max_file_mb must be > 0, got {self.max_file_mb}")
+        _check(_finite_positive(self.max_file_mb), f"max_file_mb must be a positive number, got {self.max_file_mb}")
 
     @property
     def n_notes(self) -> int:
         return self.high - self.low
+
+
+# Ranges of the model sizes: generous, but each maximum keeps one typo from a step that runs for hours
+# (a step is also checked against the memory at hand: musicgen.training.batches.check_step_memory).
+# 8192 wide: one GRU layer then holds 400M weights (1.6 GB; 6.4 GB with gradients and Adam's two moments).
+MAX_WIDTH = 8192
+# A kernel sees that many steps back; 64 steps are 16 beats at 4 steps per beat; the GRU carries longer context.
+MAX_CONV_KERNEL = 64
+# Plain stacks (no residuals) deeper than this do not train better, only slower.
+MAX_LAYERS = 16
 
 
 @dataclass(frozen=True)
@@ -77,12 +116,12 @@ class ModelConfig:
     skip: bool = True
 
     def __post_init__(self):
-        _check(self.n_notes >= 1, f"n_notes must be >= 1, got {self.n_notes}")
-        _check(self.conv_channels >= 1, f"conv_channels must be >= 1, got {self.conv_channels}")
-        _check(self.conv_kernel >= 1, f"conv_kernel must be >= 1, got {self.conv_kernel}")
-        _check(self.conv_layers >= 0, f"conv_layers must be >= 0, got {self.conv_layers}")
-        _check(self.hidden >= 1, f"hidden must be >= 1, got {self.hidden}")
-        _check(self.gru_layers >= 1, f"gru_layers must be >= 1, got {self.gru_layers}")
+        _check_int(self.n_notes, "n_notes", 1, 128)
+        _check_int(self.conv_channels, "conv_channels", 1, MAX_WIDTH, 128)
+        _check_int(self.conv_kernel, "conv_kernel", 1, MAX_CONV_KERNEL, 3)
+        _check_int(self.conv_layers, "conv_layers", 0, MAX_LAYERS, 1)
+        _check_int(self.hidden, "hidden", 1, MAX_WIDTH, 256)
+        _check_int(self.gru_layers, "gru_layers", 1, MAX_LAYERS, 2)
         _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
 
 

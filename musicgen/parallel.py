@@ -1,11 +1,28 @@
-"""Map a function over items in worker processes, so that an item that kills its worker costs only itself."""
+"""Map a function over items in worker processes, so that an item that kills its worker costs only itself.
+
+Each worker runs under a memory ceiling (RLIMIT_AS, on Linux): an item that would take the
+machine's memory gets a MemoryError in its own worker instead, and costs only itself.
+"""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import numbers
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+
+from musicgen.errors import ConfigError
+
+try:
+    import resource
+except ImportError:  # Windows has no resource module: workers run without a ceiling there
+    resource = None
+
+# The most memory one worker may add to what it inherits. The largest file the data limits let
+# through (musicgen.data.midi.MAX_STEPS_PER_FILE steps x 128 notes) needs under 1 GiB to read and roll.
+WORKER_MEMORY_CAP = 4 * 2**30
+WORKER_MEMORY_FLOOR = 512 * 2**20  # on a small machine with many workers, still room for an ordinary file
 
 
 def usable_cores() -> int:
@@ -16,58 +33,162 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _meminfo(key: str) -> int | None:
+    """Return a /proc/meminfo entry in bytes, or None where there is none (not Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def total_memory() -> int:
+    """Return the machine's physical memory in bytes."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # no sysconf names: assume a small machine
+        return 8 * 2**30
+
+
+def usable_memory() -> int:
+    """Return the memory in bytes that this process could take now without swapping (MemAvailable on Linux)."""
+    available = _meminfo("MemAvailable")
+    return available if available is not None else total_memory() // 2
+
+
+def worker_memory(workers: int) -> int:
+    """Return the memory ceiling in bytes of each of `workers` worker processes: a share of the machine, at most the cap.
+
+    The parent keeps one share, since it gathers the workers' results.
+    """
+    return max(WORKER_MEMORY_FLOOR, min(WORKER_MEMORY_CAP, total_memory() // (workers + 1)))
+
+
+def check_workers(workers) -> None:
+    """Raise ConfigError unless `workers` is None (all usable cores) or a whole number >= 0 (0: in this process)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 0):
+        raise ConfigError(
+            f"workers must be a whole number >= 0 (0: no worker processes), got {workers!r}; e.g. --workers {usable_cores()}"
+        )
+
+
+def _address_space() -> int | None:
+    """Return this process's mapped address space in bytes (VmSize), or None where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _limit_memory(budget: int) -> None:
+    """Worker initializer: cap the address space at what the worker inherited plus `budget` bytes."""
+    mapped = _address_space()
+    if mapped is None or resource is None:  # not Linux: RLIMIT_AS is not enforced the same way; run without a ceiling
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mapped + budget
+    for cap in (soft, hard):
+        if cap != resource.RLIM_INFINITY:
+            limit = min(limit, cap)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+class _Failed:
+    """An item whose call ran out of memory; the parent turns it into `on_crash(item, message)`."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _call(fn, item, budget: int | None):
+    try:
+        return fn(item)
+    except MemoryError:  # numpy, C++ (bad_alloc) and Python allocations all end here at the ceiling
+        if budget:
+            return _Failed(f"needs more than its worker's memory ceiling of {_size(budget)} (WORKER_MEMORY_CAP)")
+        return _Failed("needs more memory than this machine has available")
+
+
+def _run_chunk(fn, chunk, budget):
+    return [_call(fn, item, budget) for item in chunk]
+
+
 def _context():
     # fork starts a worker in milliseconds and shares the parent's imports; spawn elsewhere.
     return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
 
 
-def _run_chunk(fn, chunk):
-    return [fn(item) for item in chunk]
+def _pool(workers: int, budget: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_limit_memory, initargs=(budget,))
 
 
-def _crash_message(item) -> str:
-    return "the parser crashed the worker process on this file"
-
-
-def map_isolated(fn, items: list, workers: int | None = None, on_crash=None, progress=None) -> list:
+def map_isolated(
+    fn, items: list, workers: int | None = None, on_crash=None, progress=None, memory_bytes: int | None = None
+) -> list:
     """Return `[fn(item) for item in items]`, computed in up to `workers` processes (None: usable_cores(); 0: in this process).
 
-    `fn` must be a module-level function. When a worker dies (a segfault in a C parser), the items
-    of its chunk are retried one process each; an item that kills its own process gets
-    `on_crash(item, message)` as its result. `progress(done, total)` is called as items finish.
+    `fn` must be a module-level function. Each worker may use `memory_bytes` more than it inherits
+    (None: `worker_memory(workers)`). When a worker dies (a segfault in a C parser), the items of
+    its chunk are retried one process each; an item that kills its own process, or that runs out of
+    memory, gets `on_crash(item, message)` as its result. `progress(done, total)` is called as items finish.
     """
+    check_workers(workers)
     items = list(items)
     total, results = len(items), [None] * len(items)
     on_crash = on_crash or (lambda item, message: None)
     progress = progress or (lambda done, total: None)
-    workers = usable_cores() if workers is None else workers
+    workers = usable_cores() if workers is None else int(workers)
+
+    def settle(i, r):
+        results[i] = on_crash(items[i], r.message) if isinstance(r, _Failed) else r
+
     if workers == 0 or total == 0:
         for i, item in enumerate(items):
-            results[i] = fn(item)
+            settle(i, _call(fn, item, None))
             progress(i + 1, total)
         return results
     workers = min(workers, total)
+    budget = memory_bytes or worker_memory(workers)
     # Several chunks per worker balance uneven files; chunks amortise the cost of each task.
     size = max(1, min(64, total // (workers * 4)))
     chunks = [list(range(i, min(i + size, total))) for i in range(0, total, size)]
     failed, done = [], 0
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        futures = {pool.submit(_run_chunk, fn, [items[i] for i in idx]): idx for idx in chunks}
+    with _pool(workers, budget) as pool:
+        futures = {pool.submit(_run_chunk, fn, [items[i] for i in idx], budget): idx for idx in chunks}
         for fut in as_completed(futures):
             idx = futures[fut]
             try:
                 for i, r in zip(idx, fut.result(), strict=True):
-                    results[i] = r
+                    settle(i, r)
                 done += len(idx)
                 progress(done, total)
-            except BrokenProcessPool:
+            except (BrokenProcessPool, MemoryError):  # MemoryError: sending a result back hit the ceiling
                 failed.extend(idx)
     for i in sorted(failed):  # one process per item: a crash now names its file
         try:
-            with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
-                results[i] = pool.submit(fn, items[i]).result()
+            with _pool(1, budget) as pool:
+                settle(i, pool.submit(_call, fn, items[i], budget).result())
+        except MemoryError:
+            message = f"its result does not fit its worker's memory ceiling of {_size(budget)} (WORKER_MEMORY_CAP)"
+            results[i] = on_crash(items[i], message)
         except BrokenProcessPool:
-            results[i] = on_crash(items[i], _crash_message(items[i]))
+            results[i] = on_crash(
+                items[i], f"the worker process died on it (a crash in the parser, or its {_size(budget)} memory ceiling)"
+            )
         done += 1
         progress(done, total)
     return results

@@ -14,8 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from musicgen.config import DataConfig
-from musicgen.data.rolls import SPLITS, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.config import MAX_SEQ_LEN, DataConfig
+from musicgen.data.rolls import (
+    MAX_DATASET_CELLS,
+    SPLITS,
+    base_report,
+    cached_report,
+    check_dataset_cells,
+    cut_windows,
+    roll_statistics,
+    window_picks,
+    write_dataset,
+)
 from musicgen.errors import DataError
 
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
@@ -40,6 +50,13 @@ def _sequences_mat(path: Path) -> dict[str, list[np.ndarray]]:
 def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     with open(path, "rb") as f:
         d = _PlainUnpickler(f, encoding="latin1").load()
+    # A pickle refers to one list many times for a byte or two each: count the steps before the rolls are allocated.
+    steps = sum(len(seq) for s in SPLITS for seq in d[_KEYS[s][1]])
+    if steps * 88 > MAX_DATASET_CELLS:
+        raise DataError(
+            f"{path.name} holds {steps:,} steps, {steps * 88:,} cells as piano-rolls, over the limit of "
+            f"{MAX_DATASET_CELLS:,} (MAX_DATASET_CELLS); give a benchmark file of real size"
+        )
     out = {}
     for s in SPLITS:
         seqs = []
@@ -82,7 +99,18 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
     with open(path, "rb") as f:
         key = hashlib.file_digest(f, "sha256").hexdigest()
     seqs = read_benchmark(path)
-    longest = max(len(x) for xs in seqs.values() for x in xs)
+    longest = max((len(x) for xs in seqs.values() for x in xs), default=0)
+    if longest < 2:
+        count = sum(len(xs) for xs in seqs.values())
+        raise DataError(
+            f"{path.name} holds no sequence of 2 steps or more ({count} sequences in train/valid/test, the longest "
+            f"{longest} steps); give a benchmark file with music in it"
+        )
+    if whole and longest > MAX_SEQ_LEN:
+        raise DataError(
+            f"{path.name} has a sequence of {longest:,} steps, longer than one window may be ({MAX_SEQ_LEN:,} steps, "
+            f"MAX_SEQ_LEN); cut the sequences into windows with --seq-len 128"
+        )
     if whole:  # the config records what was done: one window per sequence, as long as the longest
         cfg = DataConfig(seq_len=longest, hop=longest, windows="first", steps_per_beat=1, low=cfg.low, high=cfg.high)
     key = hashlib.sha256(f"{key}{cfg}benchmark1".encode()).hexdigest()[:16]
@@ -114,7 +142,9 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
                 }
             )
     names = {s: [f"{path.name}:{s}/{k:03d}" for k in range(len(xs))] for s, xs in rolls.items()}
-    windows = {s: cut_windows(rolls[s], names[s], cfg) for s in SPLITS}
+    picks = {s: window_picks(rolls[s], cfg) for s in SPLITS}
+    check_dataset_cells(sum(len(p) for p in picks.values()), cfg.seq_len, cfg.n_notes)  # all splits, before any is cut
+    windows = {s: cut_windows(rolls[s], names[s], cfg, picks=picks[s]) for s in SPLITS}
     all_rolls = [r for s in SPLITS for r in rolls[s]]
     used = sorted({KEY_LOW + int(j) for xs in seqs.values() for x in xs for j in np.flatnonzero(x.any(axis=0))})
     stats = {

@@ -1,4 +1,9 @@
-"""Build a dataset from MIDI inputs: list, hash (cache hit?), parse in workers, split by file, window, write."""
+"""Build a dataset from MIDI inputs: list, hash (cache hit?), parse in workers, split by file, window, write.
+
+Every size is checked before it is allocated: a file's steps (musicgen.data.midi), its windows and the
+dataset's cells (musicgen.data.rolls); each worker runs under a memory ceiling (musicgen.parallel). A
+file over a limit, or one that crashes or exhausts its worker, is skipped with the reason; the rest is built.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,21 @@ from pathlib import Path
 from musicgen.config import DataConfig, to_dict
 from musicgen.data.corpora import BUILTINS, bach_midi_dir
 from musicgen.data.midi import PARSERS
-from musicgen.data.rolls import SPLITS, assign_splits, base_report, cached_report, cut_windows, roll_statistics, write_dataset
+from musicgen.data.rolls import (
+    SPLITS,
+    assign_splits,
+    base_report,
+    cached_report,
+    check_dataset_cells,
+    cut_windows,
+    roll_statistics,
+    too_many_windows,
+    window_picks,
+    write_dataset,
+)
 from musicgen.data.sources import collect_items, fingerprint, load_item
 from musicgen.errors import ConfigError, DataError
-from musicgen.parallel import map_isolated
+from musicgen.parallel import check_workers, map_isolated
 
 
 def _expand_builtins(sources: list[str], workers) -> list[str]:
@@ -29,13 +45,21 @@ def _expand_builtins(sources: list[str], workers) -> list[str]:
 
 
 def _crashed(args, message: str) -> dict:
-    return {"file": args[0].name, "status": "skipped", "reason": message, "roll": None, "info": {}}
+    reason = f"{message}; cut the file or lower --steps-per-beat/--fs"
+    return {"file": args[0].name, "status": "skipped", "reason": reason, "roll": None, "info": {}}
+
+
+def _skip_long(result: dict, cfg) -> dict:
+    """Return the worker's result, or a skipped one when its roll would give more than MAX_WINDOWS_PER_FILE windows."""
+    reason = too_many_windows(result["info"]["steps"], cfg) if result["status"] == "ok" else None
+    return result if reason is None else result | {"status": "skipped", "reason": reason, "roll": None, "info": {}}
 
 
 def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None, progress=None, parser="symusic") -> dict:
     """Build (or reuse) the dataset of MIDI inputs in `out`; return its report."""
     if parser not in PARSERS:
         raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
+    check_workers(workers)
     t0 = time.perf_counter()
     given = list(sources)
     items, skipped = collect_items(_expand_builtins(given, workers), cfg)
@@ -46,6 +70,7 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
 
     results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=workers, on_crash=_crashed, progress=progress)
+    results = [_skip_long(r, cfg) for r in results]
     ok = [r for r in results if r["status"] == "ok"]
     if not ok:
         reasons = [f"{r['file']}: {r['reason']}" for r in (skipped + results)[:3]]
@@ -75,7 +100,11 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
         if r["status"] != "ok"
     ]
     rows = sorted(rows + skipped, key=lambda r: r["file"])
-    windows = {s: cut_windows([r["roll"] for r in rs], [r["file"] for r in rs], cfg) for s, rs in by_split.items()}
+    picks = {s: window_picks([r["roll"] for r in rs], cfg) for s, rs in by_split.items()}
+    check_dataset_cells(sum(len(p) for p in picks.values()), cfg.seq_len, cfg.n_notes)  # all splits, before any is cut
+    windows = {
+        s: cut_windows([r["roll"] for r in rs], [r["file"] for r in rs], cfg, picks=picks[s]) for s, rs in by_split.items()
+    }
     stats = roll_statistics([r["roll"] for r in ok])
     stats = {
         "files_ok": len(ok),

@@ -7,6 +7,10 @@ Time grid: with `steps_per_beat` a step is 1/steps_per_beat of a quarter note, f
 file's tempo map (computed on ticks, exactly); with `fs` a step is 1/fs seconds. A note covers
 the steps from round(start) to round(end), and at least one step.
 
+Memory: a file's length in steps is known from its notes before its roll is built, and a file
+longer than MAX_STEPS_PER_FILE is refused there (MidiError); building a roll then needs the roll
+and at most ~128 MiB more, whatever the notes (a 36-byte file can hold one note a million steps long).
+
 Two parsers give the same notes: symusic (C++, fast, the default) and pretty_midi (the
 reference). Known differences, both on ambiguous files: pretty_midi ignores tempo changes outside
 the first track (it warns; symusic honours them, which matters only with `fs`), and overlapping
@@ -28,6 +32,12 @@ from musicgen.paths import atomic_write
 PARSERS = ("symusic", "pretty_midi")
 # Tolerance for float noise at exact half steps, so that both parsers round ties the same way.
 _TIE_EPS = 1e-9
+# The longest roll one file may give: 36 hours at 4 steps per beat and 120 bpm; 9 minutes on the finest grid
+# (960 steps per beat), 17 at --fs 1000. Its roll is at most 128 MiB (128 notes), and takes ~128 MiB more to build.
+MAX_STEPS_PER_FILE = 2**20
+# Notes covering up to this many cells are expanded into them at once (fast; 4 int64 arrays of 32 MiB at most);
+# more (long or overlapping notes) are summed one pitch at a time (bounded by the roll, whatever the notes).
+_FAST_CELLS = 2**22
 
 
 @dataclass
@@ -138,13 +148,50 @@ def _steps(table: NoteTable, cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
             ticks, mspq = table.tempo_map
             table.start_s = _seconds_from_ticks(table.start_tick, ticks, mspq, table.tpq)
             table.end_s = _seconds_from_ticks(table.end_tick, ticks, mspq, table.tpq)
-        start = np.floor(table.start_s * cfg.fs + 0.5 + _TIE_EPS).astype(np.int64)
-        end = np.floor(table.end_s * cfg.fs + 0.5 + _TIE_EPS).astype(np.int64)
+        # Clipped before the cast: a tempo of hours per beat must not wrap around int64.
+        start = np.floor(table.start_s * cfg.fs + 0.5 + _TIE_EPS).clip(0, 2**62).astype(np.int64)
+        end = np.floor(table.end_s * cfg.fs + 0.5 + _TIE_EPS).clip(0, 2**62).astype(np.int64)
     return start, np.maximum(end, start + 1)  # a note shorter than a step still marks one step
 
 
-def roll_from_notes(table: NoteTable, cfg: DataConfig, name: str = "") -> tuple[np.ndarray, dict]:
-    """Return the roll `(steps, cfg.n_notes)` uint8 of a note table and info {notes, dropped_notes, drum_notes, steps}."""
+def _too_long(name: str, steps: int, cfg: DataConfig) -> str:
+    if cfg.fs is None:
+        length, fix = f"{steps / cfg.steps_per_beat:,.0f} beats", "lower --steps-per-beat"
+    else:
+        length, fix = f"{steps / cfg.fs:,.0f} s", "lower --fs"
+    return (
+        f"{name}: {steps:,} steps ({length}) on this grid, over the limit of {MAX_STEPS_PER_FILE:,} steps per file "
+        f"(MAX_STEPS_PER_FILE); {fix} or cut the file"
+    )
+
+
+def _fill_roll(start: np.ndarray, end: np.ndarray, col: np.ndarray, steps: int, n_notes: int) -> np.ndarray:
+    """Return the roll (steps, n_notes) uint8 with column col[i] set over steps start[i]..end[i]-1."""
+    length = end - start
+    roll = np.zeros((steps, n_notes), dtype=np.uint8)
+    if int(length.sum()) <= _FAST_CELLS:
+        # Expand each note into its cells in one vectorised step: row start + 0..length-1, its column.
+        first = np.repeat(np.cumsum(length) - length, length)
+        rows = np.repeat(start, length) + (np.arange(int(length.sum())) - first)
+        roll[rows, np.repeat(col, length)] = 1
+        return roll
+    # Notes that overlap or last long: one pitch at a time, +1 at each note's first step and -1 after its
+    # last, summed down the steps; memory is the roll plus one column's counts, however many notes overlap.
+    order = np.argsort(col, kind="stable")
+    col, start, end = col[order], start[order], end[order]
+    cuts = np.flatnonzero(np.diff(col)) + 1
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(col)], strict=True):
+        count = np.bincount(start[a:b], minlength=steps + 1) - np.bincount(end[a:b], minlength=steps + 1)
+        roll[:, col[a]] = np.cumsum(count[:steps]) > 0
+    return roll
+
+
+def roll_from_notes(table: NoteTable, cfg: DataConfig, name: str = "", first_steps: int | None = None) -> tuple[np.ndarray, dict]:
+    """Return the roll `(steps, cfg.n_notes)` uint8 of a note table and info {notes, dropped_notes, drum_notes, steps}.
+
+    `first_steps` builds only the beginning of the file (notes cut there). Raises MidiError for a table
+    without usable notes, or longer than MAX_STEPS_PER_FILE steps (checked before anything is allocated).
+    """
     if len(table.pitch) == 0:
         what = "only drum notes" if table.drum_notes else "no notes"
         raise MidiError(f"{name}: has {what}; give a file with pitched (non-drum) notes")
@@ -158,20 +205,23 @@ def roll_from_notes(table: NoteTable, cfg: DataConfig, name: str = "") -> tuple[
         )
     col, start, end = table.pitch[keep] - cfg.low, start[keep], end[keep]
     steps = int(end.max())
-    # Expand each note into its cells in one vectorised step: row start + 0..length-1, its column.
-    length = end - start
-    first = np.repeat(np.cumsum(length) - length, length)
-    rows = np.repeat(start, length) + (np.arange(int(length.sum())) - first)
-    roll = np.zeros((steps, cfg.n_notes), dtype=np.uint8)
-    roll[rows, np.repeat(col, length)] = 1
+    if first_steps is not None:
+        steps = max(min(steps, int(first_steps)), 0)
+        start, end = np.minimum(start, steps), np.minimum(end, steps)
+    if steps > MAX_STEPS_PER_FILE:
+        raise MidiError(_too_long(name, steps, cfg))
+    roll = _fill_roll(start, end, col, steps, cfg.n_notes)
     return roll, {"notes": int(keep.sum()), "dropped_notes": dropped, "drum_notes": int(table.drum_notes), "steps": steps}
 
 
-def roll_from_midi(path, cfg: DataConfig | None = None, parser: str = "symusic", name: str = "") -> tuple[np.ndarray, dict]:
+def roll_from_midi(
+    path, cfg: DataConfig | None = None, parser: str = "symusic", name: str = "", first_steps: int | None = None
+) -> tuple[np.ndarray, dict]:
     """Read a MIDI file (path or bytes) into a roll `(steps, cfg.n_notes)` uint8 and an info dict.
 
     Merges all non-drum instruments; out-of-range notes are dropped and counted in
-    info["dropped_notes"]. Raises MidiError for unreadable files or files with no usable notes.
+    info["dropped_notes"]. `first_steps` reads only the beginning. Raises MidiError for unreadable
+    files, files with no usable notes, or files longer than MAX_STEPS_PER_FILE steps.
     """
     cfg = cfg or DataConfig()
     if not name:
@@ -182,7 +232,7 @@ def roll_from_midi(path, cfg: DataConfig | None = None, parser: str = "symusic",
         table = notes_from_pretty_midi(path, name)
     else:
         raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
-    return roll_from_notes(table, cfg, name)
+    return roll_from_notes(table, cfg, name, first_steps)
 
 
 def _check_roll(roll) -> np.ndarray:

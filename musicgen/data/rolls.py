@@ -18,6 +18,13 @@ SPLITS = ("train", "valid", "test")
 
 FORMAT, VERSION = "musicgen-dataset", 1
 
+# Limits checked before the windows are allocated. One file may give at most 4,096 windows: 9 hours of
+# music at the defaults (4 steps per beat, hop 64), where a crafted 36-byte file (one note held a million
+# steps) gave 16,381 windows of that one note. A dataset holds at most 2 GiB of windows (uint8 cells, all
+# splits): the trainer keeps the whole dataset in memory (or on the GPU) and the npz is written uncompressed.
+MAX_WINDOWS_PER_FILE = 4096
+MAX_DATASET_CELLS = 2**31
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -44,12 +51,36 @@ class Dataset:
 
 def window_starts(steps: int, cfg: DataConfig) -> list[int]:
     """Return the first step of each window of a roll of `steps` steps; the last window reaches the end (padded)."""
+    return list(range(0, window_count(steps, cfg) * cfg.hop, cfg.hop)) if cfg.windows == "all" else [0]
+
+
+def window_count(steps: int, cfg: DataConfig) -> int:
+    """Return how many windows (silent ones included) a roll of `steps` steps gives, without listing them."""
     if cfg.windows == "first":
-        return [0]
-    starts = [0]
-    while starts[-1] + cfg.seq_len < steps:
-        starts.append(starts[-1] + cfg.hop)
-    return starts
+        return 1
+    return 1 + max(0, -(-(steps - cfg.seq_len) // cfg.hop))  # ceil((steps - seq_len) / hop) more after the first
+
+
+def too_many_windows(steps: int, cfg: DataConfig) -> str | None:
+    """Return why a roll of `steps` steps gives more windows than MAX_WINDOWS_PER_FILE (a skip reason), or None."""
+    n = window_count(steps, cfg)
+    if n <= MAX_WINDOWS_PER_FILE:
+        return None
+    return (
+        f"{steps:,} steps make {n:,} windows, over the limit of {MAX_WINDOWS_PER_FILE:,} windows per file "
+        f"(MAX_WINDOWS_PER_FILE); raise --hop, use --windows first, or cut the file"
+    )
+
+
+def check_dataset_cells(windows: int, seq_len: int, n_notes: int) -> None:
+    """Raise DataError when `windows` windows of (seq_len, n_notes) exceed MAX_DATASET_CELLS, before they are allocated."""
+    cells = windows * seq_len * n_notes
+    if cells > MAX_DATASET_CELLS:
+        raise DataError(
+            f"the dataset would hold {windows:,} windows of {seq_len:,} steps x {n_notes} notes = {cells:,} cells "
+            f"({cells / 2**30:,.1f} GiB), over the limit of {MAX_DATASET_CELLS:,} (MAX_DATASET_CELLS); raise --hop, "
+            f"lower --seq-len or --steps-per-beat, or build from fewer files"
+        )
 
 
 def assign_splits(n: int, shares: tuple[float, float, float], seed: int) -> np.ndarray:
@@ -66,17 +97,28 @@ def assign_splits(n: int, shares: tuple[float, float, float], seed: int) -> np.n
     return labels[np.random.default_rng(seed).permutation(n)]
 
 
-def cut_windows(rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_len: int | None = None) -> dict:
-    """Return {x, lengths, files, starts} of the non-silent windows of `rolls`, padded to `seq_len` (default cfg.seq_len)."""
+def window_picks(rolls: list[np.ndarray], cfg: DataConfig, seq_len: int | None = None) -> list[tuple[int, int, int]]:
+    """Return (roll index, first step, real steps) of each non-silent window of `rolls`, `seq_len` (default cfg.seq_len) long."""
     seq_len = seq_len or cfg.seq_len
     picks = []
     for k, roll in enumerate(rolls):
-        active = np.flatnonzero(roll.any(axis=1))  # sounding steps: a window without any is dropped
-        for s in window_starts(len(roll), cfg):
-            n = min(seq_len, len(roll) - s)
-            if n > 0 and np.any((active >= s) & (active < s + n)):
-                picks.append((k, s, n))
+        active = np.flatnonzero(roll.any(axis=1))  # sounding steps (sorted): a window without any is dropped
+        starts = np.asarray(window_starts(len(roll), cfg), dtype=np.int64)
+        n = np.minimum(seq_len, len(roll) - starts)
+        sounding = np.searchsorted(active, starts + n) > np.searchsorted(active, starts)
+        picks += [(k, int(s), int(m)) for s, m in zip(starts[(n > 0) & sounding], n[(n > 0) & sounding], strict=True)]
+    return picks
+
+
+def cut_windows(rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_len: int | None = None, picks=None) -> dict:
+    """Return {x, lengths, files, starts} of the non-silent windows of `rolls`, padded to `seq_len` (default cfg.seq_len).
+
+    `picks` (from `window_picks`) saves listing them again. Raises DataError past MAX_DATASET_CELLS.
+    """
+    seq_len = seq_len or cfg.seq_len
+    picks = window_picks(rolls, cfg, seq_len) if picks is None else picks
     n_notes = rolls[0].shape[1] if rolls else cfg.n_notes
+    check_dataset_cells(len(picks), seq_len, n_notes)
     x = np.zeros((len(picks), seq_len, n_notes), dtype=np.uint8)
     for j, (k, s, n) in enumerate(picks):
         x[j, :n] = rolls[k][s : s + n]

@@ -261,17 +261,26 @@ def _recompute_feeder(model, samples: int, n: int, device):
 
 
 def primer_from_midi(path, cfg: DataConfig, steps: int | None = None) -> np.ndarray:
-    """Return the first `steps` steps (all when None) of a MIDI file as a roll on the model's pitch range and grid."""
+    """Return the first `steps` steps (all when None) of a MIDI file as a roll on the model's pitch range and grid.
+
+    Only those steps are built, and never more than a piece may have (MAX_STEPS): a primer file
+    with one note held for days costs its beginning, not the whole note.
+    """
     no_notes = f"primer {path} has no notes between MIDI {cfg.low} and {cfg.high - 1}, the model's range"
+    if steps is not None and not 0 < steps <= MAX_STEPS:
+        raise ConfigError(f"primer steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --primer-steps 32")
     try:
-        roll, _ = roll_from_midi(path, cfg)
+        roll, _ = roll_from_midi(path, cfg, first_steps=MAX_STEPS + 1 if steps is None else steps)
     except MidiError as e:
         # The reader's advice (widen the range) does not apply: the checkpoint fixes the range.
         if "outside" in str(e):
             raise MidiError(f"{no_notes}; give a MIDI file with notes in that range") from None
         raise
-    if steps is not None:
-        roll = roll[:steps]
+    if roll.shape[0] > MAX_STEPS:
+        raise ConfigError(
+            f"primer {path} is longer than a piece may be ({MAX_STEPS:,} steps); "
+            "give --primer-steps (e.g. 32) to use its beginning"
+        )
     if not roll.any():
         raise MidiError(f"{no_notes} in its first {roll.shape[0]} steps; give more --primer-steps or another MIDI file")
     return roll

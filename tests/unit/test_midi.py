@@ -177,3 +177,54 @@ def test_midi_from_roll_makes_one_note_per_run_and_validates():
         midi_from_roll(roll, low=60)
     with pytest.raises(ConfigError, match="unknown MIDI parser"):
         roll_from_midi(b"", parser="mido")
+
+
+def _table(pitch, start_tick, end_tick, tpq=480):
+    from musicgen.data.midi import NoteTable
+
+    arr = [np.asarray(a, dtype=np.int64) for a in (pitch, start_tick, end_tick)]
+    return NoteTable(*arr, None, None, tpq, 0, (np.array([0]), np.array([500_000])))
+
+
+def test_both_ways_of_filling_a_roll_agree(monkeypatch):
+    from musicgen.data import midi
+
+    rng = np.random.default_rng(0)
+    start = rng.integers(0, 20_000, 500)
+    table = _table(rng.integers(20, 110, 500), start, start + rng.integers(1, 3000, 500))
+    fast, info = midi.roll_from_notes(table, DataConfig(), "r.mid")
+    monkeypatch.setattr(midi, "_FAST_CELLS", 0)  # every note through the one-pitch-at-a-time path
+    bounded, again = midi.roll_from_notes(table, DataConfig(), "r.mid")
+    np.testing.assert_array_equal(bounded, fast)
+    assert info == again and bounded.dtype == np.uint8
+
+
+def test_overlapping_long_notes_build_in_the_roll_s_memory():
+    import tracemalloc
+
+    from musicgen.data.midi import roll_from_notes
+
+    # 100 notes of one pitch, each 100,000 steps long: 10 million cells of notes on a roll of 8.4 million cells.
+    table = _table([60] * 100, [0] * 100, [100_000 * 120] * 100)
+    tracemalloc.start()
+    try:
+        roll, _ = roll_from_notes(table, DataConfig(), "overlap.mid")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert roll.shape == (100_000, 84) and roll[:, 60 - 24].all() and roll.sum() == 100_000
+    assert peak < 2 * roll.nbytes  # expanding the notes into cells took 4 arrays of 80 MB
+
+
+def test_a_file_longer_than_the_limit_is_refused_before_its_roll_and_a_beginning_can_be_read(tmp_path):
+    from musicgen.data.midi import MAX_STEPS_PER_FILE
+
+    path = write_mido(tmp_path / "long.mid", [(60, 0, 480), (62, 0, 120 * (MAX_STEPS_PER_FILE + 1))])
+    # symusic only: pretty_midi refuses any file past tick 10,000,000 as corrupt.
+    with pytest.raises(MidiError, match=r"long.mid: 1,048,577 steps \(262,144 beats\) .*\(MAX_STEPS_PER_FILE\); lower"):
+        roll_from_midi(path, DataConfig())
+    roll, info = roll_from_midi(path, DataConfig(), first_steps=8)
+    assert roll.shape == (8, 84) and info["steps"] == 8
+    assert roll[:, 60 - 24].tolist() == [1, 1, 1, 1, 0, 0, 0, 0] and roll[:, 62 - 24].all()
+    with pytest.raises(MidiError, match=r"steps \(.* s\) on this grid.*lower --fs"):
+        roll_from_midi(path, DataConfig(fs=1000.0))

@@ -1,7 +1,13 @@
-"""Worker processes: the usable-core count and the map (a crashing item: test_datasets.py, with the parsers)."""
+"""Worker processes: the usable-core count, the map, the workers option and memory ceilings.
+
+A crashing item: test_datasets.py, with the parsers; a worker at its memory ceiling: tests/integration/test_limits_processes.py.
+"""
 
 import os
 
+import pytest
+
+from musicgen.errors import ConfigError
 from musicgen.parallel import map_isolated, usable_cores
 
 
@@ -19,3 +25,31 @@ def test_usable_cores_counts_this_process_s_cores():
 def test_map_isolated_in_process_and_in_workers():
     assert map_isolated(_square, [1, 2, 3], workers=0) == [1, 4, 9]
     assert map_isolated(_square, [1, 2, 3], workers=2) == [1, 4, 9]
+
+
+def _out_of_memory_on_three(x):
+    if x == 3:
+        raise MemoryError  # what numpy raises at an allocation the worker's ceiling refuses
+    return x * 10
+
+
+def test_a_memory_error_costs_only_its_item_in_process():
+    out = map_isolated(_out_of_memory_on_three, list(range(5)), workers=0, on_crash=lambda item, msg: f"skipped {item}: {msg}")
+    assert out[:3] == [0, 10, 20] and out[4] == 40
+    assert out[3] == "skipped 3: needs more memory than this machine has available"
+
+
+@pytest.mark.parametrize("workers", [-1, 1.5, "2", True])
+def test_workers_must_be_a_whole_number_of_at_least_zero(workers):
+    with pytest.raises(ConfigError, match=f"workers must be a whole number >= 0 .*got {workers!r}; e.g. --workers"):
+        map_isolated(_square, [1, 2], workers=workers)
+
+
+def test_each_worker_gets_a_share_of_the_machine_within_the_cap(monkeypatch):
+    from musicgen import parallel
+
+    monkeypatch.setattr(parallel, "total_memory", lambda: 24 * 2**30)
+    assert parallel.worker_memory(2) == parallel.WORKER_MEMORY_CAP == 4 * 2**30
+    assert parallel.worker_memory(11) == 2 * 2**30  # 24 GiB over 11 workers and the parent
+    assert parallel.worker_memory(1000) == parallel.WORKER_MEMORY_FLOOR
+    assert 0 < parallel.usable_memory() and 0 < parallel.total_memory()

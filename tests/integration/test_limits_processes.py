@@ -1,0 +1,96 @@
+"""Worker processes under a memory ceiling: an item that would take the machine costs only itself.
+
+Every allocation here stays small (at most ~600 MB, in one process), so that the tests are safe even
+on code without the ceiling, where they fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import mido
+import numpy as np
+
+from musicgen import parallel
+from musicgen.config import DataConfig
+from musicgen.data.datasets import build_dataset
+from musicgen.parallel import map_isolated
+
+
+def _grow(x):
+    if x == 2:
+        return int(np.ones(600 * 2**20, dtype=np.uint8).sum())  # 600 MB, touched: what a runaway roll does
+    return x
+
+
+def test_an_item_past_its_worker_s_ceiling_is_skipped_and_the_others_are_computed():
+    out = map_isolated(_grow, list(range(5)), workers=2, on_crash=lambda item, msg: f"skipped {item}: {msg}", memory_bytes=2**28)
+    assert out[:2] == [0, 1] and out[3:] == [3, 4]
+    assert out[2] == "skipped 2: needs more than its worker's memory ceiling of 256 MiB (WORKER_MEMORY_CAP)"
+
+
+def _killed_on_two(x):
+    if x == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    return x
+
+
+def test_a_worker_killed_by_the_kernel_costs_only_its_item():
+    out = map_isolated(_killed_on_two, list(range(5)), workers=2, on_crash=lambda item, msg: f"skipped {item}: {msg}")
+    assert out[:2] == [0, 1] and out[3:] == [3, 4]
+    assert out[2].startswith("skipped 2: the worker process died on it (a crash in the parser, or its")
+
+
+def _write(path, notes, tpq=480):
+    """Write a one-track MIDI of [(pitch, start_tick, end_tick)] at 120 bpm."""
+    events = sorted([(s, 1, p) for p, s, e in notes] + [(e, 0, p) for p, s, e in notes])
+    track, tick = mido.MidiTrack(), 0
+    for at, on, p in events:
+        track.append(mido.Message("note_on" if on else "note_off", note=p, velocity=80 if on else 0, time=at - tick))
+        tick = at
+    mf = mido.MidiFile(type=0, ticks_per_beat=tpq)
+    mf.tracks.append(track)
+    mf.save(path)
+
+
+def test_a_build_in_workers_skips_the_crafted_files_and_keeps_the_good_one(home, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "far_note_off.mid", [(60, 0, 262_100)], tpq=1)  # 16,381 windows
+    _write(folder / "long_note.mid", [(60, 0, 178_956_971)], tpq=1)  # a 56 GiB roll
+    _write(folder / "valid.mid", [(60, 0, 480), (64, 480, 960), (67, 960, 1440)])
+    report = build_dataset([str(folder)], home / "out", workers=2)
+    rows = {r["file"]: r for r in report["files"]}
+    assert rows["valid.mid"]["status"] == "ok"
+    assert "MAX_WINDOWS_PER_FILE" in rows["far_note_off.mid"]["reason"]
+    assert "MAX_STEPS_PER_FILE" in rows["long_note.mid"]["reason"]
+
+
+def test_a_file_that_exhausts_its_worker_is_skipped_and_the_build_goes_on(home, tmp_path, monkeypatch):
+    import symusic  # noqa: F401 -- imported here, so that the forked workers inherit it instead of mapping it under the ceiling
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "valid.mid", [(60, 0, 480), (64, 480, 960)])
+    _write(folder / "long.mid", [(60, 0, 250_000)], tpq=1)  # 1M steps, within the limits: an 84 MB roll
+    monkeypatch.setattr(parallel, "WORKER_MEMORY_CAP", 48 * 2**20)
+    monkeypatch.setattr(parallel, "WORKER_MEMORY_FLOOR", 48 * 2**20)
+    report = build_dataset([str(folder)], home / "out", DataConfig(windows="first"), workers=2)
+    rows = {r["file"]: r for r in report["files"]}
+    assert rows["valid.mid"]["status"] == "ok"
+    assert rows["long.mid"]["status"] == "skipped"
+    reason = rows["long.mid"]["reason"]
+    assert reason == (
+        "needs more than its worker's memory ceiling of 48 MiB (WORKER_MEMORY_CAP); cut the file or lower --steps-per-beat/--fs"
+    )
+
+
+def _big_result(x):
+    return np.ones(200 * 2**20, dtype=np.uint8) if x == 1 else x  # fits the ceiling once, not twice (its pickled copy)
+
+
+def test_a_result_too_big_to_send_back_is_skipped_and_the_others_are_computed():
+    out = map_isolated(_big_result, [0, 1, 2], workers=2, on_crash=lambda item, msg: f"skipped {item}: {msg}", memory_bytes=2**28)
+    assert out[0] == 0 and out[2] == 2
+    assert out[1] == "skipped 1: its result does not fit its worker's memory ceiling of 256 MiB (WORKER_MEMORY_CAP)"

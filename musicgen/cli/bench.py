@@ -1,7 +1,6 @@
 """`benchmark`: the model against the published figures of a polyphonic benchmark; `ensemble`: average trained runs."""
 
 import json
-from pathlib import Path
 
 
 def register(sub) -> None:
@@ -46,12 +45,14 @@ def _benchmark(args) -> int:
 
 
 def _ensemble(args) -> int:
-
+    from musicgen.cli import check_writable
     from musicgen.study.ensembles import build_ensemble
     from musicgen.training.checkpoint import save_checkpoint
 
+    # Checked before the members are loaded and averaged (minutes): a bad --out fails at once.
+    out = check_writable(args.out, (), "--out")
     _, payload = build_ensemble(args.refs, args.data, half=args.half, select=args.select)
-    save_checkpoint(Path(args.out), payload)
+    save_checkpoint(out, payload)  # atomic; a failure (disk full) is one CheckpointError line with path and cause
     v = payload["valid"]
     out = {
         "out": args.out,

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-from musicgen.errors import ConfigError, RenderError
+from musicgen.cli import check_writable
+from musicgen.errors import ConfigError
 
 DEFAULT_STEPS = 256
 
@@ -50,23 +48,6 @@ def register(sub) -> None:
     o.add_argument("--json", action="store_true", help="print files, metrics and the comparison as JSON")
     o.add_argument("--device", default="cpu", help="cpu|cuda (default cpu: one step of a small batch is fastest there)")
     p.set_defaults(func=cmd_generate)
-
-
-def check_writable(path: Path, suffixes: tuple[str, ...], option: str) -> Path:
-    """Return `path` after checking its suffix and that its folder can be created and written."""
-    path = Path(path).expanduser()
-    if path.suffix.lower() not in suffixes:
-        raise ConfigError(f"{option} {path} must end in {' or '.join(suffixes)}; e.g. {option} out{suffixes[0]}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise RenderError(
-            f"cannot write to folder {path.parent} ({e.strerror or type(e).__name__}); choose another {option}"
-        ) from None
-    return path
 
 
 def _clean(obj):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import signal
 import sys
 from pathlib import Path
 
-from musicgen.errors import ConfigError
+from musicgen.errors import ConfigError, OutputError, write_failure
 
 
 def register(sub) -> None:
@@ -61,6 +63,13 @@ def cmd_sweep(args) -> int:
         elif kind == "end":
             done[0] += 1
             print(f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)", file=progress, flush=True)
+        elif kind == "orphans":
+            for o in rest[0]:
+                print(
+                    f"stopped process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) was gone",
+                    file=progress,
+                    flush=True,
+                )
 
     ray_options = {}
     if args.backend == "ray":
@@ -72,7 +81,12 @@ def cmd_sweep(args) -> int:
         }
     elif args.ray_address or args.ray_storage:
         raise ConfigError("--ray-address and --ray-storage need --backend ray")
+    for flag, value in (("--cpus-per-run", args.cpus_per_run), ("--gpus-per-run", args.gpus_per_run)):
+        if not math.isfinite(value):
+            raise ConfigError(f"{flag} must be a finite number, got {value}; e.g. {flag} 1")
     result = run_sweep(plan, args.backend, args.workers, on_event, **ray_options)
+    # The runs are over: a late SIGTERM has nothing left to stop, and what follows is only printing.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     statuses = list(result["outcome"].values())
     failed = sum(s != "finished" for s in statuses)
     print(
@@ -87,6 +101,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from musicgen.cli import check_writable
     from musicgen.paths import atomic_write
     from musicgen.study.document import FORMATS, render, study_tables
 
@@ -94,11 +109,16 @@ def cmd_report(args) -> int:
         raise ConfigError(f"unknown --format {args.format!r}; choose one of {', '.join(FORMATS)}")
     if args.samples < 0 or args.steps < 1:
         raise ConfigError(f"--samples must be >= 0 and --steps >= 1, got {args.samples} and {args.steps}")
+    if args.out:  # before the tables, which generate samples for minutes
+        check_writable(args.out, (), "--out")
     tables = study_tables(args.sweep_id, generation=args.samples > 0, samples=args.samples, steps=args.steps)
     text = render(tables, args.format)
     if args.out:
-        with atomic_write(Path(args.out)) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        try:
+            with atomic_write(Path(args.out)) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise OutputError(f"cannot write --out {write_failure(args.out, e)}") from None
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)

@@ -115,6 +115,11 @@ def register(sub) -> None:
     p.add_argument("--name", help="run name (default: <optimizer>-<loss>)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or killed run exactly from its last.pt")
     p.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: start the run over from epoch 0 with its stored config (its metrics and checkpoints cleared)",
+    )
+    p.add_argument(
         "--config",
         metavar="FILE",
         help="a run config JSON ({data, name, model, train}, as stored with a run): the whole run, no other option",
@@ -159,6 +164,18 @@ def _from_config_file(args) -> tuple:
 
 
 def cmd_train(args) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        print(f"\nstopping after the current step ({signal.Signals(signum).name})", file=sys.stderr, flush=True)
+        stop.set()
+
+    # Installed before torch loads and never put back: a SIGTERM at any point until the process ends
+    # (importing, training, printing the summary) ends it cleanly. `main` restores handlers for in-process callers.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     from musicgen.training.train import NonFiniteError, run_training
 
     configs = None
@@ -168,15 +185,8 @@ def cmd_train(args) -> int:
         raise ConfigError(
             "give --data DATASET (a dataset folder, a name under MUSICGEN_HOME/data, or builtin:bach), or --resume RUN_ID"
         )
-    stop = threading.Event()
-
-    def on_signal(signum, frame):
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
-        print(f"\nstopping after the current step ({signal.Signals(signum).name})", file=sys.stderr, flush=True)
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    if args.restart and not args.resume:
+        raise ConfigError("--restart starts a stored run over: give it with --resume RUN_ID --restart")
     try:
         kwargs = {
             "stop": stop,
@@ -184,16 +194,15 @@ def cmd_train(args) -> int:
             "on_start": lambda rid: print(f"run: {rid}", flush=True),
         }
         if args.resume:
-            summary = run_training(None, resume=args.resume, epochs=args.epochs, **kwargs)
+            summary = run_training(None, resume=args.resume, epochs=args.epochs, restart=args.restart, **kwargs)
         else:
             model_cfg, train_cfg = configs or configs_from_args(args)
             summary = run_training(args.data, model_cfg, train_cfg, name=args.name, **kwargs)
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return NonFiniteError.exit_code
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    # Training is over: a late SIGTERM has nothing left to stop, and the summary below is only printing.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -232,8 +241,14 @@ def _run_record(row: dict) -> dict:
 
 
 def cmd_runs(args) -> int:
-    from musicgen.runs import store
+    from musicgen.runs import jobs, store
 
+    for o in jobs.stop_orphaned_workers():
+        print(
+            f"stopping process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) is gone; "
+            "run the sweep command again to go on",
+            file=sys.stderr,
+        )
     records = [_run_record(r) for r in store.list_runs().to_dict("records")]
     if args.json:
         print(json.dumps(records, default=str))
@@ -261,14 +276,16 @@ def cmd_evaluate(args) -> int:
 
     data = args.data
     if data is None:
-        from musicgen.errors import StoreError
+        from musicgen.errors import RunNotFoundError
         from musicgen.runs import store
 
-        try:
+        try:  # a store that cannot be opened says so itself (read-only home, damaged file)
             cfg = store.get_run(args.ref)["config"]
-        except StoreError:
+        except RunNotFoundError:
             raise ConfigError(f"{args.ref!r} is not a run id of this store; give the dataset with --data DATASET") from None
-        data = cfg.get("data_path") or cfg["data"]
+        data = cfg.get("data_path") or cfg.get("data")
+        if not data:
+            raise ConfigError(f"run {args.ref} has no dataset in the store; give the dataset with --data DATASET")
     result = evaluate_checkpoint(args.ref, data, split=args.split, device=args.device, threshold=args.threshold)
     if args.json:
         print(json.dumps(result))

@@ -21,7 +21,7 @@ import torch
 from musicgen.config import DataConfig
 from musicgen.data.datasets import load_dataset
 from musicgen.data.midi import write_midi
-from musicgen.errors import CheckpointError, ConfigError, DataError
+from musicgen.errors import CheckpointError, ConfigError, DataError, OutputError, write_failure
 from musicgen.music import audio
 from musicgen.music.generate import check_options, default_threshold, generate, load_primer
 from musicgen.music.quality import compare, music_metrics
@@ -180,7 +180,8 @@ def write_piece(
     """Write each sample as MIDI (and WAV), numbered when there are several; return the piece with its `files`.
 
     Each entry of `files` is {"index", "midi", "wav", "backend", "metrics"} (and "duration_s" with a
-    WAV). All or nothing: a failure halfway removes the files already written.
+    WAV). All or nothing: a failure halfway removes the files already written. A file that cannot be
+    written (a full or read-only disk, a folder in the way) raises OutputError naming it and the cause.
     """
     cfg = piece.data_config
     grid = {"low": cfg.low, "steps_per_beat": cfg.steps_per_beat or 4, "fs": cfg.fs, "tempo_bpm": tempo_bpm, "program": program}
@@ -191,7 +192,10 @@ def write_piece(
     files = []
     try:
         for i, roll in enumerate(piece.rolls):
-            write_midi(roll, midi_paths[i], **grid)
+            try:
+                write_midi(roll, midi_paths[i], **grid)
+            except OSError as e:
+                raise OutputError(f"cannot write MIDI file {write_failure(midi_paths[i], e)}") from None
             written.append(midi_paths[i])
             entry = {"index": i + 1, "midi": str(midi_paths[i]), "wav": None, "backend": None}
             if wav_paths[i] is not None:

@@ -1,6 +1,6 @@
 """Runs: the SQLite run store, the reporters through which a trainer writes to it, and training processes.
 
-`store` is SQL only; `reporters` turn training events into store rows (or callbacks, for Ray);
-`jobs` starts, watches and stops `python -m musicgen` processes.
+`db` is the schema and the connection, `store` the queries (SQL only); `reporters` turn training
+events into store rows (or callbacks, for Ray); `jobs` starts, watches and stops `python -m musicgen` processes.
 May import: the shared ground and data. Nothing from nn, training, music, study or cli.
 """

@@ -3,7 +3,8 @@
 Training in the Streamlit script thread freezes the app and cannot be stopped; here every job is a
 separate process in its own session (so a page reload, a closed tab or a restarted server leaves it
 running), its output goes to `logs_dir()/<kind>-<pid>.log`, and it is stopped with SIGTERM, which
-the trainer turns into a clean stop (checkpoint written, status "stopped").
+the trainer turns into a clean stop (checkpoint written, status "stopped"). Sweep workers whose
+driver died are stopped the same way by `stop_orphaned_workers` (the `runs` and `sweep` commands).
 """
 
 from __future__ import annotations
@@ -118,6 +119,25 @@ def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
     if not pid or not is_alive(pid):
         raise StoreError(f"run {run_id} has no live process (pid {pid}); refresh: it has ended or died")
     return stop_pid(pid, wait_s)
+
+
+def stop_orphaned_workers(wait_s: float = 0.0) -> list[dict]:
+    """SIGTERM the sweep workers whose driver died (they checkpoint and end 'stopped'); return them as {run_id, pid, driver_pid}.
+
+    Waits up to `wait_s` seconds for them all to end, then records the ones that died without a word.
+    """
+    orphans = store.orphaned_workers()
+    for o in orphans:
+        try:
+            os.kill(int(o["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(is_alive(o["pid"], o["pid_start"]) for o in orphans):
+        time.sleep(0.05)
+    if orphans and wait_s:
+        store.mark_dead_runs()
+    return orphans
 
 
 def train_args(data_ref: str, model_cfg, train_cfg, name: str | None = None) -> list[str]:

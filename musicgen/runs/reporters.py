@@ -3,7 +3,9 @@
 The trainer never touches SQLite itself; it calls a reporter with four methods:
 
 - `create_run(name, config, dataset_id, sweep_id=None, run_id=None) -> run_id` (status 'running')
-- `start(run_id)` — the run is now trained by this process (pid for dead-process detection)
+- `start(run_id, statuses=CLAIMABLE, restart=False)` — take the run for this process: one store
+  transaction that refuses a run another live process trains or one not in `statuses`; `restart`
+  clears its metrics (pid for dead-process detection)
 - `update_run(run_id, **fields)` — status, error, summary, epochs_done, config, dataset_id
 - `log_metrics(run_id, epoch, split, values, step=None, wall_time=None)`
 
@@ -20,18 +22,19 @@ import time
 from collections.abc import Callable
 
 from musicgen.runs import store
+from musicgen.runs.store import CLAIMABLE
 
 
 class StoreReporter:
     """Write every event straight to the SQLite run store."""
 
     def create_run(self, name, config, dataset_id, sweep_id=None, run_id=None) -> str:
-        """Insert a run with status 'running' and return its id."""
-        return store.create_run(name, config, dataset_id, sweep_id=sweep_id, status="running", run_id=run_id)
+        """Insert a run with status 'running', trained by this process, and return its id."""
+        return store.create_run(name, config, dataset_id, sweep_id=sweep_id, status="running", run_id=run_id, pid=os.getpid())
 
-    def start(self, run_id: str) -> None:
-        """Mark the run as trained by this process."""
-        store.claim_run(run_id, os.getpid())
+    def start(self, run_id: str, statuses=CLAIMABLE, restart: bool = False) -> None:
+        """Take the run for this process in one transaction (StoreError if another process trains it)."""
+        store.claim_run(run_id, os.getpid(), statuses=statuses, restart=restart)
 
     def update_run(self, run_id: str, **fields) -> None:
         """Set run fields."""
@@ -56,8 +59,11 @@ class CallbackReporter:
         )
         return run_id
 
-    def start(self, run_id: str) -> None:
-        """Send 'running'; the pid of a remote worker means nothing to the driver's host, so none is stored."""
+    def start(self, run_id: str, statuses=CLAIMABLE, restart: bool = False) -> None:
+        """Send 'running'; the pid of a remote worker means nothing to the driver's host, so none is stored.
+
+        The driver alone hands out runs here, so there is nothing to claim; a restart is never sent.
+        """
         self.send(("update_run", {"run_id": run_id, "status": "running", "error": None, "host": socket.gethostname()}))
 
     def update_run(self, run_id: str, **fields) -> None:

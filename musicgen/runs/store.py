@@ -1,15 +1,17 @@
-"""The SQLite run store: runs, their per-epoch metrics, sweeps.
+"""The SQLite run store: runs, their per-epoch metrics, sweeps (the schema and connections: runs/db.py).
 
 One file at `paths.db_path()` in WAL mode, so a training process writes while the app reads; a
 short-lived connection per call (Streamlit serves each session on its own thread). The schema
 has a version (`PRAGMA user_version`) and a list of migrations applied in order on first use.
 A run whose process died while 'running' is marked failed ("process died") by `mark_dead_runs`,
-which `list_runs` and `get_run` call, so `kill -9` never leaves a run running forever.
+which `list_runs` and `get_run` call, so `kill -9` never leaves a run running forever; likewise a
+run still 'queued' by a sweep driver that died. A process takes a run with `claim_run`, one
+transaction that checks and sets, so two processes never train one run. Metrics have one row per
+(run, epoch, split, name): logging an epoch again (a resume after a kill) replaces its rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -20,78 +22,16 @@ import time
 
 import pandas as pd
 
-from musicgen.errors import StoreError
-from musicgen.paths import db_path
+from musicgen.errors import RunNotFoundError, StoreError
 from musicgen.processes import is_alive, process_start
+from musicgen.runs.db import connect, now
 
 STATUSES = ("queued", "running", "finished", "failed", "stopped")
 RUN_COLUMNS = ["id", "name", "created", "status", "config", "dataset_id", "pid", "error", "summary", "sweep_id", "epochs_done"]
 METRIC_COLUMNS = ["run_id", "epoch", "step", "split", "name", "value", "wall_time"]
-# Migration i brings the schema from version i to i+1; never edit a released one, append.
-MIGRATIONS = [
-    """
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, status TEXT NOT NULL,
-        config TEXT NOT NULL, dataset_id TEXT, pid INTEGER, host TEXT, pid_start TEXT,
-        error TEXT, summary TEXT, sweep_id TEXT, epochs_done INTEGER NOT NULL DEFAULT 0, updated TEXT);
-    CREATE INDEX runs_sweep ON runs(sweep_id);
-    CREATE TABLE metrics (
-        run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER, split TEXT NOT NULL,
-        name TEXT NOT NULL, value REAL, wall_time REAL);
-    CREATE INDEX metrics_run ON metrics(run_id, epoch);
-    CREATE TABLE sweeps (id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);
-    """,
-]
-SCHEMA_VERSION = len(MIGRATIONS)
+# A run another process may take over: not 'running' (a 'running' run whose process died counts as failed).
+CLAIMABLE = ("queued", "stopped", "failed")
 _UPDATABLE = {"name", "status", "config", "dataset_id", "pid", "host", "pid_start", "error", "summary", "sweep_id", "epochs_done"}
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _migrate(con: sqlite3.Connection) -> None:
-    version = con.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"run store {db_path()} has schema version {version}; this musicgen reads up to {SCHEMA_VERSION}: upgrade musicgen"
-        )
-    if version == SCHEMA_VERSION:
-        return
-    con.execute("BEGIN IMMEDIATE")  # one migrating process at a time; others wait on busy_timeout
-    version = con.execute("PRAGMA user_version").fetchone()[0]
-    for i in range(version, SCHEMA_VERSION):
-        for statement in filter(str.strip, MIGRATIONS[i].split(";")):
-            con.execute(statement)
-    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    con.execute("COMMIT")
-
-
-@contextlib.contextmanager
-def _connect():
-    """Yield a connection that commits on success; every OS or SQLite failure becomes one StoreError line."""
-    path = db_path()
-    con = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA busy_timeout = 30000")
-        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            con.execute("PRAGMA journal_mode = WAL")
-        _migrate(con)
-        con.execute("BEGIN")
-        yield con
-        con.execute("COMMIT")
-    except (sqlite3.Error, OSError) as e:
-        if con is not None and con.in_transaction:
-            con.execute("ROLLBACK")
-        raise StoreError(
-            f"cannot use the run store {path} ({str(e).splitlines()[0]}); set MUSICGEN_HOME to a writable folder"
-        ) from None
-    finally:
-        if con is not None:
-            con.close()
 
 
 def _row(r: sqlite3.Row) -> dict:
@@ -106,15 +46,23 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def create_run(name: str, config: dict, dataset_id: str, sweep_id=None, status: str = "queued", run_id: str | None = None) -> str:
-    """Insert a run and return its id (`run_id` lets a remote worker choose it)."""
+def _unknown_run(run_id: str) -> RunNotFoundError:
+    return RunNotFoundError(f"unknown run {run_id!r}; list runs with: python -m musicgen runs")
+
+
+def create_run(
+    name: str, config: dict, dataset_id: str, sweep_id=None, status: str = "queued", run_id: str | None = None, pid=None
+) -> str:
+    """Insert a run and return its id (`run_id` lets a remote worker choose it; `pid`: the process that trains it)."""
     if status not in STATUSES:
         raise StoreError(f"unknown run status {status!r}; choose one of {', '.join(STATUSES)}")
     run_id = run_id or new_run_id()
-    with _connect() as con:
+    owner = (pid, socket.gethostname(), process_start(pid)) if pid else (None, None, None)
+    with connect() as con:
         con.execute(
-            "INSERT INTO runs (id, name, created, status, config, dataset_id, sweep_id, updated) VALUES (?,?,?,?,?,?,?,?)",
-            (run_id, name, _now(), status, json.dumps(config), dataset_id, sweep_id, _now()),
+            "INSERT INTO runs (id, name, created, status, config, dataset_id, sweep_id, updated, pid, host, pid_start) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, name, now(), status, json.dumps(config), dataset_id, sweep_id, now(), *owner),
         )
     return run_id
 
@@ -132,26 +80,26 @@ def update_run(run_id: str, **fields) -> None:
     if not fields:
         return
     sets = ", ".join(f"{k} = ?" for k in fields)
-    with _connect() as con:
-        n = con.execute(f"UPDATE runs SET {sets}, updated = ? WHERE id = ?", (*fields.values(), _now(), run_id)).rowcount
+    with connect() as con:
+        n = con.execute(f"UPDATE runs SET {sets}, updated = ? WHERE id = ?", (*fields.values(), now(), run_id)).rowcount
     if n == 0:
-        raise StoreError(f"unknown run {run_id!r}; list runs with: python -m musicgen runs")
+        raise _unknown_run(run_id)
 
 
 def get_run(run_id: str) -> dict:
-    """Return one run as a dict (config and summary parsed); StoreError if unknown."""
+    """Return one run as a dict (config and summary parsed); RunNotFoundError if unknown."""
     mark_dead_runs()
-    with _connect() as con:
+    with connect() as con:
         r = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if r is None:
-        raise StoreError(f"unknown run {run_id!r}; list runs with: python -m musicgen runs")
+        raise _unknown_run(run_id)
     return _row(r)
 
 
 def list_runs(sweep_id=None) -> pd.DataFrame:
     """Return runs, newest first, with columns RUN_COLUMNS (config and summary as dicts)."""
     mark_dead_runs()
-    with _connect() as con:
+    with connect() as con:
         if sweep_id is None:
             rows = con.execute("SELECT * FROM runs ORDER BY created DESC, id DESC").fetchall()
         else:
@@ -160,15 +108,20 @@ def list_runs(sweep_id=None) -> pd.DataFrame:
 
 
 def log_metrics(run_id: str, epoch: int, split: str, values: dict, step=None, wall_time=None) -> None:
-    """Append one row per numeric value of `values` for (run, epoch, split); NaN is stored as NULL."""
+    """Write one row per numeric value of `values` for (run, epoch, split), replacing an earlier one; NaN is stored as NULL."""
     wall_time = time.time() if wall_time is None else wall_time
     rows = [
         (run_id, int(epoch), step, split, k, float(v), wall_time)
         for k, v in values.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     ]
-    with _connect() as con:
-        con.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", rows)
+    with connect() as con:
+        con.executemany(
+            "INSERT INTO metrics (run_id, epoch, step, split, name, value, wall_time) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (run_id, epoch, split, name) DO UPDATE SET step = excluded.step, value = excluded.value, "
+            "wall_time = excluded.wall_time",
+            rows,
+        )
 
 
 def metrics_frame(run_ids) -> pd.DataFrame:
@@ -177,46 +130,160 @@ def metrics_frame(run_ids) -> pd.DataFrame:
     if not ids:
         return pd.DataFrame(columns=METRIC_COLUMNS)
     marks = ",".join("?" * len(ids))
-    with _connect() as con:
+    with connect() as con:
         rows = con.execute(
             f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE run_id IN ({marks}) ORDER BY run_id, epoch, rowid", ids
         ).fetchall()
     return pd.DataFrame([tuple(r) for r in rows], columns=METRIC_COLUMNS)
 
 
+def _driver_gone(row) -> bool:
+    return not is_alive(row["driver_pid"], row["driver_start"])
+
+
 def mark_dead_runs() -> int:
-    """Mark 'running' runs of this host whose process is gone as failed ('process died'); return how many."""
+    """Mark failed the runs of this host left behind by a dead process; return how many.
+
+    'running' runs whose process is gone ('process died'), and the runs of a sweep whose driver is gone
+    that only the driver would move on: 'queued' ones, and 'running' ones without a local pid (Ray tasks).
+    """
     host = socket.gethostname()
-    with _connect() as con:
-        rows = con.execute(
+    with connect() as con:  # read first: most calls find nothing, and a read does not wait for writers
+        running = con.execute(
             "SELECT id, pid, pid_start FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL", (host,)
         ).fetchall()
-        dead = [r["id"] for r in rows if not is_alive(r["pid"], r["pid_start"])]
-        for run_id in dead:
-            con.execute(
-                "UPDATE runs SET status = 'failed', error = ?, updated = ? WHERE id = ? AND status = 'running'",
-                ("process died (killed or crashed); resume it with: python -m musicgen train --resume " + run_id, _now(), run_id),
-            )
-    return len(dead)
+        queued = con.execute(
+            "SELECT r.id, r.status, s.id AS sweep_id, s.driver_pid, s.driver_start "
+            "FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
+            "WHERE (r.status = 'queued' OR (r.status = 'running' AND r.pid IS NULL)) "
+            "AND s.driver_host = ? AND s.driver_pid IS NOT NULL",
+            (host,),
+        ).fetchall()
+    dead = [r for r in running if not is_alive(r["pid"], r["pid_start"])]
+    orphans = [r for r in queued if _driver_gone(r)]
+    if not dead and not orphans:
+        return 0
+    n = 0
+    with connect(immediate=True) as con:
+        for r in dead:  # only if still the same dead process: another may have claimed the run since the read
+            n += con.execute(
+                "UPDATE runs SET status = 'failed', error = ?, updated = ? WHERE id = ? AND status = 'running' AND pid = ?",
+                (
+                    "process died (killed or crashed); resume it with: python -m musicgen train --resume " + r["id"],
+                    now(),
+                    r["id"],
+                    r["pid"],
+                ),
+            ).rowcount
+        for r in orphans:  # only if no new driver took the sweep over since the read
+            n += con.execute(
+                "UPDATE runs SET status = 'failed', error = ?, updated = ? "
+                "WHERE id = ? AND status = ? AND (status = 'queued' OR pid IS NULL) "
+                "AND sweep_id IN (SELECT id FROM sweeps WHERE id = ? AND driver_pid = ?)",
+                (
+                    f"its sweep's driver (process {r['driver_pid']}) ended before this run "
+                    f"{'started' if r['status'] == 'queued' else 'ended'}; run the same sweep command again to train it",
+                    now(),
+                    r["id"],
+                    r["status"],
+                    r["sweep_id"],
+                    r["driver_pid"],
+                ),
+            ).rowcount
+    return n
 
 
-def claim_run(run_id: str, pid: int | None = None) -> None:
-    """Mark a run 'running' by this process (pid, host and process start time, for dead-pid detection)."""
-    pid = os.getpid() if pid is None else pid
-    update_run(run_id, status="running", pid=pid, host=socket.gethostname(), pid_start=process_start(pid), error=None)
+def _owner(r) -> str:
+    return f"process {r['pid']}" + (f" on {r['host']}" if r["host"] and r["host"] != socket.gethostname() else "")
+
+
+def claim_run(run_id: str, pid: int | None = None, statuses=CLAIMABLE, restart: bool = False) -> dict:
+    """Take a run for training by process `pid` (default: this one) in one transaction; return the run as it was.
+
+    The run must be in one of `statuses` (a 'running' run whose process died counts as 'failed'); a run that
+    is 'running' in another live process raises StoreError ("already being trained by process N").
+    `restart` also clears its metrics, epochs and summary (the run starts over).
+    """
+    pid = os.getpid() if pid is None else int(pid)
+    host, start = socket.gethostname(), process_start(pid)
+    with connect(immediate=True) as con:
+        r = con.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if r is None:
+            raise _unknown_run(run_id)
+        status = r["status"]
+        if status == "running":
+            if (r["pid"], r["host"], r["pid_start"]) == (pid, host, start):
+                status = None  # this very process created it as its own
+            elif r["pid"] is None or r["host"] != host or is_alive(r["pid"], r["pid_start"]):
+                raise StoreError(
+                    f"run {run_id} is already being trained by {_owner(r) if r['pid'] else 'another process'}; "
+                    f"stop it first (the app's Stop, or kill -TERM {r['pid'] or 'PID'}) or wait for it to end"
+                )
+            else:
+                status = "failed"  # its process died: mark_dead_runs would say so
+        if status is not None and status not in statuses:
+            raise StoreError(f"run {run_id} is {status}; only a run that is {' or '.join(statuses)} can be trained here")
+        reset = ", epochs_done = 0, summary = NULL" if restart else ""
+        con.execute(
+            f"UPDATE runs SET status = 'running', pid = ?, host = ?, pid_start = ?, error = NULL{reset}, updated = ? "
+            "WHERE id = ?",
+            (pid, host, start, now(), run_id),
+        )
+        if restart:
+            con.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+    return _row(r)
 
 
 def create_sweep(name: str, config: dict) -> str:
     """Insert a sweep and return its id."""
     sweep_id = "s" + new_run_id()
-    with _connect() as con:
-        con.execute("INSERT INTO sweeps VALUES (?,?,?,?)", (sweep_id, name, _now(), json.dumps(config)))
+    with connect() as con:
+        con.execute(
+            "INSERT INTO sweeps (id, name, created, config) VALUES (?,?,?,?)", (sweep_id, name, now(), json.dumps(config))
+        )
     return sweep_id
+
+
+def claim_sweep(sweep_id: str, pid: int | None = None) -> None:
+    """Record process `pid` (default: this one) as the sweep's driver, in one transaction; refuse if another live one is."""
+    pid = os.getpid() if pid is None else int(pid)
+    host, start = socket.gethostname(), process_start(pid)
+    with connect(immediate=True) as con:
+        r = con.execute("SELECT driver_pid, driver_host, driver_start FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        if r is None:
+            raise StoreError(f"unknown sweep {sweep_id!r}; list sweeps in the app or with list_sweeps()")
+        theirs = r["driver_pid"] and (r["driver_pid"], r["driver_host"], r["driver_start"]) != (pid, host, start)
+        if theirs and (r["driver_host"] != host or not _driver_gone(r)):
+            where = f" on {r['driver_host']}" if r["driver_host"] != host else ""
+            raise StoreError(
+                f"sweep {sweep_id} is already being run by process {r['driver_pid']}{where}; "
+                f"stop it first (kill -TERM {r['driver_pid']}) or wait for it to end"
+            )
+        con.execute(
+            "UPDATE sweeps SET driver_pid = ?, driver_host = ?, driver_start = ? WHERE id = ?", (pid, host, start, sweep_id)
+        )
+
+
+def orphaned_workers() -> list[dict]:
+    """Return {run_id, pid, pid_start, driver_pid} of live 'running' runs of this host whose sweep driver is gone."""
+    host = socket.gethostname()
+    with connect() as con:
+        rows = con.execute(
+            "SELECT r.id AS run_id, r.pid, r.pid_start, s.driver_pid, s.driver_start FROM runs r "
+            "JOIN sweeps s ON s.id = r.sweep_id WHERE r.status = 'running' AND r.host = ? AND r.pid IS NOT NULL "
+            "AND s.driver_host = ? AND s.driver_pid IS NOT NULL",
+            (host, host),
+        ).fetchall()
+    return [
+        {k: r[k] for k in ("run_id", "pid", "pid_start", "driver_pid")}
+        for r in rows
+        if _driver_gone(r) and is_alive(r["pid"], r["pid_start"])
+    ]
 
 
 def get_sweep(sweep_id: str) -> dict:
     """Return one sweep as a dict (config parsed); StoreError if unknown."""
-    with _connect() as con:
+    with connect() as con:
         r = con.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
     if r is None:
         raise StoreError(f"unknown sweep {sweep_id!r}; list sweeps in the app or with list_sweeps()")
@@ -227,7 +294,7 @@ def get_sweep(sweep_id: str) -> dict:
 
 def list_sweeps() -> pd.DataFrame:
     """Return sweeps, newest first, with columns id, name, created, config (dict)."""
-    with _connect() as con:
+    with connect() as con:
         rows = con.execute("SELECT * FROM sweeps ORDER BY created DESC, id DESC").fetchall()
     data = [{**dict(r), "config": json.loads(r["config"])} for r in rows]
     return pd.DataFrame(data, columns=["id", "name", "created", "config"])

@@ -218,10 +218,14 @@ def run_of(payload: dict) -> str:
     return payload.get("resume") or payload["run_id"]
 
 
-def mark_failed(run_id: str, reason: str) -> None:
-    """Record a worker's death on its run, unless the trainer already recorded a better reason (e.g. a NaN loss)."""
+def mark_failed(run_id: str, reason: str, pid: int | None = None) -> None:
+    """Record the death of worker `pid` on its run, unless the trainer already recorded a better reason (e.g. a NaN loss).
+
+    A run that another live process trains (the worker lost the claim to it) is left alone.
+    """
     run = store.get_run(run_id)
-    if run["status"] in ("running", "queued") or str(run.get("error") or "").startswith(("process died", "interrupted")):
+    ours = run["status"] == "queued" or (run["status"] == "running" and (pid is None or run["pid"] in (None, pid)))
+    if ours or str(run.get("error") or "").startswith(("process died", "interrupted")):
         store.update_run(run_id, status="failed", error=reason)
 
 

@@ -1,4 +1,9 @@
-"""Run a planned sweep: open or resume it in the store, then train what is left on the local pool or on Ray."""
+"""Run a planned sweep: open or resume it in the store, then train what is left on the local pool or on Ray.
+
+The driver records itself on the sweep's row (`store.claim_sweep`): a second driver of the same sweep
+is refused, and when the driver dies the runs it queued are marked failed and the workers it started
+are stopped by the next `runs` or `sweep` (`jobs.stop_orphaned_workers`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ import time
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError
 from musicgen.parallel import usable_cores
-from musicgen.study.plan import Plan, open_sweep, pending, queue_runs
+from musicgen.runs import jobs, store
+from musicgen.study.plan import STOP_GRACE_S, Plan, open_sweep, pending, queue_runs
 from musicgen.study.sweep_local import run_local
 from musicgen.study.sweep_ray import init_ray, run_ray
 
@@ -21,7 +27,12 @@ def run_sweep(plan: Plan, backend: str = "local", workers: int | None = None, on
         init_ray(ray_options.get("address"), ray_options.get("num_cpus"))
     dataset_id = load_dataset(plan.data).id  # fails early on a bad ref, and builds builtin:bach once, not per worker
     sweep_id, resumed = open_sweep(plan)
+    # Workers left by a driver that died (of this sweep or another) would keep their runs 'running': stop them first.
+    orphans = jobs.stop_orphaned_workers(wait_s=STOP_GRACE_S)
+    store.claim_sweep(sweep_id)
     if on_event:
+        if orphans:
+            on_event("orphans", orphans)
         on_event("sweep", sweep_id, resumed)
     todo = pending(plan, sweep_id)
     payloads = queue_runs(plan, sweep_id, todo, dataset_id, local_checkpoints=backend == "local")

@@ -74,7 +74,7 @@ def run_local(payloads: list[dict], workers: int, on_event=None) -> dict:
                 del running[pid]
                 run_id = run_of(payload)
                 if rc != 0:
-                    mark_failed(run_id, f"worker exited with code {rc}: {_tail(log) or 'no output'} (log {log})")
+                    mark_failed(run_id, f"worker exited with code {rc}: {_tail(log) or 'no output'} (log {log})", pid)
                 outcome[run_id] = status_of(run_id)
                 note("end", payload, outcome[run_id], time.time() - t0)
     except (KeyboardInterrupt, _Stop):

@@ -9,13 +9,15 @@ one never runs code. Required keys: `format`, `version`, `model_config`, `data_c
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 
 from musicgen.config import DataConfig, ModelConfig, from_dict
-from musicgen.errors import CheckpointError, ConfigError
+from musicgen.errors import CheckpointError, ConfigError, write_failure
 from musicgen.nn.convgru import ConvGRU
 from musicgen.nn.ensemble import Ensemble
 from musicgen.paths import SHIPPED_CHECKPOINTS, atomic_write, checkpoints_dir
@@ -28,13 +30,64 @@ SHIPPED = {"demo": SHIPPED_CHECKPOINTS / "demo" / "best.pt", "jsb": SHIPPED_CHEC
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write `payload` to `path` atomically (temporary file, fsync, rename)."""
+    """Write `payload` to `path` atomically (temporary file, fsync, rename); CheckpointError names the path and the cause."""
     payload = {"format": FORMAT, "version": VERSION, **payload}
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
-    with atomic_write(Path(path)) as tmp:
-        torch.save(payload, tmp)
+    path = Path(path)
+    try:
+        # torch.save to a path writes through its C++ writer, which reports a full disk only as "unexpected pos 704
+        # vs 598" or "PytorchStreamWriter failed writing file"; to a Python file, the write's OSError is kept as
+        # the context of the RuntimeError that torch raises while closing the archive.
+        with atomic_write(path) as tmp, open(tmp, "wb") as f:
+            torch.save(payload, f)
+    except (OSError, RuntimeError) as e:
+        cause = _os_error_in(e)
+        if cause is not None:
+            raise CheckpointError(f"cannot write checkpoint {write_failure(path, cause)}") from None
+        raise CheckpointError(f"cannot write checkpoint {path} ({_first_line(e)}); check the disk it is on") from None
+
+
+def _os_error_in(e: BaseException | None) -> OSError | None:
+    """Return `e` or the first OSError among the exceptions it was raised while handling, or None."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError):
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0].strip() if text else type(e).__name__
+
+
+# What torch says after "WeightsUnpickler error:" when a safe load meets something other than tensors and plain data.
+_UNSAFE_CAUSE = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n|$)", re.S)
+
+
+def _unreadable(path: Path, e: BaseException) -> CheckpointError:
+    text = str(e)
+    if "Weights only load failed" in text:
+        found = _UNSAFE_CAUSE.search(text)
+        cause = " ".join(found.group(1).split()) if found else "objects other than tensors and plain data"
+        return CheckpointError(
+            f"{path} holds more than tensors and plain data ({cause}); loading it unsafely could run code from the "
+            "file, so musicgen refuses: use a checkpoint written by musicgen"
+        )
+    return CheckpointError(f"{path} is not a readable musicgen checkpoint ({_first_line(e)})")
+
+
+def _not_torch_file(path: Path) -> str | None:
+    """Return why `path` cannot be a torch.save file (it is empty, it starts like text), or None when it may be one."""
+    # torch.save writes a zip archive; before PyTorch 1.6 a pickle (protocol 2: first byte 0x80).
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return None
+    return "it is empty" if not head else f"it starts with {head!r}"
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
@@ -43,10 +96,29 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; give a run id, a .pt file or 'demo'")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a readable musicgen checkpoint ({first[:200]})") from None
+        why = _not_torch_file(path)
+        if why:
+            raise CheckpointError(f"{path} is not a musicgen checkpoint: torch.save did not write it ({why})")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before it refuses the file anyway
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except CheckpointError:
+        raise
+    # The unpickler meets arbitrary bytes: these are what a damaged or foreign file makes it raise.
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        TypeError,
+        UnicodeDecodeError,
+        OSError,
+    ) as e:
+        raise _unreadable(path, e) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a musicgen checkpoint (no '{FORMAT}' marker)")
     if ckpt.get("version", 0) > VERSION:
@@ -56,7 +128,25 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}; it is damaged or not a musicgen checkpoint")
+    _check_configs(path, ckpt)
     return ckpt
+
+
+def _check_configs(path: Path, ckpt: dict) -> None:
+    """Raise CheckpointError when the checkpoint's data or model config is not one that this musicgen builds."""
+    for key, cls in (("data_config", DataConfig), ("model_config", ModelConfig)):
+        value = ckpt[key]
+        try:
+            if not isinstance(value, dict):
+                raise ConfigError(f"a {type(value).__name__}, not a dict")
+            lacks = [k for k in ("low", "high") if k not in value] if cls is DataConfig else []
+            if lacks:
+                raise ConfigError(f"no {' or '.join(lacks)}")
+            from_dict(cls, {"skip": False, **value} if cls is ModelConfig else value)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise CheckpointError(
+                f"{path} has a {key} that this musicgen cannot use ({_first_line(e)}); it was not written by musicgen"
+            ) from None
 
 
 def resolve_checkpoint(ref: str, which: str = "best") -> Path:
@@ -89,9 +179,23 @@ def model_from_checkpoint(ckpt: dict, device="cpu") -> ConvGRU:
         else:
             model = ConvGRU(configs[0])
         model.load_state_dict(ckpt["model_state"])  # float16 weights (ensemble --half) are cast to the model's float32
-    except (ConfigError, RuntimeError, TypeError) as e:
-        raise CheckpointError(f"checkpoint weights do not fit its model config ({str(e).splitlines()[0][:200]})") from None
+    except (ConfigError, RuntimeError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint weights do not fit its model config ({_mismatch(e)})") from None
     return model.to(device).eval()
+
+
+def _mismatch(e: BaseException) -> str:
+    """Return torch's load_state_dict complaint on one line, each list of keys cut to its first few."""
+    parts = []
+    for line in filter(None, (ln.strip() for ln in str(e).splitlines())):
+        if line.startswith("Error(s) in loading state_dict"):
+            continue
+        head, sep, keys = line.partition(": ")
+        names = keys.rstrip(". ").split(", ") if sep and keys.startswith('"') else []
+        if len(names) > 3:
+            line = f"{head}: {', '.join(names[:3])} and {len(names) - 3} more"
+        parts.append(line.rstrip(". "))
+    return "; ".join(parts) or type(e).__name__
 
 
 def member_configs(ckpt: dict) -> list[dict]:

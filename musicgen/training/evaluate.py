@@ -73,6 +73,11 @@ def evaluate_checkpoint(
     """
     if split not in ("train", "valid", "test"):
         raise ConfigError(f"unknown split {split!r}; choose one of train, valid, test")
+    if threshold is not None and not 0 < threshold < 1:  # NaN fails the comparison too
+        raise ConfigError(
+            f"--threshold must be a note probability between 0 and 1 (exclusive), got {threshold}; e.g. --threshold 0.3, "
+            "or leave it out for the checkpoint's validation-best one"
+        )
     path = resolve_checkpoint(ref, "best")
     ckpt = load_checkpoint(path)
     ds = load_dataset(data_ref)

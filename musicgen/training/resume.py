@@ -2,7 +2,8 @@
 
 `Progress` is the loop's position (epoch, batch, the epoch's shuffled order, partial sums) and its
 early-stopping memory; `rng_state` / `set_rng_state` carry the random streams; `load_resume` reads
-a run back from the store and its last.pt.
+a run's configs back from the store and checks that it can be continued (the trainer then claims
+the run and loads its last.pt).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import dataclasses
 import torch
 
 from musicgen.config import ModelConfig, TrainConfig, from_dict
-from musicgen.errors import StoreError
+from musicgen.errors import CheckpointError, StoreError
 from musicgen.paths import run_dir
 from musicgen.runs import store
-from musicgen.training.checkpoint import load_checkpoint
 
 
 @dataclasses.dataclass
@@ -59,19 +59,40 @@ def set_rng_state(state: dict, shuffle: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_resume(run_id: str, epochs: int | None) -> tuple[dict, ModelConfig, TrainConfig, dict | None]:
-    """Return (run, model config, train config, last.pt or None) of a run to continue; `epochs` overrides its count."""
+def load_resume(run_id: str, epochs: int | None, restart: bool = False) -> tuple[dict, ModelConfig, TrainConfig]:
+    """Return (run, model config, train config) of a run to continue (`restart`: to start over); `epochs` overrides its count.
+
+    Checks what can be told before the run is claimed: the run exists, is not finished (unless
+    extended or restarted) nor trained by another process, and has a last.pt to continue from.
+    """
     run = store.get_run(run_id)
-    if run["status"] == "finished" and epochs is None:
+    if run["status"] == "finished" and epochs is None and not restart:
         raise StoreError(
             f"run {run_id} already finished; start a new run, or give --epochs above {run['epochs_done']} to extend it"
         )
     if run["status"] == "running":
-        raise StoreError(f"run {run_id} is running (pid {run['pid']}); stop it before resuming")
+        raise StoreError(
+            f"run {run_id} is already being trained by process {run['pid']}; stop it first (the app's Stop, or "
+            f"kill -TERM {run['pid']}) or wait for it to end"
+        )
     cfg = run["config"]
-    train_cfg = from_dict(TrainConfig, cfg["train"])
+    try:
+        train_cfg = from_dict(TrainConfig, cfg["train"])
+        model_cfg = from_dict(ModelConfig, {"skip": False, **cfg["model"]})
+    except KeyError as e:
+        raise StoreError(f"run {run_id} has no {e.args[0]} config in the store; it cannot be resumed, start a new run") from None
     if epochs is not None:
         train_cfg = dataclasses.replace(train_cfg, epochs=epochs)
-    model_cfg = from_dict(ModelConfig, {"skip": False, **cfg["model"]})
     last = run_dir(run_id) / "last.pt"
-    return run, model_cfg, train_cfg, (load_checkpoint(last) if last.is_file() else None)
+    if not restart and not last.is_file():
+        raise CheckpointError(
+            f"run {run_id} has no checkpoint to continue from ({last} is missing; {run['epochs_done']} epochs were logged); "
+            f"start it over from epoch 0 with: python -m musicgen train --resume {run_id} --restart"
+        )
+    return run, model_cfg, train_cfg
+
+
+def forget_checkpoints(run_id: str) -> None:
+    """Delete a run's last.pt and best.pt (a restarted run must not keep the best of its earlier attempt)."""
+    for name in ("last.pt", "best.pt"):
+        (run_dir(run_id) / name).unlink(missing_ok=True)

@@ -6,6 +6,11 @@ each epoch, keeps `checkpoints/<run-id>/last.pt` (every epoch, and on a stop req
 validation-chosen threshold. Every run-store write goes through a reporter (`musicgen.runs.reporters`); resuming
 exactly (position, RNG, configs) is `resume`'s.
 
+The run is taken for this process with one store transaction (`reporter.start`) before anything
+is written: a second process resuming the same run stops there ("already being trained by
+process N") and changes nothing. Metrics of an epoch replace those logged before, so an epoch
+that a kill cut short between its metrics and last.pt is logged again, once.
+
 Outcomes: finished (summary returned); stopped (`stop` event set: the current step finishes,
 last.pt is saved, status 'stopped', summary returned); NaN or infinite loss or gradient ->
 status 'failed' with a plain reason and `NonFiniteError` (the CLI exits 3); any other error ->
@@ -27,14 +32,15 @@ from musicgen.errors import MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import run_dir
 from musicgen.runs.reporters import StoreReporter
+from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
-from musicgen.training.batches import Split, bucketed_order, pitch_bounds, random_shifts, transpose_rolls
+from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
 from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import baseline_metrics, evaluate_model
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
-from musicgen.training.resume import Progress, load_resume, rng_state, set_rng_state
+from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
 
 
 class NonFiniteError(TrainingError):
@@ -56,25 +62,28 @@ def run_training(
     on_start=None,
     epochs: int | None = None,
     run_id: str | None = None,
+    restart: bool = False,
 ) -> dict:
     """Train one run and return its summary dict (id, name, status, epochs_done, best_epoch, best, test, baselines, threshold).
 
     data_ref: dataset folder, name under data_dir() or 'builtin:bach' (ignored on resume: the run's own).
     resume: a run id whose last.pt is continued exactly (epoch, batch, optimizer, scheduler, RNG);
-    `epochs` then overrides the run's epoch count. run_id: a queued run created beforehand (sweeps).
+    `epochs` then overrides the run's epoch count; with `restart` the run starts over from epoch 0
+    with its stored config (its metrics and checkpoints cleared). run_id: a queued run created
+    beforehand (sweeps).
     on_start(run_id) is called once the run exists; `stop` ends the run gracefully when set.
     """
     reporter = reporter or StoreReporter()
     ckpt = None
     if resume:
-        run, model_cfg, train_cfg, ckpt = load_resume(resume, epochs)
+        run, model_cfg, train_cfg = load_resume(resume, epochs, restart)
         data_ref = run["config"].get("data_path") or run["config"]["data"]
         name = run["name"]
     model_cfg = model_cfg or ModelConfig()
     train_cfg = train_cfg or TrainConfig()
     device = resolve_device(train_cfg.device)
     ds = load_dataset(data_ref)
-    if resume and ds.id != run["dataset_id"]:
+    if resume and not restart and ds.id != run["dataset_id"]:
         raise TrainingError(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
@@ -85,6 +94,7 @@ def run_training(
         raise TrainingError(
             f"dataset {ds.name} has {len(train_np)} training and {len(valid_np)} validation sequences; both must be > 0"
         )
+    check_step_memory(model_cfg, min(train_cfg.batch_size, len(train_np)), train_np.shape[1], device)  # before the run exists
     config = {
         "data": str(data_ref),
         "data_path": str(ds.path),
@@ -95,18 +105,27 @@ def run_training(
         "device": str(device),
         "code_version": code_version(),
     }
+    # Take the run first: a process that loses the claim raises here, before it changes anything.
     if resume:
         run_id = resume
-        reporter.update_run(run_id, config=config)
+        finished_ok = epochs is not None or restart  # extending a finished run, or starting it over
+        reporter.start(run_id, statuses=CLAIMABLE + (("finished",) if finished_ok else ()), restart=restart)
     elif run_id:
+        reporter.start(run_id, statuses=("queued",))
         reporter.update_run(run_id, config=config, dataset_id=ds.id, name=name or run_id)
     else:
         run_id = reporter.create_run(name or f"{train_cfg.optimizer}-{train_cfg.loss}", config, ds.id, sweep_id=sweep_id)
         name = name or f"{train_cfg.optimizer}-{train_cfg.loss}"
-    reporter.start(run_id)
+        reporter.start(run_id)
     if on_start:
         on_start(run_id)
     try:
+        if resume and restart:
+            forget_checkpoints(run_id)
+            reporter.update_run(run_id, config=config, dataset_id=ds.id)
+        elif resume:
+            ckpt = ckpt_io.load_checkpoint(run_dir(run_id) / "last.pt")
+            reporter.update_run(run_id, config=config)
         return _Trainer(run_id, name, ds, model_cfg, train_cfg, device, reporter, progress, stop).run(ckpt)
     except NonFiniteError as e:
         reporter.update_run(run_id, status="failed", error=str(e))
@@ -167,12 +186,7 @@ class _Trainer:
 
     def _save(self, which: str, p: Progress) -> Path:
         path = self.dir / f"{which}.pt"
-        try:
-            ckpt_io.save_checkpoint(path, self._payload(p))
-        except OSError as e:
-            raise TrainingError(
-                f"cannot write checkpoint {path} ({e.strerror or e}); set MUSICGEN_HOME to a writable folder"
-            ) from None
+        ckpt_io.save_checkpoint(path, self._payload(p))  # atomic; a failure is one CheckpointError line with path and cause
         return path
 
     def _restore(self, ck: dict) -> Progress:

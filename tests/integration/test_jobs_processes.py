@@ -76,3 +76,28 @@ def test_stop_run_signals_the_pid_in_the_store(home):
         jobs.stop_run(run_id)
     with pytest.raises(StoreError, match="unknown run 'nope'"):
         jobs.stop_run("nope")
+
+
+def test_workers_of_a_dead_sweep_driver_are_stopped(home):
+    import subprocess
+    import sys
+
+    from musicgen.processes import is_alive
+    from musicgen.runs import store
+
+    sid = store.create_sweep("grid", {})
+    driver = subprocess.Popen([sys.executable, "-c", "pass"])
+    driver.wait()
+    store.claim_sweep(sid, driver.pid)  # recorded, then gone: as after kill -9
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        rid = store.create_run("x", {}, "d", sweep_id=sid)
+        store.claim_run(rid, worker.pid)
+        stopped = jobs.stop_orphaned_workers(wait_s=30)
+        assert [(o["run_id"], o["pid"], o["driver_pid"]) for o in stopped] == [(rid, worker.pid, driver.pid)]
+        assert worker.wait(timeout=30) == -15 and not is_alive(worker.pid)
+        assert store.get_run(rid)["status"] == "failed"  # it died without a word: marked by the store
+        assert jobs.stop_orphaned_workers() == []
+    finally:
+        worker.kill()
+        worker.wait()

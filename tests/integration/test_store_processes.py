@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from musicgen.runs import store
@@ -29,3 +30,43 @@ def test_writer_and_reader_at_once(home):
     assert len(store.metrics_frame([rid])) == 200
     assert store.get_run(rid)["epochs_done"] == 200
     assert len(seen) > 1
+
+
+# Waits until the file GO exists, then tries to take run RID; prints "won" or the refusal.
+CLAIMER = """
+import os, sys, time
+from musicgen.errors import StoreError
+from musicgen.runs import store
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.001)
+try:
+    store.claim_run(sys.argv[2])
+    print("won", flush=True)
+    time.sleep(30)  # stay alive: a claim by a live process holds
+except StoreError as e:
+    print(e, flush=True)
+"""
+
+
+def test_claims_started_together_leave_one_winner(home, tmp_path):
+    rid = store.create_run("x", {}, "d", status="stopped")
+    env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIMER, str(go), rid], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    try:
+        time.sleep(1.0)  # all of them waiting on the file (a late one only loses more surely)
+        go.touch()
+        answers = {p.pid: p.stdout.readline().strip() for p in procs}
+        winners = [pid for pid, a in answers.items() if a == "won"]
+        assert len(winners) == 1, answers
+        assert store.get_run(rid)["pid"] == winners[0]
+        for pid, a in answers.items():
+            if pid != winners[0]:
+                assert a.startswith(f"run {rid} is already being trained by process {winners[0]}; stop it first"), a
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

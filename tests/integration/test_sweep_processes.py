@@ -133,3 +133,53 @@ def test_ray_sweep_end_to_end(home):
         assert again["skipped"] == 8 and again["outcome"] == {}
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_no_run_queued_or_training(home, capsys):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from musicgen.cli import main
+    from musicgen.processes import is_alive
+
+    data = tiny_dataset(home)
+    env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    grid = ["--optimizers", "adam", "--losses", "bce,focal", "--seeds", "2", "--workers", "1", "--epochs", "100000"]
+    tiny = ["--batch-size", "8", "--threads", "1", "--conv-channels", "4", "--hidden", "8", "--gru-layers", "1"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "musicgen", "sweep", "--data", data, *grid, *tiny],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+        while True:
+            assert driver.poll() is None and time.monotonic() < deadline
+            runs = store.list_runs()
+            training = runs[(runs["status"] == "running") & (runs["epochs_done"] >= 1)]
+            if len(training) and (runs["status"] == "queued").sum() == 3:
+                break
+            time.sleep(0.1)
+    finally:
+        driver.kill()  # kill -9: no handler runs, nothing is stopped or marked
+        driver.wait()
+    worker = int(training["pid"].iloc[0])
+    assert is_alive(worker)
+    assert main(["runs"]) == 0
+    err = capsys.readouterr().err
+    assert f"stopping process {worker} of run {training['id'].iloc[0]}: its sweep's driver (process {driver.pid}) is gone" in err
+    for _ in range(600):
+        if not is_alive(worker):
+            break
+        time.sleep(0.1)
+    assert not is_alive(worker)
+    runs = store.list_runs().set_index("id")
+    stopped = runs.loc[training["id"].iloc[0]]
+    assert stopped["status"] == "stopped" and (home / "checkpoints" / stopped.name / "last.pt").is_file()
+    orphans = runs[runs.index != stopped.name]
+    assert (orphans["status"] == "failed").all() and len(orphans) == 3
+    assert all(f"driver (process {driver.pid}) ended before this run started" in e for e in orphans["error"])

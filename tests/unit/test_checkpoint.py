@@ -1,3 +1,4 @@
+import errno
 import pickle
 
 import pytest
@@ -80,3 +81,95 @@ def test_weights_that_do_not_fit_the_config(home):
     save_checkpoint(home / "x.pt", p)
     with pytest.raises(CheckpointError, match="do not fit its model config"):
         load_model(str(home / "x.pt"))
+
+
+def test_a_text_file_named_pt(home):
+    text = home / "notes.pt"
+    text.write_text("hello world, not weights\n")
+    with pytest.raises(CheckpointError, match=r"notes.pt is not a musicgen checkpoint: torch.save did not write it \(it starts"):
+        load_checkpoint(text)
+    (home / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.pt is not a musicgen checkpoint: .*\(it is empty\)"):
+        load_checkpoint(home / "empty.pt")
+
+
+@pytest.mark.parametrize(
+    "data_config, match",
+    [
+        ([60, 64], "a list, not a dict"),
+        (None, "a NoneType, not a dict"),
+        ({"high": 64}, "no low"),
+        ({"low": "60", "high": "64"}, "pitch range must satisfy"),
+        ({"low": 60, "high": 64, "sample_rate": 16000}, r"unknown DataConfig keys \['sample_rate'\]"),
+    ],
+)
+def test_a_foreign_data_config(home, data_config, match):
+    path = home / "foreign.pt"
+    save_checkpoint(path, payload(data_config=data_config))
+    with pytest.raises(CheckpointError, match=f"foreign.pt has a data_config that this musicgen cannot use \\({match}"):
+        load_checkpoint(path)
+
+
+def test_an_unsafe_checkpoint_is_refused_with_the_whole_reason(home):
+    evil = home / "evil.pt"
+    torch.save({"format": "musicgen-checkpoint", "hook": Evil()}, evil)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(evil)
+    msg = str(e.value)
+    assert "Unsupported global" in msg and "loading it unsafely could run code" in msg and "\n" not in msg, msg
+    assert msg.endswith("use a checkpoint written by musicgen")
+
+
+def test_weights_that_do_not_fit_name_the_keys_on_one_line(home):
+    p = payload()
+    p["model_state"] = {"stray.weight": torch.ones(1)}
+    save_checkpoint(home / "x.pt", p)
+    with pytest.raises(CheckpointError) as e:
+        load_model(str(home / "x.pt"))
+    msg = str(e.value)
+    assert "Missing key(s)" in msg and "more" in msg and 'Unexpected key(s) in state_dict: "stray.weight"' in msg, msg
+    assert "\n" not in msg
+
+
+class DiskFull:
+    """A file whose writes fail as on a full disk once `room` bytes are written: what torch.save's writer meets."""
+
+    def __init__(self, path, mode, room=1000):
+        self.f, self.room = open(path, mode), room
+
+    def write(self, data):
+        self.room -= len(data)
+        if self.room < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def test_a_full_disk_inside_torch_save_keeps_the_old_checkpoint(home, monkeypatch):
+    import musicgen.training.checkpoint as ckpt_mod
+
+    path = home / "checkpoints" / "r" / "last.pt"
+    save_checkpoint(path, payload(epoch=1))
+    monkeypatch.setattr(ckpt_mod, "open", DiskFull, raising=False)
+    with pytest.raises(CheckpointError) as e:
+        save_checkpoint(path, payload(epoch=2))
+    assert str(e.value) == f"cannot write checkpoint {path} (No space left on device); free some disk space or write elsewhere"
+    monkeypatch.undo()
+    assert load_checkpoint(path)["epoch"] == 1 and [f.name for f in path.parent.iterdir()] == ["last.pt"]
+
+
+def test_a_checkpoint_path_that_cannot_be_written(home):
+    (home / "blocker").write_text("a file")
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*blocker/x.pt \(.*blocker is a file, not a folder\)"):
+        save_checkpoint(home / "blocker" / "x.pt", payload())
+    (home / "dir.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*dir.pt \(it is a folder\); give a file name"):
+        save_checkpoint(home / "dir.pt", payload())

@@ -355,11 +355,49 @@ def test_cli_unknown_checkpoint(tmp_path, home, capsys):
     assert not (tmp_path / "x.mid").exists()
 
 
-def test_cli_unwritable_output_folder(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "out, wav, cause",
+    [
+        ("blocker/x.mid", None, "blocker is a file, not a folder"),
+        ("blocker/deeper/x.mid", None, "blocker is a file, not a folder"),
+        ("folder.mid", None, "it is a folder"),
+        ("x.mid", "blocker/x.wav", "blocker is a file, not a folder"),
+        ("x.mid", "folder.wav", "it is a folder"),
+    ],
+)
+def test_cli_unwritable_output_is_one_line_naming_path_and_cause(tmp_path, capsys, out, wav, cause):
     ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
     (tmp_path / "blocker").write_text("a file, not a folder")
-    assert run_cli(ckpt, "--out", tmp_path / "blocker" / "x.mid") == 2
-    assert "cannot write to folder" in capsys.readouterr().err
+    (tmp_path / "folder.mid").mkdir()
+    (tmp_path / "folder.wav").mkdir()
+    args = ["--out", tmp_path / out] + (["--wav", tmp_path / wav] if wav else [])
+    assert run_cli(ckpt, "--steps", 8, *args) == 2
+    err = capsys.readouterr().err
+    option, bad = ("--wav", wav) if wav else ("--out", out)
+    assert err.startswith(f"error: cannot write {option} {tmp_path / bad} (") and cause in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_a_write_that_fails_midway_is_one_line_and_leaves_no_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import musicgen.music.piece
+
+    real = musicgen.music.piece.write_midi
+
+    def full_disk_on_second(roll, path, **kw):
+        if path.name.endswith("_2.mid"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(roll, path, **kw)
+
+    monkeypatch.setattr(musicgen.music.piece, "write_midi", full_disk_on_second)
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "out"
+    assert run_cli(ckpt, "--steps", 8, "--samples", 2, "--out", out / "x.mid") == 2
+    err = capsys.readouterr().err
+    full = "(No space left on device); free some disk space or write elsewhere"
+    assert err == f"error: cannot write MIDI file {out / 'x_2.mid'} {full}\n"
+    assert list(out.iterdir()) == []
 
 
 def test_cli_failure_halfway_removes_the_files_already_written(tmp_path, monkeypatch, capsys):

@@ -47,3 +47,30 @@ def test_a_ray_address_that_does_not_answer_fails_fast(home):
     with pytest.raises(ConfigError, match="bad --ray-address 'nohost'"):
         probe_address("nohost")
     assert store.list_sweeps().empty  # nothing queued for a cluster that is not there
+
+
+def test_a_worker_that_lost_its_claim_does_not_fail_the_run_of_the_winner(home):
+    import subprocess
+    import sys
+
+    from musicgen.study.plan import mark_failed
+
+    rid = store.create_run("x", {}, "d", status="stopped")
+    winner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store.claim_run(rid, winner.pid)
+        mark_failed(rid, "worker exited with code 2: error: run is already being trained", pid=winner.pid + 1)
+        assert store.get_run(rid)["status"] == "running"
+        mark_failed(rid, "worker exited with code -9", pid=winner.pid)  # its own worker died
+        assert store.get_run(rid)["status"] == "failed"
+    finally:
+        winner.kill()
+        winner.wait()
+
+
+@pytest.mark.parametrize("flag", ["--cpus-per-run", "--gpus-per-run"])
+def test_non_finite_ray_resources_are_one_line_errors(home, capsys, flag):
+    from musicgen.cli import main
+
+    assert main(["sweep", "--data", "builtin:bach", "--backend", "ray", flag, "nan"]) == 2
+    assert capsys.readouterr().err == f"error: {flag} must be a finite number, got nan; e.g. {flag} 1\n"

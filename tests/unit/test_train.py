@@ -201,23 +201,89 @@ def test_bad_inputs(home, data, tmp_path, capsys, monkeypatch):
     one_line_error(["evaluate", s["id"], "--data", str(other)], capsys, "rebuild the dataset with --low 60 --high 72")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
-    one_line_error(["evaluate", str(bad), "--data", str(data)], capsys, "not a readable musicgen checkpoint")
+    one_line_error(["evaluate", str(bad), "--data", str(data)], capsys, "is not a musicgen checkpoint")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where a folder should be")
     monkeypatch.setenv("MUSICGEN_HOME", str(blocker / "home"))
     one_line_error(base, capsys, "set MUSICGEN_HOME to a writable folder")
+    monkeypatch.setenv("MUSICGEN_HOME", str(home))
+    (home / "runs.sqlite").write_text("a text file where the store should be " * 50)
+    one_line_error(base, capsys, f"the run store {home / 'runs.sqlite'} is damaged")
 
 
-def test_checkpoint_write_failure_fails_the_run(home, data, monkeypatch):
-    import musicgen.training.train as train_mod
+def test_a_full_disk_inside_torch_save_fails_the_run_in_one_line(home, data, monkeypatch, capsys):
+    from test_checkpoint import DiskFull  # a file whose writes fail with ENOSPC, as torch.save's writer meets it
 
-    def broken(path, payload):
-        raise OSError(28, "No space left on device")
+    import musicgen.training.checkpoint as ckpt_mod
 
-    monkeypatch.setattr(train_mod.ckpt_io, "save_checkpoint", broken)
-    with pytest.raises(Exception, match="cannot write checkpoint"):
-        run_training(str(data), TINY, cfg(epochs=1))
-    assert store.list_runs().iloc[0]["status"] == "failed"
+    s = run_training(str(data), TINY, cfg(epochs=1))
+    last = checkpoints_dir() / s["id"] / "last.pt"
+    with monkeypatch.context() as m:
+        m.setattr(ckpt_mod, "open", DiskFull, raising=False)
+        rc = main(["train", "--resume", s["id"], "--epochs", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith(f"error: cannot write checkpoint {last.parent}/") and "Traceback" not in err, err
+    assert "(No space left on device); free some disk space" in err[-1]
+    run = store.get_run(s["id"])
+    assert run["status"] == "failed" and run["error"] == err[-1].removeprefix("error: ")
+    assert load_checkpoint(last)["epoch"] == 1  # the checkpoint of epoch 1, whole
+    assert sorted(f.name for f in last.parent.iterdir()) == ["best.pt", "last.pt"]  # no temporary file left
+
+
+class Killed(BaseException):
+    """A stand-in for kill -9: nothing after it runs in the trainer."""
+
+
+def test_an_epoch_logged_again_after_a_kill_keeps_one_row_per_metric(home, data, monkeypatch):
+    from musicgen.training.train import _Trainer
+
+    save = _Trainer._save
+
+    def killed_before_last_pt_of_epoch_2(self, which, p):
+        if which == "last" and p.epoch == 2:
+            raise Killed  # epoch 2's metrics are in the store, its last.pt is not
+        return save(self, which, p)
+
+    with monkeypatch.context() as m, pytest.raises(Killed):
+        m.setattr(_Trainer, "_save", killed_before_last_pt_of_epoch_2)
+        run_training(str(data), TINY, cfg(epochs=3))
+    rid = store.list_runs().iloc[0]["id"]
+    assert load_checkpoint(checkpoints_dir() / rid / "last.pt")["epoch"] == 1
+    assert run_training(None, resume=rid)["status"] == "finished"  # epoch 2 runs and is logged again
+    m = store.metrics_frame(rid)
+    assert not m.duplicated(["epoch", "split", "name"]).any()
+    rows = m.groupby(["epoch", "split"]).size()
+    assert sorted(set(m.epoch)) == [1, 2, 3] and rows.loc[(2, "valid")] == rows.loc[(1, "valid")] == rows.loc[(3, "valid")]
+
+
+def test_resume_without_last_pt_is_an_error_that_offers_restart(home, data, capsys):
+    s = run_training(str(data), TINY, cfg(epochs=2))
+    before = store.metrics_frame(s["id"])
+    (checkpoints_dir() / s["id"] / "last.pt").unlink()
+    one_line_error(["train", "--resume", s["id"], "--epochs", "3"], capsys, f"--resume {s['id']} --restart")
+    assert store.get_run(s["id"])["status"] == "finished" and len(store.metrics_frame(s["id"])) == len(before)
+    one_line_error(["train", "--restart", "--data", str(data)], capsys, "--restart starts a stored run over")
+    assert main(["train", "--resume", s["id"], "--restart", "--epochs", "1"]) == 0
+    capsys.readouterr()
+    run, m = store.get_run(s["id"]), store.metrics_frame(s["id"])
+    assert (run["status"], run["epochs_done"]) == ("finished", 1) and set(m.epoch) == {1}  # epoch 2 of the first try is gone
+    assert load_checkpoint(checkpoints_dir() / s["id"] / "best.pt")["best_epoch"] == 1
+
+
+def test_evaluate_errors_are_one_line(home, data, tmp_path, capsys, monkeypatch):
+    s = run_training(str(data), TINY, cfg(epochs=1))
+    for bad in ("nan", "inf", "0", "1.5"):
+        one_line_error(["evaluate", s["id"], "--threshold", bad], capsys, "--threshold must be a note probability between 0")
+    text = tmp_path / "notes.pt"
+    text.write_text("just text\n")
+    one_line_error(["evaluate", str(text), "--data", str(data)], capsys, "torch.save did not write it")
+    ck = load_checkpoint(checkpoints_dir() / s["id"] / "best.pt")
+    save_checkpoint(tmp_path / "foreign.pt", {**ck, "data_config": {"low": 60, "high": 72, "sample_rate": 16000}})
+    one_line_error(["evaluate", str(tmp_path / "foreign.pt"), "--data", str(data)], capsys, "has a data_config that this")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where MUSICGEN_HOME's folder should be")
+    monkeypatch.setenv("MUSICGEN_HOME", str(blocker / "home"))
+    one_line_error(["evaluate", s["id"]], capsys, "cannot open the run store")  # not "not a run id"
 
 
 def test_config_validation_and_checkpoint_weights_only(home, data):

@@ -1,0 +1,124 @@
+"""The run store's database: the schema and its migrations, and the one way to open a connection.
+
+`connect()` opens `paths.db_path()` in WAL mode (a training process writes while the app reads),
+applies the pending migrations (the schema's version is `PRAGMA user_version`), and turns every
+SQLite or OS failure into one StoreError line that says what to do. musicgen.runs.store holds the queries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sqlite3
+import tempfile
+
+from musicgen.errors import StoreError, write_cause
+from musicgen.paths import db_path
+
+# Migration i brings the schema from version i to i+1; never edit a released one, append.
+MIGRATIONS = [
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, status TEXT NOT NULL,
+        config TEXT NOT NULL, dataset_id TEXT, pid INTEGER, host TEXT, pid_start TEXT,
+        error TEXT, summary TEXT, sweep_id TEXT, epochs_done INTEGER NOT NULL DEFAULT 0, updated TEXT);
+    CREATE INDEX runs_sweep ON runs(sweep_id);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL, epoch INTEGER NOT NULL, step INTEGER, split TEXT NOT NULL,
+        name TEXT NOT NULL, value REAL, wall_time REAL);
+    CREATE INDEX metrics_run ON metrics(run_id, epoch);
+    CREATE TABLE sweeps (id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);
+    """,
+    # One row per metric of an epoch: a trainer killed between logging an epoch and saving last.pt logs
+    # that epoch again on resume. Keep the newest of earlier duplicates (the epoch as the resume re-ran it).
+    """
+    DELETE FROM metrics WHERE rowid NOT IN (SELECT MAX(rowid) FROM metrics GROUP BY run_id, epoch, split, name);
+    DROP INDEX metrics_run;
+    CREATE UNIQUE INDEX metrics_key ON metrics(run_id, epoch, split, name);
+    """,
+    # The process driving a sweep, so that runs it queued and workers it started are found when it dies.
+    """
+    ALTER TABLE sweeps ADD COLUMN driver_pid INTEGER;
+    ALTER TABLE sweeps ADD COLUMN driver_host TEXT;
+    ALTER TABLE sweeps ADD COLUMN driver_start TEXT;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def migrate(con: sqlite3.Connection) -> None:
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"run store {db_path()} has schema version {version}; this musicgen reads up to {SCHEMA_VERSION}: upgrade musicgen"
+        )
+    if version == SCHEMA_VERSION:
+        return
+    con.execute("BEGIN IMMEDIATE")  # one migrating process at a time; others wait on busy_timeout
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    for i in range(version, SCHEMA_VERSION):
+        for statement in filter(str.strip, MIGRATIONS[i].split(";")):
+            con.execute(statement)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    con.execute("COMMIT")
+
+
+# SQLite's primary result codes that say what went wrong (https://sqlite.org/rescode.html).
+_BUSY, _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 5, 8, 11, 14, 26
+
+
+def _store_error(path, e: BaseException) -> StoreError:
+    """Return one line that says why the store at `path` cannot be used, and what to do about it."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+    if code in (_CORRUPT, _NOTADB):
+        return StoreError(
+            f"the run store {path} is damaged ({first}); move it aside, e.g. mv {path} {path}.damaged (with its -wal and "
+            "-shm files if present), and musicgen starts a new, empty store there"
+        )
+    if code == _BUSY:
+        return StoreError(f"the run store {path} stayed locked by another process for 30 s ({first}); try again")
+    if isinstance(e, OSError) or code in (_READONLY, _CANTOPEN):
+        cause = e.strerror if isinstance(e, OSError) and e.strerror else first
+        try:  # the folder's own answer says more than SQLite's "unable to open database file"
+            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path.parent)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as probe_error:
+            cause = f"its folder cannot be written: {write_cause(path, probe_error)}"
+        return StoreError(f"cannot open the run store {path} ({cause}); set MUSICGEN_HOME to a writable folder")
+    return StoreError(f"cannot use the run store {path} ({first})")
+
+
+@contextlib.contextmanager
+def connect(immediate: bool = False):
+    """Yield a connection in a transaction that commits on success; every OS or SQLite failure becomes one StoreError line.
+
+    `immediate` takes the write lock at the start: a read that decides a write (a claim) sees no other writer in between.
+    """
+    path = db_path()
+    con = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(path, timeout=30, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA busy_timeout = 30000")
+        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode = WAL")
+        migrate(con)
+        con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        yield con
+        con.execute("COMMIT")
+    except (sqlite3.Error, OSError) as e:
+        if con is not None and con.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+        raise _store_error(path, e) from None
+    finally:
+        if con is not None:
+            con.close()

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from musicgen.errors import ConfigError, MusicgenError, OutputError, write_failure
+from musicgen.errors import ConfigError, MusicgenError, OutputError, write_cause, write_failure
 
 # One module per area of the program; each has `register(subparsers)`.
 AREAS = ("data", "train", "generate", "study", "bench")
@@ -59,6 +59,22 @@ def check_writable(path, suffixes: tuple[str, ...], option: str) -> Path:
         os.unlink(probe)
     except OSError as e:
         raise OutputError(f"cannot write {option} {write_failure(path, e)}") from None
+    return path
+
+
+def check_writable_folder(path, option: str) -> Path:
+    """Return output folder `path` once it can be created and written (it is no file, nor under one); else OutputError."""
+    path = Path(path).expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(17, "File exists")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        cause = f"{path} is a file, not a folder" if path.is_file() else write_cause(path / "dataset.npz", e)
+        raise OutputError(f"cannot write {option} {path} ({cause}); choose a folder you may write to") from None
     return path
 
 

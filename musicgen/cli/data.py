@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from musicgen.errors import ConfigError
+from musicgen.cli import check_writable_folder
+from musicgen.errors import ConfigError, OutputError, write_failure
 
 
 def register(sub) -> None:
@@ -82,9 +83,12 @@ def cmd_preprocess(args) -> int:
 
     out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
     cfg = _config(args)
+    check_writable_folder(out, "--out")  # before the build, which can take minutes
     update, bar = _progress_bar()
     try:
         report = build_dataset(args.sources, out, cfg, workers=args.workers, progress=update, parser=args.parser)
+    except OSError as e:  # the disk filled or the folder changed during the build
+        raise OutputError(f"cannot write the dataset to {write_failure(out / 'dataset.npz', e)}") from None
     finally:
         if bar is not None:
             bar.close()

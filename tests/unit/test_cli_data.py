@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from synthetic import crafted_roll
 
@@ -62,3 +63,25 @@ def test_preprocess_reads_a_file_name_that_is_not_utf8(home, tmp_path, capsys):
         f.write((folder / "a.mid").read_bytes())
     assert main(["preprocess", str(folder), "--name", "odd", "--workers", "0"]) == 0
     assert "files: 2 ok, 0 skipped" in capsys.readouterr().out
+
+
+def test_preprocess_out_that_cannot_be_written_is_one_line(home, tmp_path, capsys):
+    # The folder is checked before the build: builtin:bach is never built here.
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    cases = [
+        (blocker, "is a file, not a folder"),
+        (blocker / "sub", "is a file, not a folder"),
+        (Path("/proc/x"), "cannot write --out"),
+    ]
+    if os.geteuid() != 0:  # root writes into a read-only folder anyway
+        cases.append((readonly / "d", "Permission denied"))
+    for out, match in cases:
+        assert main(["preprocess", "builtin:bach", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: cannot write --out") and match in err, err
+        assert "Traceback" not in err
+    assert blocker.read_text() == "a file"

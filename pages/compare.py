@@ -6,6 +6,7 @@ from dashboard.router import ensure_routed
 from dashboard.ui import call, dataset_refs, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
+from musicgen.study import ranking
 from musicgen.study import stats as report
 
 METRICS = (
@@ -95,7 +96,7 @@ for i, (metric, split) in enumerate(METRICS):
         cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{split}_{metric}", width="stretch")
 
 st.subheader("Per combination (mean ± std over seeds)")
-grouped = call("Grouping by configuration", report.group_table, table)
+grouped = call("Grouping by configuration", ranking.group_table, table)
 if grouped is not None:
     st.dataframe(grouped, key="cmp_grouped", hide_index=True)
     c1, c2 = st.columns(2)
@@ -103,8 +104,8 @@ if grouped is not None:
     c2.plotly_chart(
         plots.bars_figure(grouped, "seconds_to_95", "seconds to 95% of best F1"), key="cmp_bar_speed", width="stretch"
     )
-    crit = st.selectbox("rank by", list(report.CRITERIA), key="cmp_rank_by")
-    ranks = call("Ranking", report.rank_table, table, crit, report.CRITERIA[crit])
+    crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
+    ranks = call("Ranking", ranking.rank_table, table, crit, ranking.CRITERIA[crit])
     if ranks is not None:
         st.dataframe(ranks, key="cmp_ranks", hide_index=True)
 

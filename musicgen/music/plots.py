@@ -1,13 +1,9 @@
-"""Plotly figure builders shared by the dashboard's pages and the HTML report (no statistics here: see report.py)."""
+"""Plotly figure builders shared by the dashboard's pages and the HTML report (no statistics here: see study/stats.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-
-from musicgen.paths import atomic_write
 
 # One colour per combination, stable across figures (plotly's default qualitative palette).
 PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]
@@ -65,7 +61,7 @@ def curves_figure(bands: pd.DataFrame, title: str, x_label: str = "epoch", y_lab
 
 
 def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "config"):
-    """Return a bar per combination of `<column>_mean` with `<column>_std` error bars from a `group_table` frame."""
+    """Return a bar per combination of `<column>_mean` with `<column>_std` error bars from a `ranking.group_table` frame."""
     import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     g = grouped.sort_values(by)
@@ -161,20 +157,3 @@ def histogram_figure(values: dict, title: str, x_label: str = "", bins: int = 20
 def figure_html(fig, include_plotlyjs: bool | str = False) -> str:
     """Return the figure as an HTML <div> (with plotly.js inlined when asked, so the page works offline)."""
     return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
-
-
-def write_figure(fig, path: Path) -> list[Path]:
-    """Write `path` (.html, plotly.js inlined) and, where kaleido is installed, a .png beside it; return what was written."""
-    path = Path(path).with_suffix(".html")
-    with atomic_write(path) as tmp:
-        tmp.write_text(fig.to_html(full_html=True, include_plotlyjs=True), encoding="utf-8")
-    written = [path]
-    try:
-        import kaleido  # noqa: F401  (optional: PNG export only)
-    except ImportError:
-        return written
-    png = path.with_suffix(".png")
-    with atomic_write(png) as tmp:
-        tmp.write_bytes(fig.to_image(format="png"))
-    written.append(png)
-    return written

@@ -68,7 +68,7 @@ def music_metrics(roll, low: int = 24) -> dict:
     sounding = per_step > 0
     cols, lengths = note_onsets(r)
     used = np.nonzero(r.any(axis=0))[0]
-    pch = np.bincount((cols + low) % 12, minlength=12).astype(np.float64)  # notes per pitch class
+    pch = pitch_class_histogram(r, low)  # notes per pitch class
     n_notes = pch.sum()
     if n_notes:
         p = pch[pch > 0] / n_notes

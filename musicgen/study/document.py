@@ -1,4 +1,4 @@
-"""The study report of a sweep: tables from report.py, generation quality, rendered as md, csv, json or html."""
+"""The study report of a sweep: tables (study.stats, study.ranking), generation quality; as md, csv, json or html."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import pandas as pd
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.music import plots
 from musicgen.music.piece import make_piece
-from musicgen.paths import atomic_write, home_dir
+from musicgen.paths import atomic_write, cache_dir
 from musicgen.runs import store
+from musicgen.study import ranking
 from musicgen.study import stats as report
 from musicgen.study.plan import latest_runs
 from musicgen.training import checkpoint
 
 FORMATS = ("md", "csv", "json", "html")
-# The course work's four questions and the criteria (report.CRITERIA) that answer each.
+# The course work's four questions and the criteria (ranking.CRITERIA) that answer each.
 QUESTIONS = {
     "1. Training stability": ["loss_spread", "loss_spikes"],
     "2. Convergence speed": ["epochs_to_95", "seconds_to_95"],
@@ -45,7 +46,7 @@ def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int
 
     The generations and the measure are `piece.make_piece`'s, the same as `generate --data` and the Generate page.
     """
-    cache_path = home_dir() / "data" / ".cache" / "gen_overlap.json"
+    cache_path = cache_dir() / "gen_overlap.json"
     try:
         cache = json.loads(cache_path.read_text())
     except (OSError, ValueError):
@@ -77,12 +78,11 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
                     table.loc[i, "gen_overlap"] = generation_overlap(row["id"], samples, steps)
                 except MusicgenError:
                     table.loc[i, "gen_overlap"] = math.nan  # no checkpoint here (e.g. a Ray storage path): no figure
-    table = report.with_pos_rate_error(table)
     done = table[table["status"] == "finished"]
-    groups = report.group_table(done) if len(done) else pd.DataFrame()
+    groups = ranking.group_table(done) if len(done) else pd.DataFrame()
     ranks = (
         pd.concat(
-            [report.rank_table(done, c, lower) for c, lower in report.CRITERIA.items() if done[c].notna().any()],
+            [ranking.rank_table(done, c, lower) for c, lower in ranking.CRITERIA.items() if done[c].notna().any()],
             ignore_index=True,
         )
         if len(done)
@@ -146,7 +146,7 @@ def to_markdown(t: dict) -> str:
             if r.empty:
                 out.append(f"- {c}: no data\n")
                 continue
-            better = "lower" if report.CRITERIA[c] else "higher"
+            better = "lower" if ranking.CRITERIA[c] else "higher"
             out.append(f"\n**{c}** ({better} is better)\n\n")
             out.append(
                 _md_table(

@@ -17,9 +17,6 @@ import pandas as pd
 from musicgen.errors import ConfigError
 from musicgen.runs import store
 
-# Re-exported until pages/compare.py and study/document.py import `ranking` for these (they call report.rank_table).
-from musicgen.study.ranking import CRITERIA, group_table, rank_table, welch_p  # noqa: F401
-
 K_LAST = 5  # epochs whose train-loss spread measures stability
 SPIKE_WINDOW = 10  # points before a loss value that define "recent"
 SPIKE_MIN_HISTORY = 5  # fewer points before it: no verdict on a spike
@@ -199,15 +196,6 @@ def run_table(run_ids: list[str], k: int = K_LAST) -> pd.DataFrame:
     if runs.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     return run_table_from(runs, metrics, k)
-
-
-def with_pos_rate_error(table: pd.DataFrame) -> pd.DataFrame:
-    """Add pos_rate_error = |log(pred_pos_rate / density)| (0 = as many positives as the data has)."""
-    t = table.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t["pos_rate_error"] = np.abs(np.log(t["pred_pos_rate"].astype(float) / t["density"].astype(float)))
-    t.loc[~np.isfinite(t["pos_rate_error"]), "pos_rate_error"] = math.nan
-    return t
 
 
 def curve_bands_from(

@@ -44,15 +44,6 @@ def test_histogram_figure_has_one_trace_per_sample():
     assert [t.name for t in fig.data] == ["generated", "real"]
 
 
-def test_write_figure_writes_standalone_html(tmp_path):
-    fig = plots.histogram_figure({"x": [1, 2]}, "t")
-    written = plots.write_figure(fig, tmp_path / "fig.html")
-    assert written[0] == tmp_path / "fig.html"
-    text = written[0].read_text()
-    assert "<html>" in text and "plotly" in text.lower()
-    assert not list(tmp_path.glob(".*.tmp"))
-
-
 @pytest.mark.parametrize("labels", [["b", "a"], ["a", "b", "a"]])
 def test_colour_of_is_stable(labels):
     assert plots.colour_of(labels)["a"] == plots.PALETTE[0]

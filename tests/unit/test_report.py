@@ -160,12 +160,6 @@ def test_rank_table_rejects_an_unknown_criterion():
         ranking.rank_table(_table({"a": [1.0]}), "nope", True)
 
 
-def test_pos_rate_error_is_zero_when_rates_match():
-    t = report.with_pos_rate_error(pd.DataFrame({"pred_pos_rate": [0.04, 0.02, 0.0], "density": [0.04, 0.04, 0.04]}))
-    assert t["pos_rate_error"].iloc[0] == 0 and t["pos_rate_error"].iloc[1] == pytest.approx(math.log(2))
-    assert math.isnan(t["pos_rate_error"].iloc[2])
-
-
 def test_curve_bands_by_epoch_give_mean_std_and_n():
     runs, m = frames(
         [

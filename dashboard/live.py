@@ -35,7 +35,8 @@ def run_panel(run: dict, prefix: str) -> None:
     epochs = (run.get("config") or {}).get("train", {}).get("epochs") if isinstance(run.get("config"), dict) else None
     done = run.get("epochs_done") or 0
     c1, c2, c3 = st.columns([3, 1, 1])
-    c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}")
+    head = report.head_of(run.get("config") or {})
+    c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}, {head} head")
     if epochs:
         c1.progress(min(1.0, done / epochs), text=f"{done}/{epochs} epochs")
     active = status in ("queued", "running")

@@ -98,11 +98,14 @@ MAX_WIDTH = 8192
 MAX_CONV_KERNEL = 64
 # Plain stacks (no residuals) deeper than this do not train better, only slower.
 MAX_LAYERS = 16
+# What predicts the notes of the next step from the trunk: "independent" gives each note its own probability
+# (the course work's model); "nade" decides them note by note, low to high, each given the ones before (musicgen.nn.nade).
+HEAD_NAMES = ("independent", "nade")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The Conv1D + GRU network."""
+    """The Conv1D + GRU trunk and the head that turns its features into the next step's notes."""
 
     n_notes: int = 84  # input and output width
     conv_channels: int = 128  # channels of each causal conv layer
@@ -111,11 +114,15 @@ class ModelConfig:
     hidden: int = 256  # GRU hidden size
     gru_layers: int = 2
     dropout: float = 0.3  # between GRU layers and before the head
+    input_dropout: float = 0.0  # share of the history's notes hidden from the trunk while training (not from the skip path)
     # A linear map from the current step straight to the logits: held notes dominate piano-rolls, and this
     # puts "copy the previous step" one matrix away instead of through the whole network.
     skip: bool = True
+    head: str = "independent"  # one of HEAD_NAMES
+    nade_hidden: int = 300  # hidden units of the nade head (Boulanger-Lewandowski et al. 2012 use 150-300)
 
     def __post_init__(self):
+        _check(self.head in HEAD_NAMES, f"unknown head {self.head!r}; choose one of {', '.join(HEAD_NAMES)}")
         _check_int(self.n_notes, "n_notes", 1, 128)
         _check_int(self.conv_channels, "conv_channels", 1, MAX_WIDTH, 128)
         _check_int(self.conv_kernel, "conv_kernel", 1, MAX_CONV_KERNEL, 3)
@@ -123,6 +130,8 @@ class ModelConfig:
         _check_int(self.hidden, "hidden", 1, MAX_WIDTH, 256)
         _check_int(self.gru_layers, "gru_layers", 1, MAX_LAYERS, 2)
         _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        _check(0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}")
+        _check_int(self.nade_hidden, "nade_hidden", 1, MAX_WIDTH, 300)
 
 
 def to_dict(cfg) -> dict:
@@ -258,6 +267,20 @@ class TrainConfig:
             isinstance(self.transpose, int) and self.transpose >= 0,
             f"transpose must be an integer >= 0 (semitones), got {self.transpose}",
         )
+
+
+# Losses a head trains with: the nade head's conditionals multiply to the joint probability of a step, so its
+# only sound objective is their exact likelihood; reweighting them (focal, weighted, asymmetric) breaks that.
+HEAD_LOSSES = {"independent": LOSS_NAMES, "nade": ("bce",)}
+
+
+def check_head_loss(model: ModelConfig, train: TrainConfig) -> None:
+    """Raise ConfigError when `train.loss` is not one that `model.head` trains with (HEAD_LOSSES)."""
+    allowed = HEAD_LOSSES[model.head]
+    _check(
+        train.loss in allowed,
+        f"--head {model.head} trains on the exact likelihood: use --loss {'|'.join(allowed)} (got --loss {train.loss})",
+    )
 
 
 # The config of one training run, as the app hands it to `python -m musicgen train --config FILE`.

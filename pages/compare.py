@@ -1,4 +1,4 @@
-"""Compare: runs or a whole optimizer × loss grid side by side (statistics from musicgen.study.stats)."""
+"""Compare: runs or a whole optimizer × loss (× head) grid side by side (statistics from musicgen.study.stats)."""
 
 import streamlit as st
 
@@ -96,6 +96,10 @@ for i, (metric, split) in enumerate(METRICS):
         cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{split}_{metric}", width="stretch")
 
 st.subheader("Per combination (mean ± std over seeds)")
+st.caption(
+    "A combination is optimizer + loss, and + nade for the nade head. NLL is the exact NLL per step for both heads; "
+    "a nade run's F1 and frame accuracy are those of its greedy note-by-note decoding at the validation-chosen threshold."
+)
 grouped = call("Grouping by configuration", ranking.group_table, table)
 if grouped is not None:
     st.dataframe(grouped, key="cmp_grouped", hide_index=True)

@@ -34,7 +34,8 @@ with st.form("gen_form"):
         "strategy",
         STRATEGIES,
         key="gen_strategy",
-        help="sample: draw each note; threshold: notes above a probability; topk: the k likeliest above a floor",
+        help="sample: draw each note; threshold: notes above a probability; topk: the k likeliest above a floor. "
+        "A nade model decides notes one by one: sample or threshold (greedy decoding)",
     )
     steps = int(c2.number_input("length (steps)", 8, 2048, 128, step=16, key="gen_steps"))
     seed = int(c3.number_input("seed", 0, 2**31 - 1, 0, key="gen_seed"))

@@ -5,11 +5,16 @@ import streamlit as st
 from dashboard.live import run_panel
 from dashboard.router import ensure_routed
 from dashboard.ui import call, config_input, dataset_refs, gpu_name, run_label
-from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
+from musicgen.config import HEAD_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig, check_head_loss
 from musicgen.runs import jobs, store
 from musicgen.training.optim import train_knobs
 
-MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout")
+MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "input_dropout", "nade_hidden")
+HEAD_HELP = (
+    "independent: each note of the next step gets its own probability (the course work's model); "
+    "nade: the notes of a step are decided low to high, each given the ones below it, so chords are learned "
+    "as chords (trains with the bce loss only)"
+)
 
 ensure_routed()
 st.title("Train")
@@ -49,6 +54,7 @@ with st.form("train_form"):
         names = train_knobs(optimizer, loss)
         extra = {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)), strict=True)}
     with st.expander("Model (Conv1D + GRU)"):
+        head = st.radio("head", HEAD_NAMES, horizontal=True, key="model_head", help=HEAD_HELP)
         model_kw = {
             k: config_input(k, getattr(ModelConfig, k), "model", col)
             for k, col in zip(MODEL_KNOBS, st.columns(len(MODEL_KNOBS)), strict=True)
@@ -70,8 +76,11 @@ if launch:
         weight_decay=weight_decay,
         **extra,
     )
-    model_cfg = call("Checking the model settings", ModelConfig, **model_kw)
-    if train_cfg and model_cfg:
+    model_cfg = call("Checking the model settings", ModelConfig, head=head, **model_kw)
+    fits = (
+        train_cfg and model_cfg and call("Checking the head and the loss", lambda: check_head_loss(model_cfg, train_cfg) or True)
+    )
+    if fits:
         args = jobs.train_args(data_ref, model_cfg, train_cfg, name=name.strip() or None)
         pid = call("Launching the training process", jobs.start_training, args)
         if pid:

@@ -57,6 +57,7 @@ def _ensemble(args) -> int:
     out = {
         "out": args.out,
         "members": payload["members"],
+        "rule": payload["rule"],
         "valid_nll": v["nll"],
         "valid_f1_best": v["f1_best"],
         "threshold": payload["threshold"],
@@ -68,7 +69,7 @@ def _ensemble(args) -> int:
     print(
         json.dumps(out)
         if args.json
-        else f"wrote {args.out}: {len(payload['members'])} members, valid NLL {v['nll']:.3f}, "
+        else f"wrote {args.out}: {len(payload['members'])} members ({payload['rule']}), valid NLL {v['nll']:.3f}, "
         f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}"
     )
     return 0

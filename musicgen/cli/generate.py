@@ -23,7 +23,11 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="MIDI file to write (.mid); with --samples N > 1: name_1.mid .. name_N.mid")
     p.add_argument("--wav", help="also render WAV (.wav) through FluidSynth; numbered like --out")
     s = p.add_argument_group("sampling")
-    s.add_argument("--strategy", default="sample", help="sample|threshold|topk (default sample)")
+    s.add_argument(
+        "--strategy",
+        default="sample",
+        help="sample|threshold|topk (default sample); a nade model: sample (note by note) or threshold (greedy decoding)",
+    )
     s.add_argument(
         "--temperature",
         type=float,
@@ -33,7 +37,9 @@ def register(sub) -> None:
     s.add_argument("--threshold", type=float, help="threshold strategy: note probability to play (default: the checkpoint's)")
     s.add_argument("--top-k", type=int, default=4, help="topk strategy: notes per step (default 4)")
     s.add_argument("--floor", type=float, default=0.05, help="topk strategy: least probability of a kept note (default 0.05)")
-    s.add_argument("--max-polyphony", type=int, help="at most this many notes per step, the most likely kept")
+    s.add_argument(
+        "--max-polyphony", type=int, help="at most this many notes per step, the most likely kept (nade: the first ones decided)"
+    )
     s.add_argument("--min-notes", type=int, default=0, help="at least this many notes per step, the most likely added")
     s.add_argument("--samples", type=int, default=1, help="rolls to generate in one batch (default 1)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -1,4 +1,4 @@
-"""Commands `sweep` (the optimizer × loss grid) and `report` (its statistics)."""
+"""Commands `sweep` (the optimizer × loss × head grid) and `report` (its statistics)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ def register(sub) -> None:
     """Add `sweep` and `report`."""
     from musicgen.cli.train import add_train_options
 
-    p = sub.add_parser("sweep", help="train every optimizer × loss × seed as runs of one sweep; prints 'sweep: <id>' first")
+    p = sub.add_parser(
+        "sweep", help="train every optimizer × loss (× head) × seed as runs of one sweep; prints 'sweep: <id>' first"
+    )
     p.add_argument("--data", required=True, help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
     p.add_argument("--optimizers", default="adam,adamw,rmsprop", help="comma-separated (default adam,adamw,rmsprop)")
     p.add_argument("--losses", default="bce,focal", help="comma-separated (default bce,focal)")
+    p.add_argument("--heads", help="comma-separated output heads to compare, e.g. independent,nade (default: --head's)")
     p.add_argument("--seeds", type=int, default=3, help="runs per combination, seeds --seed, --seed+1, … (default 3)")
     p.add_argument("--workers", type=int, help="local backend: parallel runs (default: the CPU cores)")
     p.add_argument("--backend", default="local", choices=("local", "ray"), help="local process pool (default) or Ray tasks")
@@ -48,7 +51,12 @@ def cmd_sweep(args) -> int:
     model_cfg, train_cfg = configs_from_args(args)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    plan = plan_sweep(args.data, args.optimizers.split(","), args.losses.split(","), args.seeds, model_cfg, train_cfg, args.name)
+    if args.heads is not None and args.head is not None:
+        raise ConfigError("give --heads (the heads to compare) or --head, not both")
+    heads = args.heads.split(",") if args.heads is not None else None
+    plan = plan_sweep(
+        args.data, args.optimizers.split(","), args.losses.split(","), args.seeds, model_cfg, train_cfg, args.name, heads
+    )
     progress = sys.stderr if args.json else sys.stdout
     total = len(plan.runs)
     done = [0]

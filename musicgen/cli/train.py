@@ -9,12 +9,23 @@ import signal
 import sys
 import threading
 
-from musicgen.config import LOSS_NAMES, MONITORS, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
+from musicgen.config import HEAD_NAMES, LOSS_NAMES, MONITORS, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
 from musicgen.errors import ConfigError
 
 # Option dest -> (config class, field). Every option defaults to None so that an option the user
 # did not give keeps the config's default (and, on --resume, the run's own value).
-_MODEL_OPTIONS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "skip")
+_MODEL_OPTIONS = (
+    "conv_channels",
+    "conv_kernel",
+    "conv_layers",
+    "hidden",
+    "gru_layers",
+    "dropout",
+    "input_dropout",
+    "skip",
+    "head",
+    "nade_hidden",
+)
 
 
 def add_train_options(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +80,15 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--nesterov", action="store_true", default=None, help="sgd with Nesterov momentum")
     m = parser.add_argument_group("model")
     dm = ModelConfig()
-    for name in (n for n in _MODEL_OPTIONS if n != "skip"):  # skip is the --no-skip switch below
-        kind = float if name == "dropout" else int
-        m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"default {getattr(dm, name)}")
+    for name in (n for n in _MODEL_OPTIONS if n not in ("skip", "head")):  # skip is the --no-skip switch below
+        kind = float if name in ("dropout", "input_dropout") else int
+        what = "hidden units of the nade head, " if name == "nade_hidden" else ""
+        m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"{what}default {getattr(dm, name)}")
+    m.add_argument(
+        "--head",
+        help=f"{'|'.join(HEAD_NAMES)}: each note on its own, or note by note given the lower ones (default {dm.head}; "
+        "nade trains with --loss bce only)",
+    )
     m.add_argument(
         "--no-skip",
         dest="skip",
@@ -112,7 +129,7 @@ def register(sub) -> None:
     """Add `train`, `runs` and `evaluate`."""
     p = sub.add_parser("train", help="train a model on a dataset; prints 'run: <id>' first")
     p.add_argument("--data", help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
-    p.add_argument("--name", help="run name (default: <optimizer>-<loss>)")
+    p.add_argument("--name", help="run name (default: <optimizer>-<loss>, and -nade for the nade head)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue a stopped or killed run exactly from its last.pt")
     p.add_argument(
         "--restart",

@@ -1,11 +1,19 @@
 """Autoregressive generation of piano-rolls with the model's step-by-step state.
 
-Each new step costs one `ConvGRU.step` whatever the length of the piece so far. The model gives
-a probability per note (independent given the past); a strategy turns them into the notes of
-the step: `sample` draws each note (Bernoulli, sharpened or flattened by a temperature),
-`threshold` keeps the notes above a probability (the checkpoint's validation-best threshold by
-default), `topk` keeps the k most likely notes that are above a floor. `max_polyphony` and
-`min_notes` then cap or fill every step with the most likely notes, for any strategy.
+Each new step costs one step of the trunk whatever the length of the piece so far.
+
+The independent head gives a probability per note (independent given the past); a strategy turns
+them into the notes of the step: `sample` draws each note (Bernoulli, sharpened or flattened by a
+temperature), `threshold` keeps the notes above a probability (the checkpoint's validation-best
+threshold by default), `topk` keeps the k most likely notes that are above a floor. `max_polyphony`
+and `min_notes` then cap or fill every step with the most likely notes, for any strategy.
+
+The nade head (and an ensemble with a nade member, whose step is the members' mixture) decides the
+notes of a step low to high, each given the ones below it (musicgen.nn.notes.decide): `sample` is
+ancestral sampling, each conditional at the temperature; `threshold` is greedy decoding (a note is
+on when its conditional exceeds the threshold); `max_polyphony` stops switching notes on after that
+many. `topk` and `min_notes` need every note's probability at once, which such a head does not
+have: they are refused with a one-line message (`floor` and `top_k` belong to `topk` only).
 """
 
 from __future__ import annotations
@@ -20,8 +28,11 @@ from musicgen.data.datasets import dataset_excerpt, dataset_exists, load_dataset
 from musicgen.data.midi import roll_from_midi
 from musicgen.errors import ConfigError, MidiError
 from musicgen.nn.convgru import ConvGRU
+from musicgen.nn.notes import decide
+from musicgen.training.device import one_thread
 
 STRATEGIES = ("sample", "threshold", "topk")
+NOTE_BY_NOTE_STRATEGIES = ("sample", "threshold")  # what a nade head (or an ensemble with one) generates with
 MAX_STEPS = 16384  # 34 minutes at 120 bpm and 4 steps per beat: longer asks are typos, not music
 MAX_SAMPLES = 256
 
@@ -59,14 +70,28 @@ def check_options(
     min_notes: int = 0,
     samples: int = 1,
     n_notes: int = 84,
+    independent: bool = True,
 ) -> None:
-    """Raise ConfigError naming the first bad generation option, its allowed values and the fix."""
+    """Raise ConfigError naming the first bad generation option, its allowed values and the fix.
+
+    independent: False for a model that decides a step's notes one by one (the nade head).
+    """
 
     def need(ok: bool, msg: str) -> None:
         if not ok:
             raise ConfigError(msg)
 
     need(strategy in STRATEGIES, f"unknown strategy {strategy!r}; use one of {list(STRATEGIES)}")
+    need(
+        independent or strategy in NOTE_BY_NOTE_STRATEGIES,
+        f"strategy {strategy} needs every note's probability at once, and this model decides notes one by one (nade head); "
+        "use --strategy sample or threshold, with --max-polyphony to cap the notes",
+    )
+    need(
+        independent or min_notes == 0,
+        f"min notes ({min_notes}) cannot be filled in by a model that decides notes one by one (nade head); "
+        "leave --min-notes at 0 or lower --threshold",
+    )
     need(
         isinstance(steps, int | np.integer) and 0 < steps <= MAX_STEPS,
         f"steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --steps 256",
@@ -163,26 +188,37 @@ def generate(
     (kept for the benchmark and as a check of the step-by-step path).
     """
     n = model.cfg.n_notes
-    check_options(steps, strategy, temperature, threshold, top_k, floor, max_polyphony, min_notes, samples, n)
+    independent = model.independent_notes
+    check_options(steps, strategy, temperature, threshold, top_k, floor, max_polyphony, min_notes, samples, n, independent)
     prime = _check_primer(primer, steps, n) if primer is not None else np.zeros((0, n), np.float32)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     was_training = model.training
     model.eval()
+    # One step of a small batch is too small to split across threads; on a shared CPU the extra
+    # threads mostly spin-wait, so generation runs on one.
     try:
-        out = torch.zeros(samples, steps, n, device=device)  # (S, T, N)
-        p = prime.shape[0]
-        out[:, :p] = torch.from_numpy(prime).to(device)
-        feed = _recompute_feeder(model, samples, n, device) if recompute else _state_feeder(model, samples, device)
-        logits = feed(out[:, 0] if p else torch.zeros(samples, n, device=device))
-        for t in range(1, p):
-            logits = feed(out[:, t])
-        for t in range(p, steps):
-            probs = torch.sigmoid(logits / temperature)  # (S, N)
-            uniform = torch.rand(probs.shape, generator=gen).to(device) if strategy == "sample" else None
-            x = choose_notes(probs, strategy, uniform, threshold, top_k, floor, max_polyphony, min_notes)
-            out[:, t] = x
-            if t + 1 < steps:
-                logits = feed(x)
+        with one_thread():
+            out = torch.zeros(samples, steps, n, device=device)  # (S, T, N)
+            p = prime.shape[0]
+            out[:, :p] = torch.from_numpy(prime).to(device)
+            if recompute:
+                feed = _recompute_feeder(model, samples, n, device, independent)
+            else:
+                feed = _state_feeder(model, samples, device) if independent else _notes_feeder(model, samples, device)
+            nxt = feed(out[:, 0] if p else torch.zeros(samples, n, device=device))  # logits, or a note distribution
+            for t in range(1, p):
+                nxt = feed(out[:, t])
+            for t in range(p, steps):
+                uniform = torch.rand((samples, n), generator=gen).to(device) if strategy == "sample" else None
+                if independent:
+                    probs = torch.sigmoid(nxt / temperature)  # (S, N)
+                    x = choose_notes(probs, strategy, uniform, threshold, top_k, floor, max_polyphony, min_notes)
+                else:
+                    thr = threshold if strategy == "threshold" else None
+                    x, _ = decide(nxt, threshold=thr, temperature=temperature, uniform=uniform, max_on=max_polyphony)
+                out[:, t] = x
+                if t + 1 < steps:
+                    nxt = feed(x)
     finally:
         model.train(was_training)
     return out.to(torch.uint8).cpu().numpy()
@@ -217,12 +253,12 @@ def _fast_ok(model) -> bool:
     )
 
 
-def _fast_feeder(model, samples: int, device):
-    """Return a feed like `_state_feeder`'s that runs `ConvGRU.step`'s math with fused ops (eval mode only).
+def _fast_trunk(model, samples: int, device):
+    """Return trunk(x (S, N)) -> features (S, H) like `ConvGRU.step_features`, with fused ops.
 
     nn.GRU and nn.Conv1d cost more in call overhead than in arithmetic for one step of a small
-    batch; a matmul per conv layer and one `gru_cell` per GRU layer do the same sums 2-3x faster.
-    `test_generate` checks that the logits equal `forward`'s.
+    batch; a matmul per conv layer and one `gru_cell` per GRU layer do the same sums 2-3x faster
+    (eval mode only: no dropout). `test_generate` checks that the outputs equal `forward`'s.
     """
     state = model.init_state(samples, device)
     bufs = list(state.conv)  # per conv layer (S, C_in, kernel-1)
@@ -232,10 +268,8 @@ def _fast_feeder(model, samples: int, device):
     cells = [
         tuple(getattr(gru, f"{w}_l{i}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")) for i in range(gru.num_layers)
     ]
-    head_w, head_b = model.head.weight.t().contiguous(), model.head.bias  # (H, N)
-    skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
 
-    def feed(x):
+    def trunk(x):
         y = x
         for i, (w, b) in enumerate(convs):
             window = torch.cat([bufs[i], y.unsqueeze(-1)], dim=-1)  # (S, C_in, kernel)
@@ -243,18 +277,48 @@ def _fast_feeder(model, samples: int, device):
             y = torch.relu(torch.addmm(b, window.flatten(1), w))  # (S, C_out)
         for i, cell in enumerate(cells):
             y = h[i] = torch.gru_cell(y, h[i], *cell)  # (S, H)
-        logits = torch.addmm(head_b, y, head_w)  # (S, N)
+        return y
+
+    return trunk
+
+
+def _fast_feeder(model, samples: int, device):
+    """Return a feed like `_state_feeder`'s over `_fast_trunk` (the independent head, eval mode only)."""
+    trunk = _fast_trunk(model, samples, device)
+    head_w, head_b = model.head.weight.t().contiguous(), model.head.bias  # (H, N)
+    skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
+
+    def feed(x):
+        logits = torch.addmm(head_b, trunk(x), head_w)  # (S, N)
         return logits if skip_w is None else logits.addmm_(x, skip_w)
 
     return feed
 
 
-def _recompute_feeder(model, samples: int, n: int, device):
-    """Return feed(x (S, N)) -> logits (S, N), running `forward` over every step fed so far."""
+def _notes_feeder(model, samples: int, device):
+    """Return feed(x (S, N)) -> the note distribution (musicgen.nn.notes) of the next step, carrying the state."""
+    if _fast_ok(model):
+        trunk = _fast_trunk(model, samples, device)
+        skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
+        return lambda x: model.head_notes(trunk(x), None if skip_w is None else x @ skip_w)
+    state = model.init_state(samples, device)
+
+    def feed(x):
+        nonlocal state
+        dist, state = model.step_notes(x, state)
+        return dist
+
+    return feed
+
+
+def _recompute_feeder(model, samples: int, n: int, device, independent: bool = True):
+    """Return feed(x (S, N)) -> logits (S, N), or the note distribution, running the trunk over every step fed so far."""
     fed: list[torch.Tensor] = []
 
     def feed(x):
         fed.append(x.clone())
+        if not independent:  # the distribution after the last position of each sample: rows b * t + t - 1
+            return model.notes(torch.stack(fed, dim=1)).select(torch.arange(1, samples + 1, device=x.device) * len(fed) - 1)
         return model(torch.stack(fed, dim=1))[:, -1]  # (S, t, N) -> (S, N)
 
     return feed

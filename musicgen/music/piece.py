@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from musicgen.config import DataConfig
 from musicgen.data.datasets import load_dataset
@@ -119,8 +118,9 @@ def make_piece(
     `model` is a checkpoint ref (run id, .pt file or folder, shipped name) or the (model, checkpoint)
     pair of `checkpoint.load_model`. `primer` is a .mid path, 'DATASET:FILE:OFFSET' or None;
     `primer_steps` its length (default: 32 from a dataset, the whole MIDI file). `options` are
-    DEFAULT_OPTIONS' (threshold None: the checkpoint's). Every option, the primer and the reference
-    are checked before the model runs.
+    DEFAULT_OPTIONS' (threshold None: the checkpoint's); a nade model takes strategies sample and
+    threshold (music.generate says why). Every option, the primer and the reference are checked
+    before the model runs.
     """
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:
@@ -131,21 +131,14 @@ def make_piece(
     opts = {**DEFAULT_OPTIONS, **options}
     if opts["threshold"] is None:
         opts["threshold"] = default_threshold(ckpt)
-    check_options(steps, samples=samples, n_notes=n_notes, **opts)
+    check_options(steps, samples=samples, n_notes=n_notes, independent=net.independent_notes, **opts)
     if primer_steps is not None and primer_steps <= 0:
         raise ConfigError(f"--primer-steps must be >= 1, got {primer_steps}; e.g. --primer-steps 32")
     prime = load_primer(primer, cfg, primer_steps)
     primer_len = 0 if prime is None else prime.shape[0]
     real = reference_windows(data, steps - primer_len, cfg.low, n_notes) if data else None
 
-    # One step of a small batch is too small to split across threads; on a shared CPU the extra
-    # threads mostly spin-wait, so generation runs on one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rolls = generate(net, steps, primer=prime, samples=samples, seed=seed, device=device, **opts)
-    finally:
-        torch.set_num_threads(threads)
+    rolls = generate(net, steps, primer=prime, samples=samples, seed=seed, device=device, **opts)
     metrics, comparison = measure(rolls, primer_len, cfg.low, real)
     return Piece(
         rolls=rolls,

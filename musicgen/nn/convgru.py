@@ -1,8 +1,20 @@
-"""The network only: a causal Conv1D front end over time, a GRU, a linear head.
+"""The network only: a causal Conv1D front end over time and a GRU (the trunk), then a head.
 
-`forward(x)` maps a batch of rolls `(B, T, N)` to logits `(B, T, N)` where `logits[:, t]`
-predicts step t+1 from steps <= t. `step(x_t, state)` does the same one step at a time with a
-GRU hidden state and a small conv input buffer, and gives the same outputs (in eval mode).
+The trunk maps a batch of rolls `(B, T, N)` to features `(B, T, hidden)`; position t sees steps
+<= t and predicts step t+1. A linear skip path from step t adds to the head's note biases. Heads
+(`ModelConfig.head`):
+
+- "independent": a linear layer; each note of step t+1 gets its own probability, independent of
+  the other notes given the past. `forward(x)` returns their logits `(B, T, N)`.
+- "nade": a NADE (musicgen.nn.nade) decides the notes of step t+1 low to high, each given the
+  notes below it. `forward(x, targets)` returns the conditional logits `(B, T, N)` of the observed
+  next steps `targets` (teacher forcing); BCE on them summed over notes is the exact joint NLL.
+
+For both, `forward(x, targets)` returns logits whose BCE against `targets` is the NLL, which is
+what training and evaluation call. One step at a time, `step_features(x_t, state)` gives the
+features, the skip bias and the new state (the same numbers as `forward`, in eval mode);
+`step_notes` wraps them as a note distribution (musicgen.nn.notes) for generation, and `step`
+gives the logits of the independent head.
 """
 
 from __future__ import annotations
@@ -14,6 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from musicgen.config import ModelConfig
+from musicgen.nn.nade import NadeHead
+from musicgen.nn.notes import IndependentNotes
 
 
 class State(NamedTuple):
@@ -37,20 +51,57 @@ class ConvGRU(nn.Module):
             dropout=cfg.dropout if cfg.gru_layers > 1 else 0.0,
         )
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, cfg.n_notes)
+        if cfg.head == "nade":
+            self.head = NadeHead(cfg.hidden, cfg.n_notes, cfg.nade_hidden)
+        else:
+            self.head = nn.Linear(cfg.hidden, cfg.n_notes)
         self.skip = nn.Linear(cfg.n_notes, cfg.n_notes, bias=False) if cfg.skip else None
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)  # start as the plain network; training finds the copy path
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return logits (B, T, N) for rolls x (B, T, N); position t sees only steps <= t."""
-        y = x.transpose(1, 2)  # (B, N, T)
+    @property
+    def independent_notes(self) -> bool:
+        """True when the notes of a step are independent given the past (the independent head)."""
+        return self.cfg.head != "nade"
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the trunk's features (B, T, H), after dropout, and the skip bias (B, T, N) (None without skip)."""
+        # Input dropout hides notes of the history from the trunk while training (the skip path still sees
+        # them): with teacher forcing the trunk otherwise leans on an exact past it never has when it generates.
+        y = F.dropout(x, self.cfg.input_dropout, self.training).transpose(1, 2)  # (B, N, T)
         for conv in self.convs:
             # Pad on the left only: a symmetric pad would let step t see step t+1 (the course work's leak).
             y = F.relu(conv(F.pad(y, (self.cfg.conv_kernel - 1, 0))))  # (B, C, T)
         y, _ = self.gru(y.transpose(1, 2))  # (B, T, H)
-        logits = self.head(self.drop(y))  # (B, T, N)
-        return logits + self.skip(x) if self.skip is not None else logits
+        return self.drop(y), self.skip(x) if self.skip is not None else None
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Return logits (B, T, N) for rolls x (B, T, N); position t sees only steps <= t.
+
+        Independent head: each note's logit (targets are ignored). Nade head: the conditional logits of
+        `targets` (B, T, N), the observed next steps, which it needs.
+        """
+        feats, bias = self.features(x)
+        return self._head_logits(feats, bias, targets)
+
+    def _head_logits(self, feats, bias, targets):
+        if self.cfg.head == "nade":
+            if targets is None:
+                raise ValueError("the nade head gives the conditionals of observed notes: call model(x, targets)")
+            return self.head(feats, targets, bias)
+        logits = self.head(feats)  # (..., N)
+        return logits + bias if bias is not None else logits
+
+    def notes(self, x: torch.Tensor):
+        """Return the note distribution (musicgen.nn.notes) of the step after each position of x (B, T, N): B*T rows."""
+        feats, bias = self.features(x)
+        return self.head_notes(feats.flatten(0, 1), None if bias is None else bias.flatten(0, 1))
+
+    def head_notes(self, feats: torch.Tensor, bias: torch.Tensor | None):
+        """Return the note distribution of rows of features (R, H) and skip biases (R, N)."""
+        if self.cfg.head == "nade":
+            return self.head.notes(feats, bias)
+        return IndependentNotes(self._head_logits(feats, bias, None))
 
     def init_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         """Return the state before the first step: zeros, as the left padding of `forward`."""
@@ -60,8 +111,8 @@ class ConvGRU(nn.Module):
         h = torch.zeros(self.cfg.gru_layers, batch, self.cfg.hidden, device=device, dtype=dtype)
         return State(conv, h)
 
-    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """Feed one step x_t (B, N); return the logits (B, N) of the next step and the new state."""
+    def step_features(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor | None, State]:
+        """Feed one step x_t (B, N); return the next step's features (B, H) and skip bias (B, N) (or None), and the new state."""
         y = x_t.unsqueeze(-1)  # (B, N, 1)
         new_conv = []
         for conv, buf in zip(self.convs, state.conv, strict=True):
@@ -69,10 +120,19 @@ class ConvGRU(nn.Module):
             new_conv.append(window[:, :, 1:])
             y = F.relu(conv(window))  # (B, C, 1)
         out, h = self.gru(y.transpose(1, 2), state.h)  # (B, 1, H)
-        logits = self.head(self.drop(out[:, 0]))  # (B, N)
-        if self.skip is not None:
-            logits = logits + self.skip(x_t)
-        return logits, State(tuple(new_conv), h)
+        return self.drop(out[:, 0]), self.skip(x_t) if self.skip is not None else None, State(tuple(new_conv), h)
+
+    def step(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Feed one step x_t (B, N); return the logits (B, N) of the next step and the new state (independent head)."""
+        if self.cfg.head == "nade":
+            raise ValueError("the nade head has no logits before a step's notes are decided: use step_notes")
+        feats, bias, state = self.step_features(x_t, state)
+        return self._head_logits(feats, bias, None), state
+
+    def step_notes(self, x_t: torch.Tensor, state: State):
+        """Feed one step x_t (B, N); return the note distribution (musicgen.nn.notes) of the next step and the new state."""
+        feats, bias, state = self.step_features(x_t, state)
+        return self.head_notes(feats, bias), state
 
     @torch.no_grad()
     def init_output_bias(self, note_freq: torch.Tensor) -> None:
@@ -82,7 +142,8 @@ class ConvGRU(nn.Module):
         thousands of steps just to learn that; starting at the data's rates skips that phase.
         """
         p = note_freq.double().clamp(1e-4, 1 - 1e-4)
-        self.head.bias.copy_(torch.log(p / (1 - p)).to(self.head.bias))
+        bias = self.head.to_b.bias if self.cfg.head == "nade" else self.head.bias  # nade: its weights V start near 0
+        bias.copy_(torch.log(p / (1 - p)).to(bias))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -139,6 +139,11 @@ def to_markdown(t: dict) -> str:
             "`tied with` lists those the seeds cannot tell apart.\n"
         ),
     ]
+    if "head" in runs and (runs["head"] == "nade").any():
+        out.append(
+            "Heads: `+nade` marks the nade head. NLL is the exact NLL per step for both heads; a nade run's F1 and "
+            "frame accuracy are those of its greedy note-by-note decoding at the validation-chosen threshold.\n"
+        )
     for question, criteria in QUESTIONS.items():
         out.append(f"\n## {question}\n")
         for c in criteria:

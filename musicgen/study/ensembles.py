@@ -2,10 +2,15 @@
 
 The average of independent models' probabilities has a lower NLL than its members (the log is
 concave), which is the cheapest lever on the JSB benchmark. An ensemble looks like one model to
-the rest of musicgen: `forward`, `init_state` and `step` return logits, of the averaged probability.
+the rest of musicgen: `forward(x, targets)` returns the logits of the averaged probability, and
+`step_notes` a step's note distribution. Members of the independent head average each note's
+probability (the per-note mean); as soon as one member has the nade head, the members' joint
+probabilities of the whole step are averaged (the step mixture; musicgen.nn.ensemble says how).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -27,18 +32,24 @@ def _real_step_logits(model: nn.Module, split) -> tuple[torch.Tensor, torch.Tens
     logits, targets = [], []
     for start in range(0, len(split), EVAL_BATCH):
         x, y, mask = split.batch(torch.arange(start, min(start + EVAL_BATCH, len(split)), device=split.rolls.device))
-        logits.append(model(x).float()[mask])
+        logits.append(model(x, y).float()[mask])
         targets.append(y[mask])
     return torch.cat(logits), torch.cat(targets)
 
 
-def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: int) -> list[tuple[int, float]]:
+def greedy_select(
+    member_logits: list[torch.Tensor], targets: torch.Tensor, k: int, rule: str = "per-note mean"
+) -> list[tuple[int, float]]:
     """Forward selection of an ensemble (Caruana et al. 2004), without replacement.
 
-    member_logits: each candidate's logits (S, N) at the real steps of a validation split; targets (S, N).
-    Adds, one at a time, the candidate whose inclusion gives the lowest NLL per step of the averaged
-    probability, until `k` are chosen or no candidate lowers it. Returns [(index, NLL after adding it)].
+    member_logits: each candidate's logits (S, N) at the real steps of a validation split (the
+    conditionals of the targets for a nade member); targets (S, N). Adds, one at a time, the candidate
+    whose inclusion gives the lowest NLL per step of the averaged probability (`rule`: "per-note mean"
+    or "step mixture", musicgen.nn.ensemble), until `k` are chosen or no candidate lowers it.
+    Returns [(index, NLL after adding it)].
     """
+    if rule == "step mixture":
+        return _greedy_select_steps(member_logits, targets, k)
     every_step = torch.ones(1, targets.shape[0], dtype=torch.bool, device=targets.device)
     log_p = [F.logsigmoid(lg) for lg in member_logits]
     log_q = [F.logsigmoid(-lg) for lg in member_logits]
@@ -62,12 +73,32 @@ def greedy_select(member_logits: list[torch.Tensor], targets: torch.Tensor, k: i
     return chosen
 
 
+def _greedy_select_steps(member_logits: list[torch.Tensor], targets: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    """greedy_select for the step mixture: the NLL of log-mean-exp of the chosen members' step log-probabilities."""
+    log_p = [-F.binary_cross_entropy_with_logits(lg.float(), targets.float(), reduction="none").sum(-1) for lg in member_logits]
+    chosen: list[tuple[int, float]] = []
+    acc = None  # log of the chosen members' summed step probabilities (S,)
+    while len(chosen) < min(k, len(member_logits)):
+        taken = {i for i, _ in chosen}
+        best = None
+        for i in (i for i in range(len(member_logits)) if i not in taken):
+            cand = log_p[i] if acc is None else torch.logaddexp(acc, log_p[i])
+            value = float(-(cand - math.log(len(chosen) + 1)).mean())
+            if best is None or value < best[1]:
+                best = (i, value)
+        if chosen and best[1] >= chosen[-1][1]:
+            break
+        chosen.append(best)
+        acc = log_p[best[0]] if acc is None else torch.logaddexp(acc, log_p[best[0]])
+    return chosen
+
+
 def build_ensemble(
     refs: list[str], data_ref: str | None = None, device: str = "cpu", half: bool = False, select: int | None = None
 ) -> tuple[Ensemble, dict]:
     """Load the best checkpoints of `refs` into an Ensemble; return it and a checkpoint payload.
 
-    Members may differ in model config (a conv front end or not, say) but share the data config.
+    Members may differ in model config (a conv front end or not, the head, say) but share the data config.
     A ref that is itself an ensemble checkpoint adds all its members. The payload's threshold is
     chosen again on the validation split of `data_ref` (default: the first member's dataset), as
     the trainer does for one model. `half` stores the weights as float16 (half the file). `select`
@@ -105,7 +136,7 @@ def build_ensemble(
     selection = None
     if select is not None:
         outs = [_real_step_logits(m.eval(), valid_split) for m in members]
-        picked = greedy_select([lg for lg, _ in outs], outs[0][1], select)
+        picked = greedy_select([lg for lg, _ in outs], outs[0][1], select, Ensemble(members).rule)
         selection = [{"member": names[i], "valid_nll": v} for i, v in picked]
         members, configs, names = ([seq[i] for i, _ in picked] for seq in (members, configs, names))
     model = Ensemble(members).eval()
@@ -118,6 +149,7 @@ def build_ensemble(
         "train_config": first.get("train_config"),
         "model_state": state,
         "ensemble": len(members),
+        "rule": model.rule,
         "members": names,
         "selection": selection,
         "threshold": valid["threshold"],

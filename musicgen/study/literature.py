@@ -17,7 +17,7 @@ from musicgen.errors import ConfigError, DataError
 from musicgen.paths import checkpoints_dir, data_dir
 from musicgen.study.ensembles import build_ensemble
 from musicgen.study.recipes import load_recipe
-from musicgen.training.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from musicgen.training.checkpoint import load_checkpoint, member_configs, resolve_checkpoint, save_checkpoint
 from musicgen.training.evaluate import check_pitch_range, evaluate_checkpoint
 from musicgen.training.train import run_training
 
@@ -87,7 +87,7 @@ def run_benchmark(
 ) -> dict:
     """Evaluate `checkpoint`, or train `recipe` then evaluate its best checkpoint, on the benchmark's test split.
 
-    Returns {benchmark, dataset, checkpoint, run_id, test: metrics, valid: metrics, baselines, published}.
+    Returns {benchmark, dataset, checkpoint, run_id, heads, test: metrics, valid: metrics, baselines, published}.
     """
     if (checkpoint is None) == (recipe is None):
         raise ConfigError("give exactly one of --checkpoint (evaluate it) or --recipe (train it, then evaluate)")
@@ -96,7 +96,8 @@ def run_benchmark(
     if recipe is not None:
         checkpoint = train_recipe(recipe, str(folder), kind, device, progress)
     path = resolve_checkpoint(checkpoint)
-    check_benchmark_fit(load_checkpoint(path), ds)
+    ckpt = load_checkpoint(path)
+    check_benchmark_fit(ckpt, ds)
     test = evaluate_checkpoint(str(path), str(folder), split="test", device=device)
     valid = evaluate_checkpoint(str(path), str(folder), split="valid", device=device)
     return {
@@ -104,6 +105,7 @@ def run_benchmark(
         "dataset": str(folder),
         "checkpoint": str(path),
         "run_id": test["run_id"],
+        "heads": sorted({c["head"] for c in member_configs(ckpt)}),
         "test": test["metrics"],
         "valid": valid["metrics"],
         "baselines": test["baselines"],
@@ -114,7 +116,8 @@ def run_benchmark(
 def format_benchmark(result: dict) -> str:
     """Return the result as a readable table beside the published figures."""
     t, v = result["test"], result["valid"]
-    ours = f"musicgen Conv1D+GRU ({Path(result['checkpoint']).parent.name})"
+    head = "+NADE" if "nade" in result.get("heads", ()) else ""
+    ours = f"musicgen Conv1D+GRU{head} ({Path(result['checkpoint']).parent.name})"
     rows = [(m["model"], m["nll"], m["source"]) for m in result["published"]] + [(ours, t["nll"], "this run")]
     rows.sort(key=lambda r: -r[1])
     width = max(len(r[0]) for r in rows)

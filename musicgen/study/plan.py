@@ -1,7 +1,9 @@
-"""The optimizer × loss grid: plan it, find what a sweep already did, queue the rest for `sweep` to run.
+"""The optimizer × loss (× head) grid: plan it, find what a sweep already did, queue the rest for `sweep` to run.
 
-A run of a sweep is identified by its name, `<optimizer>+<loss> s<seed> <hash>`, where the hash
-covers the data ref and every model and training option that changes results. Re-running the same
+A run of a sweep is identified by its name, `<optimizer>+<loss> s<seed> <hash>` (`<optimizer>+<loss>+nade
+s<seed> <hash>` for the nade head), where the hash covers the data ref and every model and training
+option that changes results; an option at its default is left out, so the runs of sweeps planned
+before an option existed keep their names. Re-running the same
 sweep command finds the sweep by the hash of its grid, skips finished runs and retries failed,
 stopped or never-started ones. Both backends reuse the plan and the bookkeeping here.
 """
@@ -10,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
+from musicgen.config import HEAD_LOSSES, HEAD_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.errors import ConfigError, StoreError
 from musicgen.paths import run_dir
 from musicgen.runs import store
+from musicgen.study.stats import config_label
 from musicgen.training.train import run_training
 
 # Options that change speed, not results: left out of the identity of a run.
@@ -31,6 +34,7 @@ class RunSpec:
     optimizer: str
     loss: str
     seed: int
+    head: str
     train: dict  # TrainConfig fields
     model: dict  # ModelConfig fields
     name: str
@@ -78,33 +82,47 @@ def plan_sweep(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     name: str | None = None,
+    heads: list[str] | None = None,
 ) -> Plan:
-    """Return the grid optimizers × losses × seeds (train_cfg.seed, +1, ...) over one base configuration."""
+    """Return the grid optimizers × losses × heads × seeds (train_cfg.seed, +1, ...) over one base configuration.
+
+    heads: the output heads to compare (default: model_cfg's own); each is trained with every loss it takes.
+    """
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be an integer >= 1 (runs per combination), got {seeds}; e.g. --seeds 3")
     optimizers = parse_names(",".join(optimizers), OPTIMIZER_NAMES, "optimizers")
     losses = parse_names(",".join(losses), LOSS_NAMES, "losses")
-    model = to_dict(model_cfg)
+    heads = parse_names(",".join(heads), HEAD_NAMES, "heads") if heads is not None else [model_cfg.head]
+    for head in heads:
+        wrong = [loss for loss in losses if loss not in HEAD_LOSSES[head]]
+        if wrong:
+            raise ConfigError(
+                f"--heads {head} trains on the exact likelihood, not {', '.join(wrong)}: "
+                f"use --losses {','.join(HEAD_LOSSES[head])} (or sweep {head} apart)"
+            )
     base = to_dict(train_cfg)
     if train_cfg.weight_decay == (0.01 if train_cfg.optimizer == "adamw" else 0.0):
         base["weight_decay"] = None  # the default: let each optimizer take its own (0.01 for adamw, else 0)
     runs = []
     for opt in optimizers:
         for loss in losses:
-            for i in range(seeds):
-                fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
-                train = to_dict(from_dict(TrainConfig, fields))
-                identity = {
-                    "data": data,
-                    "model": _changed(model, to_dict(ModelConfig())),
-                    "train": {
-                        "optimizer": opt,
-                        "loss": loss,
-                        "seed": train["seed"],
-                        **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss))),
-                    },
-                }
-                runs.append(RunSpec(opt, loss, train["seed"], train, model, f"{opt}+{loss} s{train['seed']} {_hash(identity)}"))
+            for head in heads:
+                model = to_dict(replace(model_cfg, head=head))
+                for i in range(seeds):
+                    fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
+                    train = to_dict(from_dict(TrainConfig, fields))
+                    identity = {
+                        "data": data,
+                        "model": _changed(model, to_dict(ModelConfig())),
+                        "train": {
+                            "optimizer": opt,
+                            "loss": loss,
+                            "seed": train["seed"],
+                            **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss))),
+                        },
+                    }
+                    label = f"{config_label(opt, loss, head)} s{train['seed']} {_hash(identity)}"
+                    runs.append(RunSpec(opt, loss, train["seed"], head, train, model, label))
     shared = _changed({k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed")}, to_dict(TrainConfig()))
     grid = {
         "data": data,
@@ -112,11 +130,14 @@ def plan_sweep(
         "losses": losses,
         "seeds": seeds,
         "first_seed": train_cfg.seed,
-        "model": _changed(model, to_dict(ModelConfig())),
+        "model": _changed({k: v for k, v in to_dict(model_cfg).items() if k != "head"}, to_dict(ModelConfig())),
         "train": shared,
     }
+    if heads != [ModelConfig.head]:  # a grid of the default head alone keeps the identity it had before heads existed
+        grid["heads"] = heads
     config = {**grid, "hash": _hash(grid), "runs": len(runs)}
-    return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)} × {seeds} seeds", config, tuple(runs))
+    heads_part = f" × {'/'.join(heads)}" if heads != [ModelConfig.head] else ""
+    return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)}{heads_part} × {seeds} seeds", config, tuple(runs))
 
 
 def find_sweep(plan: Plan) -> str | None:

@@ -1,7 +1,7 @@
 """Compare the study's combinations over seeds: per-combination means and spreads, Welch's test, ranks with ties.
 
 Input is the run table of `stats.run_table` (one row per run; a `config` column names the
-combination, e.g. 'adamw+focal'); a combination needs at least two seeds for a difference to count.
+combination, e.g. 'adamw+focal' or 'adam+bce+nade'); a combination needs at least two seeds for a difference to count.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
     numeric = [c for c in table.columns if c not in skip and c != by and pd.api.types.is_numeric_dtype(table[c])]
     g = table.groupby(by, sort=True)
     out = pd.DataFrame({"n": g.size()})
-    for extra in ("optimizer", "loss"):
+    for extra in ("optimizer", "loss", "head"):
         if extra in table and extra != by:
             out[extra] = g[extra].first()
     for c in numeric:

@@ -1,4 +1,4 @@
-"""What the optimizer × loss study measures on each run: the run table and the curves per combination.
+"""What the optimizer × loss (× head) study measures on each run: the run table and the curves per combination.
 
 Pure functions over two frames shaped like the store's: runs (`store.list_runs`: id, name,
 status, config, summary, ...) and metric rows (`store.metrics_frame`: run_id, epoch, step, split,
@@ -28,6 +28,7 @@ TABLE_COLUMNS = [
     "status",
     "optimizer",
     "loss",
+    "head",
     "seed",
     "config",
     "epochs_done",
@@ -61,9 +62,14 @@ def _find(config: dict, key: str):
     return None
 
 
-def config_label(optimizer, loss) -> str:
-    """Return the name of one combination, e.g. 'adamw+focal'."""
-    return f"{optimizer}+{loss}"
+def config_label(optimizer, loss, head=None) -> str:
+    """Return the name of one combination, e.g. 'adamw+focal', or 'adam+bce+nade' for a head other than the independent one."""
+    return f"{optimizer}+{loss}" + (f"+{head}" if head not in (None, "independent") else "")
+
+
+def head_of(config: dict) -> str:
+    """Return the output head of a run's config ('independent' for runs from before heads existed)."""
+    return _find(config, "head") or "independent"
 
 
 def loss_spread(values, k: int = K_LAST) -> float:
@@ -157,8 +163,9 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
         "status": run.get("status"),
         "optimizer": opt,
         "loss": loss,
+        "head": head_of(config),
         "seed": seed,
-        "config": config_label(opt, loss),
+        "config": config_label(opt, loss, head_of(config)),
         "epochs_done": run.get("epochs_done", int(nll.index.max()) if not nll.empty else 0),
         "best_valid_nll": float(nll.min()) if not nll.empty else math.nan,
         "best_valid_f1": float(f1.max()) if not f1.empty else math.nan,
@@ -217,7 +224,8 @@ def curve_bands_from(
         if x == "seconds":
             s.index = _elapsed_by_epoch(m).reindex(s.index).to_numpy()
             s = s[~np.isnan(s.index.to_numpy(float))]
-        label = config_label(_find(run.get("config") or {}, "optimizer"), _find(run.get("config") or {}, "loss"))
+        config = run.get("config") or {}
+        label = config_label(_find(config, "optimizer"), _find(config, "loss"), head_of(config))
         curves.setdefault(label, []).append(s)
     rows = []
     for label, series in sorted(curves.items()):

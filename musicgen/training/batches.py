@@ -86,6 +86,9 @@ def transpose_rolls(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return padded.gather(2, src.view(b, 1, n).expand(b, t, n))
 
 
+NADE_RUNS = 16  # runs of notes per step that a nade head's memory is counted for (15 notes on)
+
+
 def step_memory_bytes(cfg: ModelConfig, batch_size: int, steps: int) -> int:
     """Return an estimate (bytes, on the high side) of what one training step of `batch_size` x `steps` needs.
 
@@ -93,7 +96,9 @@ def step_memory_bytes(cfg: ModelConfig, batch_size: int, steps: int) -> int:
     the backward pass and their gradients, per sequence and step: the notes and the loss's terms
     (8 per note), each conv layer's padded input and output (twice), 12 per GRU unit and layer (the
     three gates, their two projections and the output), the dropout before the head; plus 64 MiB of
-    workspace. Measured on CPU (growth of ru_maxrss over two steps, torch 2.13): 155 MiB for the
+    workspace. The nade head adds its weights and, per step, its hidden inputs and outputs for each run
+    of notes between two notes that are on (musicgen.nn.nade), counted for steps of up to 15 notes.
+    Measured on CPU (growth of ru_maxrss over two steps, torch 2.13): 155 MiB for the
     defaults (estimate 201), 1,780 MiB for batch 32 x 512 steps at hidden 1024 (estimate 2,003),
     3,739 MiB for 64 x 1024 steps with 2 conv layers of 512 (estimate 4,968).
     """
@@ -103,6 +108,10 @@ def step_memory_bytes(cfg: ModelConfig, batch_size: int, steps: int) -> int:
     gru_weights = sum(3 * h * (w + h + 2) for w in [widths[-1]] + [h] * (cfg.gru_layers - 1))
     weights = conv_weights + gru_weights + h * n + n + (n * n if cfg.skip else 0)
     per_step = 8 * n + sum(2 * (widths[i] + 2 * c) for i in range(cfg.conv_layers)) + 12 * h * cfg.gru_layers + 2 * h
+    if cfg.head == "nade":
+        k = cfg.nade_hidden
+        weights += 2 * n * k + (h + 1) * k
+        per_step += 4 * (NADE_RUNS * (k + n) + k) + 4 * n
     return 4 * (4 * weights + batch_size * steps * per_step) + 64 * 2**20
 
 
@@ -122,5 +131,5 @@ def check_step_memory(cfg: ModelConfig, batch_size: int, steps: int, device, ava
         f"one training step needs about {need / 2**30:,.1f} GiB (batch {batch_size} x {steps} steps x {cfg.n_notes} notes; "
         f"conv {cfg.conv_layers} x {cfg.conv_channels} channels, kernel {cfg.conv_kernel}; GRU {cfg.gru_layers} x {cfg.hidden}) "
         f"but {device.type} has {available / 2**30:,.1f} GiB free; lower --batch-size, --hidden, --conv-channels, "
-        f"--gru-layers or --conv-layers, or build shorter windows (--seq-len)"
+        f"--gru-layers{', --nade-hidden' if cfg.head == 'nade' else ''} or --conv-layers, or build shorter windows (--seq-len)"
     )

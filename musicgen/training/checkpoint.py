@@ -200,10 +200,12 @@ def _mismatch(e: BaseException) -> str:
 
 def member_configs(ckpt: dict) -> list[dict]:
     """Return the model config dict of each member (one for a plain checkpoint)."""
-    # Checkpoints from before the skip path existed have no 'skip' key and no skip weights.
+    # Checkpoints from before the skip path existed have no 'skip' key and no skip weights; those from before
+    # the nade head have no 'head' key and the independent head.
+    old = {"skip": False, "head": "independent"}
     if ckpt.get("model_configs"):
-        return [{"skip": False, **c} for c in ckpt["model_configs"]]
-    return [{"skip": False, **ckpt["model_config"]}] * int(ckpt.get("ensemble") or 1)
+        return [{**old, **c} for c in ckpt["model_configs"]]
+    return [{**old, **ckpt["model_config"]}] * int(ckpt.get("ensemble") or 1)
 
 
 def load_model(ref: str, device="cpu") -> tuple[ConvGRU, dict]:

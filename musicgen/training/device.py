@@ -38,3 +38,18 @@ def set_threads(threads: int | None, device: torch.device) -> None:
     # A small GRU gains little from more, and OpenMP threads that share cores with other processes
     # spin-wait (measured: 2 threads on a busy 2-core machine ran a batch 40x slower than 1 thread).
     torch.set_num_threads(threads or max(1, min(usable_cores() // 2, 4)))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run the block on one torch CPU thread, then restore the count the process had.
+
+    For loops of small ops (a step of generation): on a shared CPU, the threads of a parallel op on a
+    tiny tensor mostly spin-wait (measured: a nade step 250x slower with 2 threads on a busy 2-core machine).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -1,8 +1,19 @@
 """Prediction metrics of next-step models and of the two baselines; padding never counts.
 
 Conventions: a batch predicts `targets = x[:, 1:]` from `inputs = x[:, :-1]`; `mask (B, T)` marks
-the real predicted steps (t + 1 < length). Cells are (step, note) pairs of real steps. A cell is
-predicted positive when its probability is >= the threshold (0.5 unless stated).
+the real predicted steps (t + 1 < length). Cells are (step, note) pairs of real steps.
+
+Definitions that hold for every head, so that figures compare across heads:
+- NLL: minus the log-probability of each real step's notes, in nats, averaged over real steps. The
+  logits a model gives (`model(inputs, targets)`) are such that BCE on them summed over notes is that
+  joint NLL: each note's own for the independent head, the conditionals of the observed notes for
+  the nade head (the exact joint), the mixture's conditionals for an ensemble with a nade member.
+- Predicted frame, and with it F1, precision, recall and frame accuracy: for the independent head a
+  cell is predicted positive when its probability is >= the threshold (0.5 unless stated); the
+  threshold that maximizes F1 on validation is searched on a grid of BINS. For the nade head (and
+  ensembles with a nade member) the predicted frame is the greedy ancestral decoding of the step: low
+  to high, a note is on when its conditional, given the notes already decided in that step, is above
+  the threshold; the F1-best threshold is chosen on validation by decoding at each of THRESHOLD_GRID.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from torch.nn import functional as F
 # Threshold resolution of the F1-best search: thresholds k / BINS, k = 1..BINS-1.
 BINS = 1000
 BASELINES = ("silent", "copy_previous")
+# Thresholds at which the greedy decoding of a note-by-note head is measured on validation (0.05, 0.10, ..., 0.95).
+THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 
 def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -60,9 +73,13 @@ def baseline_probs(kind: str, inputs: torch.Tensor) -> torch.Tensor:
 
 
 class Tally:
-    """Accumulate metrics over batches on the batches' device, then summarize with `result`."""
+    """Accumulate metrics over batches on the batches' device, then summarize with `result`.
 
-    def __init__(self, device="cpu"):
+    `thresholds` (a note-by-note head): the predicted frames are decoded ones, added per threshold
+    as counts (`decoded` in `add`); without, they are the cells' probabilities against a threshold.
+    """
+
+    def __init__(self, device="cpu", thresholds: tuple[float, ...] | None = None):
         def z():
             return torch.zeros((), dtype=torch.float64, device=device)
 
@@ -71,9 +88,14 @@ class Tally:
         self.has_loss = False
         self.hist_pos = torch.zeros(BINS, dtype=torch.float64, device=device)
         self.hist_neg = torch.zeros(BINS, dtype=torch.float64, device=device)
+        self.thresholds = tuple(float(t) for t in thresholds) if thresholds is not None else None
+        self.decoded = torch.zeros(len(self.thresholds or ()), 3, dtype=torch.float64, device=device)  # (tp, fp, fn) each
 
-    def add(self, targets, mask, logits=None, probs=None, loss=None) -> None:
-        """Add one batch: targets (B, T, N) 0/1, mask (B, T), logits or probs (B, T, N), its mean loss."""
+    def add(self, targets, mask, logits=None, probs=None, loss=None, decoded=None) -> None:
+        """Add one batch: targets (B, T, N) 0/1, mask (B, T), logits or probs (B, T, N), its mean loss.
+
+        decoded (len(thresholds), 3): (tp, fp, fn) of the batch's decoded frames at each threshold.
+        """
         m = mask.bool()
         n_steps = m.sum()
         self.steps += n_steps
@@ -86,12 +108,18 @@ class Tally:
         if loss is not None:
             self.loss += loss.detach().double() * n_steps * targets.shape[-1]
             self.has_loss = True
+        if self.thresholds is not None:
+            self.decoded += torch.as_tensor(decoded, dtype=torch.float64, device=self.decoded.device)
+            return
         p, y = probs[m], targets[m].bool()  # (cells_in_batch / N, N)
         bins = (p * BINS).long().clamp_(0, BINS - 1)
         self.hist_pos += torch.bincount(bins[y], minlength=BINS).double()
         self.hist_neg += torch.bincount(bins[~y], minlength=BINS).double()
 
     def _counts_at(self, k: int) -> tuple[int, int, int]:
+        if self.thresholds is not None:
+            tp, fp, fn = (int(c) for c in self.decoded[k])
+            return tp, fp, fn
         tp = int(self.hist_pos[k:].sum())
         fp = int(self.hist_neg[k:].sum())
         fn = int(self.hist_pos[:k].sum())
@@ -99,6 +127,10 @@ class Tally:
 
     def best_threshold(self) -> float:
         """Return the threshold k/BINS (k >= 1) that maximizes micro F1 (the lowest one on ties)."""
+        if self.thresholds is not None:
+            tp, fp, fn = self.decoded.unbind(1)
+            f1 = 2 * tp / (2 * tp + fp + fn).clamp(min=1)
+            return self.thresholds[int(torch.argmax(f1))]
         tp = self.hist_pos.flip(0).cumsum(0).flip(0)[1:]  # tp[k-1]: positives with bin >= k
         fp = self.hist_neg.flip(0).cumsum(0).flip(0)[1:]
         fn = self.hist_pos.sum() - tp
@@ -108,10 +140,16 @@ class Tally:
     def result(self, threshold: float | None = None) -> dict:
         """Return the metric dict; `threshold` None picks the F1-best one here (validation), else reuses it (test)."""
         thr = self.best_threshold() if threshold is None else float(threshold)
-        tp, fp, fn = self._counts_at(BINS // 2)
+        if self.thresholds is not None:
+            if thr not in self.thresholds or 0.5 not in self.thresholds:
+                raise ValueError(f"frames were decoded at {self.thresholds}, not at {thr} and 0.5")
+            k, at_half, chosen = None, self.thresholds.index(0.5), self.thresholds.index(thr)
+        else:
+            k = min(max(round(thr * BINS), 1), BINS - 1)
+            at_half, chosen = BINS // 2, k
+        tp, fp, fn = self._counts_at(at_half)
         precision, recall, f1 = prf(tp, fp, fn)
-        k = min(max(round(thr * BINS), 1), BINS - 1)
-        tpb, fpb, fnb = self._counts_at(k)
+        tpb, fpb, fnb = self._counts_at(chosen)
         pb, rb, f1b = prf(tpb, fpb, fnb)
         cells = float(self.cells)
         out = {
@@ -121,7 +159,7 @@ class Tally:
             "recall": recall,
             "f1": f1,
             "f1_best": f1b,
-            "threshold": k / BINS,
+            "threshold": k / BINS if k is not None else thr,
             "frame_acc": frame_accuracy(tp, fp, fn),
             "pred_pos_rate": (tp + fp) / cells if cells else 0.0,
             "density": (tp + fn) / cells if cells else 0.0,

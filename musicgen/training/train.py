@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from musicgen.config import MONITORS, ModelConfig, TrainConfig, code_version, to_dict
+from musicgen.config import MONITORS, ModelConfig, TrainConfig, check_head_loss, code_version, to_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
@@ -81,6 +81,7 @@ def run_training(
         name = run["name"]
     model_cfg = model_cfg or ModelConfig()
     train_cfg = train_cfg or TrainConfig()
+    check_head_loss(model_cfg, train_cfg)  # before anything is loaded or created
     device = resolve_device(train_cfg.device)
     ds = load_dataset(data_ref)
     if resume and not restart and ds.id != run["dataset_id"]:
@@ -114,8 +115,8 @@ def run_training(
         reporter.start(run_id, statuses=("queued",))
         reporter.update_run(run_id, config=config, dataset_id=ds.id, name=name or run_id)
     else:
-        run_id = reporter.create_run(name or f"{train_cfg.optimizer}-{train_cfg.loss}", config, ds.id, sweep_id=sweep_id)
-        name = name or f"{train_cfg.optimizer}-{train_cfg.loss}"
+        name = name or f"{train_cfg.optimizer}-{train_cfg.loss}" + ("-nade" if model_cfg.head == "nade" else "")
+        run_id = reporter.create_run(name, config, ds.id, sweep_id=sweep_id)
         reporter.start(run_id)
     if on_start:
         on_start(run_id)
@@ -232,7 +233,7 @@ class _Trainer:
                 shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
             with autocast(self.device):
-                logits = self.model(inputs)  # (B, T, N)
+                logits = self.model(inputs, targets)  # (B, T, N): the nade head's are conditionals of the targets
             loss = self.loss_fn(logits, targets, mask)
             if not torch.isfinite(loss):
                 self._fail("the training loss", p.epoch, b)

@@ -32,8 +32,10 @@ def write_midis(folder: Path, n: int = 6, steps: int = 48) -> list[Path]:
     return [write_midi(chorale_like_roll(steps, rng), folder / f"piece{i}.mid") for i in range(n)]
 
 
-def seed_run(name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, status: str = "finished") -> str:
-    """Put a run with per-epoch metrics and a tiny checkpoint into the store; return its id."""
+def seed_run(
+    name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, status: str = "finished", head: str = "independent"
+) -> str:
+    """Put a run with per-epoch metrics and a tiny checkpoint (of the given head) into the store; return its id."""
     import torch
 
     from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
@@ -43,7 +45,7 @@ def seed_run(name: str, optimizer: str, loss: str, seed: int, epochs: int = 4, s
     from musicgen.training.checkpoint import save_checkpoint
 
     train = TrainConfig(optimizer=optimizer, loss=loss, seed=seed, epochs=epochs)
-    model_cfg = ModelConfig(**TINY_MODEL)
+    model_cfg = ModelConfig(**TINY_MODEL, head=head, nade_hidden=8)
     config = {
         "model": to_dict(model_cfg),
         "train": to_dict(train),

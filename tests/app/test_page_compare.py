@@ -76,3 +76,16 @@ def test_grid_button_launches_the_course_work_sweep(home, monkeypatch, seeds):
 
     parsed = build_parser().parse_args(["sweep", *launched[0]])
     assert (parsed.optimizers, parsed.losses, parsed.seeds, parsed.epochs) == ("adam,adamw,rmsprop", "bce,focal", seeds, 3)
+
+
+def test_heads_are_told_apart(home):
+    ids = [seed_run(f"{h}-s{s}", "adam", "bce", s, head=h) for h in ("independent", "nade") for s in (0, 1)]
+    at = open_page("compare")
+    at.multiselect(key="cmp_runs").set_value(ids).run()
+    no_failure(at)
+    grouped = frame(at, "config", "n", "head")
+    assert sorted(zip(grouped["config"], grouped["head"], strict=True)) == [
+        ("adam+bce", "independent"),
+        ("adam+bce+nade", "nade"),
+    ]
+    assert list(frame(at, "id", "epochs_to_95").set_index("id").loc[ids, "head"]) == ["independent"] * 2 + ["nade"] * 2

@@ -205,3 +205,19 @@ def test_a_broken_primer_upload_names_the_file_not_the_server_or_the_parser(home
     (error,) = texts(at.error)
     assert "bad.mid: not a readable MIDI file (damaged, cut short or not MIDI)" in error
     assert str(home) not in error and "uploads" not in error and "iostream" not in error, error
+
+
+def test_a_nade_model_generates_and_refuses_topk(home):
+    run = seed_run("nade", "adam", "bce", 0, head="nade")
+    at = open_page("generate")
+    at.multiselect(key="gen_models").set_value([run])
+    at.number_input(key="gen_steps").set_value(24)
+    at.selectbox(key="gen_reference").set_value("(none)")
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    results = at.session_state["gen_results"]
+    assert [r["ref"] for r in results] == [run] and results[0]["wav"][:4] == b"RIFF"
+    at.selectbox(key="gen_strategy").set_value("topk")
+    at.button(key="gen_go").click().run(timeout=60)
+    assert not at.exception and not at.session_state["gen_results"]
+    assert any("use --strategy sample or threshold" in e for e in texts(at.error))

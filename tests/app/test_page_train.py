@@ -96,3 +96,18 @@ def test_the_knobs_shown_are_the_fields_each_optimizer_and_loss_read():
             knobs = train_knobs(optimizer, loss)
             assert set(knobs) <= names and knobs[-2:] == ("clip", "patience"), (optimizer, loss, knobs)
     assert train_knobs("rmsprop", "focal") == ("alpha", "eps", "rms_momentum", "focal_gamma", "focal_alpha", "clip", "patience")
+
+
+def test_the_head_is_a_choice_and_nade_takes_the_likelihood_only(home, launched):
+    at = open_page("train")
+    assert at.radio(key="model_head").options == ["independent", "nade"] and at.radio(key="model_head").value == "independent"
+    at.radio(key="model_head").set_value("nade")
+    at.number_input(key="model_nade_hidden").set_value(32)
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    model = read_run_config(launched[-1][1])[2]
+    assert (model.head, model.nade_hidden) == ("nade", 32)
+    at.selectbox(key="train_loss").set_value("focal")
+    at.button(key="train_launch").click().run()
+    assert not at.exception and len(launched) == 1
+    assert any("--head nade trains on the exact likelihood: use --loss bce" in e for e in texts(at.error))

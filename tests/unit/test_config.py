@@ -43,7 +43,10 @@ OTHER = {
         "hidden": 24,
         "gru_layers": 3,
         "dropout": 0.0,
+        "input_dropout": 0.25,
         "skip": False,
+        "head": "nade",
+        "nade_hidden": 64,
     },
     TrainConfig: {
         "optimizer": "sgd",

@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -158,3 +160,68 @@ def test_ensemble_select_keeps_the_validation_best_members(home, tmp_path, capsy
     assert len(model.members) == len(result["members"]) == ckpt["ensemble"]
     assert main(["ensemble", good[0]["id"], good[1]["id"], "--out", str(out), "--select", "0"]) == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+def nade_member(seed=0):
+    torch.manual_seed(seed)
+    m = ConvGRU(dataclasses.replace(TINY, head="nade", nade_hidden=8))
+    with torch.no_grad():
+        m.head.to_b.bias.normal_(-2.0, 2.0)
+        m.head.W.normal_(0, 1.0)
+        m.head.V.normal_(0, 1.0)
+    return m.eval()
+
+
+def test_a_mixed_head_ensembles_nll_is_the_log_mean_exp_of_its_members_joint_probabilities():
+    ens = Ensemble([members(1)[0], nade_member(1), nade_member(2)])
+    assert ens.rule == "step mixture" and Ensemble(members(2)).rule == "per-note mean"
+    roll = (torch.rand(2, 7, 12, generator=torch.Generator().manual_seed(0)) < 0.25).float()
+    x, y = roll[:, :-1], roll[:, 1:]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    with torch.no_grad():
+        nll = bce(ens(x, y), y, reduction="none").sum(-1)  # (B, T): what evaluation sums
+        log_p = torch.stack([-bce(m(x, y), y, reduction="none").sum(-1) for m in ens.members])  # (K, B, T)
+    torch.testing.assert_close(nll, -(torch.logsumexp(log_p, 0) - math.log(3)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="step_notes"):
+        ens.step(x[:, 0], ens.init_state(2))
+
+
+def test_greedy_select_of_a_step_mixture_reports_its_nll():
+    from musicgen.study.ensembles import greedy_select
+
+    g = torch.Generator().manual_seed(1)
+    targets = (torch.rand(300, 6, generator=g) < 0.3).float()
+    truth = targets * 4 - 2
+    candidates = [truth + torch.randn(300, 6, generator=g) * 1.5 for _ in range(2)] + [-truth]
+    picked = greedy_select(candidates, targets, k=3, rule="step mixture")
+    assert 2 not in [i for i, _ in picked]
+    log_p = torch.stack([-_bce_nll_per_step(candidates[i], targets) for i, _ in picked])
+    want = float(-(torch.logsumexp(log_p, 0) - math.log(len(picked))).mean())
+    assert picked[-1][1] == pytest.approx(want, rel=1e-5)
+
+
+def _bce_nll_per_step(logits, targets):
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+
+
+def test_a_mixed_head_ensemble_is_built_evaluated_and_generates(home, tmp_path, capsys):
+    data = make_dataset(tmp_path / "ds")
+    small = {"conv_channels": 8, "hidden": 16, "gru_layers": 1, "dropout": 0.0}
+    train = TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", threads=1)
+    a = run_training(str(data), ModelConfig(**small), train)
+    b = run_training(str(data), ModelConfig(**small, head="nade", nade_hidden=16), train)
+    out = tmp_path / "mixed.pt"
+    assert main(["ensemble", a["id"], b["id"], "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rule"] == "step mixture" and result["threshold"] in [round(0.05 * k, 2) for k in range(1, 20)]
+    model, ckpt = load_model(str(out))
+    assert [m.cfg.head for m in model.members] == ["independent", "nade"] and not model.independent_notes
+    # The mixture's NLL is below the mean of its members' (the log of a mean is at least the mean of the logs).
+    assert result["valid_nll"] <= (a["best"]["nll"] + b["best"]["nll"]) / 2 + 1e-6
+    assert main(["evaluate", str(out), "--data", str(data), "--split", "valid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["nll"] == pytest.approx(result["valid_nll"], abs=1e-5)
+    from musicgen.music.generate import generate
+
+    rolls = generate(model, 16, samples=2, seed=4)
+    np.testing.assert_array_equal(rolls, generate(model, 16, samples=2, seed=4))
+    assert rolls.shape == (2, 16, 12)

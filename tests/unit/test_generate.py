@@ -452,3 +452,73 @@ def test_excerpt_spec_names_the_first_usable_file(tiny_dataset):
     assert spec == f"tiny:{next(f['file'] for f in ds.report['files'] if f['status'] == 'ok')}:0"
     assert load_primer(spec, DataConfig(), 8).shape == (8, 84)
     assert excerpt_spec(type("Empty", (), {"name": "e", "report": {"files": [{"file": "x.mid", "status": "skipped"}]}})()) is None
+
+
+def tiny_nade(seed=0, **kw) -> ConvGRU:
+    """Build a small random ConvGRU with the nade head (eval mode) whose conditionals are sparse-ish and depend on each other."""
+    torch.manual_seed(seed)
+    cfg = {"n_notes": 84, "conv_channels": 8, "conv_kernel": 3, "conv_layers": 1, "hidden": 16, "gru_layers": 2, "dropout": 0.2}
+    model = ConvGRU(ModelConfig(**{**cfg, "head": "nade", "nade_hidden": 12, **kw}))
+    with torch.no_grad():
+        model.head.to_b.bias.normal_(-2.5, 1.5)
+        model.head.to_b.weight.mul_(4)
+        model.head.W.normal_(0.0, 1.0)
+        model.head.V.normal_(0.0, 1.0)
+        if model.skip is not None:
+            model.skip.weight.normal_(0.0, 0.5)
+    return model.eval()
+
+
+def test_nade_sampling_is_reproducible_batched_and_capped():
+    m = tiny_nade()
+    a = generate(m, 40, samples=3, seed=7)
+    assert a.shape == (3, 40, 84) and set(np.unique(a)) <= {0, 1}
+    np.testing.assert_array_equal(a, generate(m, 40, samples=3, seed=7))
+    assert not np.array_equal(a, generate(m, 40, samples=3, seed=8))
+    assert not np.array_equal(a[0], a[1])
+    assert counts(generate(m, 40, samples=4, seed=0, temperature=1.5)).max() > 2
+    assert counts(generate(m, 40, samples=4, seed=0, temperature=1.5, max_polyphony=2)).max() <= 2
+    greedy = generate(m, 24, strategy="threshold", threshold=0.3, seed=1)
+    np.testing.assert_array_equal(greedy, generate(m, 24, strategy="threshold", threshold=0.3, seed=2))
+
+
+@pytest.mark.parametrize("strategy", ["sample", "threshold"])
+def test_nade_fast_path_step_path_and_recompute_give_the_same_rolls(strategy, monkeypatch):
+    import musicgen.music.generate as gen_mod
+
+    m = tiny_nade()
+    primer = (np.random.default_rng(0).random((5, 84)) < 0.05).astype(np.uint8)
+    opts = {"strategy": strategy, "threshold": 0.3, "samples": 2, "seed": 3, "primer": primer}
+    fast = generate(m, 30, **opts)
+    np.testing.assert_array_equal(fast, generate(m, 30, recompute=True, **opts))
+    monkeypatch.setattr(gen_mod, "_fast_ok", lambda model: False)  # model.step_notes
+    np.testing.assert_array_equal(fast, generate(m, 30, **opts))
+
+
+def test_an_ancestral_samples_log_probability_is_the_models_nll_of_it():
+    from torch.nn import functional as F
+
+    from musicgen.nn.notes import decide
+
+    m = tiny_nade()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        state, x, rolls, logp = m.init_state(2), torch.zeros(2, 84), [], torch.zeros(2)
+        for _ in range(12):
+            dist, state = m.step_notes(x, state)
+            x, lp = decide(dist, generator=gen)
+            rolls.append(x)
+            logp += lp
+        roll = torch.stack([torch.zeros(2, 84), *rolls], dim=1)  # the silent start, then the sample
+        nll = F.binary_cross_entropy_with_logits(m(roll[:, :-1], roll[:, 1:]), roll[:, 1:], reduction="none").sum((1, 2))
+    assert roll.sum() > 0
+    torch.testing.assert_close(logp, -nll, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kw, match", [({"strategy": "topk"}, "strategy topk needs every note's probability"), ({"min_notes": 1}, "min notes \\(1\\)")]
+)
+def test_nade_refuses_what_needs_every_notes_probability_at_once(kw, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        generate(tiny_nade(), 8, **kw)
+    assert "\n" not in str(e.value)

@@ -91,3 +91,22 @@ def test_baselines_on_a_held_note():
     assert baseline_probs("copy_previous", rolls[:, :-1]).dtype == torch.float32
     with pytest.raises(ValueError, match="unknown baseline"):
         baseline_probs("random", rolls)
+
+
+def test_decoded_frames_are_measured_at_their_thresholds():
+    """A note-by-note head: F1 and the rest from counts of decoded frames per threshold; NLL from its logits as always."""
+    from musicgen.training.metrics import THRESHOLD_GRID
+
+    assert THRESHOLD_GRID[0] == 0.05 and THRESHOLD_GRID[-1] == 0.95 and len(THRESHOLD_GRID) == 19 and 0.5 in THRESHOLD_GRID
+    targets = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
+    mask = torch.tensor([[True, True]])
+    tally = Tally(thresholds=(0.3, 0.4, 0.5))
+    # (tp, fp, fn) at 0.3, 0.4, 0.5: 0.3 and 0.4 tie on F1 (the lower one is chosen), 0.5 misses more.
+    tally.add(targets, mask, logits=torch.zeros(1, 2, 2), decoded=torch.tensor([[3, 1, 0], [3, 1, 0], [1, 0, 2]]))
+    valid = tally.result()
+    assert valid["threshold"] == 0.3 and valid["f1_best"] == pytest.approx(6 / 7)
+    assert valid["f1"] == pytest.approx(2 / 4) and valid["pred_pos_rate"] == pytest.approx(1 / 4)  # at 0.5
+    assert valid["nll"] == pytest.approx(2 * math.log(2)) and valid["density"] == pytest.approx(3 / 4)
+    assert tally.result(threshold=0.4)["threshold"] == 0.4
+    with pytest.raises(ValueError, match="not at 0.35"):
+        tally.result(threshold=0.35)

@@ -74,3 +74,33 @@ def test_non_finite_ray_resources_are_one_line_errors(home, capsys, flag):
 
     assert main(["sweep", "--data", "builtin:bach", "--backend", "ray", flag, "nan"]) == 2
     assert capsys.readouterr().err == f"error: {flag} must be a finite number, got nan; e.g. {flag} 1\n"
+
+
+def test_a_plan_with_two_heads_names_the_nade_runs_and_keeps_old_identities():
+    before_heads = sweep_plan("d", seeds=1)  # names and hash as the code before the nade head gave them
+    assert before_heads.config["hash"] == "9bc6a7371d" and "heads" not in before_heads.config
+    assert [r.name for r in before_heads.runs][:2] == ["adam+bce s0 96999c10a7", "adam+focal s0 53f8aca168"]
+    p = plan_sweep("d", ["adam", "rmsprop"], ["bce"], 2, SWEEP_MODEL, SWEEP_TRAIN, heads=["independent", "nade"])
+    assert len(p.runs) == 8 and len({r.name for r in p.runs}) == 8 and p.config["heads"] == ["independent", "nade"]
+    assert {r.head for r in p.runs} == {"independent", "nade"} and all(r.model["head"] == r.head for r in p.runs)
+    independent = [r.name for r in p.runs if r.head == "independent"]
+    assert independent[0] == "adam+bce s0 96999c10a7"  # the same run as in the plan without heads: found and skipped
+    assert [r.name.split()[0] for r in p.runs if r.head == "nade"] == ["adam+bce+nade"] * 2 + ["rmsprop+bce+nade"] * 2
+    assert "independent/nade" in p.name and p.config["hash"] != before_heads.config["hash"]
+    with pytest.raises(ConfigError, match="--heads nade trains on the exact likelihood, not focal: use --losses bce"):
+        plan_sweep("d", ["adam"], ["bce", "focal"], 1, SWEEP_MODEL, SWEEP_TRAIN, heads=["independent", "nade"])
+    with pytest.raises(ConfigError, match="unknown heads 'made'"):
+        plan_sweep("d", ["adam"], ["bce"], 1, SWEEP_MODEL, SWEEP_TRAIN, heads=["made"])
+
+
+def test_sweep_heads_errors_are_one_line(home, capsys):
+    from musicgen.cli import main
+
+    for argv, match in [
+        (["--heads", "independent,nade"], "--heads nade trains on the exact likelihood, not focal"),
+        (["--heads", "nade", "--head", "nade"], "give --heads (the heads to compare) or --head, not both"),
+    ]:
+        assert main(["sweep", "--data", "builtin:bach", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and match in err, err
+    assert store.list_runs().empty

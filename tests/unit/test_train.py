@@ -350,3 +350,37 @@ def test_a_closed_output_pipe_ends_quietly(home, data, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdout", ClosedPipe())
     assert main(["runs"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def test_the_nade_head_trains_evaluates_and_generates_through_the_cli(home, data, tmp_path, capsys):
+    args = ["train", "--data", str(data), "--head", "nade", "--nade-hidden", "16", "--epochs", "3", "--batch-size", "8"]
+    assert main([*args, "--lr", "0.01", "--device", "cpu", "--threads", "1", "--json", *TINY_ARGS]) == 0
+    out = capsys.readouterr().out.splitlines()
+    summary, rid = json.loads(out[-1]), out[0].split()[1]
+    assert summary["status"] == "finished" and store.get_run(rid)["config"]["model"]["head"] == "nade"
+    # The exact joint NLL falls; F1 is that of the greedy decoding at a threshold of the validation grid.
+    nll = store.metrics_frame([rid]).query("split == 'valid' and name == 'nll'").sort_values("epoch")["value"].tolist()
+    assert nll[-1] < nll[0] and summary["threshold"] in [round(0.05 * k, 2) for k in range(1, 20)]
+    assert summary["test"]["threshold"] == summary["threshold"] and 0 < summary["test"]["f1_best"] <= 1
+    assert main(["evaluate", rid, "--data", str(data), "--device", "cpu", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)["metrics"]
+    for k in ("nll", "f1", "f1_best", "frame_acc", "loss"):
+        assert ev[k] == pytest.approx(summary["test"][k], rel=1e-6), k
+    assert main(["evaluate", rid, "--data", str(data), "--threshold", "0.33", "--json"]) == 0  # off the grid: decoded there
+    assert json.loads(capsys.readouterr().out)["metrics"]["threshold"] == 0.33
+    midi = tmp_path / "g.mid"
+    for strategy in ("sample", "threshold"):
+        argv = ["generate", rid, "--steps", "24", "--samples", "2", "--strategy", strategy, "--max-polyphony", "3"]
+        assert main([*argv, "--out", str(midi), "--data", str(data), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert len(report["samples"]) == 2 and report["comparison"]["n_generated"] >= 2
+    one_line_error(["generate", rid, "--strategy", "topk", "--out", str(midi)], capsys, "use --strategy sample or threshold")
+
+
+@pytest.mark.parametrize("loss", ["focal", "weighted-bce", "asymmetric"])
+def test_a_loss_other_than_the_likelihood_with_the_nade_head_is_a_one_line_error(home, data, capsys, loss):
+    argv = ["train", "--data", str(data), "--head", "nade", "--loss", loss, "--epochs", "1", *TINY_ARGS]
+    one_line_error(argv, capsys, f"--head nade trains on the exact likelihood: use --loss bce (got --loss {loss})")
+    assert store.list_runs().empty
+    with pytest.raises(ConfigError, match="use --loss bce"):
+        run_training(str(data), ModelConfig(head="nade"), cfg(loss=loss))

@@ -33,6 +33,13 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_ensemble)
 
+    p = sub.add_parser("export", help="write a run's checkpoint for use only (no optimizer state), float16 with --half")
+    p.add_argument("ref", metavar="RUN_ID|CHECKPOINT", help="run id or .pt file")
+    p.add_argument("--out", required=True, help="checkpoint file to write (e.g. checkpoints/jsb-nade/best.pt)")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_export)
+
 
 def _benchmark(args) -> int:
     from musicgen.study.literature import format_benchmark, run_benchmark
@@ -72,4 +79,16 @@ def _ensemble(args) -> int:
         else f"wrote {args.out}: {len(payload['members'])} members ({payload['rule']}), valid NLL {v['nll']:.3f}, "
         f"F1 {v['f1_best']:.3f} at threshold {payload['threshold']:.2f}"
     )
+    return 0
+
+
+def _export(args) -> int:
+    from musicgen.cli import check_writable
+    from musicgen.training.checkpoint import export_payload, load_checkpoint, resolve_checkpoint, save_checkpoint
+
+    out = check_writable(args.out, (".pt",), "--out")
+    src = resolve_checkpoint(args.ref)
+    save_checkpoint(out, export_payload(load_checkpoint(src), half=args.half))
+    result = {"from": str(src), "out": str(out), "bytes": out.stat().st_size, "half": args.half}
+    print(json.dumps(result) if args.json else f"wrote {out} ({result['bytes'] / 1e6:.1f} MB) from {src}")
     return 0

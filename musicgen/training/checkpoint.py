@@ -26,7 +26,7 @@ FORMAT = "musicgen-checkpoint"
 VERSION = 1
 REQUIRED = ("format", "version", "model_config", "data_config", "model_state")
 # Names that the CLI and the app know for checkpoints shipped in the repo.
-SHIPPED = {"demo": SHIPPED_CHECKPOINTS / "demo" / "best.pt", "jsb": SHIPPED_CHECKPOINTS / "jsb" / "best.pt"}
+SHIPPED = {name: SHIPPED_CHECKPOINTS / name / "best.pt" for name in ("demo", "jsb", "jsb-nade")}
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -88,6 +88,35 @@ def _not_torch_file(path: Path) -> str | None:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
         return None
     return "it is empty" if not head else f"it starts with {head!r}"
+
+
+# What a checkpoint needs to be used (evaluated, generated from, ensembled); the rest only resumes training.
+USE_KEYS = (
+    *REQUIRED,
+    "model_configs",
+    "ensemble",
+    "members",
+    "rule",
+    "selection",
+    "train_config",
+    "threshold",
+    "run_id",
+    "dataset_id",
+    "data_path",
+    "train_density",
+    "best_valid",
+    "valid",
+    "best_epoch",
+    "epoch",
+)
+
+
+def export_payload(ckpt: dict, half: bool = False) -> dict:
+    """Return a checkpoint for use only: no optimizer, scheduler or RNG state; float16 weights when `half`."""
+    out = {k: ckpt[k] for k in USE_KEYS if k in ckpt and k not in ("format", "version")}
+    if half:
+        out["model_state"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()}
+    return out
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:

@@ -192,3 +192,25 @@ def test_shipped_checkpoints_from_before_heads_load_as_independent_with_their_fi
     assert main(["evaluate", "demo", "--data", "builtin:bach", "--split", "test", "--device", "cpu", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)["metrics"]
     assert (round(m["nll"], 3), round(m["f1"], 3), round(m["f1_best"], 3), m["threshold"]) == (3.762, 0.828, 0.830, 0.376)
+
+
+def test_export_keeps_what_a_checkpoint_is_used_for_and_halves_the_weights(home, tmp_path, capsys):
+    import json
+
+    from musicgen.cli import main
+
+    opt = torch.optim.Adam(ConvGRU(CFG).parameters())
+    save_checkpoint(home / "checkpoints" / "run1" / "best.pt", payload(epoch=2, optimizer_state=opt.state_dict(), run_id="run1"))
+    out = tmp_path / "slim.pt"
+    assert main(["export", "run1", "--out", str(out), "--half", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["half"] is True
+    slim = load_checkpoint(out)
+    assert "optimizer_state" not in slim and "rng" not in slim
+    assert (slim["run_id"], slim["threshold"], slim["epoch"]) == ("run1", 0.3, 2)
+    assert all(v.dtype == torch.float16 for v in slim["model_state"].values() if v.is_floating_point())
+    full, _ = load_model("run1")
+    half, _ = load_model(str(out))
+    x = (torch.rand(2, 6, 4) < 0.5).float()
+    assert torch.allclose(full(x), half(x), atol=1e-2)  # float16 weights, float32 model
+    assert main(["export", "run1", "--out", str(tmp_path / "x.txt")]) == 2
+    assert "must end in .pt" in capsys.readouterr().err

@@ -233,7 +233,7 @@ def cmd_train(args) -> int:
             print(f"test: {_fmt(summary['test'])}")
         for kind, by_split in summary["baselines"].items():
             m = by_split.get("test") or by_split.get("valid")
-            print(f"baseline {kind}: {_fmt(m, ('f1', 'frame_acc', 'pred_pos_rate'))}")
+            print(f"baseline {kind}: {_fmt(m, ('nll', 'f1', 'frame_acc', 'pred_pos_rate'))}")
     return 0
 
 
@@ -310,5 +310,5 @@ def cmd_evaluate(args) -> int:
     print(f"{result['checkpoint']} on {result['dataset']} ({result['split']}, threshold {result['threshold']:.3f})")
     print(f"model: {_fmt(result['metrics'])}")
     for kind, m in result["baselines"].items():
-        print(f"baseline {kind}: {_fmt(m, ('f1', 'frame_acc', 'pred_pos_rate'))}")
+        print(f"baseline {kind}: {_fmt(m, ('nll', 'f1', 'frame_acc', 'pred_pos_rate'))}")
     return 0

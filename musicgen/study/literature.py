@@ -131,4 +131,10 @@ def format_benchmark(result: dict) -> str:
     cp = result["baselines"].get("copy_previous", {})
     if cp:
         lines.append(f"copy-previous baseline on test: F1 {cp['f1']:.3f}, frame accuracy {cp['frame_acc']:.3f}")
+    mk = result["baselines"].get("markov", {})
+    if mk:
+        lines.append(
+            f"per-note Markov chain (fitted on train) on test: NLL {mk['nll']:.3f}, "
+            f"F1 {mk['f1_best']:.3f} at its validation threshold"
+        )
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from musicgen.training.device import autocast, one_thread, resolve_device
 from musicgen.training.losses import make_loss
-from musicgen.training.metrics import BASELINES, THRESHOLD_GRID, Tally, baseline_probs
+from musicgen.training.metrics import BASELINES, THRESHOLD_GRID, Tally, baseline_probs, markov_logits, markov_table
 
 EVAL_BATCH = 128  # sequences per evaluation batch
 # Real steps decoded at once by `decoded_counts`: bounds the memory of greedy decoding (each step becomes at
@@ -84,18 +84,35 @@ def evaluate_model(model, split: Split, loss_fn=None, threshold: float | None = 
 
 
 @torch.no_grad()
-def baseline_metrics(split: Split, batch_size: int = EVAL_BATCH) -> dict:
-    """Return {baseline: metrics} for 'silent' and 'copy_previous' on `split` (no NLL: 0/1 guesses have none)."""
+def baseline_metrics(split: Split, batch_size: int = EVAL_BATCH, markov=None, markov_threshold: float | None = None) -> dict:
+    """Return {baseline: metrics} on `split`: 'silent', 'copy_previous' and, given a fitted `markov_table`, 'markov'.
+
+    The 0/1 guesses have no NLL and are the same at every threshold: they are reported at 0.5. The
+    Markov chain has both: its threshold is chosen on this split when `markov_threshold` is None
+    (validation), else reused (test), as for a model.
+    """
     out = {}
-    for kind in BASELINES:
+    kinds = (*BASELINES, "markov") if markov is not None else BASELINES
+    for kind in kinds:
         tally = Tally(split.rolls.device)
         for start in range(0, len(split), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(split)), device=split.rolls.device)
             inputs, targets, mask = split.batch(idx)
-            tally.add(targets, mask, probs=baseline_probs(kind, inputs))
-        # A 0/1 guess is the same at every threshold in (0, 1): report it at 0.5.
-        out[kind] = tally.result(threshold=0.5)
+            if kind == "markov":
+                tally.add(targets, mask, logits=markov_logits(markov.to(inputs.device), inputs))
+            else:
+                tally.add(targets, mask, probs=baseline_probs(kind, inputs))
+        out[kind] = tally.result(threshold=markov_threshold if kind == "markov" else 0.5)
     return out
+
+
+def split_baselines(train: Split, valid: Split, other: Split | None = None) -> tuple[dict, dict | None]:
+    """Return the baselines on `valid` and on `other` (or None); the Markov chain is fitted on `train`, its threshold on valid."""
+    table = markov_table(train.rolls, train.lengths)
+    on_valid = baseline_metrics(valid, markov=table)
+    if other is None:
+        return on_valid, None
+    return on_valid, baseline_metrics(other, markov=table, markov_threshold=on_valid["markov"]["threshold"])
 
 
 def check_pitch_range(ckpt_data_config: dict, dataset) -> None:
@@ -143,5 +160,19 @@ def evaluate_checkpoint(
         "split": split,
         "threshold": thr,
         "metrics": evaluate_model(model, data, loss_fn, threshold=thr),
-        "baselines": baseline_metrics(data),
+        "baselines": _baselines_on(ds, split, data, dev),
     }
+
+
+def _baselines_on(ds, split: str, data: Split, dev) -> dict:
+    """Return the baselines on split `split` of `ds` (already on `dev` as `data`); the Markov chain needs a training split."""
+    train_rolls, train_lengths = ds.split("train")
+    if len(train_rolls) == 0:
+        return baseline_metrics(data)
+    train = Split.from_numpy(train_rolls, train_lengths, dev)
+    if split == "valid":
+        return split_baselines(train, data)[0]
+    valid = Split.from_numpy(*ds.split("valid"), dev)
+    if len(valid) == 0:
+        return baseline_metrics(data, markov=markov_table(train.rolls, train.lengths))
+    return split_baselines(train, valid, data)[1]

@@ -72,6 +72,27 @@ def baseline_probs(kind: str, inputs: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown baseline {kind!r}; choose one of {BASELINES}")
 
 
+def markov_table(rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Fit the per-note two-state Markov chain on real steps: (2, N) float64, row s = P(on at t+1 | state s at t).
+
+    rolls (n, T, N) 0/1, lengths (n,). Add-one smoothing keeps every probability inside (0, 1), so the
+    chain has a finite NLL on any split: the honest yardstick for a model's NLL (0/1 baselines have none).
+    """
+    x = rolls.double()
+    mask = step_mask(lengths.to(rolls.device), x.shape[1] - 1).unsqueeze(-1).double()  # (n, T-1, 1)
+    prev, nxt = x[:, :-1], x[:, 1:]
+    on_after_on = (prev * nxt * mask).sum((0, 1))
+    on_after_off = ((1 - prev) * nxt * mask).sum((0, 1))
+    n_on, n_off = (prev * mask).sum((0, 1)), ((1 - prev) * mask).sum((0, 1))
+    return torch.stack([(on_after_off + 1) / (n_off + 2), (on_after_on + 1) / (n_on + 2)])
+
+
+def markov_logits(table: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Return the chain's logits (B, T, N) for the steps after `inputs` (B, T, N): each note from its own last state."""
+    p = torch.where(inputs > 0, table[1], table[0]).float()  # (B, T, N)
+    return torch.log(p) - torch.log1p(-p)
+
+
 class Tally:
     """Accumulate metrics over batches on the batches' device, then summarize with `result`.
 

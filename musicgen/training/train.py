@@ -36,7 +36,7 @@ from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
 from musicgen.training.device import autocast, resolve_device, set_threads
-from musicgen.training.evaluate import baseline_metrics, evaluate_model
+from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
@@ -314,10 +314,10 @@ class _Trainer:
 
     def _run(self, ckpt: dict | None) -> dict:
         p = self._restore(ckpt) if ckpt else Progress()
-        self.baselines = {k: {"valid": v} for k, v in baseline_metrics(self.valid).items()}
-        if self.test is not None:
-            for k, v in baseline_metrics(self.test).items():
-                self.baselines[k]["test"] = v
+        on_valid, on_test = split_baselines(self.train, self.valid, self.test)
+        self.baselines = {k: {"valid": v} for k, v in on_valid.items()}
+        for k, v in (on_test or {}).items():
+            self.baselines[k]["test"] = v
         self.reporter.update_run(self.run_id, summary=self._summary(p))
         early = False
         while p.epoch < self.cfg.epochs and not early:

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,3 +111,25 @@ def test_decoded_frames_are_measured_at_their_thresholds():
     assert tally.result(threshold=0.4)["threshold"] == 0.4
     with pytest.raises(ValueError, match="not at 0.35"):
         tally.result(threshold=0.35)
+
+
+def test_markov_baseline_against_hand_computed_values():
+    from musicgen.training.batches import Split
+    from musicgen.training.evaluate import baseline_metrics
+    from musicgen.training.metrics import markov_logits, markov_table
+
+    # One sequence, 2 notes, 5 real steps of 6 (the last is padding and must not count).
+    roll = torch.tensor([[[1, 0], [1, 0], [0, 1], [1, 1], [1, 0], [1, 1]]], dtype=torch.uint8)
+    table = markov_table(roll, torch.tensor([5]))
+    # Note 0 over transitions 0->1, 1->2, 2->3, 3->4: states 1,1,0,1 then 1,0,1,1.
+    # after on (3 times): on twice -> (2+1)/(3+2); after off (once): on once -> (1+1)/(1+2).
+    # Note 1: states 0,0,1,1 then 0,1,1,0: after off (2): on once -> 2/4; after on (2): on once -> 2/4.
+    expected = torch.tensor([[2 / 3, 2 / 4], [3 / 5, 2 / 4]], dtype=torch.float64)
+    assert torch.allclose(table, expected)
+    split = Split.from_numpy(roll.numpy(), np.array([5]), "cpu")
+    result = baseline_metrics(split, markov=table)["markov"]
+    x, y = roll[:, :4].float(), roll[:, 1:5].float()
+    p = torch.where(x > 0, expected[1], expected[0])
+    nll = -(y * p.log() + (1 - y) * (1 - p).log()).sum() / 4  # 4 predicted steps, summed over notes
+    assert result["nll"] == pytest.approx(float(nll), rel=1e-5) and result["steps"] == 4
+    assert torch.allclose(torch.sigmoid(markov_logits(table, x)).double(), p, atol=1e-6)

@@ -46,7 +46,9 @@ def test_course_work_combinations_train_end_to_end(home, data, optimizer, loss):
         assert set(names) <= set(got.name) and sorted(set(got.epoch)) == [1, 2]
     assert set(m[m.split == "test"].name) >= {"nll", "f1_best"}
     assert s["test"]["threshold"] == s["threshold"] == s["best"]["threshold"]  # test reuses the validation threshold
-    assert set(s["baselines"]) == {"silent", "copy_previous"} and "test" in s["baselines"]["silent"]
+    assert set(s["baselines"]) == {"silent", "copy_previous", "markov"} and "test" in s["baselines"]["silent"]
+    markov = s["baselines"]["markov"]
+    assert markov["valid"]["nll"] > 0 and markov["test"]["threshold"] == markov["valid"]["threshold"]  # chosen on valid
     assert (checkpoints_dir() / s["id"] / "best.pt").is_file() and (checkpoints_dir() / s["id"] / "last.pt").is_file()
     assert load_checkpoint(checkpoints_dir() / s["id"] / "last.pt")["epoch"] == 2
 
@@ -55,6 +57,7 @@ def test_training_learns_and_beats_baselines(home, data):
     s = run_training(str(data), TINY, cfg(epochs=30, lr=0.02))
     # Rising two-voice patterns: copying the previous step is always wrong, the model learns the step.
     assert s["test"]["f1_best"] > 0.8 > s["baselines"]["copy_previous"]["test"]["f1"]
+    assert s["test"]["nll"] < s["baselines"]["markov"]["test"]["nll"]  # the NLL yardstick
     first = store.metrics_frame([s["id"]]).query("split == 'valid' and name == 'nll' and epoch == 1")["value"].item()
     assert s["best"]["nll"] < first
 

@@ -26,7 +26,8 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch"):
     bands = [b.assign(config=split) for split in splits if len(b := report.curve_bands_from(runs, metrics, metric, split, x=x))]
     if not bands:
         return None
-    return plots.curves_figure(pd.concat(bands, ignore_index=True), metric, x_label=x)
+    fig = plots.curves_figure(pd.concat(bands, ignore_index=True), metric, x_label=x)
+    return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, metric, "valid"))
 
 
 def run_panel(run: dict, prefix: str) -> None:

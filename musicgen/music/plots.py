@@ -157,3 +157,15 @@ def histogram_figure(values: dict, title: str, x_label: str = "", bins: int = 20
 def figure_html(fig, include_plotlyjs: bool | str = False) -> str:
     """Return the figure as an HTML <div> (with plotly.js inlined when asked, so the page works offline)."""
     return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+
+
+def add_reference_lines(fig, lines: dict[str, float]):
+    """Draw each {label: value} as a dashed, labelled horizontal line (a baseline beside a model's curves); return fig."""
+    for label, value in lines.items():
+        fig.add_hline(
+            y=value,
+            line={"dash": "dash", "width": 1, "color": "#777777"},
+            annotation_text=f"{label} {value:.3g}",
+            annotation_position="top left",
+        )
+    return fig

@@ -262,3 +262,16 @@ def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch") -
     if runs.empty:
         return pd.DataFrame(columns=["config", "x", "mean", "std", "n"])
     return curve_bands_from(runs, store.metrics_frame(list(run_ids)), metric, split, x)
+
+
+BASELINE_LABELS = {"silent": "always silent", "copy_previous": "copy previous step", "markov": "per-note Markov chain"}
+
+
+def baseline_lines(summary: dict, metric: str, split: str = "valid") -> dict[str, float]:
+    """Return {label: value} of the baselines in a run summary that have `metric` on `split` (for reference lines)."""
+    out = {}
+    for kind, label in BASELINE_LABELS.items():
+        value = ((summary or {}).get("baselines", {}).get(kind, {}).get(split) or {}).get(metric)
+        if isinstance(value, int | float) and math.isfinite(value):
+            out[label] = float(value)
+    return out

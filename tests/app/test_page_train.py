@@ -111,3 +111,18 @@ def test_the_head_is_a_choice_and_nade_takes_the_likelihood_only(home, launched)
     at.button(key="train_launch").click().run()
     assert not at.exception and len(launched) == 1
     assert any("--head nade trains on the exact likelihood: use --loss bce" in e for e in texts(at.error))
+
+
+def test_live_panel_draws_the_baselines_beside_the_curves(home):
+    import json
+
+    run = seed_run("mine", "adamw", "bce", 1)
+    baselines = {"copy_previous": {"valid": {"f1": 0.77, "nll": None}}, "markov": {"valid": {"f1": 0.71, "nll": 6.1}}}
+    store.update_run(run, summary={**store.get_run(run)["summary"], "baselines": baselines})
+    at = open_page("train")
+    at.selectbox(key="train_run").set_value(run).run()
+    no_failure(at)
+    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    labels = {k: [a["text"] for a in v["layout"].get("annotations", [])] for k, v in charts.items()}
+    assert labels["train_curve_nll"] == ["per-note Markov chain 6.1"]
+    assert labels["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.71"]

@@ -187,3 +187,26 @@ def test_curve_bands_by_seconds_interpolate_without_extrapolating():
     assert b.loc[4.0, "n"] == 1 and b.loc[4.0, "mean"] == 5.0
     with pytest.raises(ConfigError, match="x must be 'epoch' or 'seconds'"):
         report.curve_bands_from(runs, m, "nll", "valid", x="steps")
+
+
+def test_baseline_lines_give_each_baseline_that_has_the_metric():
+    from musicgen.music import plots
+
+    summary = {
+        "baselines": {
+            "silent": {"valid": {"f1": 0.0, "nll": None}},
+            "copy_previous": {"valid": {"f1": 0.77, "nll": None}},
+            "markov": {"valid": {"f1": 0.76, "nll": 6.1}, "test": {"nll": 6.3}},
+        }
+    }
+    assert report.baseline_lines(summary, "nll") == {"per-note Markov chain": 6.1}
+    assert report.baseline_lines(summary, "nll", "test") == {"per-note Markov chain": 6.3}
+    assert report.baseline_lines(summary, "f1") == {
+        "always silent": 0.0,
+        "copy previous step": 0.77,
+        "per-note Markov chain": 0.76,
+    }
+    assert report.baseline_lines({}, "f1") == {}
+    fig = plots.add_reference_lines(plots.histogram_figure({"x": [1, 2]}, "t"), report.baseline_lines(summary, "f1"))
+    assert [s.y0 for s in fig.layout.shapes] == [0.0, 0.77, 0.76]
+    assert "per-note Markov chain 0.76" in [a.text for a in fig.layout.annotations]

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from musicgen.errors import ConfigError
+from musicgen.processes import proc_kb
 
 try:
     import resource
@@ -33,18 +34,6 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _meminfo(key: str) -> int | None:
-    """Return a /proc/meminfo entry in bytes, or None where there is none (not Linux)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def total_memory() -> int:
     """Return the machine's physical memory in bytes."""
     try:
@@ -55,7 +44,7 @@ def total_memory() -> int:
 
 def usable_memory() -> int:
     """Return the memory in bytes that this process could take now without swapping (MemAvailable on Linux)."""
-    available = _meminfo("MemAvailable")
+    available = proc_kb("/proc/meminfo", "MemAvailable")
     return available if available is not None else total_memory() // 2
 
 
@@ -75,21 +64,9 @@ def check_workers(workers) -> None:
         )
 
 
-def _address_space() -> int | None:
-    """Return this process's mapped address space in bytes (VmSize), or None where /proc is missing."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def _limit_memory(budget: int) -> None:
     """Worker initializer: cap the address space at what the worker inherited plus `budget` bytes."""
-    mapped = _address_space()
+    mapped = proc_kb("/proc/self/status", "VmSize")
     if mapped is None or resource is None:  # not Linux: RLIMIT_AS is not enforced the same way; run without a ceiling
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -146,6 +146,13 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def probe_writable(folder: Path) -> None:
+    """Raise OSError unless a file can be created in `folder` (the folder's own answer, not a guess from its mode bits)."""
+    fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path):
     """Yield a temporary path beside `path`; on success fsync it and rename it over `path`.

@@ -1,11 +1,23 @@
 """Ask the operating system about a process: is it alive, and is it still the process we started.
 
-The one place that reads /proc; where there is none (macOS), a pid that exists counts as alive.
+The one place that reads /proc (processes and memory figures); where there is none (macOS), a pid that exists counts as alive.
 """
 
 from __future__ import annotations
 
 import os
+
+
+def proc_kb(file: str, key: str) -> int | None:
+    """Return the `key:` entry of a /proc file (e.g. MemAvailable in /proc/meminfo) in bytes, or None where there is none."""
+    try:
+        with open(file) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -11,11 +11,11 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 from musicgen.errors import ConfigError, MusicgenError, OutputError, write_cause, write_failure
+from musicgen.paths import probe_writable
 
 # One module per area of the program; each has `register(subparsers)`.
 AREAS = ("data", "train", "generate", "study", "bench")
@@ -54,9 +54,7 @@ def check_writable(path, suffixes: tuple[str, ...], option: str) -> Path:
         if path.is_dir():
             raise IsADirectoryError(21, "Is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(path.parent)
     except OSError as e:
         raise OutputError(f"cannot write {option} {write_failure(path, e)}") from None
     return path
@@ -69,9 +67,7 @@ def check_writable_folder(path, option: str) -> Path:
         if path.exists() and not path.is_dir():
             raise FileExistsError(17, "File exists")
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(path)
     except OSError as e:
         cause = f"{path} is a file, not a folder" if path.is_file() else write_cause(path / "dataset.npz", e)
         raise OutputError(f"cannot write {option} {path} ({cause}); choose a folder you may write to") from None

@@ -27,7 +27,7 @@ from musicgen.data.rolls import (
     window_picks,
     write_dataset,
 )
-from musicgen.data.sources import collect_items, fingerprint, load_item
+from musicgen.data.sources import collect_items, fingerprint, load_item, read_zip_members
 from musicgen.errors import ConfigError, DataError
 from musicgen.parallel import check_workers, map_isolated
 
@@ -69,6 +69,8 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
     if hit is not None:
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
 
+    items, unreadable = read_zip_members(items, int(cfg.max_file_mb * 2**20))
+    skipped = skipped + unreadable
     results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=workers, on_crash=_crashed, progress=progress)
     results = [_skip_long(r, cfg) for r in results]
     ok = [r for r in results if r["status"] == "ok"]

@@ -26,6 +26,7 @@ from musicgen.music.generate import check_options, default_threshold, generate, 
 from musicgen.music.quality import compare, music_metrics
 from musicgen.runs import store
 from musicgen.training import checkpoint
+from musicgen.training.evaluate import check_pitch_range
 
 # What a generation may vary besides its length, seed and primer; the CLI's defaults.
 DEFAULT_OPTIONS = {
@@ -71,11 +72,7 @@ def chunks(rolls, length: int) -> list[np.ndarray]:
 def reference_windows(ref: str, steps: int, low: int, n_notes: int) -> list[np.ndarray]:
     """Return the test windows of dataset `ref` (valid, then train, when test is empty), cut to their real length and `steps`."""
     ds = load_dataset(ref)
-    if ds.config.low != low or ds.config.n_notes != n_notes:
-        raise DataError(
-            f"dataset {ds.name} covers MIDI {ds.config.low}..{ds.config.high - 1}, the model {low}..{low + n_notes - 1}; "
-            "compare with a dataset built on the model's pitch range"
-        )
+    check_pitch_range({"low": low, "high": low + n_notes}, ds)
     for split in ("test", "valid", "train"):
         rolls, lengths = ds.split(split)
         windows = [r[: min(int(n), steps)] for r, n in zip(rolls, lengths, strict=True) if n > 0]

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import sqlite3
-import tempfile
 
 from musicgen.errors import StoreError, write_cause
-from musicgen.paths import db_path
+from musicgen.paths import db_path, probe_writable
 
 # Migration i brings the schema from version i to i+1; never edit a released one, append.
 MIGRATIONS = [
@@ -86,9 +84,7 @@ def _store_error(path, e: BaseException) -> StoreError:
     if isinstance(e, OSError) or code in (_READONLY, _CANTOPEN):
         cause = e.strerror if isinstance(e, OSError) and e.strerror else first
         try:  # the folder's own answer says more than SQLite's "unable to open database file"
-            fd, probe = tempfile.mkstemp(prefix=".probe-", dir=path.parent)
-            os.close(fd)
-            os.unlink(probe)
+            probe_writable(path.parent)
         except OSError as probe_error:
             cause = f"its folder cannot be written: {write_cause(path, probe_error)}"
         return StoreError(f"cannot open the run store {path} ({cause}); set MUSICGEN_HOME to a writable folder")

@@ -49,47 +49,35 @@ def greedy_select(
     Returns [(index, NLL after adding it)].
     """
     if rule == "step mixture":
-        return _greedy_select_steps(member_logits, targets, k)
-    every_step = torch.ones(1, targets.shape[0], dtype=torch.bool, device=targets.device)
-    log_p = [F.logsigmoid(lg) for lg in member_logits]
-    log_q = [F.logsigmoid(-lg) for lg in member_logits]
-    chosen: list[tuple[int, float]] = []
-    acc_p = acc_q = None  # log of the chosen members' summed probabilities p and 1 - p
-    while len(chosen) < min(k, len(member_logits)):
-        taken = {i for i, _ in chosen}
-        best = None
-        for i in (i for i in range(len(member_logits)) if i not in taken):
-            cand_p = log_p[i] if acc_p is None else torch.logaddexp(acc_p, log_p[i])
-            cand_q = log_q[i] if acc_q is None else torch.logaddexp(acc_q, log_q[i])
+        # Each member's log-probability of the observed step (S,); the mixture's is their log-mean-exp.
+        terms = [
+            (-F.binary_cross_entropy_with_logits(lg.float(), targets.float(), reduction="none").sum(-1),) for lg in member_logits
+        ]
+
+        def score(acc: tuple, m: int) -> float:
+            return float(-(acc[0] - math.log(m)).mean())
+    else:
+        every_step = torch.ones(1, targets.shape[0], dtype=torch.bool, device=targets.device)
+        terms = [(F.logsigmoid(lg), F.logsigmoid(-lg)) for lg in member_logits]  # log p and log (1 - p) per note
+
+        def score(acc: tuple, m: int) -> float:
             # The mean's logit is log(sum p) - log(sum (1 - p)): the count cancels.
-            value = nll_per_step((cand_p - cand_q).unsqueeze(0), targets.unsqueeze(0), every_step)
-            if best is None or value < best[1]:
-                best = (i, value)
-        if chosen and best[1] >= chosen[-1][1]:
-            break
-        chosen.append(best)
-        acc_p = log_p[best[0]] if acc_p is None else torch.logaddexp(acc_p, log_p[best[0]])
-        acc_q = log_q[best[0]] if acc_q is None else torch.logaddexp(acc_q, log_q[best[0]])
-    return chosen
+            return nll_per_step((acc[0] - acc[1]).unsqueeze(0), targets.unsqueeze(0), every_step)
 
-
-def _greedy_select_steps(member_logits: list[torch.Tensor], targets: torch.Tensor, k: int) -> list[tuple[int, float]]:
-    """greedy_select for the step mixture: the NLL of log-mean-exp of the chosen members' step log-probabilities."""
-    log_p = [-F.binary_cross_entropy_with_logits(lg.float(), targets.float(), reduction="none").sum(-1) for lg in member_logits]
     chosen: list[tuple[int, float]] = []
-    acc = None  # log of the chosen members' summed step probabilities (S,)
-    while len(chosen) < min(k, len(member_logits)):
+    acc = None  # the log of the chosen members' summed terms
+    while len(chosen) < min(k, len(terms)):
         taken = {i for i, _ in chosen}
         best = None
-        for i in (i for i in range(len(member_logits)) if i not in taken):
-            cand = log_p[i] if acc is None else torch.logaddexp(acc, log_p[i])
-            value = float(-(cand - math.log(len(chosen) + 1)).mean())
+        for i in (i for i in range(len(terms)) if i not in taken):
+            cand = terms[i] if acc is None else tuple(torch.logaddexp(a, b) for a, b in zip(acc, terms[i], strict=True))
+            value = score(cand, len(chosen) + 1)
             if best is None or value < best[1]:
-                best = (i, value)
+                best = (i, value, cand)
         if chosen and best[1] >= chosen[-1][1]:
             break
-        chosen.append(best)
-        acc = log_p[best[0]] if acc is None else torch.logaddexp(acc, log_p[best[0]])
+        chosen.append(best[:2])
+        acc = best[2]
     return chosen
 
 

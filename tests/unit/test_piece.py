@@ -51,7 +51,11 @@ def test_reference_falls_back_to_valid_then_train_when_test_is_empty(home):
 
 def test_reference_on_another_pitch_range_is_refused(home, tmp_path):
     build("high", DataConfig(seq_len=32, hop=32, low=36, high=96), notes=60, low=36)
-    with pytest.raises(DataError, match=r"dataset high covers MIDI 36\.\.95, the model 24\.\.107"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset high covers MIDI 36\.\.95 but the checkpoint was trained on MIDI 24\.\.107; "
+        r"rebuild the dataset with --low 24 --high 108",
+    ):
         pieces.make_piece(save_tiny_checkpoint(tmp_path / "m.pt"), 16, data="high")
 
 

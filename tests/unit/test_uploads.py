@@ -11,7 +11,9 @@ def test_same_files_same_folder_and_names_lose_their_path(home):
     folder = save_uploads(files)
     assert folder.parent == home / "uploads"
     assert sorted(p.name for p in folder.iterdir()) == ["a.mid", "b.mid"] and (folder / "b.mid").read_bytes() == b"MThd2"
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
     assert save_uploads(files) == folder  # saved by content: the second save writes nothing new
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
     assert save_uploads([("a.mid", b"other")]) != folder
 
 

@@ -29,6 +29,7 @@ PAGES = (
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
     ("generate.py", "Generate", ":material/piano:", "generate"),
 )
+_REROUTED = "_router_rerouted"  # session flag: this session's unrouted first run was rerun through the router
 _local = threading.local()  # one script run at a time per thread: whether this run came through `route`
 
 
@@ -59,6 +60,13 @@ def ensure_routed() -> None:
     """Give a page run that did not come through app.py's router what the router gives it: page config and menu."""
     if getattr(_local, "routed", False):
         return
-    # No st.rerun() here: a rerun would drop the widget event (a button click) that started this run.
     st.set_page_config(**PAGE_CONFIG)
     st.navigation(pages())
+    # The widgets of this folder-mode run are keyed by the page file's folder-mode identity; every later run goes
+    # through the router, whose page identity differs, so the first change made on them would be lost. Rerun once,
+    # through the router, before the user can touch them. Once per session only: a session's first run is a page
+    # load (no widget event to drop). A browser's session has HTTP headers; AppTest's has none and runs every script
+    # run unrouted, with one page identity throughout, so it has nothing to lose and is left alone.
+    if st.context.headers and not st.session_state.get(_REROUTED):
+        st.session_state[_REROUTED] = True
+        st.rerun()

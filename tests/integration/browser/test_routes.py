@@ -47,3 +47,17 @@ def test_a_fresh_server_serves_every_url_through_the_router(fresh_server, page, 
         # The menu marks the page; /home is the home page's hidden twin (the default page lives at the root only).
         assert current == ([] if path == "home" else [next(t for s, t, _, u in PAGES if u == (path or "home"))])
     shot(page, f"route-{path or 'root'}")
+
+
+def test_the_first_widget_change_on_a_fresh_servers_first_page_is_kept(fresh_server, page):
+    """The first visit runs in folder mode; the change made on it must survive the switch to the router."""
+    page.goto(f"{fresh_server}/train")
+    page.get_by_role("heading", name="Train", exact=True).first.wait_for()
+    settle(page)
+    page.wait_for_timeout(1000)  # the router's rerun of that first run may follow the first settle
+    settle(page)
+    page.locator(".st-key-train_loss").click()
+    page.get_by_role("option", name="focal", exact=True).click()
+    settle(page)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("defaults for adamw + focal").count() == 1, "the loss picked on the first visit was lost"

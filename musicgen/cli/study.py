@@ -1,4 +1,4 @@
-"""Commands `sweep` (the optimizer × loss × head grid) and `report` (its statistics)."""
+"""Commands `sweep` (the optimizer × loss × head grid), `study` (lr stage, then seeds) and `report` (its statistics)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a final JSON summary (progress goes to stderr)")
     add_train_options(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "study",
+        help="a fair optimizer × loss study: tune each combination's lr on validation, then train the chosen ones over seeds",
+    )
+    p.add_argument("--data", required=True, help="dataset folder, name under MUSICGEN_HOME/data, or builtin:bach")
+    p.add_argument("--optimizers", default="adam,adamw,rmsprop", help="comma-separated (default adam,adamw,rmsprop)")
+    p.add_argument("--losses", default="bce,focal", help="comma-separated (default bce,focal)")
+    p.add_argument(
+        "--lr-grid", default="3e-4,1e-3,3e-3,1e-2", help="learning rates of the lr stage (default 3e-4,1e-3,3e-3,1e-2)"
+    )
+    p.add_argument("--seeds", type=int, default=5, help="runs per combination in the seed stage (default 5)")
+    p.add_argument("--max-epochs", type=int, default=60, help="epoch cap of every run (default 60)")
+    p.add_argument("--workers", type=int, help="parallel runs (default: the CPU cores)")
+    p.add_argument("--name", help="study name (default 'study')")
+    p.add_argument("--json", action="store_true", help="print a final JSON summary (progress goes to stderr)")
+    add_train_options(p)  # its --patience is the study's (default 8 here)
+    p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("report", help="compare the combinations of a sweep: means ± std over seeds, Welch-tied ranks, curves")
     p.add_argument("sweep_id", metavar="SWEEP_ID")
@@ -105,6 +123,78 @@ def cmd_sweep(args) -> int:
     )
     if args.json:
         print(json.dumps(result))
+    return 1 if failed else 0
+
+
+STUDY_PATIENCE = 8  # the study's default early-stopping patience (epochs without a better validation NLL)
+
+
+def cmd_study(args) -> int:
+    from musicgen.cli.train import configs_from_args
+    from musicgen.study.tuning import parse_lr_grid, run_study
+
+    for flag, value in (("--lr", args.lr), ("--optimizer", args.optimizer), ("--loss", args.loss), ("--epochs", args.epochs)):
+        if value is not None:
+            fix = "--max-epochs" if flag == "--epochs" else {"--lr": "--lr-grid"}.get(flag, f"{flag}s")
+            raise ConfigError(f"study chooses {flag} itself; use {fix} instead")
+    if args.monitor not in (None, "nll"):
+        raise ConfigError(f"a study stops early and chooses on validation nll, not {args.monitor}; leave --monitor out")
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be an integer >= 1, got {args.seeds}; e.g. --seeds 5")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    lr_grid = parse_lr_grid(args.lr_grid)
+    patience = STUDY_PATIENCE if args.patience is None else args.patience
+    args.patience = None  # the budget sets it on the TrainConfig
+    model_cfg, train_cfg = configs_from_args(args)
+    progress = sys.stderr if args.json else sys.stdout
+
+    def say(text):
+        print(text, file=progress, flush=True)
+
+    def on_event(kind, *rest):
+        if kind == "stage":
+            stage, plan = rest
+            what = "lr stage: every rate of the grid, one seed" if stage == "lr" else "seed stage: the chosen rates"
+            say(f"{what} ({len(plan.runs)} runs)")
+        elif kind == "sweep":
+            say(f"sweep: {rest[0]} ({'resuming' if rest[1] else 'new'})")
+        elif kind == "start":
+            say(f"  start  {rest[0]['name']}")
+        elif kind == "end":
+            say(f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)")
+        elif kind == "left_out":
+            say(f"left out {rest[0]}: {rest[1]}")
+        elif kind == "orphans":
+            for o in rest[0]:
+                say(f"stopped process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) was gone")
+
+    result = run_study(
+        args.data,
+        args.optimizers.split(","),
+        args.losses.split(","),
+        lr_grid,
+        args.seeds,
+        args.max_epochs,
+        patience,
+        model_cfg,
+        train_cfg,
+        workers=args.workers,
+        name=args.name,
+        on_event=on_event,
+    )
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)  # the runs are over: only printing is left
+    for label, c in result["choices"].items():
+        if c["lr"] is not None:
+            say(f"chosen lr {label}: {c['lr']:g} ({c['reason']})")
+    statuses = list(result["seeds"]["outcome"].values())
+    failed = sum(s != "finished" for s in statuses)
+    say(
+        f"done: {len(statuses) - failed} finished, {failed} not finished, {result['seeds']['skipped']} already finished before; "
+        f"report: python -m musicgen report {result['seed_sweep_id']}"
+    )
+    if args.json:
+        print(json.dumps(result, default=str))
     return 1 if failed else 0
 
 

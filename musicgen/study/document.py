@@ -1,4 +1,7 @@
-"""The study report of a sweep: tables (study.stats, study.ranking), generation quality; as md, csv, json or html."""
+"""The study report of a sweep: findings first (study.findings), the lr stage of a study, tables, generation quality.
+
+As md, csv, json or html; a plain sweep (no lr stage) gets the same report without the lr stage.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,20 @@ import math
 
 import numpy as np
 import pandas as pd
+import torch
 
+from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.music import plots
-from musicgen.music.piece import make_piece
+from musicgen.music.piece import make_piece, measure, reference_windows
 from musicgen.paths import atomic_write, cache_dir
 from musicgen.runs import store
+from musicgen.study import findings as study_findings_mod
 from musicgen.study import ranking
 from musicgen.study import stats as report
 from musicgen.study.plan import latest_runs
 from musicgen.training import checkpoint
+from musicgen.training.metrics import markov_table
 
 FORMATS = ("md", "csv", "json", "html")
 # The course work's four questions and the criteria (ranking.CRITERIA) that answer each.
@@ -41,29 +48,84 @@ SHOWN = [
 ]
 
 
-def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int = 0) -> float:
-    """Return the mean overlapping area (0..1) of the music metrics of `samples` generations against the run's dataset; cached.
+# Report column -> the music metric of `quality.METRICS` whose generated mean it holds ("overlap": the mean overlap area).
+GEN_COLUMNS = {
+    "gen_overlap": "overlap",
+    "gen_polyphony": "mean_polyphony",
+    "gen_note_length": "mean_note_length",
+    "gen_repetition": "repetition",
+}
 
-    The generations and the measure are `piece.make_piece`'s, the same as `generate --data` and the Generate page.
-    """
-    cache_path = cache_dir() / "gen_overlap.json"
+
+def quality_figures(comparison: dict) -> dict:
+    """Return {GEN_COLUMNS: generated value, "real": {GEN_COLUMNS but the overlap: the real windows' mean}} of a comparison."""
+    metrics = comparison["metrics"]
+    out = {"gen_overlap": float(np.nanmean([m["overlap"] for m in metrics.values()])), "real": {}}
+    for column, name in GEN_COLUMNS.items():
+        if name in metrics:
+            out[column] = float(metrics[name]["generated_mean"])
+            out["real"][column] = float(metrics[name]["real_mean"])
+    return out
+
+
+def _cached(key: str, compute) -> dict:
+    """Return cache[key] of the report's generation cache, computing and storing it when missing."""
+    cache_path = cache_dir() / "generation_quality.json"
     try:
         cache = json.loads(cache_path.read_text())
     except (OSError, ValueError):
         cache = {}
+    if key not in cache:
+        cache[key] = compute()
+        with atomic_write(cache_path) as tmp:
+            tmp.write_text(json.dumps(cache))
+    return cache[key]
+
+
+def generation_quality(run_id: str, samples: int = 4, steps: int = 64, seed: int = 0) -> dict:
+    """Return quality_figures of `samples` generations of a run's best checkpoint against its dataset's test windows; cached.
+
+    The generations and the measure are `piece.make_piece`'s, the same as `generate --data` and the Generate page.
+    """
     ckpt_path = checkpoint.resolve_checkpoint(run_id)
-    # "piece": values measured by piece.py's rules; older entries (another rule set) are not reused.
-    key = f"piece:{run_id}:{ckpt_path.stat().st_mtime_ns}:{samples}:{steps}:{seed}"
-    if key in cache:
-        return float(cache[key])
-    run = store.get_run(run_id)
-    data = run["config"].get("data_path") or run["config"]["data"]
-    piece = make_piece(run_id, steps, samples=samples, seed=seed, data=data, strategy="sample", temperature=1.0)
-    value = float(np.nanmean([m["overlap"] for m in piece.comparison["metrics"].values()]))
-    cache[key] = value
-    with atomic_write(cache_path) as tmp:
-        tmp.write_text(json.dumps(cache))
-    return value
+
+    def compute() -> dict:
+        run = store.get_run(run_id)
+        data = run["config"].get("data_path") or run["config"]["data"]
+        piece = make_piece(run_id, steps, samples=samples, seed=seed, data=data, strategy="sample", temperature=1.0)
+        return quality_figures(piece.comparison)
+
+    return _cached(f"run:{run_id}:{ckpt_path.stat().st_mtime_ns}:{samples}:{steps}:{seed}", compute)
+
+
+def generation_overlap(run_id: str, samples: int = 4, steps: int = 64, seed: int = 0) -> float:
+    """Return the mean overlapping area (0..1) of generation_quality: one number for a rank table."""
+    return generation_quality(run_id, samples, steps, seed)["gen_overlap"]
+
+
+def markov_generation(data: str, samples: int = 4, steps: int = 64, seed: int = 0) -> dict:
+    """Return quality_figures of `samples` rolls sampled from the per-note Markov chain of `data`'s training split.
+
+    The generation baseline: each note follows its own two-state chain (P(on | on before), P(on | off before)),
+    started from the first step of a test window, as a model's samples start from their primer. Cached.
+    """
+
+    def compute() -> dict:
+        ds = load_dataset(data)
+        rolls, lengths = ds.split("train")
+        table = markov_table(torch.as_tensor(rolls), torch.as_tensor(lengths)).numpy()  # (2, N): row = state before
+        real = reference_windows(data, steps, ds.config.low, ds.config.n_notes)
+        rng = np.random.default_rng(seed)
+        out = np.zeros((samples, steps, ds.config.n_notes), dtype=np.uint8)
+        notes = np.arange(ds.config.n_notes)
+        for i in range(samples):
+            out[i, 0] = real[i % len(real)][0]
+            for t in range(1, steps):
+                out[i, t] = rng.random(ds.config.n_notes) < table[out[i, t - 1], notes]
+        _, comparison = measure(out, 1, ds.config.low, [w[: steps - 1] for w in real])
+        return quality_figures(comparison)
+
+    return _cached(f"markov:{load_dataset(data).id}:{samples}:{steps}:{seed}", compute)
 
 
 def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps: int = 64) -> dict:
@@ -71,13 +133,26 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
     sweep = store.get_sweep(sweep_id)
     runs = list(latest_runs(sweep_id).values())
     table = report.run_table([r["id"] for r in runs])
+    # real: the same figures of the real test windows and of the Markov chain's samples, {name: {GEN_COLUMNS: value}}.
+    generated, real = [], {}
     if generation:
-        for i, row in table.iterrows():
-            if row["status"] == "finished":
-                try:
-                    table.loc[i, "gen_overlap"] = generation_overlap(row["id"], samples, steps)
-                except MusicgenError:
-                    table.loc[i, "gen_overlap"] = math.nan  # no checkpoint here (e.g. a Ray storage path): no figure
+        for row in table[table["status"] == "finished"].to_dict("records"):
+            try:
+                figures = generation_quality(row["id"], samples, steps)
+            except MusicgenError:
+                continue  # no checkpoint here (e.g. a Ray storage path): no figures
+            generated.append({"id": row["id"], **{c: figures.get(c, math.nan) for c in GEN_COLUMNS}})
+            real = {"test windows": figures["real"]}
+        if generated:
+            gen = pd.DataFrame(generated)
+            table = table.drop(columns=list(GEN_COLUMNS), errors="ignore").merge(gen, on="id", how="left")
+            try:
+                data = (sweep.get("config") or {}).get("data")
+                real["per-note Markov chain"] = {
+                    c: v for c, v in markov_generation(data, samples, steps).items() if c in GEN_COLUMNS
+                }
+            except MusicgenError:
+                pass  # the dataset is gone: the models' figures stand without the baseline's
     done = table[table["status"] == "finished"]
     groups = ranking.group_table(done) if len(done) else pd.DataFrame()
     ranks = (
@@ -92,7 +167,56 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
     for r in runs:
         for name, b in ((r.get("summary") or {}).get("baselines") or {}).items():
             baselines.setdefault(name, b.get("test") or b.get("valid") or {})
-    return {"sweep": sweep, "runs": table, "groups": groups, "ranks": ranks, "baselines": baselines}
+    extra = study_findings_mod.study_findings(sweep_id, generated=pd.DataFrame(generated) if generated else None, real=real)
+    return {"sweep": sweep, "runs": table, "groups": groups, "ranks": ranks, "baselines": baselines, "study": extra}
+
+
+def lr_stage_frame(study: dict | None) -> pd.DataFrame:
+    """Return one row per lr-stage candidate of a study: config, lr, status, best_valid_nll, chosen (empty for a plain sweep)."""
+    rows = []
+    for label, c in ((study or {}).get("choices") or {}).items():
+        for cand in c["candidates"]:
+            rows.append({"config": label, **cand, "chosen": "yes" if cand["lr"] == c["lr"] else ""})
+    return pd.DataFrame(rows, columns=["config", "lr", "status", "best_valid_nll", "chosen"])
+
+
+def _findings_md(f: dict) -> str:
+    """Return the Markdown of the findings, the lr stage, statistics with baselines, pairwise tests and calibration."""
+    out = ["\n## Findings\n\n"]
+    out += [f"- **{x['question']}**: {x['sentence']}\n" for x in f["findings"]]
+    study = f.get("study")
+    if study:
+        b = study.get("budget") or {}
+        out.append(
+            f"\n## Learning-rate stage\n\nGrid {', '.join(f'{lr:g}' for lr in study.get('lr_grid', []))}, one seed each; "
+            f"budget: at most {b.get('max_epochs')} epochs, early stopping on validation {b.get('monitor', 'nll')} "
+            f"after {b.get('patience')} epochs without improvement (best.pt kept); lr-stage sweep {study.get('lr_sweep')}. "
+            "The chosen rate has the lowest best validation NLL; diverged runs are never chosen.\n\n"
+        )
+        out.append(_md_table(lr_stage_frame(study)))
+        for label in study.get("left_out") or []:
+            out.append(f"\n{label} is left out: {study['choices'][label]['reason']}.\n")
+    out.append(
+        "\n## Per combination (mean ± std [95% CI, t]) and baselines\n\n"
+        + _md_table(study_findings_mod.stats_with_baselines(f["stats"], f["baselines"]))
+    )
+    out.append(
+        "\n## Speed, stability and generation per combination (mean ± std over seeds)\n\n"
+        "Generation: samples of each run's best checkpoint against the dataset's real test windows (below: the windows' "
+        "own figures and the per-note Markov chain's samples).\n\n"
+        + _md_table(study_findings_mod.dynamics_frame(f["runs"], f["real"]))
+    )
+    pairs = f["pairs"]
+    if len(pairs):
+        out.append(
+            "\n## Pairwise tests\n\nWelch t-tests over seeds, p Holm-adjusted over the pairs of each criterion; "
+            "Hedges' g of a − b.\n\n" + _md_table(pairs)
+        )
+    if f["calibration"]:
+        ece = f["runs"][f["runs"]["status"] == "finished"].groupby("config")["ece"].mean()
+        rows = pd.DataFrame([{"config": k, "test ECE (mean over seeds)": ece.get(k, math.nan)} for k in f["calibration"]])
+        out.append("\n## Calibration (test split, 10 equal-width bins)\n\n" + _md_table(rows))
+    return "".join(out)
 
 
 def _fmt(x) -> str:
@@ -134,9 +258,10 @@ def to_markdown(t: dict) -> str:
         f"Data `{s['config'].get('data')}`; runs: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
         + ". Statistics over finished runs; mean ± std over seeds.\n",
+        _findings_md(t["study"]) if t.get("study") else "",
         (
-            "Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, p < 0.05); "
-            "`tied with` lists those the seeds cannot tell apart.\n"
+            "Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, Holm-adjusted "
+            "p < 0.05 over all pairs); `tied with` lists those the seeds cannot tell apart; one seed: no rank.\n"
         ),
     ]
     if "head" in runs and (runs["head"] == "nade").any():
@@ -204,11 +329,29 @@ def render(t: dict, fmt: str) -> str:
                 "groups": t["groups"].to_dict("records"),
                 "ranks": t["ranks"].to_dict("records"),
                 "baselines": t["baselines"],
+                **_study_json(t.get("study")),
             },
             default=_json_default,
             indent=1,
         )
     return to_html(t)
+
+
+def _study_json(f: dict | None) -> dict:
+    """Return the findings' part of the JSON report: findings, lr stage, statistics, pairwise tests, calibration."""
+    if not f:
+        return {}
+    return {
+        "findings": f["findings"],
+        "lr_stage": f["study"],
+        "target_nll": f["target_nll"],
+        "stats": f["stats"].to_dict("records"),
+        "pairs": f["pairs"].to_dict("records") if len(f["pairs"]) else [],
+        "divergence": f["divergence"].to_dict("records"),
+        "calibration": f["calibration"],
+        "generation_reference": f["real"],
+        "study_runs": f["runs"].to_dict("records"),
+    }
 
 
 def _json_default(x):
@@ -221,16 +364,38 @@ def to_html(t: dict) -> str:
     """Render the study as one self-contained HTML page (tables, then mean ± std curves)."""
     ids = [r for r in t["runs"].loc[t["runs"]["status"] == "finished", "id"]]
     figs = [("valid", "nll", "epoch"), ("valid", "f1_best", "epoch"), ("train", "loss", "epoch"), ("valid", "f1_best", "seconds")]
+    f = t.get("study")
+    has_js = bool(f and f["calibration"])  # the reliability diagram, first on the page, brings plotly.js
     parts = []
     for i, (split, metric, x) in enumerate(figs):
         bands = report.curve_bands(ids, metric, split, x=x)
         fig = plots.curves_figure(bands, f"{split} {metric} (mean ± std over seeds)", x_label=x, y_label=metric)
-        parts.append(plots.figure_html(fig, include_plotlyjs=(i == 0)))
+        parts.append(plots.figure_html(fig, include_plotlyjs=(i == 0 and not has_js)))
+    findings_html = ""
+    if f:
+        items = "".join(f"<li><b>{x['question']}</b>: {x['sentence']}</li>" for x in f["findings"])
+        findings_html = f"<h2>Findings</h2><ul>{items}</ul>"
+        if f.get("study"):
+            findings_html += "<h2>Learning-rate stage</h2>" + lr_stage_frame(f["study"]).to_html(index=False, na_rep="–")
+        findings_html += "<h2>Per combination and baselines</h2>" + study_findings_mod.stats_with_baselines(
+            f["stats"], f["baselines"]
+        ).to_html(index=False, na_rep="–")
+        findings_html += "<h2>Speed, stability and generation</h2>" + study_findings_mod.dynamics_frame(
+            f["runs"], f["real"]
+        ).to_html(index=False, na_rep="–")
+        if len(f["pairs"]):
+            findings_html += "<h2>Pairwise tests (Welch, Holm-adjusted)</h2>" + f["pairs"].to_html(
+                index=False, na_rep="–", float_format=lambda v: f"{v:.4g}"
+            )
+        if f["calibration"]:
+            fig = study_findings_mod.reliability_figure(f["calibration"])
+            findings_html += "<h2>Calibration</h2>" + plots.figure_html(fig, include_plotlyjs=True)
     tables = "".join(
         f"<h2>{name}</h2>" + df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}")
         for name, df in (("Summary", summary_frame(t["groups"])), ("Ranks", t["ranks"]), ("Runs", t["runs"]))
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {t['sweep']['id']}</title></head><body>"
-        f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{tables}<h2>Curves</h2>{''.join(parts)}</body></html>"
+        f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{findings_html}{tables}"
+        f"<h2>Curves</h2>{''.join(parts)}</body></html>"
     )

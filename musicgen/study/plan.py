@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, replace
 
 from musicgen.config import HEAD_LOSSES, HEAD_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, ModelConfig, TrainConfig, from_dict, to_dict
@@ -25,6 +26,7 @@ from musicgen.training.train import run_training
 NOT_IN_HASH = ("threads", "device")
 STOP_GRACE_S = 30.0  # how long a stopped run may take to write its checkpoint before SIGKILL
 POLL_S = 0.2
+DIVERGED = "became NaN or infinite"  # in the error of a run whose loss or gradient diverged (training.train._fail)
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,21 @@ def plan_sweep(
     train_cfg: TrainConfig,
     name: str | None = None,
     heads: list[str] | None = None,
+    lr_grid: list[float] | None = None,
+    lrs: dict[tuple[str, str], float] | None = None,
 ) -> Plan:
     """Return the grid optimizers × losses × heads × seeds (train_cfg.seed, +1, ...) over one base configuration.
 
     heads: the output heads to compare (default: model_cfg's own); each is trained with every loss it takes.
+    lr_grid: also cross every learning rate of the list (a study's lr stage; run names then show the lr).
+    lrs: {(optimizer, loss): lr} instead of train_cfg.lr per combination (a study's seed stage); a
+    combination without one is left out.
     """
+    if lr_grid is not None and lrs is not None:
+        raise ConfigError("give a learning-rate grid or one learning rate per combination, not both")
+    for lr in list(lr_grid or []) + list((lrs or {}).values()):
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"learning rates must be positive finite numbers, got {lr}; e.g. --lr-grid 3e-4,1e-3,3e-3")
     if not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds must be an integer >= 1 (runs per combination), got {seeds}; e.g. --seeds 3")
     optimizers = parse_names(",".join(optimizers), OPTIMIZER_NAMES, "optimizers")
@@ -103,27 +115,34 @@ def plan_sweep(
     base = to_dict(train_cfg)
     if train_cfg.weight_decay == (0.01 if train_cfg.optimizer == "adamw" else 0.0):
         base["weight_decay"] = None  # the default: let each optimizer take its own (0.01 for adamw, else 0)
+    if lrs is not None and not any((o, lo) in lrs for o in optimizers for lo in losses):
+        raise ConfigError("no learning rate for any optimizer × loss of the grid; give one per combination to train")
     runs = []
     for opt in optimizers:
         for loss in losses:
-            for head in heads:
-                model = to_dict(replace(model_cfg, head=head))
-                for i in range(seeds):
-                    fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i}
-                    train = to_dict(from_dict(TrainConfig, fields))
-                    identity = {
-                        "data": data,
-                        "model": _changed(model, to_dict(ModelConfig())),
-                        "train": {
-                            "optimizer": opt,
-                            "loss": loss,
-                            "seed": train["seed"],
-                            **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss))),
-                        },
-                    }
-                    label = f"{config_label(opt, loss, head)} s{train['seed']} {_hash(identity)}"
-                    runs.append(RunSpec(opt, loss, train["seed"], head, train, model, label))
-    shared = _changed({k: v for k, v in base.items() if k not in ("optimizer", "loss", "seed")}, to_dict(TrainConfig()))
+            if lrs is not None and (opt, loss) not in lrs:
+                continue  # a combination without a rate (e.g. every rate of a study's grid diverged) is left out
+            for lr in lr_grid or [lrs[(opt, loss)] if lrs is not None else base["lr"]]:
+                for head in heads:
+                    model = to_dict(replace(model_cfg, head=head))
+                    for i in range(seeds):
+                        fields = {**base, "optimizer": opt, "loss": loss, "seed": train_cfg.seed + i, "lr": float(lr)}
+                        train = to_dict(from_dict(TrainConfig, fields))
+                        identity = {
+                            "data": data,
+                            "model": _changed(model, to_dict(ModelConfig())),
+                            "train": {
+                                "optimizer": opt,
+                                "loss": loss,
+                                "seed": train["seed"],
+                                **_changed(train, to_dict(TrainConfig(optimizer=opt, loss=loss))),
+                            },
+                        }
+                        lr_part = f" lr{lr:g}" if lr_grid is not None else ""
+                        label = f"{config_label(opt, loss, head)}{lr_part} s{train['seed']} {_hash(identity)}"
+                        runs.append(RunSpec(opt, loss, train["seed"], head, train, model, label))
+    per_run = ("optimizer", "loss", "seed") + (("lr",) if lr_grid is not None or lrs is not None else ())
+    shared = _changed({k: v for k, v in base.items() if k not in per_run}, to_dict(TrainConfig()))
     grid = {
         "data": data,
         "optimizers": optimizers,
@@ -135,6 +154,10 @@ def plan_sweep(
     }
     if heads != [ModelConfig.head]:  # a grid of the default head alone keeps the identity it had before heads existed
         grid["heads"] = heads
+    if lr_grid is not None:  # only when given, so that plain sweeps keep their identity
+        grid["lr_grid"] = [float(lr) for lr in lr_grid]
+    if lrs is not None:
+        grid["lrs"] = {config_label(o, lo): float(lrs[(o, lo)]) for o in optimizers for lo in losses if (o, lo) in lrs}
     config = {**grid, "hash": _hash(grid), "runs": len(runs)}
     heads_part = f" × {'/'.join(heads)}" if heads != [ModelConfig.head] else ""
     return Plan(data, name or f"{'/'.join(optimizers)} × {'/'.join(losses)}{heads_part} × {seeds} seeds", config, tuple(runs))
@@ -158,14 +181,24 @@ def latest_runs(sweep_id: str) -> dict:
     return latest
 
 
-def pending(plan: Plan, sweep_id: str) -> list[tuple[RunSpec, dict | None]]:
-    """Return the runs still to do with their previous attempt (None if never started); refuse a sweep already running."""
+def diverged(run: dict) -> bool:
+    """Return True when a run failed because its loss or gradient became NaN or infinite (the trainer's NonFiniteError)."""
+    return run.get("status") == "failed" and DIVERGED in str(run.get("error") or "")
+
+
+def pending(plan: Plan, sweep_id: str, keep_diverged: bool = False) -> list[tuple[RunSpec, dict | None]]:
+    """Return the runs still to do with their previous attempt (None if never started); refuse a sweep already running.
+
+    keep_diverged: a run that diverged counts as done (a learning-rate grid expects some; retrying diverges again).
+    """
     latest = latest_runs(sweep_id)
     todo = []
     for spec in plan.runs:
         prev = latest.get(spec.name)
         if prev and prev["status"] == "running":
             raise StoreError(f"sweep {sweep_id} is already running (run {prev['id']}, pid {prev['pid']}); stop it first or wait")
+        if prev is not None and keep_diverged and diverged(prev):
+            continue
         if prev is None or prev["status"] != "finished":
             todo.append((spec, prev))
     return todo

@@ -1,7 +1,8 @@
-"""Compare the study's combinations over seeds: per-combination means and spreads, Welch's test, ranks with ties.
+"""Compare the study's combinations over seeds: means, spreads and 95% CIs, Welch's test with Holm's correction, ranks.
 
 Input is the run table of `stats.run_table` (one row per run; a `config` column names the
 combination, e.g. 'adamw+focal' or 'adam+bce+nade'); a combination needs at least two seeds for a difference to count.
+Effect sizes are Hedges' g (Cohen's d with the small-sample correction).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pandas as pd
 
 from musicgen.errors import ConfigError
 
-ALPHA = 0.05  # Welch p-value at or above which a difference is a tie
+ALPHA = 0.05  # Holm-adjusted Welch p-value at or above which a difference is a tie
+ONE_SEED = "n/a (one seed)"  # the rank of a combination with fewer than two seeds: no test is possible
 # Criteria the report ranks on: column -> lower is better.
 CRITERIA = {
     "best_valid_nll": True,
@@ -44,7 +46,94 @@ def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
     for c in numeric:
         out[f"{c}_mean"] = g[c].mean()
         out[f"{c}_std"] = g[c].std(ddof=1)
+        ci = g[c].apply(lambda v: mean_ci(v)[1:])
+        out[f"{c}_ci_lo"] = [lo for lo, _ in ci]
+        out[f"{c}_ci_hi"] = [hi for _, hi in ci]
     return out.reset_index()
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Return (mean, low, high): the mean and its `level` confidence interval from the t distribution (NaN bounds with n < 2)."""
+    from scipy.stats import t as student_t  # lazy, like welch_p
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan
+    half = float(student_t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return mean, mean - half, mean + half
+
+
+def holm(pvalues) -> list[float]:
+    """Return Holm's step-down adjusted p-values, in the given order; NaN stays NaN and does not count as a test.
+
+    The k-th smallest of m p-values becomes max over j <= k of min(1, (m - j + 1) · p_(j)).
+    """
+    p = np.asarray(pvalues, float)
+    out = np.full(len(p), math.nan)
+    real = np.flatnonzero(~np.isnan(p))
+    order = real[np.argsort(p[real], kind="stable")]
+    m, running = len(order), 0.0
+    for j, i in enumerate(order):
+        running = max(running, min(1.0, (m - j) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def hedges_g(a, b) -> float:
+    """Return Hedges' g of a − b: the mean difference over the pooled std, times 1 − 3 / (4(na + nb) − 9) (NaN if undefined)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return math.nan
+    pooled = math.sqrt(((na - 1) * a.var(ddof=1) + (nb - 1) * b.var(ddof=1)) / (na + nb - 2))
+    if pooled == 0:
+        return math.nan
+    return float((a.mean() - b.mean()) / pooled * (1 - 3 / (4 * (na + nb) - 9)))
+
+
+def pairwise_table(table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config") -> pd.DataFrame:
+    """Return every pair of combinations on `criterion`: means, n, Welch p, Holm-adjusted p over the pairs, Hedges' g.
+
+    Columns: criterion, a, b, mean_a, mean_b, n_a, n_b, p, p_holm, hedges_g (of a − b), better (a, b, "tie", or "n/a"
+    where a side has fewer than two seeds).
+    """
+    if criterion not in table:
+        raise ConfigError(f"unknown criterion {criterion!r}; columns: {sorted(table.columns)}")
+    samples = {c: g[criterion].to_numpy(float) for c, g in table.groupby(by)}
+    names = sorted(samples)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            va, vb = samples[a], samples[b]
+            rows.append(
+                {
+                    "criterion": criterion,
+                    "a": a,
+                    "b": b,
+                    "mean_a": float(np.nanmean(va)) if np.isfinite(va).any() else math.nan,
+                    "mean_b": float(np.nanmean(vb)) if np.isfinite(vb).any() else math.nan,
+                    "n_a": int(np.isfinite(va).sum()),
+                    "n_b": int(np.isfinite(vb).sum()),
+                    "p": welch_p(va, vb),
+                    "hedges_g": hedges_g(va, vb),
+                }
+            )
+    cols = ["criterion", "a", "b", "mean_a", "mean_b", "n_a", "n_b", "p", "p_holm", "hedges_g", "better"]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"])
+    sign = 1 if lower_is_better else -1
+    out["better"] = [
+        "n/a" if math.isnan(r.p_holm) else (r.a if sign * r.mean_a < sign * r.mean_b else r.b) if r.p_holm < ALPHA else "tie"
+        for r in out.itertuples()
+    ]
+    return out[cols]
 
 
 def welch_p(a, b) -> float:
@@ -66,40 +155,55 @@ def welch_p(a, b) -> float:
 def rank_table(
     table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config", alpha: float = ALPHA
 ) -> pd.DataFrame:
-    """Rank combinations on `criterion`; a difference that Welch's test over seeds does not support (p >= alpha) is a tie.
+    """Rank combinations on `criterion`, sorted by rank; a difference Welch's test does not support after Holm's
+    correction over all pairs (p_holm >= alpha) is a tie.
 
-    rank = 1 + the number of combinations significantly better; `tied_with` lists the ones it cannot be told from.
+    rank = 1 + the number of combinations significantly better; `tied_with` lists the ones it cannot be told from;
+    a combination with fewer than two seeds gets ONE_SEED instead of a rank (no test is possible).
+    p_vs_best: Welch p against the best mean; p_vs_best_holm: the same, Holm-adjusted.
     """
-    if criterion not in table:
-        raise ConfigError(f"unknown criterion {criterion!r}; columns: {sorted(table.columns)}")
+    pairs = pairwise_table(table, criterion, lower_is_better, by)
+    adjusted = {(r.a, r.b): r.p_holm for r in pairs.itertuples()} | {(r.b, r.a): r.p_holm for r in pairs.itertuples()}
     samples = {c: g[criterion].to_numpy(float) for c, g in table.groupby(by)}
     means = {c: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for c, v in samples.items()}
+    counts = {c: int(np.isfinite(v).sum()) for c, v in samples.items()}
     sign = 1 if lower_is_better else -1
     names = sorted(samples, key=lambda c: (math.isnan(means[c]), sign * means[c] if not math.isnan(means[c]) else 0, c))
+    best = next((c for c in names if counts[c] >= 2), names[0] if names else None)  # the best mean that a test can use
     rows = []
     for c in names:
         better, tied = 0, []
         for o in names:
-            if o == c:
+            if o == c or math.isnan(means[c]) or math.isnan(means[o]) or counts[o] < 2:
                 continue
-            p = welch_p(samples[c], samples[o])
-            if math.isnan(means[c]) or math.isnan(means[o]):
-                continue
-            if not (p < alpha):  # NaN (too few seeds) counts as a tie: nothing supports the difference
+            if not (adjusted[(c, o)] < alpha):  # NaN (too few seeds) counts as a tie: nothing supports the difference
                 tied.append(o)
             elif sign * means[o] < sign * means[c]:
                 better += 1
-        std = float(np.nanstd(samples[c], ddof=1)) if len(samples[c]) > 1 else math.nan
+        if math.isnan(means[c]):
+            rank = math.nan
+        elif counts[c] < 2:
+            rank, tied = ONE_SEED, []
+        else:
+            rank = better + 1
         rows.append(
             {
                 by: c,
                 "criterion": criterion,
                 "mean": means[c],
-                "std": std,
-                "n": int(np.isfinite(samples[c]).sum()),
-                "rank": better + 1 if not math.isnan(means[c]) else math.nan,
+                "std": float(np.nanstd(samples[c], ddof=1)) if counts[c] > 1 else math.nan,
+                "n": counts[c],
+                "rank": rank,
                 "tied_with": ", ".join(tied),
-                "p_vs_best": welch_p(samples[c], samples[names[0]]) if c != names[0] else math.nan,
+                "p_vs_best": welch_p(samples[c], samples[best]) if c != best else math.nan,
+                "p_vs_best_holm": adjusted[(c, best)] if c != best else math.nan,
             }
         )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    # Ranked rows first by rank (then mean, as listed), then one-seed ones, then those without a value.
+    order = [
+        (2, 0, i) if pd.isna(r) else (1, 0, i) if isinstance(r, str) else (0, float(r), i) for i, r in enumerate(out["rank"])
+    ]
+    return out.iloc[[i for *_, i in sorted(order)]].reset_index(drop=True)

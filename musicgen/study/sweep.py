@@ -18,8 +18,13 @@ from musicgen.study.sweep_local import run_local
 from musicgen.study.sweep_ray import init_ray, run_ray
 
 
-def run_sweep(plan: Plan, backend: str = "local", workers: int | None = None, on_event=None, **ray_options) -> dict:
-    """Open (or resume) the plan's sweep and train what is left; return {sweep_id, resumed, skipped, outcome, driver_cpu_s}."""
+def run_sweep(
+    plan: Plan, backend: str = "local", workers: int | None = None, on_event=None, keep_diverged: bool = False, **ray_options
+) -> dict:
+    """Open (or resume) the plan's sweep and train what is left; return {sweep_id, resumed, skipped, outcome, driver_cpu_s}.
+
+    keep_diverged: runs that diverged before are not retried (see plan.pending).
+    """
     if backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {backend!r}; choose local or ray")
     cpu0 = time.process_time()
@@ -34,7 +39,7 @@ def run_sweep(plan: Plan, backend: str = "local", workers: int | None = None, on
         if orphans:
             on_event("orphans", orphans)
         on_event("sweep", sweep_id, resumed)
-    todo = pending(plan, sweep_id)
+    todo = pending(plan, sweep_id, keep_diverged)
     payloads = queue_runs(plan, sweep_id, todo, dataset_id, local_checkpoints=backend == "local")
     if backend == "local":
         outcome = run_local(payloads, workers or usable_cores(), on_event)

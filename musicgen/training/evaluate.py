@@ -52,11 +52,15 @@ def decoded_counts(model, inputs: torch.Tensor, targets: torch.Tensor, mask: tor
 
 
 @torch.no_grad()
-def evaluate_model(model, split: Split, loss_fn=None, threshold: float | None = None, batch_size: int = EVAL_BATCH) -> dict:
+def evaluate_model(
+    model, split: Split, loss_fn=None, threshold: float | None = None, batch_size: int = EVAL_BATCH, calibration: bool = False
+) -> dict:
     """Return the metrics of `model` on `split`; threshold None picks the F1-best one (validation).
 
     A note-by-note model (nade head) is decoded at every threshold of THRESHOLD_GRID for validation,
-    at `threshold` and 0.5 otherwise.
+    at `threshold` and 0.5 otherwise. `ece` is always there; `calibration` adds
+    {"calibration": {"bins": metrics.reliability_bins' list, "ece"}} (the nade head's probabilities
+    are its teacher-forced conditionals, see training.metrics).
     """
     if len(split) == 0:
         raise DataError("the split to evaluate has no sequences; rebuild the dataset with a non-zero share for it")
@@ -80,7 +84,10 @@ def evaluate_model(model, split: Split, loss_fn=None, threshold: float | None = 
             tally.add(targets, mask, logits=logits, loss=loss, decoded=decoded)
     finally:
         model.train(was_training)
-    return tally.result(threshold)
+    out = tally.result(threshold)
+    if calibration:
+        out["calibration"] = {"bins": tally.reliability(), "ece": out.get("ece")}
+    return out
 
 
 @torch.no_grad()
@@ -159,7 +166,7 @@ def evaluate_checkpoint(
         "dataset_id": ds.id,
         "split": split,
         "threshold": thr,
-        "metrics": evaluate_model(model, data, loss_fn, threshold=thr),
+        "metrics": evaluate_model(model, data, loss_fn, threshold=thr, calibration=True),
         "baselines": _baselines_on(ds, split, data, dev),
     }
 

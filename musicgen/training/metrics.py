@@ -28,6 +28,7 @@ BINS = 1000
 BASELINES = ("silent", "copy_previous")
 # Thresholds at which the greedy decoding of a note-by-note head is measured on validation (0.05, 0.10, ..., 0.95).
 THRESHOLD_GRID = tuple(round(0.05 * k, 2) for k in range(1, 20))
+CALIBRATION_BINS = 10  # equal-width bins of [0, 1] of the reliability diagram and the ECE
 
 
 def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -93,6 +94,56 @@ def markov_logits(table: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
+def calibration_sums(probs, targets, mask, bins: int = CALIBRATION_BINS) -> torch.Tensor:
+    """Return float64 (bins, 3): per equal-width bin of [0, 1] the real cells' count, sum of probabilities, sum of positives.
+
+    probs, targets (B, T, N); mask (B, T). Sums add up over batches; `bins_from_sums` turns them into bins.
+    """
+    probs, targets = torch.as_tensor(probs).float(), torch.as_tensor(targets).float()
+    m = torch.as_tensor(mask).bool()
+    p, y = probs[m].flatten(), targets[m].flatten()  # real cells only
+    idx = (p * bins).long().clamp_(0, bins - 1)  # p = 1 falls in the last bin
+    out = torch.zeros(bins, 3, dtype=torch.float64, device=p.device)
+    out[:, 0].index_add_(0, idx, torch.ones_like(p, dtype=torch.float64))
+    out[:, 1].index_add_(0, idx, p.double())
+    out[:, 2].index_add_(0, idx, y.double())
+    return out
+
+
+def bins_from_sums(sums: torch.Tensor) -> list[dict]:
+    """Return the reliability bins of `calibration_sums`: [{lo, hi, count, predicted, observed}], None where a bin is empty."""
+    n = len(sums)
+    out = []
+    for k, (count, p_sum, y_sum) in enumerate(sums.tolist()):
+        out.append(
+            {
+                "lo": k / n,
+                "hi": (k + 1) / n,
+                "count": int(count),
+                "predicted": p_sum / count if count else None,  # mean predicted probability
+                "observed": y_sum / count if count else None,  # share of positives
+            }
+        )
+    return out
+
+
+def reliability_bins(probs, targets, mask, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Return per equal-width bin of [0, 1]: {lo, hi, count, predicted (mean probability), observed (positive share)}.
+
+    probs, targets (B, T, N), mask (B, T): only real cells count. For the nade head pass the
+    teacher-forced conditionals (sigmoid of `model(inputs, targets)`), see the module docstring.
+    """
+    return bins_from_sums(calibration_sums(probs, targets, mask, bins))
+
+
+def expected_calibration_error(bins: list[dict]) -> float:
+    """Return the ECE: sum over bins of count/total × |observed − predicted| (NaN when no cell was counted)."""
+    total = sum(b["count"] for b in bins)
+    if not total:
+        return math.nan
+    return float(sum(b["count"] / total * abs(b["observed"] - b["predicted"]) for b in bins if b["count"]))
+
+
 class Tally:
     """Accumulate metrics over batches on the batches' device, then summarize with `result`.
 
@@ -111,6 +162,7 @@ class Tally:
         self.hist_neg = torch.zeros(BINS, dtype=torch.float64, device=device)
         self.thresholds = tuple(float(t) for t in thresholds) if thresholds is not None else None
         self.decoded = torch.zeros(len(self.thresholds or ()), 3, dtype=torch.float64, device=device)  # (tp, fp, fn) each
+        self.calibration = torch.zeros(CALIBRATION_BINS, 3, dtype=torch.float64, device=device)
 
     def add(self, targets, mask, logits=None, probs=None, loss=None, decoded=None) -> None:
         """Add one batch: targets (B, T, N) 0/1, mask (B, T), logits or probs (B, T, N), its mean loss.
@@ -129,6 +181,8 @@ class Tally:
         if loss is not None:
             self.loss += loss.detach().double() * n_steps * targets.shape[-1]
             self.has_loss = True
+        if probs is not None:
+            self.calibration += calibration_sums(probs, targets, mask).to(self.calibration.device)
         if self.thresholds is not None:
             self.decoded += torch.as_tensor(decoded, dtype=torch.float64, device=self.decoded.device)
             return
@@ -145,6 +199,10 @@ class Tally:
         fp = int(self.hist_neg[k:].sum())
         fn = int(self.hist_pos[:k].sum())
         return tp, fp, fn
+
+    def reliability(self) -> list[dict]:
+        """Return the reliability bins of every cell added so far (see `reliability_bins`)."""
+        return bins_from_sums(self.calibration)
 
     def best_threshold(self) -> float:
         """Return the threshold k/BINS (k >= 1) that maximizes micro F1 (the lowest one on ties)."""
@@ -188,6 +246,7 @@ class Tally:
             "recall_best": rb,
             "frame_acc_best": frame_accuracy(tpb, fpb, fnb),
             "steps": int(self.steps),
+            "ece": expected_calibration_error(self.reliability()) if float(self.steps) else None,
         }
         return {k: v for k, v in out.items() if v is not None}
 

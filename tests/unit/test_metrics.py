@@ -133,3 +133,34 @@ def test_markov_baseline_against_hand_computed_values():
     nll = -(y * p.log() + (1 - y) * (1 - p).log()).sum() / 4  # 4 predicted steps, summed over notes
     assert result["nll"] == pytest.approx(float(nll), rel=1e-5) and result["steps"] == 4
     assert torch.allclose(torch.sigmoid(markov_logits(table, x)).double(), p, atol=1e-6)
+
+
+def test_reliability_bins_and_ece_against_hand_computed_values():
+    from musicgen.training.metrics import expected_calibration_error, reliability_bins
+
+    probs = torch.tensor([[[0.05, 0.15], [0.12, 0.95], [0.99, 0.5]]])  # (1, 3, 2)
+    targets = torch.tensor([[[0.0, 1.0], [0.0, 1.0], [1.0, 1.0]]])
+    mask = torch.tensor([[True, True, False]])  # the last step is padding: 0.99 and 0.5 never count
+    bins = reliability_bins(probs, targets, mask, bins=10)
+    assert [b["count"] for b in bins] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 1]
+    assert bins[1]["predicted"] == pytest.approx(0.135) and bins[1]["observed"] == pytest.approx(0.5)
+    assert bins[0]["observed"] == 0.0 and bins[2]["predicted"] is None
+    assert bins[9]["lo"] == 0.9 and bins[9]["hi"] == 1.0
+    # (1·|0 − 0.05| + 2·|0.5 − 0.135| + 1·|1 − 0.95|) / 4
+    assert expected_calibration_error(bins) == pytest.approx((0.05 + 2 * 0.365 + 0.05) / 4)
+    assert reliability_bins(torch.ones(1, 1, 1), torch.ones(1, 1, 1), torch.tensor([[True]]), bins=4)[3]["count"] == 1
+    assert math.isnan(expected_calibration_error(reliability_bins(probs, targets, torch.zeros(1, 3, dtype=torch.bool))))
+
+
+def test_tally_reports_the_ece_of_its_cells():
+    from musicgen.training.metrics import expected_calibration_error, reliability_bins
+
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(2, 5, 4, generator=g)
+    targets = (torch.rand(2, 5, 4, generator=g) < 0.3).float()
+    mask = step_mask(torch.tensor([6, 3]), 5)
+    t = Tally()
+    t.add(targets, mask, logits=logits)
+    direct = expected_calibration_error(reliability_bins(torch.sigmoid(logits), targets, mask))
+    assert t.result()["ece"] == pytest.approx(direct)
+    assert sum(b["count"] for b in t.reliability()) == int(mask.sum()) * 4  # every real cell, no padding

@@ -2,22 +2,11 @@
 
 import streamlit as st
 
+from dashboard import compare
 from dashboard.router import ensure_routed
 from dashboard.ui import call, dataset_refs, run_label
-from musicgen.music import plots
 from musicgen.runs import jobs, store
-from musicgen.study import ranking
-from musicgen.study import stats as report
 
-METRICS = (
-    ("loss", "train"),
-    ("loss", "valid"),
-    ("nll", "valid"),
-    ("f1", "valid"),
-    ("f1_best", "valid"),
-    ("precision", "valid"),
-    ("recall", "valid"),
-)
 GRID_OPTIMIZERS, GRID_LOSSES = ("adam", "adamw", "rmsprop"), ("bce", "focal")
 
 ensure_routed()
@@ -45,7 +34,6 @@ else:
         key="cmp_sweep",
         format_func=lambda sid: next(f"{s['id']} · {s.get('name', '')}" for s in sweeps if s["id"] == sid),
     )
-    chosen = [rid for rid, r in records.items() if sweep and r.get("sweep_id") == sweep]
     if not sweep_ids:
         st.warning("No sweep yet: launch the course-work grid below, or pick single runs.")
 
@@ -80,49 +68,9 @@ with st.expander(f"Launch the course-work grid ({grid})"), st.form("cmp_grid_for
             st.success(f"Sweep of {n} runs started (process {pid}); its runs appear here as they start.")
             st.code("python -m musicgen sweep " + " ".join(args), language="bash")
 
-if not chosen:
-    st.info("Pick at least one run with a finished epoch (Train page) to compare.")
-    st.stop()
-
-table = call("Computing the run table", report.run_table, chosen)
-if table is None or not len(table):
-    st.stop()
-x = st.radio("x axis", ("epoch", "seconds"), horizontal=True, key="cmp_x")
-cols = st.columns(2)
-for i, (metric, split) in enumerate(METRICS):
-    bands = call(f"Computing {split} {metric} curves", report.curve_bands, chosen, metric, split, x=x)
-    if bands is not None and len(bands):
-        fig = plots.curves_figure(bands, f"{split} {metric} (mean ± std over seeds)", x_label=x, y_label=metric)
-        cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{split}_{metric}", width="stretch")
-
-st.subheader("Per combination (mean ± std over seeds)")
-st.caption(
-    "A combination is optimizer + loss, and + nade for the nade head. NLL is the exact NLL per step for both heads; "
-    "a nade run's F1 and frame accuracy are those of its greedy note-by-note decoding at the validation-chosen threshold."
-)
-grouped = call("Grouping by configuration", ranking.group_table, table)
-if grouped is not None:
-    st.dataframe(grouped, key="cmp_grouped", hide_index=True)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(plots.bars_figure(grouped, "best_valid_f1", "best validation F1"), key="cmp_bar_f1", width="stretch")
-    c2.plotly_chart(
-        plots.bars_figure(grouped, "seconds_to_95", "seconds to 95% of best F1"), key="cmp_bar_speed", width="stretch"
-    )
-    crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
-    ranks = call("Ranking", ranking.rank_table, table, crit, ranking.CRITERIA[crit])
-    if ranks is not None:
-        st.dataframe(ranks, key="cmp_ranks", hide_index=True)
-
-st.subheader("Per run")
-st.caption(
-    "epochs/seconds_to_95: to reach 95% of the run's best validation F1; loss_spread: std over mean of the last epochs' "
-    "train loss; loss_spikes: points beyond 3σ of the recent window; pred_pos_rate vs density: predicted "
-    "positives against the true share of active notes."
-)
-st.dataframe(table, key="cmp_table", hide_index=True)
-c1, c2 = st.columns(2)
-c1.download_button("Download runs CSV", table.to_csv(index=False), "runs.csv", "text/csv", key="cmp_csv_runs")
-if grouped is not None:
-    c2.download_button(
-        "Download combinations CSV", grouped.to_csv(index=False), "combinations.csv", "text/csv", key="cmp_csv_grouped"
-    )
+if mode == "runs":
+    live = any(records[rid]["status"] in compare.ACTIVE for rid in chosen)
+    (st.fragment(run_every=3)(compare.results) if live else compare.results)(chosen)
+elif sweep:
+    live = any(r.get("sweep_id") == sweep and r["status"] in compare.ACTIVE for r in records.values())
+    (st.fragment(run_every=3)(compare.sweep_view) if live else compare.sweep_view)(sweep)

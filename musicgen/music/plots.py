@@ -20,43 +20,115 @@ def colour_of(labels: list[str]) -> dict[str, str]:
     return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(set(labels)))}
 
 
-def curves_figure(bands: pd.DataFrame, title: str, x_label: str = "epoch", y_label: str = ""):
-    """Return a figure with one mean line and a ±std band per combination from a `curve_bands` frame."""
+def ema(values, weight: float) -> np.ndarray:
+    """Return the exponential moving average of `values` as TensorBoard smooths: weight in [0, 1), debiased at the start.
+
+    s_i = weight·s_(i-1) + (1 - weight)·v_i from s_0 = 0, divided by 1 - weight**(i+1) so the first points are not pulled to 0;
+    NaN values are skipped (they stay NaN and do not move the average).
+    """
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing weight must be in [0, 1), got {weight}")
+    v = np.asarray(values, dtype=float)
+    out = np.full(v.shape, np.nan)
+    last, count = 0.0, 0
+    for i, value in enumerate(v):
+        if np.isnan(value):
+            continue
+        last = weight * last + (1 - weight) * value
+        count += 1
+        out[i] = last / (1 - weight**count)
+    return out
+
+
+def curves_figure(
+    bands: pd.DataFrame,
+    title: str,
+    x_label: str = "epoch",
+    y_label: str = "",
+    *,
+    points: pd.DataFrame | None = None,
+    smoothing: float = 0.0,
+    log_y: bool = False,
+    y_range: tuple[float, float] | None = None,
+    band_label: str = "±std",
+):
+    """Return a figure with one mean line per group of a `curve_bands` frame, and a filled ±std band where n >= 2.
+
+    Markers only at measured points: rows with `real` False (interpolated onto the seconds grid) get none, and
+    `points` (`curve_points_from`: config, x, value) adds each run's own points. `smoothing` in [0, 1) draws the EMA
+    of the mean (and band edges) over a faint raw line; `log_y` a log y axis; `y_range` fixes the y axis (e.g. (0, 1)).
+    The band uses `lo`/`hi` when present (already clipped to the metric's range), else mean ∓ std.
+    """
     import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     fig = go.Figure()
     colours = colour_of(list(bands["config"])) if len(bands) else {}
     for label, b in bands.groupby("config", sort=True):
         b = b.sort_values("x")
-        x, mean, std = b["x"].to_numpy(), b["mean"].to_numpy(), b["std"].fillna(0).to_numpy()
+        x, mean = b["x"].to_numpy(float), b["mean"].to_numpy(float)
+        std = b["std"].fillna(0).to_numpy(float)
+        lo = b["lo"].to_numpy(float) if "lo" in b else mean - std
+        hi = b["hi"].to_numpy(float) if "hi" in b else mean + std
+        real = b["real"].to_numpy(bool) if "real" in b else np.ones(len(b), bool)
+        n = b["n"].to_numpy() if "n" in b else np.ones(len(b), int)
         c = colours[label]
-        # The band is one closed polygon: upper edge left to right, lower edge back.
-        fig.add_trace(
-            go.Scatter(
-                x=np.concatenate([x, x[::-1]]),
-                y=np.concatenate([mean + std, (mean - std)[::-1]]),
-                fill="toself",
-                fillcolor=_rgba(c, 0.18),
-                line={"width": 0},
-                hoverinfo="skip",
-                legendgroup=label,
-                showlegend=False,
-                name=f"{label} ±std",
+        if smoothing:
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=mean, mode="lines", line={"color": c, "width": 1}, opacity=0.3, hoverinfo="skip", showlegend=False
+                )
             )
-        )
+            mean, lo, hi = ema(mean, smoothing), ema(lo, smoothing), ema(hi, smoothing)
+        seeds = n >= 2
+        if seeds.any():
+            # One closed polygon over the stretch with seeds (upper edge left to right, lower edge back); no markers.
+            xs, up, down = x[seeds], hi[seeds], lo[seeds]
+            fig.add_trace(
+                go.Scatter(
+                    x=np.concatenate([xs, xs[::-1]]),
+                    y=np.concatenate([up, down[::-1]]),
+                    mode="lines",
+                    fill="toself",
+                    fillcolor=_rgba(c, 0.18),
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    legendgroup=label,
+                    showlegend=False,
+                    name=f"{label} {band_label}",
+                )
+            )
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=mean,
                 mode="lines+markers",
                 line={"color": c},
+                marker={"color": c, "size": np.where(real, 6, 0)},  # interpolated points: the line only
                 name=label,
                 legendgroup=label,
-                customdata=b["n"].to_numpy(),
+                customdata=n,
                 hovertemplate="%{y:.4g} (n=%{customdata})",
             )
         )
+    if points is not None and len(points):
+        for label, p in points.groupby("config", sort=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=p["x"],
+                    y=p["value"],
+                    mode="markers",
+                    marker={"color": colours.get(label, "#777777"), "size": 5, "opacity": 0.6},
+                    legendgroup=label,
+                    showlegend=False,
+                    name=f"{label} runs",
+                    hovertemplate="%{y:.4g} (one run)",
+                )
+            )
     fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, template="plotly_white", hovermode="x unified")
+    if log_y:
+        fig.update_yaxes(type="log")
+    elif y_range is not None:
+        fig.update_yaxes(range=list(y_range))
     return fig
 
 
@@ -64,8 +136,8 @@ def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "confi
     """Return a bar per combination of `<column>_mean` with `<column>_std` error bars from a `ranking.group_table` frame."""
     import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
-    g = grouped.sort_values(by)
-    colours = colour_of(list(g[by]))
+    colours = colour_of(list(grouped[by]))
+    g = grouped[grouped[f"{column}_mean"].notna()].sort_values(by)  # a group without data yet (queued runs): no empty bar
     fig = go.Figure(
         go.Bar(
             x=g[by],
@@ -78,12 +150,28 @@ def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "confi
     return fig
 
 
-def roll_figure(roll, low: int = 24, title: str = "", steps_per_beat: int | None = None, primer_steps: int = 0):
-    """Return a piano-roll heatmap of a roll (steps, notes): time on x, MIDI pitch on y; the first `primer_steps` shaded."""
+def roll_figure(
+    roll,
+    low: int = 24,
+    title: str = "",
+    steps_per_beat: int | None = None,
+    primer_steps: int = 0,
+    pitch_range: tuple[int, int] | None = None,
+    seconds_per_step: float | None = None,
+    height: int | None = None,
+):
+    """Return a piano-roll heatmap of a roll (steps, notes): time on x, MIDI pitch on y; the first `primer_steps` shaded.
+
+    Time is in beats with `steps_per_beat`, else in seconds with `seconds_per_step`, else in steps; with both,
+    the axis title gives a beat's length in seconds. `pitch_range` (lowest, highest MIDI pitch) fixes the y axis,
+    so that rolls drawn side by side share it.
+    """
     import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
 
     roll = np.asarray(roll)
-    x = np.arange(roll.shape[0]) / steps_per_beat if steps_per_beat else np.arange(roll.shape[0])
+    per = steps_per_beat or (1 / seconds_per_step if seconds_per_step else 1)  # steps per x unit
+    unit = "beat" if steps_per_beat else ("s" if seconds_per_step else "step")
+    x = np.arange(roll.shape[0]) / per
     fig = go.Figure(
         go.Heatmap(
             z=roll.T,
@@ -91,14 +179,18 @@ def roll_figure(roll, low: int = 24, title: str = "", steps_per_beat: int | None
             y=np.arange(low, low + roll.shape[1]),
             colorscale=[[0, "white"], [1, "black"]],
             showscale=False,
-            hovertemplate="step %{x}, pitch %{y}<extra></extra>",
+            hovertemplate=f"{unit} %{{x:.2f}}, pitch %{{y}}<extra></extra>",
         )
     )
-    fig.update_layout(
-        title=title, xaxis_title="beat" if steps_per_beat else "step", yaxis_title="MIDI pitch", template="plotly_white"
-    )
+    x_title = {"beat": "beat", "s": "seconds", "step": "step"}[unit]
+    if steps_per_beat and seconds_per_step:
+        x_title = f"beat (1 beat = {steps_per_beat * seconds_per_step:.2g} s)"
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="MIDI pitch", template="plotly_white")
+    if pitch_range is not None:
+        fig.update_yaxes(range=[pitch_range[0] - 0.5, pitch_range[1] + 0.5])
+    if height is not None:
+        fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 30 if title else 10, "b": 40})
     if primer_steps:
-        per = steps_per_beat or 1
         fig.add_vrect(
             x0=-0.5 / per,
             x1=(primer_steps - 0.5) / per,
@@ -114,7 +206,14 @@ def roll_figure(roll, low: int = 24, title: str = "", steps_per_beat: int | None
 def window_figure(ds, split: str, index: int):
     """Return the piano-roll heatmap of window `index` of a dataset split (its real steps only)."""
     rolls, lengths = ds.split(split)
-    return roll_figure(rolls[index][: int(lengths[index])], low=ds.config.low, title=f"{split} window {index}")
+    cfg = ds.config
+    return roll_figure(
+        rolls[index][: int(lengths[index])],
+        low=cfg.low,
+        title=f"{split} window {index}",
+        steps_per_beat=getattr(cfg, "steps_per_beat", None),
+        seconds_per_step=1 / cfg.fs if getattr(cfg, "fs", None) else None,
+    )
 
 
 def pitch_figure(counts, low: int = 24):

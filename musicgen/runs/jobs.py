@@ -121,6 +121,30 @@ def stop_run(run_id: str, wait_s: float = 0.0) -> bool:
     return stop_pid(pid, wait_s)
 
 
+def stop_sweep(sweep_id: str, wait_s: float = 0.0) -> dict:
+    """SIGTERM a sweep's driver and its live runs (each checkpoints and ends 'stopped'); return {driver, runs} signalled.
+
+    The driver first, so that it starts no queued run when a worker ends; then every 'queued'/'running' run of the sweep
+    with a live process of its own (the driver may be gone, or Ray's). Waits up to `wait_s` seconds for them all to end.
+    """
+    sweep = store.get_sweep(sweep_id)
+    driver = sweep.get("driver_pid") if is_alive(sweep.get("driver_pid"), sweep.get("driver_start")) else None
+    if driver:
+        stop_pid(driver)
+    live = {}  # run id -> pid; a frame holds a missing pid as NaN
+    for r in store.list_runs(sweep_id).to_dict("records"):
+        pid = r.get("pid")
+        if r["status"] in ("queued", "running") and pid and pid == pid and is_alive(int(pid)):
+            live[r["id"]] = int(pid)
+    for pid in live.values():
+        stop_pid(pid)
+    pids = [p for p in [driver, *live.values()] if p]
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
+        time.sleep(0.05)
+    return {"driver": driver, "runs": list(live)}
+
+
 def stop_orphaned_workers(wait_s: float = 0.0) -> list[dict]:
     """SIGTERM the sweep workers whose driver died (they checkpoint and end 'stopped'); return them as {run_id, pid, driver_pid}.
 

@@ -10,11 +10,13 @@ directly. Comparing combinations over seeds (means, Welch's test, ranks) is `ran
 from __future__ import annotations
 
 import math
+from pathlib import PurePath
 
 import numpy as np
 import pandas as pd
 
-from musicgen.errors import ConfigError
+from musicgen.config import ModelConfig, TrainConfig, from_dict, to_dict
+from musicgen.errors import ConfigError, MusicgenError
 from musicgen.runs import store
 
 K_LAST = 5  # epochs whose train-loss spread measures stability
@@ -26,14 +28,22 @@ TABLE_COLUMNS = [
     "id",
     "name",
     "status",
+    "dataset",
     "optimizer",
     "loss",
+    "lr",
+    "weight_decay",
+    "epochs",
+    "best_epoch",
     "head",
     "seed",
     "config",
+    "group",
     "epochs_done",
     "best_valid_nll",
     "best_valid_f1",
+    "threshold",
+    "best_valid_f1_05",
     "test_nll",
     "test_f1",
     "epochs_to_95",
@@ -105,7 +115,7 @@ def epochs_to_share(f1_by_epoch: pd.Series, share: float = CONVERGED_SHARE):
     return s.index[(s >= share * s.max()).to_numpy().argmax()]
 
 
-def _series(m: pd.DataFrame, split: str, name: str) -> pd.Series:
+def metric_series(m: pd.DataFrame, split: str, name: str) -> pd.Series:
     """Return one metric per epoch (last row of each epoch), indexed by epoch."""
     rows = m[(m["split"] == split) & (m["name"] == name)]
     if rows.empty:
@@ -113,15 +123,15 @@ def _series(m: pd.DataFrame, split: str, name: str) -> pd.Series:
     return rows.sort_values(["epoch"]).groupby("epoch")["value"].last().astype(float)
 
 
-def _f1_series(m: pd.DataFrame) -> pd.Series:
+def _f1metric_series(m: pd.DataFrame) -> pd.Series:
     # f1_best (F1 at the validation-best threshold) is the one that moves early on sparse targets; 0.5 is often all-zero.
-    s = _series(m, "valid", "f1_best")
-    return s if not s.empty else _series(m, "valid", "f1")
+    s = metric_series(m, "valid", "f1_best")
+    return s if not s.empty else metric_series(m, "valid", "f1")
 
 
-def _elapsed_by_epoch(m: pd.DataFrame) -> pd.Series:
+def elapsed_by_epoch(m: pd.DataFrame) -> pd.Series:
     """Return training seconds elapsed at the end of each epoch (cumulative train epoch_s, else wall_time)."""
-    s = _series(m, "train", "epoch_s")
+    s = metric_series(m, "train", "epoch_s")
     if not s.empty:
         return s.cumsum()
     rows = m[m["split"] == "valid"].dropna(subset=["wall_time"])
@@ -138,7 +148,7 @@ def _train_losses(m: pd.DataFrame) -> np.ndarray:
     per_step = rows.dropna(subset=["step"]) if "step" in rows else rows.iloc[0:0]
     if len(per_step) > 1 and per_step["step"].nunique() > rows["epoch"].nunique():
         return per_step.sort_values("step")["value"].to_numpy(float)
-    return _series(m, "train", "loss").to_numpy(float)
+    return metric_series(m, "train", "loss").to_numpy(float)
 
 
 def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
@@ -146,8 +156,8 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
     config = run.get("config") or {}
     summary = run.get("summary") or {}
     opt, loss, seed = _find(config, "optimizer"), _find(config, "loss"), _find(config, "seed")
-    nll, f1 = _series(m, "valid", "nll"), _f1_series(m)
-    elapsed = _elapsed_by_epoch(m)
+    nll, f1 = metric_series(m, "valid", "nll"), _f1metric_series(m)
+    elapsed = elapsed_by_epoch(m)
     e95 = epochs_to_share(f1)
     test = m[m["split"] == "test"].groupby("name")["value"].last() if len(m) else pd.Series(dtype=float)
     # Positive rate against density: at the best checkpoint on test, else the best valid epoch.
@@ -157,24 +167,33 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
     at_best = m[(m["split"] == "valid") & (m["epoch"] == best_epoch)].groupby("name")["value"].last()
     src = test if "pred_pos_rate" in test else at_best
     losses = _train_losses(m)
+    ident = identity_of(config, run.get("dataset_id"))
     row = {
         "id": run.get("id"),
         "name": run.get("name"),
         "status": run.get("status"),
+        "dataset": ident["dataset"],
         "optimizer": opt,
         "loss": loss,
+        "lr": _number(ident.get("lr")),
+        "weight_decay": _number(ident.get("weight_decay")),
+        "epochs": _number(ident.get("epochs")),
+        "best_epoch": _number(best_epoch),
         "head": head_of(config),
         "seed": seed,
         "config": config_label(opt, loss, head_of(config)),
         "epochs_done": run.get("epochs_done", int(nll.index.max()) if not nll.empty else 0),
         "best_valid_nll": float(nll.min()) if not nll.empty else math.nan,
         "best_valid_f1": float(f1.max()) if not f1.empty else math.nan,
+        # The threshold validation chose for best_valid_f1 (None before the first epoch); F1 at 0.5 for comparison.
+        "threshold": _number(summary.get("threshold")),
+        "best_valid_f1_05": float(f05.max()) if not (f05 := metric_series(m, "valid", "f1")).empty else math.nan,
         "test_nll": float(test.get("nll", math.nan)),
         # On test, f1_best is the F1 at the threshold chosen on validation (the trainer passes it): not tuned on test.
         "test_f1": float(test.get("f1_best", test.get("f1", math.nan))),
         "epochs_to_95": float(e95),
         "seconds_to_95": math.nan if pd.isna(e95) else float(elapsed.get(e95, math.nan)),
-        "loss_spread": loss_spread(_series(m, "train", "loss").to_numpy(float), k),
+        "loss_spread": loss_spread(metric_series(m, "train", "loss").to_numpy(float), k),
         "loss_spikes": float(loss_spikes(losses)) if len(losses) else math.nan,
         "pred_pos_rate": float(src.get("pred_pos_rate", math.nan)),
         "density": float(src.get("density", math.nan)),
@@ -187,49 +206,175 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
     return row
 
 
-def run_table_from(runs: pd.DataFrame, metrics: pd.DataFrame, k: int = K_LAST) -> pd.DataFrame:
-    """Return one row per run (TABLE_COLUMNS) from a runs frame and a metric-rows frame."""
+def _number(value) -> float:
+    return float(value) if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) else math.nan
+
+
+def run_table_from(runs: pd.DataFrame, metrics: pd.DataFrame, k: int = K_LAST, by: list[str] | None = None) -> pd.DataFrame:
+    """Return one row per run (TABLE_COLUMNS) from a runs frame and a metric-rows frame; `group` as `run_groups(runs, by)`."""
     rows = []
     for run in runs.to_dict("records"):
         m = metrics[metrics["run_id"] == run["id"]] if len(metrics) else metrics
         rows.append(run_row(run, m, k))
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    table["group"] = run_groups(runs, by) if len(runs) else []
+    return table
 
 
-def run_table(run_ids: list[str], k: int = K_LAST) -> pd.DataFrame:
+def run_table(run_ids: list[str], k: int = K_LAST, by: list[str] | None = None) -> pd.DataFrame:
     """Return one row per run of the store (see TABLE_COLUMNS)."""
     runs = pd.DataFrame([store.get_run(r) for r in run_ids])
     metrics = store.metrics_frame(list(run_ids)) if run_ids else pd.DataFrame(columns=["run_id"])
     if runs.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
-    return run_table_from(runs, metrics, k)
+    return run_table_from(runs, metrics, k, by)
 
 
-def curve_bands_from(
-    runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str = "epoch", points: int = 50
-) -> pd.DataFrame:
-    """Return mean ± std over seeds of one metric curve per combination: columns config, x, mean, std, n.
+# What a run measures is its dataset, model and training config; these change only its seed or its speed.
+NOT_IDENTITY = ("seed", "threads", "device")
+# The grouping keys a user may choose: name -> the identity fields it stands for.
+GROUP_KEYS = {
+    "optimizer": ("optimizer",),
+    "loss": ("loss",),
+    "head": ("head",),
+    "dataset": ("dataset",),
+    "lr": ("lr",),
+    "weight decay": ("weight_decay",),
+    "epochs": ("epochs",),
+    "model size": ("conv_channels", "conv_layers", "hidden", "gru_layers", "nade_hidden"),
+}
+# The range a metric can take: bands are clipped to it and the charts' y axes start at its low end.
+METRIC_RANGES = {
+    "f1": (0.0, 1.0),
+    "f1_best": (0.0, 1.0),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "frame_acc": (0.0, 1.0),
+    "nll": (0.0, math.inf),
+    "loss": (0.0, math.inf),
+}
 
-    x="seconds" puts each run on its training-seconds axis and interpolates onto a shared grid,
-    never beyond a run's last point (so n can shrink towards the right).
+
+def dataset_name(config: dict, dataset_id: str | None = None) -> str:
+    """Return a run's dataset name: the stored `dataset`, else its `data` ref's last part ('builtin:bach' -> 'bach')."""
+    name = config.get("dataset") if isinstance(config, dict) else None
+    if isinstance(name, str) and name:
+        return name
+    data = config.get("data") if isinstance(config, dict) else None
+    if isinstance(data, str) and data:
+        return data.split(":", 1)[1] if data.startswith("builtin:") else PurePath(data).name or data
+    return str(dataset_id or "unknown")
+
+
+def _complete(cls, d: dict) -> dict:
+    # A queued run stores what the sweep planned, a started one the full config: fill defaults so both compare equal.
+    try:
+        return to_dict(from_dict(cls, d))
+    except (MusicgenError, TypeError, ValueError):
+        return dict(d)
+
+
+def identity_of(config: dict, dataset_id: str | None = None) -> dict:
+    """Return what a run measures as one flat dict: dataset name, model config and train config, minus NOT_IDENTITY."""
+    config = config if isinstance(config, dict) else {}
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+    # Older runs keep optimizer and loss beside the train config.
+    train = {**{k: config[k] for k in ("optimizer", "loss") if isinstance(config.get(k), str)}, **train}
+    ident = {"dataset": dataset_name(config, dataset_id), **_complete(ModelConfig, model), **_complete(TrainConfig, train)}
+    for k in NOT_IDENTITY:
+        ident.pop(k, None)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in ident.items()}
+
+
+def _fmt(key: str, value) -> str:
+    if key == "dataset":
+        return str(value)
+    if isinstance(value, float) and value and abs(value) < 0.01:
+        text = np.format_float_scientific(value, trim="-", exp_digits=1)  # 3e-3, as it is written on the command line
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return f"{key.replace('_', ' ')} {text}"
+
+
+def group_labels(identities: list[dict], by: list[str] | None = None) -> list[str]:
+    """Return a readable group label per identity: optimizer+loss(+head), then the chosen fields that differ between them.
+
+    by=None groups by the whole identity (only runs differing by seed share a label); else by the GROUP_KEYS named.
+    E.g. ['adamw+bce · bach · lr 3e-3', 'adamw+bce · piano · lr 5e-4'].
     """
+    if by is None:
+        fields = list(dict.fromkeys(k for i in identities for k in i))
+    else:
+        unknown = [b for b in by if b not in GROUP_KEYS]
+        if unknown:
+            raise ConfigError(f"cannot group by {unknown}; choose from {', '.join(GROUP_KEYS)}")
+        fields = [f for b in by for f in GROUP_KEYS[b]]
+    varying = [f for f in fields if len({repr(i.get(f)) for i in identities}) > 1 and f not in ("optimizer", "loss", "head")]
+    varying.sort(key=lambda f: f != "dataset")  # the dataset first: it is what the eye looks for
+    labels = []
+    for ident in identities:
+        head = ident.get("head") if "head" in fields else None
+        if "optimizer" in fields and "loss" in fields:
+            parts = [config_label(ident.get("optimizer"), ident.get("loss"), head)]
+        else:
+            parts = [str(ident.get(f)) for f in ("optimizer", "loss", "head") if f in fields]
+        parts += [_fmt(f, ident.get(f)) for f in varying]
+        labels.append(" · ".join(parts) or "all runs")
+    return labels
+
+
+def run_groups(runs: pd.DataFrame, by: list[str] | None = None) -> list[str]:
+    """Return the group label of each run of a runs frame (see group_labels); by=[]: each run its own line (its name)."""
+    records = runs.to_dict("records")
+    if by is not None and not by:
+        names = [str(r.get("name") or r["id"]) for r in records]
+        return [n if names.count(n) == 1 else f"{n} ({r['id']})" for n, r in zip(names, records, strict=True)]
+    return group_labels([identity_of(r.get("config") or {}, r.get("dataset_id")) for r in records], by)
+
+
+BAND_COLUMNS = ["config", "x", "mean", "std", "n", "lo", "hi", "real"]
+
+
+def _curves(runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str, by) -> dict[str, list]:
+    """Return {group label: [(run id, series of the metric indexed by x)]} of the runs that have the metric."""
     if x not in ("epoch", "seconds"):
         raise ConfigError(f"x must be 'epoch' or 'seconds', got {x!r}")
     curves = {}
-    for run in runs.to_dict("records"):
+    for run, label in zip(runs.to_dict("records"), run_groups(runs, by), strict=True):
         m = metrics[metrics["run_id"] == run["id"]] if len(metrics) else metrics
-        s = _series(m, split, metric) if len(m) else pd.Series(dtype=float)
-        if s.empty:
-            continue
-        if x == "seconds":
-            s.index = _elapsed_by_epoch(m).reindex(s.index).to_numpy()
+        s = metric_series(m, split, metric) if len(m) else pd.Series(dtype=float)
+        if x == "seconds" and not s.empty:
+            s.index = elapsed_by_epoch(m).reindex(s.index).to_numpy()
             s = s[~np.isnan(s.index.to_numpy(float))]
-        config = run.get("config") or {}
-        label = config_label(_find(config, "optimizer"), _find(config, "loss"), head_of(config))
-        curves.setdefault(label, []).append(s)
+        if not s.empty:
+            curves.setdefault(label, []).append((run["id"], s))
+    return curves
+
+
+def curve_bands_from(
+    runs: pd.DataFrame,
+    metrics: pd.DataFrame,
+    metric: str,
+    split: str,
+    x: str = "epoch",
+    points: int = 50,
+    by: list[str] | None = None,
+) -> pd.DataFrame:
+    """Return mean ± std over seeds of one metric curve per group (`run_groups(runs, by)`): columns BAND_COLUMNS.
+
+    lo/hi are mean ∓ std clipped to the metric's range (METRIC_RANGES); `real` is False where the value is interpolated.
+    x="seconds" puts each run on its training-seconds axis; a group of several runs is interpolated onto a shared grid
+    of `points`, never beyond a run's last point (so n can shrink towards the right); a lone run keeps its own points.
+    """
+    low, high = METRIC_RANGES.get(metric, (-math.inf, math.inf))
     rows = []
-    for label, series in sorted(curves.items()):
-        if x == "epoch":
+    for label, curves in sorted(_curves(runs, metrics, metric, split, x, by).items()):
+        series = [s for _, s in curves]
+        real = x == "epoch" or len(series) == 1
+        if real:
             frame = pd.concat(series, axis=1)
         else:
             hi = max(float(s.index.max()) for s in series)
@@ -241,27 +386,37 @@ def curve_bands_from(
                 v[(grid < xs.min()) | (grid > xs.max())] = np.nan
                 cols.append(pd.Series(v, index=grid))
             frame = pd.concat(cols, axis=1)
-        for xv, vals in frame.iterrows():
+        for xv, vals in frame.sort_index().iterrows():
             v = vals.dropna().to_numpy(float)
             if len(v):
+                mean, std = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+                lo, hi_ = float(np.clip(mean - std, low, high)), float(np.clip(mean + std, low, high))
                 rows.append(
-                    {
-                        "config": label,
-                        "x": float(xv),
-                        "mean": float(v.mean()),
-                        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                        "n": len(v),
-                    }
+                    {"config": label, "x": float(xv), "mean": mean, "std": std, "n": len(v), "lo": lo, "hi": hi_, "real": real}
                 )
-    return pd.DataFrame(rows, columns=["config", "x", "mean", "std", "n"])
+    return pd.DataFrame(rows, columns=BAND_COLUMNS)
 
 
-def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch") -> pd.DataFrame:
-    """Return mean ± std bands per combination of one metric of the store's runs (see curve_bands_from)."""
+def curve_points_from(
+    runs: pd.DataFrame, metrics: pd.DataFrame, metric: str, split: str, x: str = "epoch", by: list[str] | None = None
+) -> pd.DataFrame:
+    """Return every run's own measured points of one metric: columns config (its group), run_id, x, value."""
+    rows = [
+        {"config": label, "run_id": run_id, "x": float(xv), "value": float(v)}
+        for label, curves in sorted(_curves(runs, metrics, metric, split, x, by).items())
+        for run_id, s in curves
+        for xv, v in s.items()
+        if not math.isnan(v)
+    ]
+    return pd.DataFrame(rows, columns=["config", "run_id", "x", "value"])
+
+
+def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch", by: list[str] | None = None) -> pd.DataFrame:
+    """Return mean ± std bands per group of one metric of the store's runs (see curve_bands_from)."""
     runs = pd.DataFrame([store.get_run(r) for r in run_ids])
     if runs.empty:
-        return pd.DataFrame(columns=["config", "x", "mean", "std", "n"])
-    return curve_bands_from(runs, store.metrics_frame(list(run_ids)), metric, split, x)
+        return pd.DataFrame(columns=BAND_COLUMNS)
+    return curve_bands_from(runs, store.metrics_frame(list(run_ids)), metric, split, x, by=by)
 
 
 BASELINE_LABELS = {"silent": "always silent", "copy_previous": "copy previous step", "markov": "per-note Markov chain"}
@@ -275,3 +430,31 @@ def baseline_lines(summary: dict, metric: str, split: str = "valid") -> dict[str
         if isinstance(value, int | float) and math.isfinite(value):
             out[label] = float(value)
     return out
+
+
+def dataset_baselines(runs: pd.DataFrame) -> dict[str, dict]:
+    """Return {dataset name: the `baselines` of a run summary}, from the first run of each dataset that stored them."""
+    out = {}
+    for run in runs.to_dict("records"):
+        name = dataset_name(run.get("config") or {}, run.get("dataset_id"))
+        found = (run.get("summary") or {}).get("baselines")
+        if found and name not in out:
+            out[name] = found
+    return out
+
+
+def baseline_rows(runs: pd.DataFrame, split: str = "valid") -> pd.DataFrame:
+    """Return one row per dataset × baseline: dataset, baseline, nll, f1_best, threshold, f1 (F1 at 0.5) on `split`."""
+    rows = []
+    for name, baselines in dataset_baselines(runs).items():
+        for kind, label in BASELINE_LABELS.items():
+            values = (baselines.get(kind) or {}).get(split) or {}
+            if values:
+                rows.append(
+                    {
+                        "dataset": name,
+                        "baseline": label,
+                        **{k: _number(values.get(k)) for k in ("nll", "f1_best", "threshold", "f1")},
+                    }
+                )
+    return pd.DataFrame(rows, columns=["dataset", "baseline", "nll", "f1_best", "threshold", "f1"])

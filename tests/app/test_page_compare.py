@@ -1,5 +1,9 @@
 """Compare page: curves as mean ± std bands, the report's tables, CSV export, the course-work grid launch."""
 
+import base64
+import json
+
+import numpy as np
 import pytest
 from app_helpers import frame, no_failure, open_page, seed_run, texts
 
@@ -19,8 +23,11 @@ def test_two_configurations_two_seeds(seeded_home):
     assert sorted(at.multiselect(key="cmp_runs").value) == sorted(ids)
     charts = {c.key for c in at.get("plotly_chart")}
     assert {"cmp_curve_train_loss", "cmp_curve_valid_f1", "cmp_bar_f1"} <= charts
-    grouped = frame(at, "config", "n", "best_valid_f1_mean")
-    assert sorted(grouped["config"]) == ["adam+bce", "adamw+bce"] and set(grouped["n"]) == {2}
+    grouped = frame(at, "group", "n", "best_valid_f1_mean")
+    grouped = grouped[grouped["n"].notna()]  # the rest are baseline rows
+    # adam and adamw differ in their default weight decay too: the label says so.
+    assert sorted(grouped["group"]) == ["adam+bce · weight decay 0", "adamw+bce · weight decay 0.01"]
+    assert set(grouped["n"]) == {2}
     runs = frame(at, "id", "epochs_to_95")
     assert len(runs) == 4 and {"epochs_to_95", "seconds_to_95", "loss_spread", "loss_spikes", "pred_pos_rate", "density"} <= set(
         runs
@@ -83,9 +90,140 @@ def test_heads_are_told_apart(home):
     at = open_page("compare")
     at.multiselect(key="cmp_runs").set_value(ids).run()
     no_failure(at)
-    grouped = frame(at, "config", "n", "head")
-    assert sorted(zip(grouped["config"], grouped["head"], strict=True)) == [
+    grouped = frame(at, "group", "n", "head")
+    assert sorted(zip(grouped["group"], grouped["head"], strict=True)) == [
         ("adam+bce", "independent"),
         ("adam+bce+nade", "nade"),
     ]
     assert list(frame(at, "id", "epochs_to_95").set_index("id").loc[ids, "head"]) == ["independent"] * 2 + ["nade"] * 2
+
+
+def _values(array) -> list[float]:
+    """Return a plotly JSON array as a list (plotly writes numpy arrays as {dtype, bdata})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def _on_dataset(run_id: str, dataset: str, lr: float, loss: str | None = None, f1_best: float | None = None) -> str:
+    """Move a seeded run onto `dataset` with learning rate `lr` (and loss), and give it baselines as the trainer stores them."""
+    run = store.get_run(run_id)
+    config = {**run["config"], "data": f"builtin:{dataset}", "dataset": dataset}
+    config["train"] = {**config["train"], "lr": lr, **({"loss": loss} if loss else {})}
+    if loss:
+        config["loss"] = loss
+    copy = 0.7 if dataset == "bach" else 0.6
+    baselines = {
+        "silent": {"valid": {"f1": 0.0, "f1_best": 0.0}},
+        "copy_previous": {"valid": {"f1": copy, "f1_best": copy}},
+        "markov": {"valid": {"nll": 4.5, "f1": 0.5, "f1_best": 0.55, "threshold": 0.4}},
+    }
+    store.update_run(run_id, config=config, summary={**run["summary"], "baselines": baselines})
+    if f1_best is not None:  # focal loss: nothing reaches 0.5, but F1 at the validation threshold is real
+        for epoch in range(1, run["epochs_done"] + 1):
+            store.log_metrics(run_id, epoch, "valid", {"f1": 0.0, "f1_best": f1_best, "threshold": 0.18})
+        store.update_run(run_id, summary={**store.get_run(run_id)["summary"], "threshold": 0.18})
+    return run_id
+
+
+def test_two_datasets_are_two_groups_with_their_baselines(home):
+    ids = [
+        _on_dataset(seed_run(f"{d}-s{s}", "adamw", "bce", s), d, lr)
+        for d, lr in (("bach", 3e-3), ("piano", 5e-4))
+        for s in (0, 1)
+    ]
+    at = open_page("compare")
+    at.multiselect(key="cmp_runs").set_value(ids).run()
+    no_failure(at)
+    grouped = frame(at, "group", "n", "best_valid_f1_mean")
+    trained = grouped[grouped["n"].notna()]
+    assert sorted(trained["group"]) == ["adamw+bce · bach · lr 3e-3", "adamw+bce · piano · lr 5e-4"]
+    assert set(trained["n"]) == {2}
+    baselines = grouped[grouped["n"].isna()].set_index("group")
+    assert baselines.loc["baseline: copy previous step · bach", "best_valid_f1_mean"] == 0.7
+    assert baselines.loc["baseline: per-note Markov chain · piano", "best_valid_nll_mean"] == 4.5
+    runs = frame(at, "id", "dataset", "lr", "weight_decay", "epochs", "best_epoch", "status").set_index("id")
+    assert (
+        list(runs.loc[ids, "dataset"]) == ["bach", "bach", "piano", "piano"]
+        and list(runs.loc[ids, "lr"]) == [3e-3] * 2 + [5e-4] * 2
+    )
+    # The charts carry one dashed line per dataset × baseline, labelled with the dataset.
+    f1 = next(c for c in at.get("plotly_chart") if c.key == "cmp_curve_valid_f1")
+    notes = [a["text"] for a in json.loads(f1.proto.spec)["layout"]["annotations"]]
+    assert any(n.startswith("copy previous step (bach) 0.7") for n in notes) and any("(piano)" in n for n in notes)
+    nll = next(c for c in at.get("plotly_chart") if c.key == "cmp_curve_valid_nll")
+    assert [a["text"] for a in json.loads(nll.proto.spec)["layout"]["annotations"]] == [
+        "per-note Markov chain (bach) 4.5",
+        "per-note Markov chain (piano) 4.5",
+    ]
+    # Grouping by optimizer + loss only is the user's choice, and then it merges the datasets.
+    at.selectbox(key="cmp_grouping").set_value("by chosen keys").run()
+    assert list(frame(at, "group", "n", "best_valid_f1_mean").dropna(subset=["n"])["n"]) == [4]
+    at.selectbox(key="cmp_grouping").set_value("no groups: each run").run()
+    assert len(frame(at, "group", "n", "best_valid_f1_mean").dropna(subset=["n"])) == 4
+
+
+def test_focal_run_shows_f1_at_its_threshold(home):
+    rid = _on_dataset(seed_run("focal", "adam", "focal", 0), "bach", 1e-3, f1_best=0.35)
+    at = open_page("compare")
+    at.multiselect(key="cmp_runs").set_value([rid]).run()
+    no_failure(at)
+    row = frame(at, "id", "best_valid_f1", "threshold", "best_valid_f1_05").iloc[0]
+    assert (row["best_valid_f1"], row["threshold"], row["best_valid_f1_05"]) == (0.35, 0.18, 0.0)
+    f1 = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_curve_valid_f1").proto.spec)
+    line = next(t for t in f1["data"] if t.get("name", "").startswith("adam+focal") and t["mode"] == "lines+markers")
+    assert set(_values(line["y"])) == {0.35} and f1["layout"]["yaxis"]["range"] == [0, 1]
+    at.radio(key="cmp_f1").set_value("at 0.5").run()
+    f1 = json.loads(next(c for c in at.get("plotly_chart") if c.key == "cmp_curve_valid_f1").proto.spec)
+    assert set(_values(next(t for t in f1["data"] if t["mode"] == "lines+markers")["y"])) == {0.0}
+
+
+def test_sweep_shows_progress_and_stops(home, monkeypatch):
+    sid = store.create_sweep("grid", {"optimizers": ["adam"], "losses": ["bce"]})
+    done = seed_run("done", "adam", "bce", 0)
+    store.update_run(done, sweep_id=sid)
+    store.create_run(
+        "waiting", {"data": "builtin:bach", "train": {"optimizer": "adam", "loss": "bce", "seed": 1}}, "x", sweep_id=sid
+    )
+    stopped = []
+    monkeypatch.setattr(jobs, "stop_sweep", lambda s: stopped.append(s) or {"driver": 1, "runs": []})
+    at = open_page("compare")
+    at.radio(key="cmp_mode").set_value(at.radio(key="cmp_mode").options[1]).run()
+    no_failure(at)
+    assert "1 of 2 runs done: 1 queued, 1 finished" in at.get("progress")[0].proto.text
+    runs = frame(at, "id", "status", "best_valid_f1").set_index("id")
+    assert runs["status"].value_counts().to_dict() == {"finished": 1, "queued": 1}
+    assert runs.drop(done)["best_valid_f1"].isna().all()  # a blank, not a made-up number
+    at.button(key="cmp_sweep_stop").click().run()
+    assert stopped == [sid]
+
+
+def test_a_finished_study_shows_its_findings_lr_stage_and_reliability(home):
+    """A study's seed stage on Compare opens with what `report` opens with: findings, the lr stage, calibration."""
+    choices = {
+        "adam+bce": {
+            "optimizer": "adam",
+            "loss": "bce",
+            "head": "independent",
+            "lr": 1e-3,
+            "reason": "lowest best validation NLL",
+            "candidates": [{"lr": 1e-3, "status": "finished", "best_valid_nll": 2.5}, {"lr": 1e-2, "status": "failed"}],
+        }
+    }
+    study = {"stage": "seeds", "lr_grid": [1e-3, 1e-2], "budget": {"max_epochs": 4, "patience": 2}, "choices": choices}
+    sid = store.create_sweep("study", {"study": study})
+    bins = [{"lo": i / 10, "hi": (i + 1) / 10, "count": 10, "predicted": i / 10 + 0.05, "observed": i / 10} for i in range(10)]
+    for seed in (0, 1):
+        rid = seed_run(f"adam+bce s{seed}", "adam", "bce", seed)
+        summary = store.get_run(rid)["summary"] or {}
+        store.update_run(rid, sweep_id=sid, summary={**summary, "calibration": {"bins": bins, "ece": 0.05}})
+    at = open_page("compare")
+    at.radio(key="cmp_mode").set_value(at.radio(key="cmp_mode").options[1]).run()
+    no_failure(at)
+    assert "Findings" in texts(at.subheader)
+    lr_stage = frame(at, "config", "lr", "chosen")
+    assert list(lr_stage["lr"]) == [1e-3, 1e-2] and list(lr_stage["chosen"]) == ["yes", ""]
+    reliability = next(c for c in at.get("plotly_chart") if c.key == "cmp_reliability")
+    traces = json.loads(reliability.proto.spec)["data"]
+    assert [t["name"] for t in traces] == ["perfectly calibrated", "adam+bce"]
+    assert traces[1]["y"] == pytest.approx([b["observed"] for b in bins])

@@ -74,3 +74,44 @@ def test_window_figures_read_the_metrics_and_the_real_steps():
     assert np.asarray(plots.window_figure(Split(), "valid", 1).data[0].z).shape == (84, 5)
     poly, dens = plots.window_histograms([{"mean_polyphony": 3.0, "note_density": 0.1}] * 2, "train")
     assert list(poly.data[0].x) == [3.0, 3.0] and list(dens.data[0].x) == [0.1, 0.1] and poly.data[0].name == "train"
+
+
+def test_ema_is_tensorboards_debiased_average():
+    # weight 0.5: s = 0.5·1 = 0.5 -> /0.5 = 1; s = 0.25 + 1.5 = 1.75 -> /0.75; s = 0.875 + 0.5·NaN skipped; then 0.875 + 2.5
+    got = plots.ema([1.0, 3.0, float("nan"), 5.0], 0.5)
+    assert got[0] == 1.0 and got[1] == pytest.approx(1.75 / 0.75) and np.isnan(got[2])
+    assert got[3] == pytest.approx((0.5 * 1.75 + 2.5) / (1 - 0.5**3))
+    assert list(plots.ema([2.0, 4.0], 0.0)) == [2.0, 4.0]
+    with pytest.raises(ValueError, match="smoothing weight must be in"):
+        plots.ema([1.0], 1.0)
+
+
+def test_curves_figure_marks_only_real_points_and_bands_only_seed_groups():
+    bands = pd.DataFrame(
+        {
+            "config": ["pair"] * 3 + ["lone"] * 2,
+            "x": [0.0, 1.5, 3.0, 1.0, 2.0],
+            "mean": [0.5, 0.6, 0.7, 0.2, 0.3],
+            "std": [0.7, 0.1, 0.1, 0.0, 0.0],
+            "n": [2, 2, 2, 1, 1],
+            "lo": [0.0, 0.5, 0.6, 0.2, 0.3],
+            "hi": [1.0, 0.7, 0.8, 0.2, 0.3],
+            "real": [False, False, False, True, True],
+        }
+    )
+    points = pd.DataFrame({"config": ["pair", "pair"], "x": [1.0, 3.0], "value": [0.55, 0.7]})
+    fig = plots.curves_figure(bands, "f1", points=points, y_range=(0, 1))
+    lone, band, pair, runs = fig.data  # groups in sorted order: lone (no band), pair (band, line), then the runs' points
+    assert lone.name == "lone" and list(lone.marker.size) == [6, 6]
+    assert band.fill == "toself" and band.mode == "lines" and list(band.y) == [1.0, 0.7, 0.8, 0.6, 0.5, 0.0]  # clipped lo/hi
+    assert list(pair.marker.size) == [0, 0, 0]  # interpolated: no markers
+    assert runs.mode == "markers" and list(runs.x) == [1.0, 3.0] and runs.marker.color == pair.line.color
+    assert list(fig.layout.yaxis.range) == [0, 1]
+    assert plots.curves_figure(bands, "nll", log_y=True).layout.yaxis.type == "log"
+
+
+def test_curves_figure_smooths_the_mean_over_a_faint_raw_line():
+    bands = pd.DataFrame({"config": ["a"] * 3, "x": [1, 2, 3], "mean": [1.0, 3.0, 5.0], "std": [0.0] * 3, "n": [1] * 3})
+    raw, line = plots.curves_figure(bands, "loss", smoothing=0.5).data
+    assert list(raw.y) == [1.0, 3.0, 5.0] and raw.opacity == 0.3
+    assert list(line.y) == pytest.approx(list(plots.ema([1.0, 3.0, 5.0], 0.5)))

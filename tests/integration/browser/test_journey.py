@@ -116,7 +116,7 @@ def test_compare_the_two_runs(server, page):
     page.locator(f"{key('cmp_curve_valid_f1')} .js-plotly-plot").first.wait_for(timeout=60_000)
     for label in ("first", "second"):
         assert page.locator(key("cmp_runs")).get_by_text(re.compile(label)).count() >= 1
-    page.get_by_text("Per combination (mean ± std over seeds)").wait_for()
+    page.get_by_text("Per group (mean ± std over seeds), with the baselines").wait_for()
     page.locator(key("cmp_csv_runs")).wait_for()
     settle(page)
     shot(page, "5-compare")
@@ -131,11 +131,17 @@ def test_listen_to_demo_and_to_the_new_run(server, page):
     page.keyboard.press("Escape")
     fill(page, "gen_steps", "32")
     page.locator(key("gen_go")).get_by_role("button").click()
-    audio = page.locator("audio")
-    audio.nth(1).wait_for(timeout=90_000)
-    srcs = [audio.nth(i).get_attribute("src") for i in range(audio.count())]
-    assert len(srcs) == 2 and all(srcs), srcs
-    page.get_by_role("heading", name="demo (shipped)").wait_for()
+    # Each model's audio plays in its card's playhead component (an iframe holding audio#audio and the roll).
+    page.locator("iframe").nth(1).wait_for(timeout=90_000)
+    settle(page, timeout=90)
+    srcs = []
+    for _ in range(100):
+        srcs = [f.locator("audio#audio").get_attribute("src") for f in page.frames if f.locator("audio#audio").count()]
+        if len(srcs) == 2:
+            break
+        page.wait_for_timeout(200)
+    assert len(srcs) == 2 and all(s.startswith("data:audio/ogg;base64,") for s in srcs), [s[:40] for s in srcs]
+    page.get_by_text("demo (shipped)", exact=True).first.wait_for()
     settle(page)
     shot(page, "6-generate")
     open_page(page, url, "home", "musicgen")

@@ -1,0 +1,228 @@
+"""What the Compare page draws: curves per group with the baselines, the per-group table with baseline rows, sweep progress."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.ui import call, run_label
+from musicgen.music import plots
+from musicgen.runs import jobs, store
+from musicgen.study import document, findings, ranking
+from musicgen.study import stats as report
+
+# Chart -> (split, metric at the validation threshold, metric at 0.5, axis title).
+CHARTS = {
+    "train loss": ("train", "loss", "loss", "loss (mean per note)"),
+    "valid loss": ("valid", "loss", "loss", "loss (mean per note)"),
+    "valid nll": ("valid", "nll", "nll", "NLL (nats per step)"),
+    "valid f1": ("valid", "f1_best", "f1", "F1"),
+    "valid precision": ("valid", "precision_best", "precision", "precision"),
+    "valid recall": ("valid", "recall_best", "recall", "recall"),
+}
+X_TITLES = {"epoch": "epoch", "seconds": "seconds of training"}
+ACTIVE = ("queued", "running")
+# Columns of the per-group table on the page.
+SHOWN = ["group", "n", "optimizer", "loss", "head"] + [
+    f"{c}_{s}"
+    for c in ("best_valid_f1", "threshold", "best_valid_f1_05", "best_valid_nll", "test_f1", "test_nll", "seconds_to_95")
+    for s in ("mean", "std")
+]
+
+
+def load(run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (runs, metric rows) of the chosen runs, read once for every chart and table."""
+    runs = pd.DataFrame([store.get_run(r) for r in run_ids], columns=store.RUN_COLUMNS)
+    return runs, store.metrics_frame(list(run_ids))
+
+
+def baseline_lines(runs: pd.DataFrame, metric: str, split: str = "valid") -> dict[str, float]:
+    """Return {label: value} of the baselines with `metric`, per dataset ('… (bach)') when the runs span several."""
+    per_dataset = report.dataset_baselines(runs)
+    out = {}
+    for name, baselines in per_dataset.items():
+        for label, value in report.baseline_lines({"baselines": baselines}, metric, split).items():
+            out[f"{label} ({name})" if len(per_dataset) > 1 else label] = value
+    return out
+
+
+def chart(runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoothing: float = 0.0, log_y: bool = False):
+    """Return the figure of one CHARTS entry (bands per group, each run's points, baselines), or None without data."""
+    split, best, plain, y_title = CHARTS[name]
+    metric = best if at_threshold else plain
+    bands = report.curve_bands_from(runs, metrics, metric, split, x=x, by=by)
+    if not len(bands) and metric != plain:  # runs from before the *_best metrics were logged
+        metric = plain
+        bands = report.curve_bands_from(runs, metrics, metric, split, x=x, by=by)
+    if not len(bands):
+        return None
+    points = report.curve_points_from(runs, metrics, metric, split, x=x, by=by)
+    low, high = report.METRIC_RANGES.get(metric, (None, None))
+    suffix = " at the validation threshold" if metric.endswith("_best") or metric == "f1_best" else ""
+    fig = plots.curves_figure(
+        bands,
+        f"{name}{suffix}",
+        x_label=X_TITLES[x],
+        y_label=y_title,
+        points=points if x == "seconds" or (bands["n"] > 1).any() else None,
+        smoothing=smoothing,
+        log_y=log_y and metric in ("loss", "nll"),
+        y_range=(low, high) if high is not None and math.isfinite(high) else None,
+        band_label="±std over seeds",
+    )
+    return plots.add_reference_lines(fig, baseline_lines(runs, metric, split))
+
+
+def group_rows(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Return `ranking.group_table(table, by='group')` followed by one row per dataset × baseline (n empty)."""
+    grouped = ranking.group_table(table, by="group")
+    base = report.baseline_rows(runs)
+    several = base["dataset"].nunique() > 1
+    rows = pd.DataFrame(
+        {
+            "group": [
+                f"baseline: {b}" + (f" · {d}" if several else "") for b, d in zip(base["baseline"], base["dataset"], strict=True)
+            ],
+            "best_valid_nll_mean": base["nll"],
+            "best_valid_f1_mean": base["f1_best"],
+            "threshold_mean": base["threshold"],
+            "best_valid_f1_05_mean": base["f1"],
+        }
+    )
+    return pd.concat([grouped, rows], ignore_index=True) if len(rows) else grouped
+
+
+def progress(runs: pd.DataFrame) -> dict[str, int]:
+    """Return the number of runs per status (every status of the store, 0 where none) and the total."""
+    counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
+    return {**{s: int(counts.get(s, 0)) for s in store.STATUSES}, "total": len(runs)}
+
+
+def sweep_view(sweep_id: str) -> None:
+    """Draw a sweep's progress, a Stop for all its runs, a pick of its runs and their results (re-read on every call)."""
+    runs = call("Reading the sweep's runs", store.list_runs, sweep_id)
+    if runs is None:
+        return
+    counts = progress(runs)
+    done = counts["finished"] + counts["failed"] + counts["stopped"]
+    text = ", ".join(f"{counts[s]} {s}" for s in store.STATUSES if counts[s]) or "no runs queued yet"
+    c1, c2 = st.columns([4, 1])
+    c1.progress(done / max(1, counts["total"]), text=f"{done} of {counts['total']} runs done: {text}")
+    if counts["queued"] + counts["running"] and c2.button(
+        "Stop the sweep", key="cmp_sweep_stop", help="SIGTERM to the sweep and its runs: each saves a checkpoint, ends 'stopped'"
+    ):
+        stopped = call("Stopping the sweep", jobs.stop_sweep, sweep_id)
+        if stopped is not None:
+            st.toast(f"Stop sent to the sweep and its {len(stopped['runs'])} running runs; they end within one batch.")
+    if counts["queued"] + counts["running"]:
+        st.caption("The findings, the learning-rate stage and the calibration appear here once no run of the sweep is active.")
+    elif counts["finished"]:
+        findings_view(sweep_id)
+    labels = {r["id"]: run_label(r) for r in runs.to_dict("records")}
+    chosen = st.multiselect("runs of the sweep", list(labels), default=list(labels), key="cmp_sweep_runs", format_func=labels.get)
+    results(chosen)
+
+
+def findings_view(sweep_id: str) -> None:
+    """Draw what `report` opens with: the findings, the learning-rate stage of a study, statistics with baselines, calibration."""
+    f = call("Computing the findings", findings.study_findings, sweep_id)
+    if f is None:
+        return
+    st.subheader("Findings")
+    st.markdown("\n".join(f"- **{x['question']}**: {x['sentence']}" for x in f["findings"]) or "_no finished runs_")
+    if f["study"]:
+        budget = f["study"].get("budget") or {}
+        with st.expander("Learning-rate stage: every rate of the grid, one seed; the lowest best validation NLL is chosen"):
+            st.caption(
+                f"At most {budget.get('max_epochs')} epochs a run, early stopping on validation NLL after "
+                f"{budget.get('patience')} epochs without improvement; lr-stage sweep {f['study'].get('lr_sweep')}."
+            )
+            st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
+    st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
+    st.dataframe(findings.stats_with_baselines(f["stats"], f["baselines"]), key="cmp_study_stats", hide_index=True)
+    if len(f["pairs"]):
+        with st.expander("Pairwise Welch t-tests, Holm-corrected, with Hedges' g"):
+            st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True)
+    if f["calibration"]:
+        st.plotly_chart(findings.reliability_figure(f["calibration"]), key="cmp_reliability", width="stretch")
+
+
+def results(chosen: list[str]) -> None:
+    """Draw the chosen runs' curves per group with the baselines, the per-group and per-run tables (keys cmp_*)."""
+    if not chosen:
+        st.info("Pick at least one run with a finished epoch (Train page) to compare.")
+        return
+
+    c1, c2, c3, c4 = st.columns(4)
+    grouping = c1.selectbox(
+        "group runs", ("same config, seeds apart", "by chosen keys", "no groups: each run"), key="cmp_grouping"
+    )
+    by = None if grouping.startswith("same") else []
+    if grouping == "by chosen keys":
+        by = c1.multiselect("keys", list(report.GROUP_KEYS), default=["optimizer", "loss"], key="cmp_group_keys")
+    x = c2.radio("x axis", ("epoch", "seconds"), horizontal=True, key="cmp_x")
+    at_threshold = c3.radio("F1", ("at the validation threshold", "at 0.5"), key="cmp_f1") != "at 0.5"
+    smoothing = c4.slider("smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="cmp_smooth")
+    log_y = c4.toggle("log scale for losses", key="cmp_logy")
+    st.caption(
+        "Mean ± std only where several runs differ by their seed alone. Focal and weighted losses give probabilities that are "
+        "not calibrated, so their NLL may rise while their loss falls; F1 at the validation-chosen threshold is the fair one."
+    )
+    loaded = call("Reading the runs", load, chosen)
+    table = call("Computing the run table", report.run_table_from, *loaded, by=by) if loaded else None
+    if table is None or not len(table):
+        return
+    runs_df, metrics = loaded
+    datasets = sorted(set(table["dataset"]))
+    st.caption(
+        "Dashed lines: the baselines (always silent, copy previous step, per-note Markov chain) on the validation split"
+        + (f", one set per dataset ({', '.join(datasets)})." if len(datasets) > 1 else f" of {datasets[0]}.")
+    )
+    cols = st.columns(2)
+    for i, name in enumerate(CHARTS):
+        fig = call(f"Drawing {name}", chart, runs_df, metrics, name, x, by, at_threshold, smoothing, log_y)
+        if fig is not None:
+            cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{name.replace(' ', '_')}", width="stretch")
+
+    st.subheader("Per group (mean ± std over seeds), with the baselines")
+    st.caption(
+        "A group is what the runs share but their seed (or the keys chosen above); the baselines' rows have no n. NLL is the "
+        "exact NLL per step (nats) for both heads; a nade run's F1 is that of its greedy decoding at the validation threshold."
+    )
+    grouped = call("Grouping by configuration", group_rows, table, runs_df)
+    f1_col = "best_valid_f1" if at_threshold else "best_valid_f1_05"
+    if grouped is not None:
+        shown = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
+        st.dataframe(grouped[shown], key="cmp_grouped", hide_index=True)
+        trained = grouped[grouped["n"].notna()]
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(
+            plots.bars_figure(
+                trained, f1_col, f"best validation F1 {'at its threshold' if at_threshold else 'at 0.5'}", by="group"
+            ),
+            key="cmp_bar_f1",
+            width="stretch",
+        )
+        c2.plotly_chart(
+            plots.bars_figure(trained, "seconds_to_95", "seconds to 95% of best F1", by="group"),
+            key="cmp_bar_speed",
+            width="stretch",
+        )
+        crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
+        ranks = call("Ranking", ranking.rank_table, table, crit, ranking.CRITERIA[crit], by="group")
+        if ranks is not None:
+            st.dataframe(ranks, key="cmp_ranks", hide_index=True)
+
+    st.subheader("Per run")
+    st.caption(
+        "threshold: the validation-chosen one of best_valid_f1 (best_valid_f1_05: F1 at 0.5); epochs/seconds_to_95: to reach "
+        "95% of the run's best validation F1; loss_spread: std over mean of the last epochs' train loss; loss_spikes: points "
+        "beyond 3σ of the recent window; pred_pos_rate vs density: predicted positives against the true share of active notes."
+    )
+    st.dataframe(table, key="cmp_table", hide_index=True)
+    c1, c2 = st.columns(2)
+    c1.download_button("Download runs CSV", table.to_csv(index=False), "runs.csv", "text/csv", key="cmp_csv_runs")
+    if grouped is not None:
+        c2.download_button("Download groups CSV", grouped.to_csv(index=False), "groups.csv", "text/csv", key="cmp_csv_grouped")

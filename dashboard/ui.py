@@ -39,8 +39,15 @@ def call(what: str, fn, *args, warn: bool = False, **kwargs):
     return None
 
 
+# What config_input returns for text that is not a number: the page shows the message and launches nothing.
+INVALID = object()
+
+
 def config_input(name: str, default, prefix: str, where=st):
-    """Draw one input for a config field, typed by its default, keyed `<prefix>_<name>`; a None default: text, empty = None."""
+    """Draw one input for a config field, typed by its default, keyed `<prefix>_<name>`; a None default: text, empty = None.
+
+    Text that is not a number shows an error under the field and returns INVALID.
+    """
     label, key = name.replace("_", " "), f"{prefix}_{name}"
     if isinstance(default, bool):
         return where.checkbox(label, value=default, key=key)
@@ -48,8 +55,14 @@ def config_input(name: str, default, prefix: str, where=st):
         return int(where.number_input(label, value=default, step=1, key=key))
     if isinstance(default, float):
         return float(where.number_input(label, value=default, format="%g", key=key))
-    text = where.text_input(f"{label} (empty: automatic)", value="", key=key)
-    return float(text) if text.strip() else None
+    text = where.text_input(f"{label} (empty: automatic)", value="", key=key).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        where.error(f"{label}: {text[:40]!r} is not a number; type one (e.g. 2.5) or leave it empty for automatic.")
+        return INVALID
 
 
 def gpu_name() -> str | None:

@@ -31,6 +31,7 @@ from musicgen.data.datasets import load_dataset
 from musicgen.errors import MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import run_dir
+from musicgen.runs.progress import ProgressWriter
 from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
@@ -225,6 +226,8 @@ class _Trainer:
         clip = self.cfg.clip if self.cfg.clip > 0 else float("inf")
         t0 = time.perf_counter()
         perm = p.perm.to(self.device)
+        batch_note = ProgressWriter(self.run_id)  # progress.json for the app's bar; local to this machine
+        batch_note.begin(p.epoch + 1, self.cfg.epochs, p.batch, n_batches)
         for b in range(p.batch, n_batches):
             inputs, targets, mask = self.train.batch(perm[b * bs : (b + 1) * bs])
             if self.bounds is not None:
@@ -248,6 +251,7 @@ class _Trainer:
             sums["batches"] += 1
             sums["seqs"] += int(inputs.shape[0])
             p.batch = b + 1
+            batch_note.update(p.batch)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
@@ -295,6 +299,8 @@ class _Trainer:
 
     def _summary(self, p: Progress, test: dict | None = None) -> dict:
         return {
+            # The test split's reliability bins and ECE, at best.pt (evaluate_model's "calibration"); {} before the test.
+            "calibration": (test or {}).get("calibration", {}),
             "best_epoch": p.best_epoch,
             "best": p.best_valid,
             "test": test or {},
@@ -333,7 +339,7 @@ class _Trainer:
         if self.test is not None and p.best_epoch:
             best = ckpt_io.load_checkpoint(self.dir / "best.pt", map_location=self.device)
             self.model.load_state_dict(best["model_state"])
-            test = evaluate_model(self.model, self.test, self.loss_fn, threshold=p.threshold)
+            test = evaluate_model(self.model, self.test, self.loss_fn, threshold=p.threshold, calibration=True)
             self.reporter.log_metrics(self.run_id, p.best_epoch, "test", test)
         summary = self._summary(p, test)
         self.reporter.update_run(self.run_id, status="finished", error=None, summary=summary, epochs_done=p.epoch)

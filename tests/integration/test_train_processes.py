@@ -124,7 +124,7 @@ def test_a_full_disk_during_a_checkpoint_write(home, tmp_path):
     run = store.get_run(rid)
     assert run["status"] == "failed" and run["error"] == err[0].removeprefix("error: ")
     assert load_checkpoint(last)["epoch"] == 1  # the checkpoint of epoch 1 is whole
-    assert sorted(f.name for f in last.parent.iterdir()) == ["best.pt", "last.pt"]
+    assert sorted(f.name for f in last.parent.iterdir()) == ["best.pt", "last.pt", "progress.json"]  # no half-written file
 
 
 # Sends itself SIGTERM while the summary is printed, then runs `python -m musicgen ARGS`.

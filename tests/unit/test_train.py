@@ -230,7 +230,8 @@ def test_a_full_disk_inside_torch_save_fails_the_run_in_one_line(home, data, mon
     run = store.get_run(s["id"])
     assert run["status"] == "failed" and run["error"] == err[-1].removeprefix("error: ")
     assert load_checkpoint(last)["epoch"] == 1  # the checkpoint of epoch 1, whole
-    assert sorted(f.name for f in last.parent.iterdir()) == ["best.pt", "last.pt"]  # no temporary file left
+    # no temporary file left; progress.json is the batch progress the app reads
+    assert sorted(f.name for f in last.parent.iterdir()) == ["best.pt", "last.pt", "progress.json"]
 
 
 class Killed(BaseException):
@@ -387,3 +388,11 @@ def test_a_loss_other_than_the_likelihood_with_the_nade_head_is_a_one_line_error
     assert store.list_runs().empty
     with pytest.raises(ConfigError, match="use --loss bce"):
         run_training(str(data), ModelConfig(head="nade"), cfg(loss=loss))
+
+
+def test_training_leaves_the_last_batch_progress_beside_the_checkpoints(home, data):
+    from musicgen.runs.progress import read_progress
+
+    s = run_training(str(data), TINY, cfg(epochs=2))
+    p = read_progress(s["id"])
+    assert (p["epoch"], p["epochs"]) == (2, 2) and p["batch"] == p["batches"] > 0 and p["eta_s"] == 0.0

@@ -1,0 +1,106 @@
+"""The Train page's logic without widgets: which run to watch, the runs table, the notes beside the live panel."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from musicgen.study import stats
+
+# Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
+UNCALIBRATED_LOSSES = ("focal", "weighted-bce", "asymmetric")
+
+
+def pick_watched(records: dict, watched: str | None, follow_pid: int | None) -> tuple[str, bool]:
+    """Return (the run to show, whether the process `follow_pid` has registered its run).
+
+    `records` maps run id -> store row, newest first. The run this tab launched (or resumed) wins once its
+    process has registered; otherwise the watched run stays, whatever its status, until it leaves the store;
+    only then the newest running run (or the newest run) takes its place.
+    """
+    launched = [rid for rid, r in records.items() if follow_pid and r.get("pid") == follow_pid]
+    if launched:
+        return launched[0], True
+    if watched in records:
+        return watched, False
+    running = [rid for rid, r in records.items() if r.get("status") == "running"]
+    return (running or list(records))[0], False
+
+
+def _train_config(row) -> dict:
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    return config.get("train") or {}
+
+
+def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Return the runs table of the page: id, name, dataset, optimizer, loss, lr, status, created, epochs, pid, error."""
+    rows = runs.to_dict("records")
+    out = pd.DataFrame(
+        {
+            "id": [r["id"] for r in rows],
+            "name": [r.get("name") for r in rows],
+            "dataset": [stats.dataset_name(r.get("config") or {}, r.get("dataset_id")) for r in rows],
+            "optimizer": [_train_config(r).get("optimizer") for r in rows],
+            "loss": [_train_config(r).get("loss") for r in rows],
+            "lr": [_train_config(r).get("lr") for r in rows],
+            "status": [r.get("status") for r in rows],
+            "created": [r.get("created") for r in rows],
+            "epochs_done": [r.get("epochs_done") for r in rows],
+            "pid": [r.get("pid") for r in rows],
+            "error": [r.get("error") for r in rows],
+        }
+    )
+    return out
+
+
+def duration(seconds: float) -> str:
+    """Return `seconds` as '45 s', '3 min 5 s' or '2 h 4 min'."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def batch_progress(run: dict, record: dict | None) -> tuple[float, str] | None:
+    """Return (fraction, text) of the current epoch's batches from a progress.json record, or None when it does not apply.
+
+    It applies to a running run whose record is of the epoch after the last one stored (an older record is stale).
+    """
+    if record is None or run.get("status") != "running":
+        return None
+    if record["epoch"] != int(run.get("epochs_done") or 0) + 1 or record["batches"] <= 0:
+        return None
+    batch, batches = record["batch"], record["batches"]
+    if batch >= batches:
+        return 1.0, f"epoch {record['epoch']}: all {batches} batches done, validating…"
+    eta = record.get("eta_s")
+    left = f", about {duration(eta)} left in this epoch" if isinstance(eta, int | float) else ""
+    return batch / batches, f"epoch {record['epoch']}: batch {batch} of {batches}{left}"
+
+
+def end_note(run: dict) -> str | None:
+    """Return one line on how a run ended (finished or stopped), or None while it runs (failures have their own error)."""
+    status, done = run.get("status"), int(run.get("epochs_done") or 0)
+    summary = run.get("summary") if isinstance(run.get("summary"), dict) else {}
+    best_epoch, best = summary.get("best_epoch"), summary.get("best") or {}
+    parts = []
+    if best_epoch:
+        parts.append(f"best epoch {best_epoch}")
+        if isinstance(best.get("nll"), int | float):
+            parts.append(f"valid NLL {best['nll']:.3f} nats/step")
+        if isinstance(best.get("f1_best"), int | float):
+            at = f" at threshold {summary['threshold']:.2f}" if isinstance(summary.get("threshold"), int | float) else ""
+            parts.append(f"F1 {best['f1_best']:.3f}{at}")
+    best_text = f"; {', '.join(parts)}" if parts else ""
+    if status == "finished":
+        return f"Finished at epoch {done}{best_text}."
+    if status == "stopped":
+        return f"Stopped at epoch {done}{best_text}. Resume continues from its last checkpoint."
+    return None
+
+
+def uncalibrated(run: dict) -> str | None:
+    """Return the run's loss when it reweights the likelihood (so its NLL is not what it minimises), else None."""
+    loss = _train_config(run).get("loss")
+    return loss if loss in UNCALIBRATED_LOSSES else None

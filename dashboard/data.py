@@ -8,6 +8,7 @@ import streamlit as st
 
 from musicgen.data import uploads
 from musicgen.data.benchmark_files import BENCHMARK_SUFFIXES
+from musicgen.data.build import split_warnings
 from musicgen.data.datasets import build_dataset, load_dataset
 from musicgen.music import plots, quality
 from musicgen.paths import ALLOWED_PATHS_ENV, REPO_ROOT, check_user_file
@@ -60,3 +61,18 @@ def _window_metrics(path: str, dataset_id: str, split: str) -> list[dict]:
 def window_figures(ds, split: str = "train") -> tuple:
     """Return (polyphony histogram, density histogram) over up to MAX_STAT_WINDOWS windows of a split."""
     return plots.window_histograms(_window_metrics(str(ds.path), ds.id, split), split)
+
+
+def ready_message(report: dict) -> tuple[str, list[str], list[dict]]:
+    """Return (the 'ready' line, warnings about the split, the skipped files' rows) for a build's report."""
+    stats = report.get("stats", {})
+    windows = stats.get("windows") or {}
+    skipped = [r for r in report.get("files", []) if r.get("status") != "ok"]
+    how = "reused, same inputs" if report.get("cached") else "built"
+    kept = stats.get("files_ok")
+    files = f"{kept} file{'s' * (kept != 1)} kept, {len(skipped)} skipped; " if kept is not None else ""
+    counts = " / ".join(str(windows.get(s, 0)) for s in ("train", "valid", "test"))
+    line = f"Dataset **{report['name']}** ready ({how}): {files}{counts} train / valid / test windows."
+    asked = tuple((report.get("config") or {}).get("split") or ())
+    warnings = split_warnings(windows, asked) if windows and len(asked) == 3 else []
+    return line, warnings, skipped

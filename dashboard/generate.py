@@ -6,11 +6,13 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from musicgen.data import uploads
 from musicgen.data.datasets import list_datasets, load_dataset
 from musicgen.errors import ConfigError
+from musicgen.music import audio as sound
 from musicgen.music import piece as pieces
 from musicgen.music import plots
 from musicgen.music.generate import excerpt_spec
@@ -18,6 +20,34 @@ from musicgen.paths import check_user_file, dataset_dir, home_dir
 from musicgen.training.checkpoint import load_model, resolve_checkpoint
 
 PRIMER_KINDS = ("none", "a MIDI file", "a dataset excerpt")
+OWN = "(each model's own)"  # the reference choice: every model against the dataset it was trained on
+FALLBACK = "bach"  # the reference of a model whose training dataset is unknown (when built)
+LABEL_CHARS = 24  # a card's title; the rest goes to its hover help, so titles never wrap the cards out of line
+LISTEN_FORMAT = "ogg"  # what the page sends to the browser: a 2,048-step WAV is ~27 MB, its OGG ~1 MB
+
+
+def short_label(label: str, limit: int = LABEL_CHARS) -> str:
+    """Return `label` cut to `limit` characters (an ellipsis marks a cut)."""
+    return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"
+
+
+def reference_for(ckpt: dict, choice: str | None, built: list[dict]) -> tuple[str | None, str]:
+    """Return (the dataset to measure a model against, a line saying which and why) for the page's reference `choice`.
+
+    `choice` OWN: the model's own training dataset, else FALLBACK when it is built (and the line says so);
+    None: not measured; a dataset name: that one for every model.
+    """
+    if choice is None:
+        return None, "not measured against a dataset"
+    if choice != OWN:
+        return choice, f"measured against {choice} (chosen)"
+    names = {d["name"] for d in built}
+    own = pieces.training_dataset(ckpt, built)
+    if own:
+        return own, f"measured against {own}, its training dataset"
+    if FALLBACK in names:
+        return FALLBACK, f"training dataset unknown or not built here; measured against {FALLBACK}"
+    return None, f"training dataset unknown or not built here; not measured (build {FALLBACK} on the Dataset page)"
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -67,11 +97,16 @@ def default_excerpt() -> str:
 
 
 def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | None, options: dict) -> dict:
-    """Generate one piece with a model, write its MIDI and WAV under home/generated/; return what the page shows."""
+    """Generate one piece with a model, write its MIDI, WAV and OGG under home/generated/; return what the page shows.
+
+    `data` is a dataset name, None (not measured) or OWN (the model's training dataset: `reference_for`).
+    """
     o = dict(options)
     steps, tempo, seed = o.pop("steps"), o.pop("tempo_bpm"), o.pop("seed")
+    model = load(ref)
+    data, reference_note = reference_for(model[1], data, list_datasets())
     piece = pieces.make_piece(
-        load(ref), steps, primer=primer, primer_steps=primer_steps if primer else None, seed=seed, data=data, **o
+        model, steps, primer=primer, primer_steps=primer_steps if primer else None, seed=seed, data=data, **o
     )
     slug = f"{Path(str(ref)).stem}-{piece.options['strategy']}-seed{seed}"
     folder = home_dir() / "generated" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
@@ -80,18 +115,49 @@ def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | No
         piece = pieces.write_piece(piece, folder / f"{slug}.mid", folder / f"{slug}.wav", tempo_bpm=tempo)
     written = piece.files[0]
     note = "; ".join(str(w.message) for w in caught) if written["backend"] != "fluidsynth" else ""
+    wav = Path(written["wav"]).read_bytes()
+    samples, rate = sound.read_wav(written["wav"])
+    listen = sound.write_audio(samples, folder / f"{slug}.{LISTEN_FORMAT}", rate).read_bytes()
     cfg = piece.data_config
-    fig = plots.roll_figure(
-        piece.rolls[0], low=cfg.low, title=f"{steps} steps, {piece.options['strategy']}", primer_steps=piece.primer_steps
-    )
+    spb = None if cfg.fs else (cfg.steps_per_beat or 4)
     return {
         "ref": ref,
         "slug": slug,
-        "figure": fig,
-        "wav": Path(written["wav"]).read_bytes(),
+        "roll": piece.rolls[0],
+        "low": cfg.low,
+        "steps_per_beat": spb,
+        "seconds_per_step": 1 / cfg.fs if cfg.fs else 60 / (tempo * spb),
+        "primer_steps": piece.primer_steps,
+        "title": f"{steps} steps, {piece.options['strategy']}",
+        "wav": wav,
+        "audio": listen,
+        "audio_mime": sound.MIME[LISTEN_FORMAT],
         "midi": Path(written["midi"]).read_bytes(),
+        "reference": data,
+        "reference_note": reference_note,
         "metrics": pieces.metrics_rows(piece),
         "comparison": piece.comparison,
         "audio_note": note,
         "folder": str(folder),
     }
+
+
+def shared_pitch_range(results: list[dict], margin: int = 2) -> tuple[int, int]:
+    """Return (lowest, highest) MIDI pitch sounding in any result's roll, widened by `margin`: one y axis for every card."""
+    pitches = [int(r["low"] + j) for r in results for j in np.flatnonzero(np.asarray(r["roll"]).any(axis=0))]
+    if not pitches:
+        return (60 - 12, 60 + 12)
+    return (max(0, min(pitches) - margin), min(127, max(pitches) + margin))
+
+
+def roll_figure(res: dict, pitch_range: tuple[int, int]):
+    """Return the card's plotly roll: time in beats (a beat's seconds in the axis title), the shared pitch axis."""
+    return plots.roll_figure(
+        res["roll"],
+        low=res["low"],
+        steps_per_beat=res["steps_per_beat"],
+        primer_steps=res["primer_steps"],
+        pitch_range=pitch_range,
+        seconds_per_step=res["seconds_per_step"],
+        height=300,
+    )

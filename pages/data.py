@@ -98,7 +98,14 @@ if submitted:
         if report:
             bar.progress(1.0, text="done")
             st.session_state["data_view"] = report["name"]
-            st.success(f"Dataset **{report['name']}** ready ({'reused, same inputs' if report.get('cached') else 'built'}).")
+            line, split_notes, skipped = prep.ready_message(report)
+            st.success(line)
+            for note in split_notes:
+                st.warning(f"{note}.")
+            if skipped:
+                with st.expander(f"why {len(skipped)} {'file was' if len(skipped) == 1 else 'files were'} skipped"):
+                    reasons = pd.DataFrame(skipped)[["file", "reason"]].assign(reason=lambda f: f["reason"].map(readable))
+                    st.dataframe(reasons, key="data_skipped_now", hide_index=True, width="stretch")
 
 st.divider()
 sets = call("Listing datasets", list_datasets) or []
@@ -113,12 +120,13 @@ ds = call("Loading the dataset", prep.load, next(s for s in sets if s["name"] ==
 if ds is None:
     st.stop()
 stats = ds.report.get("stats", {})
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("files used", stats.get("files_ok", "?"))
-c2.metric("files skipped", stats.get("files_skipped", 0))
-c3.metric("windows train/valid/test", " / ".join(str(len(ds.split(s)[0])) for s in ("train", "valid", "test")))
-c4.metric("density", f"{stats.get('density', 0):.2%}")
-c5.metric("mean polyphony", f"{stats.get('mean_polyphony', 0):.2f}")
+c = st.columns(7)  # one number each: a "92 / 51 / 12" value was cut off in a narrow column
+c[0].metric("files used", stats.get("files_ok", "?"))
+c[1].metric("files skipped", stats.get("files_skipped", 0))
+for col, s in zip(c[2:5], ("train", "valid", "test"), strict=True):
+    col.metric(f"{s} windows", len(ds.split(s)[0]))
+c[5].metric("density", f"{stats.get('density', 0):.2%}")
+c[6].metric("mean polyphony", f"{stats.get('mean_polyphony', 0):.2f}")
 c1, c2, c3 = st.columns(3)
 c1.plotly_chart(plots.pitch_figure(stats.get("pitch_histogram"), ds.config.low), key="data_pitch", width="stretch")
 figs = call("Measuring windows", prep.window_figures, ds)

@@ -2,7 +2,17 @@
 
 import streamlit as st
 
-from dashboard.generate import PRIMER_KINDS, default_excerpt, generate_one, primer_spec
+from dashboard.generate import (
+    OWN,
+    PRIMER_KINDS,
+    default_excerpt,
+    generate_one,
+    primer_spec,
+    roll_figure,
+    shared_pitch_range,
+    short_label,
+)
+from dashboard.playhead import playhead
 from dashboard.router import ensure_routed
 from dashboard.ui import call
 from musicgen.data.datasets import list_datasets
@@ -51,11 +61,11 @@ with st.form("gen_form"):
     ref_sets = [d["name"] for d in call("Listing datasets", list_datasets, warn=True) or []]  # built ones: never starts a build
     reference = c3.selectbox(
         "compare with dataset",
-        ["(none)"] + ref_sets,
-        index=1 if ref_sets else 0,
+        [OWN, "(none)"] + ref_sets,
         key="gen_reference",
-        help="music metrics of the generated steps (primer excluded) against this dataset's test split "
-        "(valid, then train, when it is empty), in pieces as long as its windows",
+        help="music metrics of the generated steps (primer excluded) against a dataset's test split "
+        "(valid, then train, when it is empty), in pieces as long as its windows. By default each model against "
+        "the dataset it was trained on (bach when that is unknown); choose one to measure every model against it",
     )
     st.markdown("**Primer** (shaded in the roll)")
     c1, c2, c3 = st.columns([2, 2, 1])
@@ -86,7 +96,7 @@ if go:
             "steps": steps,
             "tempo_bpm": tempo,
         }
-        data = reference if reference != "(none)" else None
+        data = None if reference == "(none)" else reference
         results = []
         primer = call("Reading the primer", primer_spec, primer_kind, upload, excerpt)
         if primer_kind == "none" or primer:
@@ -100,15 +110,40 @@ if go:
 results = st.session_state.get("gen_results") or []
 if not results:
     st.info("Choose models and press Generate; `demo` works before you train anything.")
-cols = st.columns(len(results)) if results else []
+cols = st.columns(len(results)) if results else []  # equal widths; a short title keeps the cards in line
+pitch_range = shared_pitch_range(results) if results else None
+columns = ["metric", "generated", "dataset"] if len(results) > 2 else list(results[0]["metrics"][0]) if results else []
+numbers = {c: st.column_config.NumberColumn(c, format="%.3g") for c in ("generated", "dataset", "dataset std")}
 for i, (col, res) in enumerate(zip(cols, results, strict=False)):
-    with col:
-        st.subheader(choices.get(res["ref"], res["ref"]))
-        st.plotly_chart(res["figure"], key=f"gen_roll_{i}", width="stretch")
-        st.audio(res["wav"], format="audio/wav")
+    label = choices.get(res["ref"], res["ref"])
+    with col.container(border=True):
+        st.markdown(f"**{short_label(label)}**", help=f"{label}  \n{res['title']}; {res['reference_note']}")
+        st.caption(res["reference_note"])
+        playhead(
+            res["roll"],
+            res["audio"],
+            res["audio_mime"],
+            res["seconds_per_step"],
+            res["low"],
+            pitch_range,
+            primer_steps=res["primer_steps"],
+            steps_per_beat=res["steps_per_beat"],
+        )
         if res.get("audio_note"):
             st.warning(res["audio_note"])
+        with st.expander("roll (beats, pitches on hover)"):
+            st.plotly_chart(roll_figure(res, pitch_range), key=f"gen_roll_{i}", width="stretch")
         d1, d2 = st.columns(2)
         d1.download_button("MIDI", res["midi"], f"{res['slug']}.mid", "audio/midi", key=f"gen_dl_mid_{i}")
         d2.download_button("WAV", res["wav"], f"{res['slug']}.wav", "audio/wav", key=f"gen_dl_wav_{i}")
-        st.dataframe(res["metrics"], key=f"gen_metrics_{i}", hide_index=True)
+        st.dataframe(
+            res["metrics"],
+            key=f"gen_metrics_{i}",
+            hide_index=True,
+            width="stretch",
+            column_config=numbers,
+            column_order=columns,  # narrow cards: numbers only, the readings one click away
+        )
+        if columns != list(res["metrics"][0]) and res["comparison"]:
+            with st.expander("readings"):
+                st.markdown("\n".join(f"- {row['reading']}" for row in res["metrics"]))

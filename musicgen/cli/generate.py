@@ -21,7 +21,15 @@ def register(sub) -> None:
     length.add_argument("--steps", type=int, help=f"length in steps, primer included (default {DEFAULT_STEPS})")
     length.add_argument("--seconds", type=float, help="length in seconds at --tempo on the checkpoint's time grid")
     p.add_argument("--out", required=True, help="MIDI file to write (.mid); with --samples N > 1: name_1.mid .. name_N.mid")
-    p.add_argument("--wav", help="also render WAV (.wav) through FluidSynth; numbered like --out")
+    p.add_argument(
+        "--wav", help="also render audio through FluidSynth (.wav, or .ogg/.flac with --audio-format); numbered like --out"
+    )
+    p.add_argument(
+        "--audio-format",
+        choices=("wav", "ogg", "flac"),
+        default="wav",
+        help="format of the --wav file: wav (16-bit), ogg (Vorbis, ~1/13 of the WAV) or flac (lossless, ~1/4) (default wav)",
+    )
     s = p.add_argument_group("sampling")
     s.add_argument(
         "--strategy",
@@ -78,7 +86,7 @@ def cmd_generate(args) -> int:
 
     # Validate everything cheap before the model runs, so that a bad option leaves no file behind.
     out = check_writable(args.out, (".mid", ".midi"), "--out")
-    wav = check_writable(args.wav, (".wav",), "--wav") if args.wav else None
+    wav = check_writable(args.wav, (f".{args.audio_format}",), "--wav") if args.wav else None
     soundfont = check_soundfont(args.soundfont) if (wav or args.soundfont) else None
     if not 0 <= args.program <= 127:
         raise ConfigError(f"--program must be a General MIDI program 0..127, got {args.program}; e.g. --program 0")

@@ -31,6 +31,43 @@ from musicgen.data.sources import collect_items, fingerprint, load_item, read_zi
 from musicgen.errors import ConfigError, DataError
 from musicgen.parallel import check_workers, map_isolated
 
+MIN_SPLIT_WINDOWS = 8  # fewer windows than this measure a split too noisily to compare runs on it
+MIN_SPLIT_SHARE = 0.05  # a split asked for with less than 5% of the windows is tiny
+MAX_SHARE_DRIFT = 0.15  # the split is by file: a split off its asked share by more than 15 points is lopsided
+
+
+def split_warnings(windows: dict[str, int], asked: tuple[float, float, float]) -> list[str]:
+    """Return one line per problem of a built split, [] when it is sound.
+
+    `windows` is {"train": n, "valid": n, "test": n}; `asked` the DataConfig.split shares. A split that
+    was asked for (share > 0) is tiny when it has fewer than MIN_SPLIT_WINDOWS windows or under
+    MIN_SPLIT_SHARE of them; the whole split is lopsided when train is not the largest, or a split's
+    share is more than MAX_SHARE_DRIFT away from the asked one (whole files go to one split, so a few
+    long files tip it: 5 files gave 92/51/12 windows for 0.8/0.1/0.1).
+    """
+    total = sum(windows.values())
+    if total == 0:
+        return []
+    names = ("train", "valid", "test")
+    out = []
+    for name, share in zip(names, asked, strict=True):
+        n = windows.get(name, 0)
+        if share > 0 and (n < MIN_SPLIT_WINDOWS or n / total < MIN_SPLIT_SHARE):
+            out.append(
+                f"{name} has {n} windows ({n / total:.0%} of {total}): too few to measure on; add files or raise its share"
+            )
+    counts = " / ".join(str(windows.get(n, 0)) for n in names)
+    wanted = " / ".join(f"{a:.0%}" for a in asked)
+    if windows.get("train", 0) < max(windows.get("valid", 0), windows.get("test", 0)):
+        out.append(f"train is not the largest split ({counts} windows); add files or try another split seed")
+    elif any(abs(windows.get(n, 0) / total - a) > MAX_SHARE_DRIFT for n, a in zip(names, asked, strict=True)):
+        shares = " / ".join(f"{windows.get(n, 0) / total:.0%}" for n in names)
+        out.append(
+            f"lopsided split: {counts} windows ({shares}, asked {wanted}); files go whole to one split, "
+            "so add files or try another split seed"
+        )
+    return out
+
 
 def _expand_builtins(sources: list[str], workers) -> list[str]:
     out = []

@@ -1,14 +1,16 @@
-"""Listening: render a roll or a PrettyMIDI to audio with FluidSynth, and write 16-bit WAV files.
+"""Listening: render a roll or a PrettyMIDI to audio with FluidSynth; write 16-bit WAV, OGG Vorbis or FLAC files.
 
 FluidSynth comes from pyfluidsynth over the system's libfluidsynth (Debian: libfluidsynth3). The
 default soundfont is the General MIDI `TimGM6mb.sf2` inside the pretty_midi package, so sound works
 with no download. Where libfluidsynth cannot be loaded, rendering falls back to pretty_midi's sine
-synthesis with a warning instead of failing.
+synthesis with a warning instead of failing. OGG and FLAC go through soundfile (libsndfile): a WAV of a long
+piece is tens of MB, its OGG a few percent of that, which is what a page should send to a browser.
 """
 
 from __future__ import annotations
 
 import ctypes
+import io
 import threading
 import warnings
 import wave
@@ -22,6 +24,8 @@ from musicgen.paths import atomic_write, check_user_file
 
 DEFAULT_SAMPLE_RATE = 44100
 SOUNDFONT_SUFFIXES = (".sf2", ".sf3")  # FluidSynth reads both (.sf3: Ogg-compressed samples)
+AUDIO_FORMATS = ("wav", "ogg", "flac")  # file suffixes render_wav/write_audio write; ogg is Vorbis
+MIME = {"wav": "audio/wav", "ogg": "audio/ogg", "flac": "audio/flac"}
 PEAK = 10 ** (-1 / 20)  # normalise to -1 dBFS: loud, with headroom so int16 rounding never clips
 GAIN = 0.5  # FluidSynth master gain; output is float and normalised afterwards, so only the mix matters
 # Loading a soundfont costs about as much as rendering a minute of music, so loaded synths are kept
@@ -248,16 +252,55 @@ def write_wav(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -
     return path
 
 
+def encode_audio(audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE, fmt: str = "ogg") -> bytes:
+    """Return mono float audio in [-1, 1] as the bytes of a `fmt` file: wav (16-bit), ogg (Vorbis) or flac (16-bit)."""
+    if fmt not in AUDIO_FORMATS:
+        raise RenderError(f"unknown audio format {fmt!r}; use one of {', '.join(AUDIO_FORMATS)}")
+    if fmt == "wav":
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(int16_from_audio(audio).tobytes())
+        return buf.getvalue()
+    import soundfile  # lazy: only compressed audio needs libsndfile
+
+    buf = io.BytesIO()
+    subtype = "VORBIS" if fmt == "ogg" else "PCM_16"
+    audio = np.asarray(audio, np.float32)
+    with soundfile.SoundFile(buf, "w", sample_rate, 1, subtype, format=fmt.upper()) as f:
+        # In blocks: libsndfile 1.2's Vorbis encoder crashes the process on one write of minutes of audio.
+        for start in range(0, audio.size, 2**16):
+            f.write(audio[start : start + 2**16])
+    return buf.getvalue()
+
+
+def write_audio(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+    """Write mono float audio in [-1, 1] atomically, in the format its suffix names (.wav, .ogg or .flac)."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt == "wav":
+        return write_wav(audio, path, sample_rate)
+    data = encode_audio(audio, sample_rate, fmt)
+    try:
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as e:
+        raise RenderError(f"cannot write {path} ({e.strerror or type(e).__name__}); choose a writable folder") from None
+    return path
+
+
 def render_wav(
     roll_or_pm, path, soundfont=None, sample_rate: int = DEFAULT_SAMPLE_RATE, tail_s: float = 1.0, **midi_kwargs
 ) -> dict:
-    """Render a roll (steps, notes) or a PrettyMIDI to a normalised 16-bit mono WAV at `path`.
+    """Render a roll (steps, notes) or a PrettyMIDI to a normalised mono audio file at `path` (.wav, .ogg or .flac).
 
     Arguments as in `render_audio`; returns its info plus `path` and `peak` (largest |sample|, 0..1).
     Nothing is left at `path` when rendering or writing fails.
     """
     audio, info = render_audio(roll_or_pm, soundfont=soundfont, sample_rate=sample_rate, tail_s=tail_s, **midi_kwargs)
-    write_wav(audio, path, sample_rate)
+    write_audio(audio, path, sample_rate)
     return {**info, "path": str(path), "peak": float(np.abs(audio).max()) if audio.size else 0.0}
 
 

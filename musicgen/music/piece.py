@@ -222,6 +222,19 @@ def _finite_mean(values: list[float]) -> float:
     return float(v[np.isfinite(v)].mean()) if np.isfinite(v).any() else float("nan")
 
 
+def training_dataset(ckpt: dict, built: list[dict]) -> str | None:
+    """Return the name of the built dataset a checkpoint was trained on, None when none of `built` is it.
+
+    `built` is `datasets.list_datasets()`. The checkpoint's dataset id (its content hash) decides; a
+    checkpoint without one is matched by the dataset it names (`data_path`, e.g. builtin:bach -> bach).
+    """
+    by_id = [d["name"] for d in built if ckpt.get("dataset_id") and d.get("id") == ckpt.get("dataset_id")]
+    if by_id:
+        return by_id[0]
+    named = Path(str(ckpt.get("data_path") or "")).name.removeprefix("builtin:")
+    return named if named and named in {d["name"] for d in built} and not ckpt.get("dataset_id") else None
+
+
 def checkpoint_choices() -> dict[str, str]:
     """Return {checkpoint ref: label}: the shipped ones that exist, then every run that has a checkpoint."""
     out = {}

@@ -4,6 +4,7 @@ import io
 import shutil
 import zipfile
 
+import numpy as np
 from app_helpers import frame, no_failure, open_page, texts, write_midis
 
 
@@ -26,7 +27,15 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     at.number_input(key="data_hop").set_value(8)
     at.button(key="data_build").click().run()
     no_failure(at)
-    assert any("tiny" in s for s in texts(at.success))
+    (ready,) = texts(at.success)
+    assert (
+        ready.startswith("Dataset **tiny** ready (built): 5 files kept, 1 skipped; ") and "train / valid / test windows" in ready
+    )
+    assert [e.label for e in at.expander] == ["why 1 file was skipped"]  # the reasons one click away
+    skipped_now = frame(at, "file", "reason")
+    assert skipped_now.to_dict("records") == [
+        {"file": "truncated.mid", "reason": "not a readable MIDI file (damaged, cut short or not MIDI)"}
+    ]
     from musicgen.data.datasets import load_dataset
 
     ds = load_dataset("tiny")
@@ -34,6 +43,9 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     assert at.selectbox(key="data_view").value == "tiny"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["files used"] == "5" and metrics["files skipped"] == "1"
+    assert [int(metrics[f"{s} windows"]) for s in ("train", "valid", "test")] == [
+        len(ds.split(s)[0]) for s in ("train", "valid", "test")
+    ]
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
     skipped = frame(at, "file", "status", "reason")
@@ -120,3 +132,24 @@ def test_the_benchmark_field_takes_files_in_home_or_the_allow_list(home, tmp_pat
     at.button(key="data_build").click().run(timeout=120)
     no_failure(at)
     assert sorted(p.name for p in (home / "data").iterdir()) == ["allowed", "jsb"]
+
+
+def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
+    from app_helpers import chorale_like_roll
+
+    from musicgen.data.midi import write_midi
+
+    rng = np.random.default_rng(1)
+    # One long file and four short ones: whole files go to one split, so the windows cannot follow 0.8/0.1/0.1.
+    mids = [write_midi(chorale_like_roll(steps, rng), tmp_path / f"p{i}.mid") for i, steps in enumerate((400, 32, 32, 32, 32))]
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at.number_input(key="data_seq_len").set_value(16)
+    at.number_input(key="data_hop").set_value(8)
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    assert "5 files kept, 0 skipped" in texts(at.success)[0] and not at.expander
+    warnings = texts(at.warning)
+    assert warnings and all("add files" in w for w in warnings), warnings
+    assert any(w.startswith(("lopsided split", "train is not the largest", "valid has", "test has")) for w in warnings)

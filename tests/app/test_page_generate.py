@@ -1,5 +1,6 @@
 """Generate page: one or several models from the same primer and seed; roll, audio, downloads, metrics."""
 
+import json
 import re
 
 from app_helpers import frame, no_failure, open_page, seed_run, texts, write_midis
@@ -39,12 +40,14 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
     assert at.text_input(key="gen_primer_excerpt").value == "tiny:piece0.mid:0"  # the first built dataset's first file
     at.number_input(key="gen_primer_steps").set_value(8)
-    assert at.selectbox(key="gen_reference").value == "tiny"  # only built datasets: choosing one never starts a build
+    reference = at.selectbox(key="gen_reference")
+    assert reference.options == ["(each model's own)", "(none)", "tiny"]  # only built datasets: choosing one never builds
+    reference.set_value("tiny")
     at.button(key="gen_go").click().run(timeout=120)
     no_failure(at)
     results = at.session_state["gen_results"]
     assert [r["ref"] for r in results] == [a, b]
-    assert len(at.get("audio")) == 2
+    assert all(r["audio"][:4] == b"OggS" and r["audio_mime"] == "audio/ogg" for r in results)  # the page plays OGG
     assert {d.key for d in at.get("download_button")} == {"gen_dl_mid_0", "gen_dl_wav_0", "gen_dl_mid_1", "gen_dl_wav_1"}
     assert all(r["wav"][:4] == b"RIFF" and r["midi"][:4] == b"MThd" for r in results)
     metrics = frame(at, "metric", "generated", "dataset")
@@ -55,9 +58,13 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     from musicgen.data.datasets import dataset_excerpt, load_dataset
 
     primer = dataset_excerpt(load_dataset("tiny"), "piece0.mid", 0, 8)
-    rolls = [r["figure"].data[0].z.T[:8] for r in results]  # heatmap z is (notes, steps)
-    assert all(np.array_equal(np.asarray(roll, np.uint8), primer) for roll in rolls)
-    assert {s["type"] for s in results[0]["figure"].layout.shapes} == {"rect"}  # the primer is shaded
+    assert all(np.array_equal(np.asarray(r["roll"][:8], np.uint8), primer) for r in results)
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) == 2 and all(f["layout"]["shapes"][0]["type"] == "rect" for f in figures)  # the primer is shaded
+    # One pitch axis for every card, time in beats:
+    assert figures[0]["layout"]["yaxis"]["range"] == figures[1]["layout"]["yaxis"]["range"]
+    assert all(f["layout"]["xaxis"]["title"]["text"].startswith("beat (1 beat = ") for f in figures)
+    assert all(r["reference"] == "tiny" for r in results)
 
 
 def test_bad_primer_is_a_readable_error(home):
@@ -162,7 +169,8 @@ def test_a_midi_primer_is_kept_in_the_one_upload_store(home, tmp_path):
     # Kept where the Dataset page keeps its uploads:
     assert (save_uploads([(primer.name, primer.read_bytes())]) / primer.name).is_file()
     assert len(list((home / "uploads").iterdir())) == 1
-    assert {s["type"] for s in at.session_state["gen_results"][0]["figure"].layout.shapes} == {"rect"}
+    assert at.session_state["gen_results"][0]["primer_steps"] == 8
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["shapes"][0]["type"] == "rect"  # the primer is shaded
 
 
 def test_primer_paths_typed_in_the_app_stay_in_home(home, tmp_path):
@@ -221,3 +229,63 @@ def test_a_nade_model_generates_and_refuses_topk(home):
     at.button(key="gen_go").click().run(timeout=60)
     assert not at.exception and not at.session_state["gen_results"]
     assert any("use --strategy sample or threshold" in e for e in texts(at.error))
+
+
+def _trained_on(run_id: str, dataset: str) -> None:
+    """Rewrite a seeded run's checkpoint as if it had been trained on built dataset `dataset`."""
+    import torch
+
+    from musicgen.data.datasets import load_dataset
+    from musicgen.paths import checkpoints_dir
+    from musicgen.training.checkpoint import save_checkpoint
+
+    path = checkpoints_dir() / run_id / "best.pt"
+    payload = torch.load(path, weights_only=False)
+    payload["dataset_id"] = load_dataset(dataset).id
+    save_checkpoint(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+
+
+def test_each_model_is_measured_against_its_own_dataset_in_cards_that_line_up(home, tmp_path):
+    from dashboard.generate import LABEL_CHARS
+    from musicgen.config import DataConfig
+    from musicgen.data.datasets import build_dataset
+    from musicgen.paths import data_dir
+
+    build_dataset(
+        [str(p) for p in write_midis(tmp_path / "a", n=4, steps=64)], data_dir() / "alpha", DataConfig(seq_len=32, hop=16)
+    )
+    build_dataset(
+        [str(p) for p in write_midis(tmp_path / "b", n=5, steps=48)], data_dir() / "beta", DataConfig(seq_len=16, hop=8)
+    )
+    a = seed_run("a model with a very long descriptive name indeed", "adam", "bce", 0)
+    b = seed_run("b", "adamw", "focal", 1)
+    _trained_on(a, "alpha")
+    _trained_on(b, "beta")
+    at = open_page("generate")
+    assert at.selectbox(key="gen_reference").value == "(each model's own)"
+    at.multiselect(key="gen_models").set_value([a, b, "demo"])
+    at.number_input(key="gen_steps").set_value(40)
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    results = at.session_state["gen_results"]
+    assert [r["reference"] for r in results] == ["alpha", "beta", None]  # demo's dataset is not built here
+    assert [r["comparison"]["window_steps"] for r in results[:2]] == [32, 16]  # each measured in its own windows
+    notes = [c.value for c in at.caption]
+    assert "measured against alpha, its training dataset" in notes and "measured against beta, its training dataset" in notes
+    assert any("training dataset unknown" in n and "not measured" in n for n in notes)
+    # Card titles: short, the whole label and the reference on hover.
+    titles = [m for m in at.markdown if m.value.startswith("**") and m.proto.help]
+    assert len(titles) == 3
+    assert all(len(t.value.strip("*")) <= LABEL_CHARS for t in titles)
+    assert titles[0].value.strip("*").endswith("…")
+    assert "a model with a very long descriptive name indeed" in titles[0].proto.help and "alpha" in titles[0].proto.help
+    # Three cards: numbers only in the tables, each reading one click away.
+    assert [list(d.proto.column_order) for d in at.dataframe] == [["metric", "generated", "dataset"]] * 3
+    assert [e.label for e in at.expander].count("readings") == 2  # demo has no comparison, so no readings
+
+    at.selectbox(key="gen_reference").set_value("beta")  # the override: every model against one dataset
+    at.multiselect(key="gen_models").set_value([a, b])
+    at.button(key="gen_go").click().run(timeout=120)
+    no_failure(at)
+    assert [r["reference"] for r in at.session_state["gen_results"]] == ["beta", "beta"]
+    assert [c.value for c in at.caption][:2] == ["measured against beta (chosen)"] * 2

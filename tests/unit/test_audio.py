@@ -123,3 +123,29 @@ def test_cached_synth_leaves_nothing_from_the_previous_render():
     render_audio(loud, sample_rate=SR, tail_s=0.0)
     again, _ = render_audio(chord_roll(16), sample_rate=SR, tail_s=0.0)
     np.testing.assert_allclose(again, first, atol=1e-4)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "flac"])
+def test_compressed_audio_decodes_to_the_same_length_and_rate_and_is_smaller(tmp_path, fmt):
+    import soundfile
+
+    from musicgen.music.audio import encode_audio
+
+    roll = chord_roll(64)
+    wav = render_wav(roll, tmp_path / "a.wav", sample_rate=SR, tail_s=0.5, tempo_bpm=120, steps_per_beat=4)
+    info = render_wav(roll, tmp_path / f"a.{fmt}", sample_rate=SR, tail_s=0.5, tempo_bpm=120, steps_per_beat=4)
+    data, rate = soundfile.read(tmp_path / f"a.{fmt}", dtype="float32")
+    assert rate == SR and data.ndim == 1
+    assert data.size == round((64 * 0.125 + 0.5) * SR) == round(info["duration_s"] * SR)
+    assert (tmp_path / f"a.{fmt}").stat().st_size < (tmp_path / "a.wav").stat().st_size / 2
+    pcm, _ = read_wav(wav["path"])
+    assert np.abs(data).max() > 0.5 and np.corrcoef(data, pcm)[0, 1] > 0.9  # the same music, not silence or noise
+    assert encode_audio(pcm, SR, fmt)[:4] == (b"OggS" if fmt == "ogg" else b"fLaC")
+
+
+def test_an_unknown_audio_format_is_refused(tmp_path):
+    from musicgen.music.audio import write_audio
+
+    with pytest.raises(RenderError, match=r"unknown audio format 'mp3'; use one of wav, ogg, flac"):
+        write_audio(np.zeros(100, np.float32), tmp_path / "a.mp3")
+    assert not (tmp_path / "a.mp3").exists()

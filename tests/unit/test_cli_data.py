@@ -85,3 +85,18 @@ def test_preprocess_out_that_cannot_be_written_is_one_line(home, tmp_path, capsy
         assert len(err.splitlines()) == 1 and err.startswith("error: cannot write --out") and match in err, err
         assert "Traceback" not in err
     assert blocker.read_text() == "a file"
+
+
+def test_split_warnings_flag_tiny_and_lopsided_splits():
+    from musicgen.data.build import split_warnings
+
+    asked = (0.8, 0.1, 0.1)
+    assert split_warnings({"train": 80, "valid": 10, "test": 10}, asked) == []
+    assert split_warnings({"train": 0, "valid": 0, "test": 0}, asked) == []
+    (line,) = split_warnings({"train": 92, "valid": 51, "test": 12}, asked)  # the 5 files of the issue
+    assert line.startswith("lopsided split: 92 / 51 / 12 windows (59% / 33% / 8%, asked 80% / 10% / 10%)")
+    (line,) = split_warnings({"train": 200, "valid": 7, "test": 20}, asked)
+    assert line == "valid has 7 windows (3% of 227): too few to measure on; add files or raise its share"
+    lines = split_warnings({"train": 30, "valid": 40, "test": 30}, asked)
+    assert lines == ["train is not the largest split (30 / 40 / 30 windows); add files or try another split seed"]
+    assert split_warnings({"train": 100, "valid": 0, "test": 0}, (1.0, 0.0, 0.0)) == []  # empty splits that were not asked for

@@ -93,3 +93,32 @@ def test_study_document_measures_generation_through_the_piece_path(tmp_path, tin
     p = pieces.make_piece(run_id, 40, samples=3, seed=2, data=str(tiny_dataset), strategy="sample", temperature=1.0)
     assert value == pytest.approx(np.nanmean([m["overlap"] for m in p.comparison["metrics"].values()]))
     assert p.comparison["window_steps"] == 40  # the reference cut to the generated length, as for the CLI
+
+
+def test_training_dataset_is_matched_by_id_then_by_the_named_dataset():
+    built = [{"name": "bach", "id": "b1"}, {"name": "mine", "id": "m1"}]
+    assert pieces.training_dataset({"dataset_id": "m1"}, built) == "mine"
+    assert pieces.training_dataset({"dataset_id": "gone"}, built) is None  # rebuilt or elsewhere: not guessed by name
+    assert pieces.training_dataset({"data_path": "builtin:bach"}, built) == "bach"
+    assert pieces.training_dataset({"data_path": "/x/data/other"}, built) is None
+    assert pieces.training_dataset({}, built) is None
+
+
+@pytest.mark.parametrize("fmt,magic", [("ogg", b"OggS"), ("flac", b"fLaC"), ("wav", b"RIFF")])
+def test_generate_writes_the_chosen_audio_format(home, tmp_path, fmt, magic):
+    from musicgen.cli import main
+
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    out = tmp_path / "g.mid"
+    args = ["generate", str(ckpt), "--steps", "16", "--out", str(out), "--wav", str(tmp_path / f"g.{fmt}")]
+    assert main(args + ["--audio-format", fmt]) == 0
+    assert (tmp_path / f"g.{fmt}").read_bytes()[:4] == magic
+
+
+def test_generate_refuses_an_audio_file_that_does_not_match_its_format(home, tmp_path, capsys):
+    from musicgen.cli import main
+
+    ckpt = save_tiny_checkpoint(tmp_path / "m.pt")
+    args = ["generate", str(ckpt), "--out", str(tmp_path / "g.mid"), "--wav", str(tmp_path / "g.wav"), "--audio-format", "ogg"]
+    assert main(args) == 2
+    assert "--wav" in (err := capsys.readouterr().err) and "must end in .ogg" in err and not (tmp_path / "g.mid").exists()

@@ -6,6 +6,7 @@ from dashboard import compare
 from dashboard.router import ensure_routed
 from dashboard.ui import call, dataset_refs, run_label
 from musicgen.runs import jobs, store
+from musicgen.study import tuning
 
 GRID_OPTIMIZERS, GRID_LOSSES = ("adam", "adamw", "rmsprop"), ("bce", "focal")
 
@@ -37,19 +38,24 @@ else:
     if not sweep_ids:
         st.warning("No sweep yet: launch the course-work grid below, or pick single runs.")
 
-grid = f"{len(GRID_OPTIMIZERS)} optimizers × {len(GRID_LOSSES)} losses × seeds"
-with st.expander(f"Launch the course-work grid ({grid})"), st.form("cmp_grid_form"):
-    c1, c2, c3 = st.columns(3)
+grid = f"{len(GRID_OPTIMIZERS)} optimizers × {len(GRID_LOSSES)} losses, learning rate tuned for each, then seeds"
+with st.expander(f"Launch the course-work study ({grid})"), st.form("cmp_grid_form"):
+    c1, c2, c3, c4, c5 = st.columns(5)
     g_data = c1.selectbox("dataset", call("Listing datasets", dataset_refs, warn=True) or ["builtin:bach"], key="cmp_grid_data")
-    g_seeds = int(c2.number_input("seeds per combination", 1, 10, 3, key="cmp_grid_seeds"))
-    g_epochs = int(c3.number_input("epochs", 1, 500, 20, key="cmp_grid_epochs"))
+    g_grid = c2.text_input("learning rates to try", "1e-3,3e-3,1e-2", key="cmp_grid_lrs")
+    g_seeds = int(c3.number_input("seeds per combination", 1, 10, 5, key="cmp_grid_seeds"))
+    g_epochs = int(c4.number_input("at most epochs a run", 1, 500, 40, key="cmp_grid_epochs"))
+    g_patience = int(c5.number_input("patience (epochs)", 1, 100, 6, key="cmp_grid_patience"))
     # Said from the constants the button sends, not from the inputs (a form's inputs apply on submit).
     st.caption(
-        f"Optimizers {', '.join(GRID_OPTIMIZERS)} × losses {', '.join(GRID_LOSSES)} × the seeds per combination: "
-        f"{len(GRID_OPTIMIZERS) * len(GRID_LOSSES)} runs per seed, each for the epochs above, trained by "
-        "`python -m musicgen sweep` on this machine, several at a time (its local process pool, one run per CPU core)."
+        f"Optimizers {', '.join(GRID_OPTIMIZERS)} × losses {', '.join(GRID_LOSSES)}, trained by `python -m musicgen study` "
+        "on this machine, several runs at a time (its local process pool, one run per CPU core). First every learning "
+        f"rate above, one seed each ({len(GRID_OPTIMIZERS) * len(GRID_LOSSES)} runs per rate); then, for each combination, "
+        "the rate with the best validation NLL over the seeds. Every run stops early when validation NLL has not improved "
+        "for the patience. Pick the second sweep here to see its findings."
     )
-    if st.form_submit_button("Launch the grid", key="cmp_grid_launch"):
+    if st.form_submit_button("Launch the study", key="cmp_grid_launch"):
+        lrs = call("Reading the learning rates", tuning.parse_lr_grid, g_grid)
         args = [
             "--data",
             g_data,
@@ -57,16 +63,20 @@ with st.expander(f"Launch the course-work grid ({grid})"), st.form("cmp_grid_for
             ",".join(GRID_OPTIMIZERS),
             "--losses",
             ",".join(GRID_LOSSES),
+            "--lr-grid",
+            ",".join(f"{lr:g}" for lr in lrs or []),
             "--seeds",
             str(g_seeds),
-            "--epochs",
+            "--max-epochs",
             str(g_epochs),
+            "--patience",
+            str(g_patience),
         ]
-        pid = call("Launching the sweep", jobs.start_sweep, args)
+        pid = call("Launching the study", jobs.start_study, args) if lrs else None
         if pid:
-            n = len(GRID_OPTIMIZERS) * len(GRID_LOSSES) * g_seeds
-            st.success(f"Sweep of {n} runs started (process {pid}); its runs appear here as they start.")
-            st.code("python -m musicgen sweep " + " ".join(args), language="bash")
+            n = len(GRID_OPTIMIZERS) * len(GRID_LOSSES) * (len(lrs) + g_seeds)
+            st.success(f"Study of {n} runs started (process {pid}); its sweeps and runs appear here as they start.")
+            st.code("python -m musicgen study " + " ".join(args), language="bash")
 
 if mode == "runs":
     live = any(records[rid]["status"] in compare.ACTIVE for rid in chosen)

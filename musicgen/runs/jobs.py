@@ -25,7 +25,7 @@ from musicgen.paths import REPO_ROOT, atomic_write, configs_dir, home_dir, logs_
 from musicgen.processes import is_alive
 from musicgen.runs import store
 
-KINDS = ("train", "sweep")
+KINDS = ("train", "sweep", "study")
 
 
 def _reap(proc: subprocess.Popen) -> None:
@@ -73,6 +73,11 @@ def start_training(args: list[str]) -> int:
 def start_sweep(args: list[str]) -> int:
     """Start `python -m musicgen sweep <args…>` as a detached process; return its pid."""
     return start_job("sweep", args)
+
+
+def start_study(args: list[str]) -> int:
+    """Start `python -m musicgen study <args…>` (learning-rate stage, then seeds) as a detached process; return its pid."""
+    return start_job("study", args)
 
 
 def log_path(pid: int) -> Path | None:

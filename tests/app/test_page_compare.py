@@ -49,14 +49,15 @@ def test_sweep_mode_picks_the_sweep_runs(home):
 
 
 @pytest.mark.parametrize("seeds", [2])
-def test_grid_button_launches_the_course_work_sweep(home, monkeypatch, seeds):
+def test_the_launch_button_starts_the_course_work_study(home, monkeypatch, seeds):
     launched = []
-    monkeypatch.setattr(jobs, "start_sweep", lambda args: launched.append(args) or 99)
+    monkeypatch.setattr(jobs, "start_study", lambda args: launched.append(args) or 99)
     at = open_page("compare")
     at.number_input(key="cmp_grid_seeds").set_value(seeds)
     at.number_input(key="cmp_grid_epochs").set_value(3)
+    at.text_input(key="cmp_grid_lrs").set_value("3e-3, 1e-3")
     at.button(key="cmp_grid_launch").click().run()
-    assert not at.exception
+    no_failure(at)
     assert launched == [
         [
             "--data",
@@ -65,24 +66,33 @@ def test_grid_button_launches_the_course_work_sweep(home, monkeypatch, seeds):
             "adam,adamw,rmsprop",
             "--losses",
             "bce,focal",
+            "--lr-grid",
+            "0.001,0.003",
             "--seeds",
             str(seeds),
-            "--epochs",
+            "--max-epochs",
             "3",
+            "--patience",
+            "6",
         ]
     ]
-    assert any("process 99" in s and f"{6 * seeds} runs" in s for s in texts(at.success))
-    # What the page says the button runs is what it ran: the same optimizers, losses and counts, the local pool.
+    assert any("process 99" in s and f"{6 * (2 + seeds)} runs" in s for s in texts(at.success))
+    # What the page says the button runs is what it ran: the same optimizers and losses, the study, the local pool.
     expander = at.get("expander")[0].label
     caption = next(c.value for c in at.caption if "Optimizers" in c.value)
-    assert "3 optimizers × 2 losses × seeds" in expander
-    assert "Optimizers adam, adamw, rmsprop × losses bce, focal" in caption and "6 runs per seed" in caption
-    assert "musicgen sweep" in caption and "local process pool" in caption and "Ray" not in caption
-    assert at.code[0].value == "python -m musicgen sweep " + " ".join(launched[0])
-    from musicgen.cli import build_parser
+    assert "3 optimizers × 2 losses, learning rate tuned for each" in expander
+    assert "Optimizers adam, adamw, rmsprop × losses bce, focal" in caption and "musicgen study" in caption
+    assert "local process pool" in caption and "Ray" not in caption
 
-    parsed = build_parser().parse_args(["sweep", *launched[0]])
-    assert (parsed.optimizers, parsed.losses, parsed.seeds, parsed.epochs) == ("adam,adamw,rmsprop", "bce,focal", seeds, 3)
+
+def test_a_learning_rate_that_is_not_a_number_is_a_message_not_a_launch(home, monkeypatch):
+    launched = []
+    monkeypatch.setattr(jobs, "start_study", lambda args: launched.append(args) or 99)
+    at = open_page("compare")
+    at.text_input(key="cmp_grid_lrs").set_value("1e-3, fast")
+    at.button(key="cmp_grid_launch").click().run()
+    assert not at.exception and not launched
+    assert any("'fast', not a number" in e for e in texts(at.error))
 
 
 def test_heads_are_told_apart(home):

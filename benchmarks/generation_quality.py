@@ -18,9 +18,17 @@ import sys
 
 from common import machine, table
 
-from musicgen.music.piece import make_piece
+from musicgen.music.piece import make_piece, reference_windows
+from musicgen.music.quality import pitch_class_histogram
 
 SHOWN = ("repetition", "mean_polyphony", "mean_note_length", "note_density")
+PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def pitch_class_shares(rolls, low: int):
+    """Return the share of note onsets per pitch class (12,) over all `rolls` (steps, notes)."""
+    counts = sum(pitch_class_histogram(r, low) for r in rolls)
+    return counts / max(counts.sum(), 1.0)
 
 
 def main() -> int:
@@ -40,7 +48,7 @@ def main() -> int:
             overlap = sum(v["overlap"] for v in m.values()) / len(m)
             rows.append([ref, temp, round(overlap, 3), *(round(m[k]["generated_mean"], 3) for k in SHOWN)])
             if overlap > best.get(ref, (-1, None))[0]:
-                best[ref] = (overlap, temp, m)
+                best[ref] = (overlap, temp, m, piece)
     real = next(iter(best.values()))[2]
     header = ["checkpoint", "temperature", "mean overlap", *(f"{k} (real {real[k]['real_mean']:.3g})" for k in SHOWN)]
     print(f"{machine()}; {args.samples} samples x {args.steps} steps, seed {args.seed}, against {args.data}\n")
@@ -62,6 +70,19 @@ def main() -> int:
         + "): generated / real (overlap)\n"
     )
     print(table(["metric", *refs], per_metric))
+
+    # The pitch-class histogram of note onsets, at each checkpoint's best temperature, beside the real test windows'.
+    first = best[refs[0]][3]
+    low = first.data_config.low
+    real_rolls = reference_windows(args.data, args.steps, low, first.rolls.shape[2])
+    shares = {"real test windows": pitch_class_shares(real_rolls, low)}
+    for r in refs:
+        piece = best[r][3]
+        shares[r] = pitch_class_shares(piece.rolls[:, piece.primer_steps :], low)
+    rows = [[pc, *(f"{v[i]:.3f}" for v in shares.values())] for i, pc in enumerate(PITCH_CLASSES)]
+    rows.append(["L1 distance to real", *(f"{abs(v - shares['real test windows']).sum():.3f}" for v in shares.values())])
+    print("\nPitch classes: share of note onsets at each checkpoint's best temperature\n")
+    print(table(["pitch class", *shares], rows))
     return 0
 
 

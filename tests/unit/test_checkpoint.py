@@ -175,23 +175,27 @@ def test_a_checkpoint_path_that_cannot_be_written(home):
         save_checkpoint(home / "dir.pt", payload())
 
 
-def test_shipped_checkpoints_from_before_heads_load_as_independent_with_their_figures(home, capsys):
+def test_a_shipped_checkpoint_from_before_heads_loads_as_independent(home):
+    from musicgen.nn.ensemble import Ensemble
+
+    model, ck = load_model("jsb")
+    configs = ck["model_configs"]
+    assert all("head" not in c for c in configs)  # written before the nade head existed
+    assert all(m.cfg.head == "independent" for m in model.members) and model.independent_notes and isinstance(model, Ensemble)
+    assert model.rule == "per-note mean"  # jsb: 6 members (its 8.116 on test: tests/unit/test_benchmark.py)
+
+
+def test_demo_is_the_nade_head_with_its_figures(home, capsys):
     import json
 
     from musicgen.cli import main
-    from musicgen.nn.ensemble import Ensemble
 
-    for name in ("demo", "jsb"):
-        model, ck = load_model(name)
-        configs = ck.get("model_configs") or [ck["model_config"]]
-        assert all("head" not in c for c in configs)  # written before the nade head existed
-        members = model.members if isinstance(model, Ensemble) else [model]
-        assert all(m.cfg.head == "independent" for m in members) and model.independent_notes
-    assert model.rule == "per-note mean"  # jsb: 6 members (its 8.116 on test: tests/unit/test_benchmark.py)
+    model, ck = load_model("demo")
+    assert model.cfg.head == "nade" and not model.independent_notes and "optimizer_state" not in ck
     # demo's figures on the builtin Bach test split, as in checkpoints/demo/README.md.
     assert main(["evaluate", "demo", "--data", "builtin:bach", "--split", "test", "--device", "cpu", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)["metrics"]
-    assert (round(m["nll"], 3), round(m["f1"], 3), round(m["f1_best"], 3), m["threshold"]) == (3.762, 0.828, 0.830, 0.376)
+    assert (round(m["nll"], 3), round(m["f1_best"], 3), m["threshold"]) == (2.710, 0.823, 0.5)
 
 
 def test_export_keeps_what_a_checkpoint_is_used_for_and_halves_the_weights(home, tmp_path, capsys):

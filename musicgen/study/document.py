@@ -180,6 +180,21 @@ def lr_stage_frame(study: dict | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["config", "lr", "status", "best_valid_nll", "chosen"])
 
 
+def reliability_frame(calibration: dict[str, list[dict]]) -> pd.DataFrame:
+    """Return one row per probability bin and one column per combination: 'predicted → observed (cells)'."""
+    labels = list(calibration)
+    if not labels:
+        return pd.DataFrame()
+    rows = []
+    for i, b in enumerate(calibration[labels[0]]):
+        row = {"bin": f"{b['lo']:.1f}–{b['hi']:.1f}"}
+        for label in labels:
+            c = calibration[label][i]
+            row[label] = f"{c['predicted']:.3f} → {c['observed']:.3f} ({c['count']:,})" if c["count"] else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _findings_md(f: dict) -> str:
     """Return the Markdown of the findings, the lr stage, statistics with baselines, pairwise tests and calibration."""
     out = ["\n## Findings\n\n"]
@@ -216,6 +231,11 @@ def _findings_md(f: dict) -> str:
         ece = f["runs"][f["runs"]["status"] == "finished"].groupby("config")["ece"].mean()
         rows = pd.DataFrame([{"config": k, "test ECE (mean over seeds)": ece.get(k, math.nan)} for k in f["calibration"]])
         out.append("\n## Calibration (test split, 10 equal-width bins)\n\n" + _md_table(rows))
+        out.append(
+            "\nReliability, the diagram as a table: per bin of predicted probability, the mean predicted probability → the "
+            "observed frequency of an active note, cells pooled over seeds (a calibrated model has the two equal).\n\n"
+            + _md_table(reliability_frame(f["calibration"]))
+        )
     return "".join(out)
 
 
@@ -260,6 +280,7 @@ def to_markdown(t: dict) -> str:
         + ". Statistics over finished runs; mean ± std over seeds.\n",
         _findings_md(t["study"]) if t.get("study") else "",
         (
+            "\n## Ranks per question\n\n"
             "Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, Holm-adjusted "
             "p < 0.05 over all pairs); `tied with` lists those the seeds cannot tell apart; one seed: no rank.\n"
         ),

@@ -210,3 +210,24 @@ def test_baseline_lines_give_each_baseline_that_has_the_metric():
     fig = plots.add_reference_lines(plots.histogram_figure({"x": [1, 2]}, "t"), report.baseline_lines(summary, "f1"))
     assert [s.y0 for s in fig.layout.shapes] == [0.0, 0.77, 0.76]
     assert "per-note Markov chain 0.76" in [a.text for a in fig.layout.annotations]
+
+
+def test_reliability_frame_is_the_diagram_as_a_table():
+    from musicgen.study.document import reliability_frame
+
+    bins = {
+        "adam+bce": [
+            {"lo": 0.0, "hi": 0.5, "count": 90, "predicted": 0.1, "observed": 0.12},
+            {"lo": 0.5, "hi": 1.0, "count": 0, "predicted": None, "observed": None},
+        ],
+        "adam+focal": [
+            {"lo": 0.0, "hi": 0.5, "count": 95, "predicted": 0.05, "observed": 0.2},
+            {"lo": 0.5, "hi": 1.0, "count": 5, "predicted": 0.6, "observed": 1.0},
+        ],
+    }
+    frame = reliability_frame(bins)
+    assert list(frame.columns) == ["bin", "adam+bce", "adam+focal"]
+    assert frame.to_dict("records") == [
+        {"bin": "0.0–0.5", "adam+bce": "0.100 → 0.120 (90)", "adam+focal": "0.050 → 0.200 (95)"},
+        {"bin": "0.5–1.0", "adam+bce": "–", "adam+focal": "0.600 → 1.000 (5)"},
+    ]

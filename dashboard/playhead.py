@@ -11,6 +11,7 @@ import base64
 import json
 
 import numpy as np
+import streamlit as st
 import streamlit.components.v1 as components
 
 ROLL_HEIGHT = 160  # canvas pixels; the audio controls take ~50 more
@@ -101,4 +102,7 @@ size(); draw(); requestAnimationFrame(tick);
 def playhead(roll, audio: bytes, mime: str, seconds_per_step: float, low: int, pitch_range: tuple[int, int], **kwargs) -> None:
     """Draw the roll with its audio player and a playhead line that follows it (arguments as `playhead_html`)."""
     html = playhead_html(roll, audio, mime, seconds_per_step, low, pitch_range, **kwargs)
-    components.html(html, height=ROLL_HEIGHT + 50)
+    if hasattr(st, "iframe"):  # newer Streamlit: components.v1.html is deprecated in favour of st.iframe (an HTML string)
+        st.iframe(html, height=ROLL_HEIGHT + 50)
+    else:
+        components.html(html, height=ROLL_HEIGHT + 50)

@@ -94,6 +94,15 @@ def group_rows(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([grouped, rows], ignore_index=True) if len(rows) else grouped
 
 
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Return a table for the page: an empty cell of a text column (a baseline lacks most figures) reads '–', not None.
+
+    Number columns keep their type (sorting, Arrow); an empty number shows as Streamlit's grey null.
+    """
+    text = [c for c in table.columns if table[c].dtype == object]
+    return table.assign(**{c: table[c].where(table[c].notna(), "–") for c in text})
+
+
 def progress(runs: pd.DataFrame) -> dict[str, int]:
     """Return the number of runs per status (every status of the store, 0 where none) and the total."""
     counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
@@ -121,7 +130,10 @@ def sweep_view(sweep_id: str) -> None:
     elif counts["finished"]:
         findings_view(sweep_id)
     labels = {r["id"]: run_label(r) for r in runs.to_dict("records")}
-    chosen = st.multiselect("runs of the sweep", list(labels), default=list(labels), key="cmp_sweep_runs", format_func=labels.get)
+    # Keyed by the sweep: another sweep's picks would not be among these options, and the box would come up empty.
+    chosen = st.multiselect(
+        "runs of the sweep", list(labels), default=list(labels), key=f"cmp_sweep_runs_{sweep_id}", format_func=labels.get
+    )
     results(chosen)
 
 
@@ -141,7 +153,12 @@ def findings_view(sweep_id: str) -> None:
             )
             st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
-    st.dataframe(findings.stats_with_baselines(f["stats"], f["baselines"]), key="cmp_study_stats", hide_index=True)
+    st.dataframe(shown(findings.stats_with_baselines(f["stats"], f["baselines"])), key="cmp_study_stats", hide_index=True)
+    st.caption(
+        "Generation quality from samples of each run (overlap with the real test windows' music metrics, polyphony, "
+        "note length, repeated steps, against the Markov chain's samples): "
+        f"`python -m musicgen report {sweep_id}`, which generates them."
+    )
     if len(f["pairs"]):
         with st.expander("Pairwise Welch t-tests, Holm-corrected, with Hedges' g"):
             st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True)
@@ -194,8 +211,8 @@ def results(chosen: list[str]) -> None:
     grouped = call("Grouping by configuration", group_rows, table, runs_df)
     f1_col = "best_valid_f1" if at_threshold else "best_valid_f1_05"
     if grouped is not None:
-        shown = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
-        st.dataframe(grouped[shown], key="cmp_grouped", hide_index=True)
+        columns = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
+        st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True)
         trained = grouped[grouped["n"].notna()]
         c1, c2 = st.columns(2)
         c1.plotly_chart(

@@ -237,3 +237,18 @@ def test_a_finished_study_shows_its_findings_lr_stage_and_reliability(home):
     traces = json.loads(reliability.proto.spec)["data"]
     assert [t["name"] for t in traces] == ["perfectly calibrated", "adam+bce"]
     assert traces[1]["y"] == pytest.approx([b["observed"] for b in bins])
+
+
+def test_switching_sweeps_shows_all_runs_of_the_new_one(home):
+    first, second = store.create_sweep("one", {}), store.create_sweep("two", {})
+    a = seed_run("a", "adam", "bce", 0)
+    b = seed_run("b", "adam", "bce", 1)
+    store.update_run(a, sweep_id=first)
+    store.update_run(b, sweep_id=second)
+    at = open_page("compare")
+    at.radio(key="cmp_mode").set_value(at.radio(key="cmp_mode").options[1]).run()
+    at.selectbox(key="cmp_sweep").set_value(first).run()
+    assert list(frame(at, "id", "epochs_to_95")["id"]) == [a]
+    at.selectbox(key="cmp_sweep").set_value(second).run()
+    no_failure(at)
+    assert list(frame(at, "id", "epochs_to_95")["id"]) == [b]  # not an empty pick left from the first sweep

@@ -22,7 +22,7 @@ def playhead_x(frame) -> float:
 
 
 def test_the_playhead_moves_with_the_audio_and_a_click_seeks(fresh_server, page):
-    open_page(page, fresh_server, "home", "musicgen")  # a server's first visit runs in folder mode: start past it
+    open_page(page, fresh_server, "home", "musicgen")  # past the router's one rerun of a fresh server's first run
     open_page(page, fresh_server, "generate", "Generate")
     box = page.locator(f"{key('gen_steps')} input")
     box.fill("64")

@@ -38,7 +38,7 @@ def test_the_live_panel_stays_on_the_watched_run_when_runs_end(server, page, mon
 def test_text_in_the_fields_is_a_message_not_a_crash(server, page):
     url, _ = server
     open_page(page, url, "train", "Train")
-    open_page(page, url, "train", "Train")  # a fresh server's first deep-linked run is not yet routed: start routed
+    open_page(page, url, "train", "Train")  # past the router's one rerun of a fresh server's first run (dashboard.router)
     choose(page, "train_loss", "weighted-bce")
     settle(page)
     page.get_by_text("Optimizer and loss knobs").click()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))  # appserver: serve app.py for a driven browser
 JSB_MAT = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"  # the team's copy, beside the repo
 
 

@@ -19,23 +19,13 @@ import os
 import platform
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import JSB_MAT, ROOT
+import common  # first: it puts the repo and tools/ on sys.path
+from appserver import CHROMIUM, CHROMIUM_ARGS, serve
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Page -> selector of an element drawn at the end of its script.
 PAGES = {
     "home": '[data-testid="stMetric"]',
@@ -44,38 +34,6 @@ PAGES = {
     "compare": ".st-key-cmp_csv_runs",
     "generate": ".st-key-gen_go",
 }
-
-
-def serve(home: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "MUSICGEN_HOME": str(home)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.fileWatcherType",
-            "none",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import urllib.request
-
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return proc
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError("streamlit did not start")
 
 
 def render_s(browser, url: str, page: str) -> float:
@@ -95,7 +53,7 @@ def script_s(page: str, repeats: int) -> float:
     """Return the median seconds of the page script alone (AppTest rerun in this process, no browser)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(common.ROOT / "app.py"), default_timeout=120).run()
     at.switch_page(f"pages/{page}.py").run()
     times = []
     for _ in range(repeats):
@@ -191,7 +149,9 @@ def live_lag(browser, url: str, epochs: int) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=JSB_MAT, help="benchmark .mat or MIDI folder (default: the team's JSB file)")
+    ap.add_argument(
+        "--data", type=Path, default=common.JSB_MAT, help="benchmark .mat or MIDI folder (default: the team's JSB file)"
+    )
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--port", type=int, default=8765)
@@ -199,22 +159,16 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="musicgen-bench-"))
     os.environ["MUSICGEN_HOME"] = str(home)
     prepare(home, args.data)
-    proc = serve(home, args.port)
-    url = f"http://127.0.0.1:{args.port}"
     from playwright.sync_api import sync_playwright
 
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-            rows = []
-            for page in PAGES:
-                times = [render_s(browser, url, page) for _ in range(args.repeats + 1)]
-                rows.append((page, times[0], statistics.median(times[1:]), script_s(page, args.repeats)))
-            lags, busy = live_lag(browser, url, args.epochs)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serve(home, args.port) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        rows = []
+        for page in PAGES:
+            times = [render_s(browser, url, page) for _ in range(args.repeats + 1)]
+            rows.append((page, times[0], statistics.median(times[1:]), script_s(page, args.repeats)))
+        lags, busy = live_lag(browser, url, args.epochs)
+        browser.close()
     idle = next(r[2] for r in rows if r[0] == "compare")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}; date {time.strftime('%Y-%m-%d')}; "

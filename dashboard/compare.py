@@ -13,16 +13,15 @@ from musicgen.runs import jobs, store
 from musicgen.study import document, findings, ranking
 from musicgen.study import stats as report
 
-# Chart -> (split, metric at the validation threshold, metric at 0.5, axis title).
+# Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
 CHARTS = {
-    "train loss": ("train", "loss", "loss", "loss (mean per note)"),
-    "valid loss": ("valid", "loss", "loss", "loss (mean per note)"),
-    "valid nll": ("valid", "nll", "nll", "NLL (nats per step)"),
-    "valid f1": ("valid", "f1_best", "f1", "F1"),
-    "valid precision": ("valid", "precision_best", "precision", "precision"),
-    "valid recall": ("valid", "recall_best", "recall", "recall"),
+    "train loss": ("train", "loss", "loss"),
+    "valid loss": ("valid", "loss", "loss"),
+    "valid nll": ("valid", "nll", "nll"),
+    "valid f1": ("valid", "f1_best", "f1"),
+    "valid precision": ("valid", "precision_best", "precision"),
+    "valid recall": ("valid", "recall_best", "recall"),
 }
-X_TITLES = {"epoch": "epoch", "seconds": "seconds of training"}
 ACTIVE = ("queued", "running")
 # Columns of the per-group table on the page.
 SHOWN = ["group", "n", "optimizer", "loss", "head"] + [
@@ -50,7 +49,7 @@ def baseline_lines(runs: pd.DataFrame, metric: str, split: str = "valid") -> dic
 
 def chart(runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoothing: float = 0.0, log_y: bool = False):
     """Return the figure of one CHARTS entry (bands per group, each run's points, baselines), or None without data."""
-    split, best, plain, y_title = CHARTS[name]
+    split, best, plain = CHARTS[name]
     metric = best if at_threshold else plain
     bands = report.curve_bands_from(runs, metrics, metric, split, x=x, by=by)
     if not len(bands) and metric != plain:  # runs from before the *_best metrics were logged
@@ -59,17 +58,17 @@ def chart(runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoot
     if not len(bands):
         return None
     points = report.curve_points_from(runs, metrics, metric, split, x=x, by=by)
-    low, high = report.METRIC_RANGES.get(metric, (None, None))
-    suffix = " at the validation threshold" if metric.endswith("_best") or metric == "f1_best" else ""
+    low, high = report.metric_range(metric)
+    suffix = " at the validation threshold" if metric.endswith("_best") else ""
     fig = plots.curves_figure(
         bands,
         f"{name}{suffix}",
-        x_label=X_TITLES[x],
-        y_label=y_title,
+        x_label=plots.AXIS_TITLES[x],
+        y_label=plots.AXIS_TITLES[plain],
         points=points if x == "seconds" or (bands["n"] > 1).any() else None,
         smoothing=smoothing,
         log_y=log_y and metric in ("loss", "nll"),
-        y_range=(low, high) if high is not None and math.isfinite(high) else None,
+        y_range=(low, high) if math.isfinite(high) else None,
         band_label="±std over seeds",
     )
     return plots.add_reference_lines(fig, baseline_lines(runs, metric, split))

@@ -15,7 +15,7 @@ from musicgen.errors import ConfigError
 from musicgen.music import audio as sound
 from musicgen.music import piece as pieces
 from musicgen.music import plots
-from musicgen.music.generate import excerpt_spec
+from musicgen.music.generate import excerpt_spec, step_seconds
 from musicgen.paths import check_user_file, dataset_dir, home_dir
 from musicgen.training.checkpoint import load_model, resolve_checkpoint
 
@@ -23,7 +23,7 @@ PRIMER_KINDS = ("none", "a MIDI file", "a dataset excerpt")
 OWN = "(each model's own)"  # the reference choice: every model against the dataset it was trained on
 FALLBACK = "bach"  # the reference of a model whose training dataset is unknown (when built)
 LABEL_CHARS = 24  # a card's title; the rest goes to its hover help, so titles never wrap the cards out of line
-LISTEN_FORMAT = "ogg"  # what the page sends to the browser: a 2,048-step WAV is ~27 MB, its OGG ~1 MB
+LISTEN_FORMAT = "ogg"  # what the page sends to the browser: a 2,048-step WAV is 27 MB, its OGG 2 MB (BENCHMARKS.md)
 
 
 def short_label(label: str, limit: int = LABEL_CHARS) -> str:
@@ -119,14 +119,13 @@ def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | No
     samples, rate = sound.read_wav(written["wav"])
     listen = sound.write_audio(samples, folder / f"{slug}.{LISTEN_FORMAT}", rate).read_bytes()
     cfg = piece.data_config
-    spb = None if cfg.fs else (cfg.steps_per_beat or 4)
     return {
         "ref": ref,
         "slug": slug,
         "roll": piece.rolls[0],
         "low": cfg.low,
-        "steps_per_beat": spb,
-        "seconds_per_step": 1 / cfg.fs if cfg.fs else 60 / (tempo * spb),
+        "steps_per_beat": cfg.steps_per_beat,  # None on a fixed grid in Hz (DataConfig.fs)
+        "seconds_per_step": step_seconds(cfg, tempo),
         "primer_steps": piece.primer_steps,
         "title": f"{steps} steps, {piece.options['strategy']}",
         "wav": wav,

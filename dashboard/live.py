@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -15,8 +17,7 @@ from musicgen.study import stats as report
 # F1, precision and recall at the validation-chosen threshold (the default) or at 0.5: the stored metric names.
 F1_CHOICES = {"the validation threshold": "_best", "0.5": ""}
 RATES = ("f1", "precision", "recall")
-X_TITLES = {"epoch": "epoch", "seconds": "seconds of training"}
-Y_TITLES = {"loss": "loss (mean per note)", "nll": "NLL (nats per step)"}  # the charts a log scale may help
+LOSSES = ("loss", "nll")  # the charts a log scale may help
 
 
 def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing: float = 0.0, log_y: bool = False):
@@ -29,15 +30,17 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
     bands = [b.assign(config=split) for split in splits if len(b := report.curve_bands_from(runs, metrics, metric, split, x=x))]
     if not bands:
         return None
+    rate = metric.removesuffix("_best")
+    low, high = report.metric_range(metric)
     fig = plots.curves_figure(
         pd.concat(bands, ignore_index=True),
         metric,
-        x_label=X_TITLES[x],
-        y_label=Y_TITLES.get(metric, ""),
+        x_label=plots.AXIS_TITLES[x],
+        y_label=plots.AXIS_TITLES.get(rate, ""),
         smoothing=smoothing,
-        log_y=log_y and metric in Y_TITLES,
+        log_y=log_y and metric in LOSSES,
+        y_range=(low, high) if math.isfinite(high) else None,  # a rate: never the −1…1 axis plotly picks for a flat 0
     )
-    rate = metric.removesuffix("_best")
     if rate in RATES:
         threshold = (run.get("summary") or {}).get("threshold")
         at = (
@@ -46,7 +49,6 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
             else "the validation threshold"
         )
         fig.update_layout(title=f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5")
-        fig.update_yaxes(range=[0, 1])  # a rate: never the −1…1 axis plotly picks for a flat 0
     return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, rate, "valid"))
 
 

@@ -61,6 +61,22 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_report)
 
 
+def say_run_event(out, kind: str, rest: tuple) -> None:
+    """Print what a sweep's runs report, for `sweep` and `study` alike: a run starts, ends, or an orphan is stopped."""
+    lines = []
+    if kind == "start":
+        lines = [f"  start  {rest[0]['name']}"]
+    elif kind == "end":
+        lines = [f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)"]
+    elif kind == "orphans":
+        lines = [
+            f"stopped process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) was gone"
+            for o in rest[0]
+        ]
+    for line in lines:
+        print(line, file=out, flush=True)
+
+
 def cmd_sweep(args) -> int:
     from musicgen.cli.train import configs_from_args
     from musicgen.study.plan import plan_sweep
@@ -76,26 +92,14 @@ def cmd_sweep(args) -> int:
         args.data, args.optimizers.split(","), args.losses.split(","), args.seeds, model_cfg, train_cfg, args.name, heads
     )
     progress = sys.stderr if args.json else sys.stdout
-    total = len(plan.runs)
-    done = [0]
 
     def on_event(kind, *rest):
         if kind == "sweep":
             sweep_id, resumed = rest
             print(f"sweep: {sweep_id}", file=progress, flush=True)
-            print(f"{'resuming' if resumed else 'new'} sweep '{plan.name}': {total} runs", file=progress, flush=True)
-        elif kind == "start":
-            print(f"  start  {rest[0]['name']}", file=progress, flush=True)
-        elif kind == "end":
-            done[0] += 1
-            print(f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)", file=progress, flush=True)
-        elif kind == "orphans":
-            for o in rest[0]:
-                print(
-                    f"stopped process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) was gone",
-                    file=progress,
-                    flush=True,
-                )
+            print(f"{'resuming' if resumed else 'new'} sweep '{plan.name}': {len(plan.runs)} runs", file=progress, flush=True)
+        else:
+            say_run_event(progress, kind, rest)
 
     ray_options = {}
     if args.backend == "ray":
@@ -159,15 +163,10 @@ def cmd_study(args) -> int:
             say(f"{what} ({len(plan.runs)} runs)")
         elif kind == "sweep":
             say(f"sweep: {rest[0]} ({'resuming' if rest[1] else 'new'})")
-        elif kind == "start":
-            say(f"  start  {rest[0]['name']}")
-        elif kind == "end":
-            say(f"  {rest[1]:<8} {rest[0]['name']}  ({rest[2]:.1f} s)")
         elif kind == "left_out":
             say(f"left out {rest[0]}: {rest[1]}")
-        elif kind == "orphans":
-            for o in rest[0]:
-                say(f"stopped process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) was gone")
+        else:
+            say_run_event(progress, kind, rest)
 
     result = run_study(
         args.data,

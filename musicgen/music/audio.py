@@ -237,21 +237,6 @@ def int16_from_audio(audio: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(audio, np.float64) * 32767), -32768, 32767).astype(np.int16)
 
 
-def write_wav(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
-    """Write mono float audio in [-1, 1] to a 16-bit PCM WAV file atomically."""
-    path = Path(path)
-    pcm = int16_from_audio(audio)
-    try:
-        with atomic_write(path) as tmp, wave.open(str(tmp), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.tobytes())
-    except OSError as e:
-        raise RenderError(f"cannot write {path} ({e.strerror or type(e).__name__}); choose a writable folder") from None
-    return path
-
-
 def encode_audio(audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE, fmt: str = "ogg") -> bytes:
     """Return mono float audio in [-1, 1] as the bytes of a `fmt` file: wav (16-bit), ogg (Vorbis) or flac (16-bit)."""
     if fmt not in AUDIO_FORMATS:
@@ -279,10 +264,7 @@ def encode_audio(audio: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE, fmt:
 def write_audio(audio: np.ndarray, path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
     """Write mono float audio in [-1, 1] atomically, in the format its suffix names (.wav, .ogg or .flac)."""
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt == "wav":
-        return write_wav(audio, path, sample_rate)
-    data = encode_audio(audio, sample_rate, fmt)
+    data = encode_audio(audio, sample_rate, path.suffix.lower().lstrip("."))
     try:
         with atomic_write(path) as tmp:
             tmp.write_bytes(data)

@@ -5,6 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+# Axis titles of the curves: the x choices and each metric with its unit where it has one.
+AXIS_TITLES = {
+    "epoch": "epoch",
+    "seconds": "seconds of training",
+    "loss": "loss (mean per note)",
+    "nll": "NLL (nats per step)",
+    "f1": "F1",
+    "precision": "precision",
+    "recall": "recall",
+}
 # One colour per combination, stable across figures (plotly's default qualitative palette).
 PALETTE = ["#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52"]
 

@@ -129,23 +129,23 @@ def markov_generation(data: str, samples: int = 4, steps: int = 64, seed: int = 
 
 
 def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps: int = 64) -> dict:
-    """Return {"sweep", "runs", "groups", "ranks", "baselines"} for a sweep (finished runs only in the statistics)."""
+    """Return {"sweep", "runs", "groups", "ranks", "baselines", "study"} for a sweep (finished runs only in the statistics).
+
+    "study" is `findings.study_findings` (with the generation figures when `generation`); "runs" its run table.
+    """
     sweep = store.get_sweep(sweep_id)
-    runs = list(latest_runs(sweep_id).values())
-    table = report.run_table([r["id"] for r in runs])
+    finished = [r["id"] for r in latest_runs(sweep_id).values() if r["status"] == "finished"]
     # real: the same figures of the real test windows and of the Markov chain's samples, {name: {GEN_COLUMNS: value}}.
     generated, real = [], {}
     if generation:
-        for row in table[table["status"] == "finished"].to_dict("records"):
+        for run_id in finished:
             try:
-                figures = generation_quality(row["id"], samples, steps)
+                figures = generation_quality(run_id, samples, steps)
             except MusicgenError:
                 continue  # no checkpoint here (e.g. a Ray storage path): no figures
-            generated.append({"id": row["id"], **{c: figures.get(c, math.nan) for c in GEN_COLUMNS}})
+            generated.append({"id": run_id, **{c: figures.get(c, math.nan) for c in GEN_COLUMNS}})
             real = {"test windows": figures["real"]}
         if generated:
-            gen = pd.DataFrame(generated)
-            table = table.drop(columns=list(GEN_COLUMNS), errors="ignore").merge(gen, on="id", how="left")
             try:
                 data = (sweep.get("config") or {}).get("data")
                 real["per-note Markov chain"] = {
@@ -153,6 +153,8 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
                 }
             except MusicgenError:
                 pass  # the dataset is gone: the models' figures stand without the baseline's
+    f = study_findings_mod.study_findings(sweep_id, generated=pd.DataFrame(generated) if generated else None, real=real)
+    table = f["runs"]
     done = table[table["status"] == "finished"]
     groups = ranking.group_table(done) if len(done) else pd.DataFrame()
     ranks = (
@@ -163,12 +165,7 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
         if len(done)
         else pd.DataFrame()
     )
-    baselines = {}
-    for r in runs:
-        for name, b in ((r.get("summary") or {}).get("baselines") or {}).items():
-            baselines.setdefault(name, b.get("test") or b.get("valid") or {})
-    extra = study_findings_mod.study_findings(sweep_id, generated=pd.DataFrame(generated) if generated else None, real=real)
-    return {"sweep": sweep, "runs": table, "groups": groups, "ranks": ranks, "baselines": baselines, "study": extra}
+    return {"sweep": sweep, "runs": table, "groups": groups, "ranks": ranks, "baselines": f["baselines"], "study": f}
 
 
 def lr_stage_frame(study: dict | None) -> pd.DataFrame:
@@ -371,7 +368,6 @@ def _study_json(f: dict | None) -> dict:
         "divergence": f["divergence"].to_dict("records"),
         "calibration": f["calibration"],
         "generation_reference": f["real"],
-        "study_runs": f["runs"].to_dict("records"),
     }
 
 

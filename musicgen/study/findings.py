@@ -36,13 +36,11 @@ TESTED = {
 }
 EXTRA_COLUMNS = [
     "id",
-    "lr",
     "final_valid_nll",
     "final_valid_f1",
     "grad_norm_mean",
     "grad_norm_max_over_median",
     "test_f1_at_half",
-    "threshold",
     "ece",
 ]
 
@@ -50,7 +48,6 @@ EXTRA_COLUMNS = [
 def extra_row(run: dict, m: pd.DataFrame) -> dict:
     """Return the study's figures of one run that `stats.run_row` lacks (see EXTRA_COLUMNS)."""
     summary = run.get("summary") or {}
-    train = (run.get("config") or {}).get("train") or {}
     nll, f1 = stats.metric_series(m, "valid", "nll"), stats.metric_series(m, "valid", "f1_best")
     grad = stats.metric_series(m, "train", "grad_norm")
     grad = grad[grad.index > GRAD_SKIP]
@@ -58,14 +55,12 @@ def extra_row(run: dict, m: pd.DataFrame) -> dict:
     median = float(grad.median()) if len(grad) else math.nan
     return {
         "id": run.get("id"),
-        "lr": float(train["lr"]) if train.get("lr") is not None else math.nan,
         "final_valid_nll": float(nll.iloc[-1]) if len(nll) else math.nan,
         "final_valid_f1": float(f1.iloc[-1]) if len(f1) else math.nan,
         "grad_norm_mean": float(grad.mean()) if len(grad) else math.nan,
         "grad_norm_max_over_median": float(grad.max()) / median if median > 0 else math.nan,
         "test_f1_at_half": float(test.get("f1", math.nan)),
-        "threshold": float(summary.get("threshold") or math.nan),
-        "ece": float(test.get("ece", (summary.get("calibration") or {}).get("ece") or math.nan)),
+        "ece": float(test.get("ece", math.nan)),
     }
 
 
@@ -79,15 +74,14 @@ def to_target(m: pd.DataFrame, target: float) -> tuple[float, float]:
     return float(epoch), float(stats.elapsed_by_epoch(m).get(epoch, math.nan))
 
 
-def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     """Return (the run table with EXTRA_COLUMNS and epochs/seconds_to_target merged on id, {loss: its target NLL})."""
     table = stats.run_table_from(runs, metrics)
     by_run = {r: metrics[metrics["run_id"] == r] for r in runs["id"]} if len(metrics) else {}
     extra = pd.DataFrame(
         [extra_row(run, by_run.get(run["id"], metrics.iloc[0:0])) for run in runs.to_dict("records")], columns=EXTRA_COLUMNS
     )
-    # stats' own column wins where it has one (it may gain some of these): merge only the missing ones.
-    table = table.merge(extra[[c for c in extra.columns if c == "id" or c not in table.columns]], on="id", how="left")
+    table = table.merge(extra, on="id", how="left")
     done = table[table["status"] == "finished"]
     means = done.groupby(["loss", "config"])["best_valid_nll"].mean().dropna()
     targets = {loss: float(means[loss].max()) for loss in means.index.get_level_values(0).unique()}
@@ -153,7 +147,8 @@ def calibration_by_label(runs: pd.DataFrame) -> dict[str, list[dict]]:
     """Return {combination: reliability bins} pooled over its finished runs' test calibration (counts added up)."""
     pooled: dict[str, list[dict]] = {}
     for run in runs.to_dict("records"):
-        bins = ((run.get("summary") or {}).get("calibration") or {}).get("bins")
+        # The test split's reliability bins at best.pt (evaluate_model(..., calibration=True) in the trainer).
+        bins = (((run.get("summary") or {}).get("test") or {}).get("calibration") or {}).get("bins")
         if run.get("status") != "finished" or not bins:
             continue
         config = run.get("config") or {}

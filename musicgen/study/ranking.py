@@ -39,17 +39,17 @@ def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
     skip = {"seed", "epochs_done"}
     numeric = [c for c in table.columns if c not in skip and c != by and pd.api.types.is_numeric_dtype(table[c])]
     g = table.groupby(by, sort=True)
-    out = pd.DataFrame({"n": g.size()})
+    columns = {"n": g.size()}
     for extra in ("optimizer", "loss", "head"):
         if extra in table and extra != by:
-            out[extra] = g[extra].first()
+            columns[extra] = g[extra].first()
     for c in numeric:
-        out[f"{c}_mean"] = g[c].mean()
-        out[f"{c}_std"] = g[c].std(ddof=1)
+        columns[f"{c}_mean"] = g[c].mean()
+        columns[f"{c}_std"] = g[c].std(ddof=1)
         ci = g[c].apply(lambda v: mean_ci(v)[1:])
-        out[f"{c}_ci_lo"] = [lo for lo, _ in ci]
-        out[f"{c}_ci_hi"] = [hi for _, hi in ci]
-    return out.reset_index()
+        columns[f"{c}_ci_lo"] = pd.Series([lo for lo, _ in ci], index=ci.index)
+        columns[f"{c}_ci_hi"] = pd.Series([hi for _, hi in ci], index=ci.index)
+    return pd.DataFrame(columns).reset_index()  # built at once: one column at a time fragments a wide frame
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:

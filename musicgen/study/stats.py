@@ -123,7 +123,7 @@ def metric_series(m: pd.DataFrame, split: str, name: str) -> pd.Series:
     return rows.sort_values(["epoch"]).groupby("epoch")["value"].last().astype(float)
 
 
-def _f1metric_series(m: pd.DataFrame) -> pd.Series:
+def _f1_series(m: pd.DataFrame) -> pd.Series:
     # f1_best (F1 at the validation-best threshold) is the one that moves early on sparse targets; 0.5 is often all-zero.
     s = metric_series(m, "valid", "f1_best")
     return s if not s.empty else metric_series(m, "valid", "f1")
@@ -156,7 +156,7 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
     config = run.get("config") or {}
     summary = run.get("summary") or {}
     opt, loss, seed = _find(config, "optimizer"), _find(config, "loss"), _find(config, "seed")
-    nll, f1 = metric_series(m, "valid", "nll"), _f1metric_series(m)
+    nll, f1 = metric_series(m, "valid", "nll"), _f1_series(m)
     elapsed = elapsed_by_epoch(m)
     e95 = epochs_to_share(f1)
     test = m[m["split"] == "test"].groupby("name")["value"].last() if len(m) else pd.Series(dtype=float)
@@ -243,16 +243,20 @@ GROUP_KEYS = {
     "epochs": ("epochs",),
     "model size": ("conv_channels", "conv_layers", "hidden", "gru_layers", "nade_hidden"),
 }
-# The range a metric can take: bands are clipped to it and the charts' y axes start at its low end.
+# The range a metric can take (`metric_range`): bands are clipped to it and the charts' y axes start at its low end.
 METRIC_RANGES = {
     "f1": (0.0, 1.0),
-    "f1_best": (0.0, 1.0),
     "precision": (0.0, 1.0),
     "recall": (0.0, 1.0),
     "frame_acc": (0.0, 1.0),
     "nll": (0.0, math.inf),
     "loss": (0.0, math.inf),
 }
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """Return (low, high) of a metric, the same for its value at the validation threshold (`f1_best` as `f1`)."""
+    return METRIC_RANGES.get(metric.removesuffix("_best"), (-math.inf, math.inf))
 
 
 def dataset_name(config: dict, dataset_id: str | None = None) -> str:
@@ -365,11 +369,11 @@ def curve_bands_from(
 ) -> pd.DataFrame:
     """Return mean ± std over seeds of one metric curve per group (`run_groups(runs, by)`): columns BAND_COLUMNS.
 
-    lo/hi are mean ∓ std clipped to the metric's range (METRIC_RANGES); `real` is False where the value is interpolated.
+    lo/hi are mean ∓ std clipped to the metric's range (metric_range); `real` is False where the value is interpolated.
     x="seconds" puts each run on its training-seconds axis; a group of several runs is interpolated onto a shared grid
     of `points`, never beyond a run's last point (so n can shrink towards the right); a lone run keeps its own points.
     """
-    low, high = METRIC_RANGES.get(metric, (-math.inf, math.inf))
+    low, high = metric_range(metric)
     rows = []
     for label, curves in sorted(_curves(runs, metrics, metric, split, x, by).items()):
         series = [s for _, s in curves]

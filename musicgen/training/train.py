@@ -299,8 +299,6 @@ class _Trainer:
 
     def _summary(self, p: Progress, test: dict | None = None) -> dict:
         return {
-            # The test split's reliability bins and ECE, at best.pt (evaluate_model's "calibration"); {} before the test.
-            "calibration": (test or {}).get("calibration", {}),
             "best_epoch": p.best_epoch,
             "best": p.best_valid,
             "test": test or {},

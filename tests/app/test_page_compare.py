@@ -226,7 +226,8 @@ def test_a_finished_study_shows_its_findings_lr_stage_and_reliability(home):
     for seed in (0, 1):
         rid = seed_run(f"adam+bce s{seed}", "adam", "bce", seed)
         summary = store.get_run(rid)["summary"] or {}
-        store.update_run(rid, sweep_id=sid, summary={**summary, "calibration": {"bins": bins, "ece": 0.05}})
+        test = {**summary.get("test", {}), "ece": 0.05, "calibration": {"bins": bins, "ece": 0.05}}
+        store.update_run(rid, sweep_id=sid, summary={**summary, "test": test})
     at = open_page("compare")
     at.radio(key="cmp_mode").set_value(at.radio(key="cmp_mode").options[1]).run()
     no_failure(at)

@@ -133,7 +133,7 @@ def test_calibration_pools_counts_over_seeds():
         return {
             "status": "finished",
             "config": {"train": {"optimizer": "adam", "loss": "bce"}},
-            "summary": {"calibration": {"bins": bins}},
+            "summary": {"test": {"calibration": {"bins": bins}}},
         }
 
     pooled = findings.calibration_by_label(pd.DataFrame([run(0.2, 0.1, 1), run(0.4, 0.4, 3)]))

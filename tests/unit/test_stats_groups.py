@@ -74,7 +74,11 @@ def test_chosen_keys_merge_what_they_leave_out_and_no_keys_give_each_run_its_lin
 
 @pytest.mark.parametrize(
     ("metric", "values", "lo", "hi"),
-    [("f1_best", ([0.9, 0.1], [0.9, 0.95]), 0.0, 1.0), ("nll", ([0.1, 9.0], [0.1, 0.2]), 0.0, math.inf)],
+    [
+        ("f1_best", ([0.9, 0.1], [0.9, 0.95]), 0.0, 1.0),
+        ("precision_best", ([0.9, 0.1], [0.9, 0.95]), 0.0, 1.0),  # every rate at its threshold, not only F1
+        ("nll", ([0.1, 9.0], [0.1, 0.2]), 0.0, math.inf),
+    ],
 )
 def test_bands_are_clipped_to_the_metric_range(metric, values, lo, hi):
     runs = pd.DataFrame([run("a", seed=0), run("b", seed=1)])

@@ -6,30 +6,9 @@ Screenshots (browser_helpers.shot) go to artifacts/ (gitignored) so CI can keep 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
+from appserver import CHROMIUM, CHROMIUM_ARGS, serve
 from browser_helpers import shot
-
-ROOT = Path(__file__).resolve().parents[3]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,75 +19,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/integration/browser/" in str(item.fspath):
             item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    """Wait until Streamlit answers its health check; fail with its output if it dies first."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(f"streamlit did not answer at {url} within {timeout} s")
-
-
-def stop_jobs(home: Path) -> None:
-    """Kill the training/sweep processes the app started under `home` (their logs are named by pid)."""
-    for log in (home / "logs").glob("*-*.log"):
-        pid = log.stem.rsplit("-", 1)[-1]
-        if pid.isdigit():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-@contextmanager
-def serve(home: Path):
-    """Run `streamlit run app.py` on a free port with MUSICGEN_HOME=`home`; yield its URL; stop it and the jobs it started."""
-    port = free_port()
-    env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        stop_jobs(home)
 
 
 @pytest.fixture(scope="session")

@@ -197,7 +197,13 @@ def _findings_md(f: dict) -> str:
     out = ["\n## Findings\n\n"]
     out += [f"- **{x['question']}**: {x['sentence']}\n" for x in f["findings"]]
     study = f.get("study")
-    if study:
+    if study and study.get("stage") == "lr":
+        out.append(
+            "\n## Learning-rate stage\n\nThis sweep is a study's learning-rate stage: every rate of the grid, one seed, "
+            "so the rows below are per rate, not means over seeds. The choices and the seeds are in the seed-stage "
+            "sweep's report.\n"
+        )
+    elif study:
         b = study.get("budget") or {}
         out.append(
             f"\n## Learning-rate stage\n\nGrid {', '.join(f'{lr:g}' for lr in study.get('lr_grid', []))}, one seed each; "
@@ -392,7 +398,7 @@ def to_html(t: dict) -> str:
     if f:
         items = "".join(f"<li><b>{x['question']}</b>: {x['sentence']}</li>" for x in f["findings"])
         findings_html = f"<h2>Findings</h2><ul>{items}</ul>"
-        if f.get("study"):
+        if (f.get("study") or {}).get("choices"):
             findings_html += "<h2>Learning-rate stage</h2>" + lr_stage_frame(f["study"]).to_html(index=False, na_rep="–")
         findings_html += "<h2>Per combination and baselines</h2>" + study_findings_mod.stats_with_baselines(
             f["stats"], f["baselines"]

@@ -82,6 +82,7 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
         [extra_row(run, by_run.get(run["id"], metrics.iloc[0:0])) for run in runs.to_dict("records")], columns=EXTRA_COLUMNS
     )
     table = table.merge(extra, on="id", how="left")
+    table["config"] = with_rates(table)
     done = table[table["status"] == "finished"]
     means = done.groupby(["loss", "config"])["best_valid_nll"].mean().dropna()
     targets = {loss: float(means[loss].max()) for loss in means.index.get_level_values(0).unique()}
@@ -92,6 +93,16 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
     table["epochs_to_target"] = [e for e, _ in reached]
     table["seconds_to_target"] = [s for _, s in reached]
     return table, targets
+
+
+def with_rates(table: pd.DataFrame) -> list[str]:
+    """Return the table's combination labels, each with its lr where one combination was run at several rates.
+
+    A learning-rate stage (or any sweep over rates) would otherwise pool different rates as if they were seeds.
+    """
+    rates = table.groupby("config")["lr"].nunique()
+    pairs = zip(table["config"], table["lr"], strict=True)
+    return [f"{c} · lr {stats.lr_text(lr)}" if rates.get(c, 0) > 1 else c for c, lr in pairs]
 
 
 def combination_stats(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -143,8 +154,11 @@ def lr_sensitivity(choices: dict) -> dict[str, float]:
     return out
 
 
-def calibration_by_label(runs: pd.DataFrame) -> dict[str, list[dict]]:
-    """Return {combination: reliability bins} pooled over its finished runs' test calibration (counts added up)."""
+def calibration_by_label(runs: pd.DataFrame, labels: dict[str, str] | None = None) -> dict[str, list[dict]]:
+    """Return {combination: reliability bins} pooled over its finished runs' test calibration (counts added up).
+
+    labels: {run id: combination}, e.g. the study table's; by default optimizer+loss(+head).
+    """
     pooled: dict[str, list[dict]] = {}
     for run in runs.to_dict("records"):
         # The test split's reliability bins at best.pt (evaluate_model(..., calibration=True) in the trainer).
@@ -153,7 +167,8 @@ def calibration_by_label(runs: pd.DataFrame) -> dict[str, list[dict]]:
             continue
         config = run.get("config") or {}
         train = config.get("train") or {}
-        label = stats.config_label(train.get("optimizer"), train.get("loss"), stats.head_of(config))
+        label = (labels or {}).get(run.get("id"))
+        label = label or stats.config_label(train.get("optimizer"), train.get("loss"), stats.head_of(config))
         acc = pooled.setdefault(label, [{"lo": b["lo"], "hi": b["hi"], "count": 0, "p": 0.0, "y": 0.0} for b in bins])
         for a, b in zip(acc, bins, strict=True):
             if b["count"]:
@@ -374,7 +389,7 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
         ),
         "pairs": pairwise(done) if len(done) else pd.DataFrame(),
         "divergence": divergence((study or {}).get("choices")),
-        "calibration": calibration_by_label(runs) if len(runs) else {},
+        "calibration": calibration_by_label(runs, dict(zip(table["id"], table["config"], strict=True))) if len(runs) else {},
         "baselines": baselines,
         "real": real or {},
     }

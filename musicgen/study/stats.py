@@ -291,16 +291,15 @@ def identity_of(config: dict, dataset_id: str | None = None) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ident.items()}
 
 
-def _fmt(key: str, value) -> str:
-    if key == "dataset":
-        return str(value)
+def lr_text(value) -> str:
+    """Return a number as it is written on the command line: 3e-3 below 0.01, else as %g (0.01, 0.5)."""
     if isinstance(value, float) and value and abs(value) < 0.01:
-        text = np.format_float_scientific(value, trim="-", exp_digits=1)  # 3e-3, as it is written on the command line
-    elif isinstance(value, float):
-        text = f"{value:g}"
-    else:
-        text = str(value)
-    return f"{key.replace('_', ' ')} {text}"
+        return str(np.format_float_scientific(value, trim="-", exp_digits=1))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _fmt(key: str, value) -> str:
+    return str(value) if key == "dataset" else f"{key.replace('_', ' ')} {lr_text(value)}"
 
 
 def group_labels(identities: list[dict], by: list[str] | None = None) -> list[str]:

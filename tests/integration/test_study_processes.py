@@ -71,3 +71,11 @@ def test_study_tunes_lr_then_trains_seeds_resumes_and_reports(home, capsys):
     assert main(["report", result["seed_sweep_id"], "--samples", "0"]) == 0
     md = capsys.readouterr().out
     assert md.index("## Findings") < md.index("## Learning-rate stage") < md.index("## Runs")
+
+    # The lr stage's own report keeps its rates apart: one row per rate, never a mean over rates called seeds.
+    assert main(["report", result["lr_sweep_id"], "--format", "json", "--samples", "0"]) == 0
+    lr_report = json.loads(capsys.readouterr().out)
+    assert set(lr_report["calibration"]) == {f"{c} · lr {r}" for c in ("adam+bce", "rmsprop+bce") for r in ("1e-3", "0.3")}
+    assert main(["report", result["lr_sweep_id"], "--samples", "0"]) == 0
+    md = capsys.readouterr().out
+    assert "| adam+bce · lr 1e-3 | 1 |" in md and "| adam+bce | " not in md and "Grid ," not in md

@@ -143,6 +143,11 @@ def test_calibration_pools_counts_over_seeds():
     assert [tr.name for tr in fig.data] == ["perfectly calibrated", "adam+bce"]
 
 
+def test_runs_of_one_combination_at_several_rates_are_labelled_by_rate():
+    table = pd.DataFrame({"config": ["adam+bce", "adam+bce", "sgd+bce", "sgd+bce"], "lr": [1e-3, 0.3, 1e-2, 1e-2]})
+    assert findings.with_rates(table) == ["adam+bce · lr 1e-3", "adam+bce · lr 0.3", "sgd+bce", "sgd+bce"]
+
+
 def test_dynamics_frame_gives_mean_and_std_per_combination_then_the_references():
     table = pd.DataFrame(
         {

@@ -201,7 +201,11 @@ class TrainConfig:
     device: str = "auto"  # auto: cuda, then mps, then cpu
     schedule: str = "none"  # "cosine" anneals to lr*min_lr_ratio over the epochs; "plateau" halves lr on a stalled monitor
     min_lr_ratio: float = 0.05  # cosine floor as a share of lr
+    plateau_patience: int = 2  # plateau: stalled epochs tolerated; the lr halves on the next one
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    # Polyak averaging: validation, best.pt and the test use an exponential moving average of the weights,
+    # updated after every batch with this decay (0 turns it off; 0.99 averages about the last 100 batches).
+    ema: float = 0.0
     patience: int = 0  # epochs without a better monitor before stopping; 0 never stops early
     monitor: str = "nll"  # validation metric that picks best.pt and drives early stopping (MONITORS)
     # Loss knobs.
@@ -246,7 +250,12 @@ class TrainConfig:
         )
         _check(0 < self.min_lr_ratio <= 1, f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
         _check(math.isfinite(self.clip) and self.clip >= 0, f"clip must be >= 0 (0 turns it off), got {self.clip}")
+        _check(0 <= self.ema < 1, f"ema must be in [0, 1) (0 turns weight averaging off), got {self.ema}")
         _check(self.patience >= 0, f"patience must be >= 0 (0 turns early stopping off), got {self.patience}")
+        _check(
+            isinstance(self.plateau_patience, int) and self.plateau_patience >= 0,
+            f"plateau_patience must be an integer >= 0, got {self.plateau_patience}",
+        )
         _check(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
         _check(
             self.focal_alpha is None or 0 <= self.focal_alpha <= 1,

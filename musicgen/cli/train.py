@@ -42,6 +42,17 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, help=f"seed of weights, shuffling and dropout (default {d.seed})")
     t.add_argument("--schedule", help=f"{'|'.join(SCHEDULE_NAMES)} (default {d.schedule})")
     t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
+    t.add_argument(
+        "--plateau-patience",
+        type=int,
+        help=f"with --schedule plateau: stalled epochs tolerated before the lr halves (default {d.plateau_patience})",
+    )
+    t.add_argument(
+        "--ema",
+        type=float,
+        help="average the weights (decay per batch in [0, 1), e.g. 0.995); validation, best.pt and the test use the "
+        "average (default 0: off)",
+    )
     t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
     t.add_argument(
         "--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})"

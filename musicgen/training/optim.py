@@ -49,14 +49,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
     """Return the epoch-level scheduler of `cfg.schedule`, or None for 'none'.
 
     'cosine' anneals from lr to lr*min_lr_ratio over cfg.epochs; call `.step()` once per epoch.
-    'plateau' halves lr after 2 epochs without a better monitor; call `.step(value)`.
+    'plateau' halves lr when cfg.plateau_patience epochs in a row have not bettered the monitor and the next
+    one does not either; call `.step(value)`.
     """
     if cfg.schedule not in SCHEDULE_NAMES:
         raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs), eta_min=cfg.lr * cfg.min_lr_ratio)
     if cfg.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=MONITORS[cfg.monitor], factor=0.5, patience=2)
+        mode = MONITORS[cfg.monitor]
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=0.5, patience=cfg.plateau_patience)
     return None
 
 

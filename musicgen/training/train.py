@@ -3,8 +3,10 @@
 `run_training` creates (or resumes) a run, trains epoch by epoch, evaluates on validation after
 each epoch, keeps `checkpoints/<run-id>/last.pt` (every epoch, and on a stop request) and
 `best.pt` (best validation monitor), then evaluates `best.pt` on the test split with the
-validation-chosen threshold. Every run-store write goes through a reporter (`musicgen.runs.reporters`); resuming
-exactly (position, RNG, configs) is `resume`'s.
+validation-chosen threshold. With `TrainConfig.ema`, validation, best.pt and the test use the
+moving average of the weights; last.pt keeps both, so a resumed run averages on exactly. Every
+run-store write goes through a reporter (`musicgen.runs.reporters`); resuming exactly (position, RNG,
+configs) is `resume`'s.
 
 The run is taken for this process with one store transaction (`reporter.start`) before anything
 is written: a second process resuming the same run stops there ("already being trained by
@@ -42,6 +44,10 @@ from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
+
+
+def _copy_weights(model: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 class NonFiniteError(TrainingError):
@@ -167,16 +173,21 @@ class _Trainer:
         real_steps = max(float(self.train.lengths.sum()), 1.0)
         note_freq = self.train.rolls.sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
         self.model.init_output_bias(note_freq)  # a resumed run overwrites it with its own weights
+        self.ema = _copy_weights(self.model) if cfg.ema else None
         self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)
         self.direction = MONITORS[cfg.monitor]
 
-    def _payload(self, p: Progress) -> dict:
+    def _payload(self, p: Progress, which: str) -> dict:
+        # best.pt holds the weights that were validated (the average, when there is one); last.pt the trained
+        # ones and the average beside them, to go on exactly.
+        averaged = which == "best" and self.ema is not None
         return {
             "model_config": to_dict(self.model_cfg),
             "data_config": to_dict(self.ds.config),
             "train_config": to_dict(self.cfg),
-            "model_state": self.model.state_dict(),
+            "model_state": self.ema if averaged else self.model.state_dict(),
+            **({"ema_state": self.ema} if self.ema is not None and not averaged else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "scheduler_state": self.scheduler.state_dict() if self.scheduler else None,
             **p.to_payload(),
@@ -188,11 +199,13 @@ class _Trainer:
 
     def _save(self, which: str, p: Progress) -> Path:
         path = self.dir / f"{which}.pt"
-        ckpt_io.save_checkpoint(path, self._payload(p))  # atomic; a failure is one CheckpointError line with path and cause
+        ckpt_io.save_checkpoint(path, self._payload(p, which))  # atomic; a failure is one CheckpointError line: path, cause
         return path
 
     def _restore(self, ck: dict) -> Progress:
         self.model.load_state_dict(ck["model_state"])
+        if self.ema is not None:
+            self.ema = {k: v.to(self.device) for k, v in ck["ema_state"].items()}
         self.optimizer.load_state_dict(ck["optimizer_state"])
         if self.scheduler is not None and ck.get("scheduler_state"):
             self.scheduler.load_state_dict(ck["scheduler_state"])
@@ -246,6 +259,8 @@ class _Trainer:
             if not torch.isfinite(norm):
                 self._fail("the gradient norm", p.epoch, b)
             self.optimizer.step()
+            if self.ema is not None:
+                self._average(p.epoch * n_batches + b)
             sums["loss"] += float(loss.detach())
             sums["grad_norm"] += float(norm)
             sums["batches"] += 1
@@ -263,11 +278,30 @@ class _Trainer:
         p.partial = sums
         return True
 
+    @torch.no_grad()
+    def _average(self, step: int) -> None:
+        # The usual warm-up (as in TensorFlow's ExponentialMovingAverage): early averages do not drag in the random init.
+        decay = min(self.cfg.ema, (1 + step) / (10 + step))
+        for k, v in self.model.state_dict().items():
+            if v.is_floating_point():
+                self.ema[k].lerp_(v, 1 - decay)
+
+    def _evaluate_averaged(self, split) -> dict:
+        """Evaluate the averaged weights (the model's own when averaging is off), then put the trained ones back."""
+        if self.ema is None:
+            return evaluate_model(self.model, split, self.loss_fn)
+        trained = _copy_weights(self.model)
+        self.model.load_state_dict(self.ema)
+        try:
+            return evaluate_model(self.model, split, self.loss_fn)
+        finally:
+            self.model.load_state_dict(trained)
+
     def _end_epoch(self, p: Progress) -> bool:
         """Validate, log, checkpoint; return True when early stopping says enough."""
         s = p.partial
         t0 = time.perf_counter()
-        valid = evaluate_model(self.model, self.valid, self.loss_fn)
+        valid = self._evaluate_averaged(self.valid)
         if not all_finite(valid):
             self._fail("the validation loss", p.epoch, p.batch - 1)
         train_m = {

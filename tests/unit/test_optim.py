@@ -67,6 +67,21 @@ def test_plateau_schedule_halves_on_stalled_monitor():
     assert current_lr(opt) == 0.5
 
 
+def test_plateau_patience_sets_the_stalled_epochs_tolerated():
+    for patience, halved_after in ((0, 1), (3, 4)):
+        cfg = TrainConfig(schedule="plateau", lr=1.0, monitor="nll", plateau_patience=patience)
+        opt = make_optimizer(params(), cfg)
+        sched = make_scheduler(opt, cfg)
+        step_scheduler(sched, 5.0)  # the first value sets the reference
+        lrs = []
+        for _ in range(halved_after):
+            step_scheduler(sched, 5.0)
+            lrs.append(current_lr(opt))
+        assert lrs == [1.0] * (halved_after - 1) + [0.5]
+    with pytest.raises(ConfigError, match="plateau_patience must be an integer >= 0"):
+        TrainConfig(plateau_patience=-1)
+
+
 def test_no_schedule():
     cfg = TrainConfig()
     assert make_scheduler(make_optimizer(params(), cfg), cfg) is None
@@ -75,3 +90,18 @@ def test_no_schedule():
 def test_unknown_schedule():
     with pytest.raises(ConfigError, match="unknown schedule 'step'; choose one of none, cosine, plateau"):
         TrainConfig(schedule="step")
+
+
+def test_the_cli_sets_weight_averaging_and_the_plateau_patience():
+    import argparse
+
+    from musicgen.cli.train import add_train_options, configs_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_options(parser)
+    _, train = configs_from_args(parser.parse_args(["--schedule", "plateau", "--plateau-patience", "5", "--ema", "0.995"]))
+    assert (train.schedule, train.plateau_patience, train.ema) == ("plateau", 5, 0.995)
+    _, default = configs_from_args(parser.parse_args([]))
+    assert (default.plateau_patience, default.ema) == (2, 0.0)
+    with pytest.raises(ConfigError, match=r"ema must be in \[0, 1\)"):
+        configs_from_args(parser.parse_args(["--ema", "1"]))

@@ -341,6 +341,36 @@ def test_transpose_augmentation_trains_and_resumes_exactly(home, tmp_path):
         assert torch.equal(v, r[k]), k
 
 
+def test_weight_averaging_is_what_validation_best_pt_and_the_test_use_and_resumes_exactly(home, data):
+    from musicgen.data.datasets import load_dataset
+    from musicgen.nn.convgru import ConvGRU
+    from musicgen.training.batches import Split
+    from musicgen.training.evaluate import evaluate_model
+    from musicgen.training.losses import make_loss
+
+    c = cfg(epochs=3, ema=0.9)
+    straight = run_training(str(data), TINY, c)
+    last = load_checkpoint(checkpoints_dir() / straight["id"] / "last.pt")
+    best = load_checkpoint(checkpoints_dir() / straight["id"] / "best.pt")
+    assert set(last["ema_state"]) == set(last["model_state"]) and "ema_state" not in best
+    assert any(not torch.equal(last["ema_state"][k], last["model_state"][k]) for k in last["model_state"])
+    if best["epoch"] == 3:  # best.pt of the last epoch holds the average, not the trained weights
+        for k, v in last["ema_state"].items():
+            assert torch.equal(v, best["model_state"][k]), k
+    # The logged validation NLL of the best epoch is the averaged weights' (best.pt's), evaluated again here.
+    ds = load_dataset(str(data))
+    model = ConvGRU(ModelConfig(**best["model_config"]))
+    model.load_state_dict(best["model_state"])
+    valid = evaluate_model(model, Split.from_numpy(*ds.split("valid"), "cpu"), make_loss(c, best["train_density"]))
+    assert valid["nll"] == pytest.approx(straight["best"]["nll"], rel=1e-5)
+    stopped = run_training(str(data), TINY, c, stop=StopAfter(5))  # stops after the first batch of epoch 2
+    resumed = run_training(None, resume=stopped["id"])
+    r = load_checkpoint(checkpoints_dir() / resumed["id"] / "last.pt")
+    for k, v in last["ema_state"].items():
+        assert torch.equal(v, r["ema_state"][k]), k
+    assert resumed["test"]["nll"] == pytest.approx(straight["test"]["nll"])
+
+
 def test_a_closed_output_pipe_ends_quietly(home, data, monkeypatch, capsys):
     run_training(str(data), TINY, cfg(epochs=1))
 

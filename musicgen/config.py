@@ -204,7 +204,8 @@ class TrainConfig:
     plateau_patience: int = 2  # plateau: stalled epochs tolerated; the lr halves on the next one
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     # Polyak averaging: validation, best.pt and the test use an exponential moving average of the weights,
-    # updated after every batch with this decay (0 turns it off; 0.99 averages about the last 100 batches).
+    # updated after every batch with this decay (0 turns it off; 0.99 averages about the last 100 batches),
+    # after a warm-up in which batch n uses (1 + n) / (10 + n) while that is smaller.
     ema: float = 0.0
     patience: int = 0  # epochs without a better monitor before stopping; 0 never stops early
     monitor: str = "nll"  # validation metric that picks best.pt and drives early stopping (MONITORS)

@@ -2,8 +2,8 @@
 # The course-work study behind docs/study.md: the learning rate tuned per optimizer × loss on validation, then 5 seeds
 # each at the chosen rate, early stopping on validation NLL; on JSB Chorales (official split) and builtin:bach.
 #   MUSICGEN_HOME=/tmp/study bash benchmarks/study.sh ../shared/data/jsb/JSB_Chorales.mat [jsb|bach|both]
-# Sized for 2 CPU cores: a smaller model than the default (hidden 128, conv 64 channels). Both run to early stopping
-# (at most 100 epochs): JSB in about 15 minutes; bach, 4x slower per epoch, in about 2 hours, and without 3e-4 in its grid.
+# Sized for 2 CPU cores: a smaller model than the default (hidden 128, conv 64 channels). Both run with early stopping
+# and a 100-epoch cap: JSB in about 15 minutes; bach, 4x slower per epoch, in about 2 hours, and without 3e-4 in its grid.
 set -euo pipefail
 MAT=${1:?give the path of JSB_Chorales.mat}
 WHICH=${2:-both}

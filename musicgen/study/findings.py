@@ -102,7 +102,7 @@ def with_rates(table: pd.DataFrame) -> list[str]:
     """
     rates = table.groupby("config")["lr"].nunique()
     pairs = zip(table["config"], table["lr"], strict=True)
-    return [f"{c} · lr {stats.lr_text(lr)}" if rates.get(c, 0) > 1 else c for c, lr in pairs]
+    return [f"{c} · lr {stats.cli_number(lr)}" if rates.get(c, 0) > 1 else c for c, lr in pairs]
 
 
 def combination_stats(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -291,7 +291,7 @@ def identity_of(config: dict, dataset_id: str | None = None) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in ident.items()}
 
 
-def lr_text(value) -> str:
+def cli_number(value) -> str:
     """Return a number as it is written on the command line: 3e-3 below 0.01, else as %g (0.01, 0.5)."""
     if isinstance(value, float) and value and abs(value) < 0.01:
         return str(np.format_float_scientific(value, trim="-", exp_digits=1))
@@ -299,7 +299,7 @@ def lr_text(value) -> str:
 
 
 def _fmt(key: str, value) -> str:
-    return str(value) if key == "dataset" else f"{key.replace('_', ' ')} {lr_text(value)}"
+    return str(value) if key == "dataset" else f"{key.replace('_', ' ')} {cli_number(value)}"
 
 
 def group_labels(identities: list[dict], by: list[str] | None = None) -> list[str]:

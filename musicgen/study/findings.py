@@ -82,7 +82,8 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
         [extra_row(run, by_run.get(run["id"], metrics.iloc[0:0])) for run in runs.to_dict("records")], columns=EXTRA_COLUMNS
     )
     table = table.merge(extra, on="id", how="left")
-    table["config"] = with_rates(table)
+    identity = {r["id"]: stats.identity_of(r.get("config") or {}, r.get("dataset_id")) for r in runs.to_dict("records")}
+    table["config"] = stats.labels_apart(list(table["config"]), [identity[i] for i in table["id"]])
     done = table[table["status"] == "finished"]
     means = done.groupby(["loss", "config"])["best_valid_nll"].mean().dropna()
     targets = {loss: float(means[loss].max()) for loss in means.index.get_level_values(0).unique()}
@@ -93,16 +94,6 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
     table["epochs_to_target"] = [e for e, _ in reached]
     table["seconds_to_target"] = [s for _, s in reached]
     return table, targets
-
-
-def with_rates(table: pd.DataFrame) -> list[str]:
-    """Return the table's combination labels, each with its lr where one combination was run at several rates.
-
-    A learning-rate stage (or any sweep over rates) would otherwise pool different rates as if they were seeds.
-    """
-    rates = table.groupby("config")["lr"].nunique()
-    pairs = zip(table["config"], table["lr"], strict=True)
-    return [f"{c} · lr {stats.cli_number(lr)}" if rates.get(c, 0) > 1 else c for c, lr in pairs]
 
 
 def combination_stats(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -329,6 +329,22 @@ def group_labels(identities: list[dict], by: list[str] | None = None) -> list[st
     return labels
 
 
+def labels_apart(labels: list[str], identities: list[dict]) -> list[str]:
+    """Return each label with the identity fields that differ among the runs sharing it, e.g. 'adam+bce · lr 1e-3'.
+
+    A report grouped by combination (optimizer+loss) would otherwise pool runs that differ in more than their
+    seed, such as a study's learning-rate stage, as if they were seeds.
+    """
+    varying = {}
+    for label in set(labels):
+        same = [i for lab, i in zip(labels, identities, strict=True) if lab == label]
+        fields = dict.fromkeys(k for i in same for k in i)
+        varying[label] = [f for f in fields if len({repr(i.get(f)) for i in same}) > 1]
+    return [
+        " · ".join([lab] + [_fmt(f, ident.get(f)) for f in varying[lab]]) for lab, ident in zip(labels, identities, strict=True)
+    ]
+
+
 def run_groups(runs: pd.DataFrame, by: list[str] | None = None) -> list[str]:
     """Return the group label of each run of a runs frame (see group_labels); by=[]: each run its own line (its name)."""
     records = runs.to_dict("records")

@@ -143,9 +143,26 @@ def test_calibration_pools_counts_over_seeds():
     assert [tr.name for tr in fig.data] == ["perfectly calibrated", "adam+bce"]
 
 
-def test_runs_of_one_combination_at_several_rates_are_labelled_by_rate():
-    table = pd.DataFrame({"config": ["adam+bce", "adam+bce", "sgd+bce", "sgd+bce"], "lr": [1e-3, 0.3, 1e-2, 1e-2]})
-    assert findings.with_rates(table) == ["adam+bce · lr 1e-3", "adam+bce · lr 0.3", "sgd+bce", "sgd+bce"]
+def test_runs_of_one_combination_that_differ_beyond_the_seed_are_labelled_apart():
+    from musicgen.study.stats import labels_apart
+
+    labels = ["adam+bce", "adam+bce", "sgd+bce", "sgd+bce", "rms+bce", "rms+bce"]
+    identities = [
+        {"lr": 1e-3, "epochs": 100},
+        {"lr": 0.3, "epochs": 100},
+        {"lr": 1e-2, "epochs": 100},
+        {"lr": 1e-2, "epochs": 100},  # seeds of one setting: one label
+        {"lr": 1e-2, "epochs": 100},
+        {"lr": 1e-2, "epochs": 200},  # an extended run is not a seed of the others
+    ]
+    assert labels_apart(labels, identities) == [
+        "adam+bce · lr 1e-3",
+        "adam+bce · lr 0.3",
+        "sgd+bce",
+        "sgd+bce",
+        "rms+bce · epochs 100",
+        "rms+bce · epochs 200",
+    ]
 
 
 def test_dynamics_frame_gives_mean_and_std_per_combination_then_the_references():

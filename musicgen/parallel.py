@@ -6,6 +6,7 @@ machine's memory gets a MemoryError in its own worker instead, and costs only it
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import numbers
 import os
@@ -66,6 +67,8 @@ def check_workers(workers) -> None:
 
 def _limit_memory(budget: int) -> None:
     """Worker initializer: cap the address space at what the worker inherited plus `budget` bytes."""
+    # The parent's cyclic garbage, freed here instead of later, would otherwise lend the worker its room.
+    gc.collect()
     mapped = proc_kb("/proc/self/status", "VmSize")
     if mapped is None or resource is None:  # not Linux: RLIMIT_AS is not enforced the same way; run without a ceiling
         return

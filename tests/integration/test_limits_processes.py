@@ -6,6 +6,7 @@ on code without the ceiling, where they fail instead of skipping.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 
@@ -94,3 +95,26 @@ def test_a_result_too_big_to_send_back_is_skipped_and_the_others_are_computed():
     out = map_isolated(_big_result, [0, 1, 2], workers=2, on_crash=lambda item, msg: f"skipped {item}: {msg}", memory_bytes=2**28)
     assert out[0] == 0 and out[2] == 2
     assert out[1] == "skipped 1: its result does not fit its worker's memory ceiling of 256 MiB (WORKER_MEMORY_CAP)"
+
+
+class _Cycle:
+    pass
+
+
+def _allocate(x):
+    gc.collect()  # as any work that makes objects soon does, freeing what the parent left
+    return len(np.ones(x * 2**20, dtype=np.uint8))
+
+
+def test_the_parent_s_garbage_does_not_lend_a_worker_room_above_its_ceiling():
+    gc.disable()  # the parent holds 300 MB of cyclic garbage when it forks, as a long test session or app may
+    try:
+        for _ in range(3):
+            node = _Cycle()
+            node.self, node.buf = node, np.ones(100 * 2**20, dtype=np.uint8)
+        del node
+        out = map_isolated(_allocate, [1, 100], workers=2, on_crash=lambda item, msg: msg, memory_bytes=2**26)
+    finally:
+        gc.enable()
+        gc.collect()
+    assert out == [2**20, "needs more than its worker's memory ceiling of 64 MiB (WORKER_MEMORY_CAP)"]

@@ -5,10 +5,27 @@ import streamlit as st
 from dashboard.live import watch_runs
 from dashboard.router import ensure_routed
 from dashboard.ui import INVALID, call, config_input, dataset_refs, gpu_name
-from musicgen.config import HEAD_NAMES, LOSS_NAMES, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig, check_head_loss
+from musicgen.config import (
+    HEAD_NAMES,
+    LOSS_NAMES,
+    MONITORS,
+    OPTIMIZER_NAMES,
+    SCHEDULE_NAMES,
+    ModelConfig,
+    TrainConfig,
+    check_head_loss,
+)
 from musicgen.runs import jobs
 from musicgen.training.optim import train_knobs
 
+# What the recipes in configs/ set beyond the optimizer: the schedule's knobs, weight averaging, augmentation.
+RUN_KNOBS = ("min_lr_ratio", "plateau_patience", "ema", "transpose")
+RUN_HELP = (
+    "monitor: the validation figure that picks best.pt and early stopping; min lr ratio: the cosine schedule's floor; "
+    "plateau patience: stalled epochs before the plateau schedule halves the rate; ema: weight averaging "
+    "(0: off, e.g. 0.995; validation and best.pt use the average); transpose: move each training sequence by "
+    "up to that many semitones"
+)
 MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "input_dropout")
 HEAD_HELP = (
     "independent: each note of the next step gets its own probability (the course work's model); "
@@ -64,6 +81,11 @@ with st.form("train_form"):
     with st.expander(f"Optimizer and loss knobs (defaults for {optimizer} + {loss})"):
         names = train_knobs(optimizer, loss)
         extra = {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)), strict=True)}
+    with st.expander("Schedule, weight averaging, augmentation"):
+        st.caption(RUN_HELP)
+        cols = st.columns(len(RUN_KNOBS) + 1)
+        monitor = cols[0].selectbox("monitor", list(MONITORS), key="train_monitor")
+        extra |= {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(RUN_KNOBS, cols[1:], strict=True)}
     with st.expander("Model (Conv1D + GRU)"):
         knobs = MODEL_KNOBS + (("nade_hidden",) if head == "nade" else ())
         model_kw = {
@@ -75,7 +97,7 @@ with st.form("train_form"):
 if launch and any(v is INVALID for v in (*extra.values(), *model_kw.values())):
     st.error("Some fields above are not numbers: fix them as their messages say, then launch again.")
 elif launch and fits:
-    settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule)
+    settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)
     train_cfg = call(
         "Checking the training settings",
         TrainConfig,

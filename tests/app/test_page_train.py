@@ -6,7 +6,7 @@ import pytest
 from app_helpers import frame, no_failure, open_page, seed_run, texts
 
 from musicgen import processes
-from musicgen.config import read_run_config
+from musicgen.config import TrainConfig, read_run_config
 from musicgen.runs import jobs, store
 
 
@@ -216,6 +216,28 @@ def test_the_head_is_a_choice_and_nade_takes_the_likelihood_only(home, launched)
     at.button(key="train_launch").click().run()
     assert not at.exception and len(launched) == 1
     assert any("--head nade trains on the exact likelihood: use --loss bce" in e for e in texts(at.error))
+
+
+def test_the_schedule_averaging_and_augmentation_reach_the_run(home, launched):
+    at = open_page("train")
+    defaults = TrainConfig()
+    assert at.selectbox(key="train_monitor").value == defaults.monitor
+    assert (at.number_input(key="train_ema").value, at.number_input(key="train_transpose").value) == (defaults.ema, 0)
+    at.selectbox(key="train_schedule").set_value("plateau")
+    at.selectbox(key="train_monitor").set_value("f1_best")
+    at.number_input(key="train_plateau_patience").set_value(5)
+    at.number_input(key="train_min_lr_ratio").set_value(0.1)
+    at.number_input(key="train_ema").set_value(0.995)
+    at.number_input(key="train_transpose").set_value(2)
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    train = read_run_config(launched[-1][1])[3]
+    got = (train.schedule, train.monitor, train.plateau_patience, train.min_lr_ratio, train.ema, train.transpose)
+    assert got == ("plateau", "f1_best", 5, 0.1, 0.995, 2)
+    at.number_input(key="train_ema").set_value(1.5)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and len(launched) == 1
+    assert any("ema" in e for e in texts(at.error))
 
 
 def test_live_panel_draws_the_baselines_beside_the_curves(home):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pandas as pd
 
+from musicgen.config import ModelConfig, TrainConfig
 from musicgen.study import stats
+from musicgen.training.optim import train_knobs
 
 # Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
 UNCALIBRATED_LOSSES = ("focal", "weighted-bce", "asymmetric")
@@ -104,3 +108,35 @@ def uncalibrated(run: dict) -> str | None:
     """Return the run's loss when it reweights the likelihood (so its NLL is not what it minimises), else None."""
     loss = _train_config(run).get("loss")
     return loss if loss in UNCALIBRATED_LOSSES else None
+
+
+def recipe_widgets(recipe: dict, model_knobs: tuple, run_knobs: tuple) -> tuple[dict, list[str]]:
+    """Return (the Train page's widget values that set up `recipe` (musicgen.study.recipes.load_recipe), keyed
+    as the page keys them; the recipe's settings that the page has no field for, as 'name=value').
+    """
+    model, train = recipe["model"], recipe["train"]
+    knobs = (*train_knobs(train.optimizer, train.loss), *run_knobs)
+    state = {
+        "train_optimizer": train.optimizer,
+        "train_loss": train.loss,
+        "model_head": model.head,
+        "train_lr": train.lr,
+        "train_epochs": train.epochs,
+        "train_batch": train.batch_size,
+        "train_seed": train.seed,
+        "train_schedule": train.schedule,
+        "train_monitor": train.monitor,
+        f"train_wd_{train.optimizer}": train.weight_decay,
+    }
+    state |= {f"train_{k}": getattr(train, k) for k in knobs}
+    shown_model = (*model_knobs, "nade_hidden") if model.head == "nade" else model_knobs
+    state |= {f"model_{k}": getattr(model, k) for k in shown_model}
+    shown = {k.removeprefix("train_").removeprefix("model_") for k in state} | {"optimizer", "loss", "head", "batch_size"}
+    # Fields without a widget keep the page's defaults: name the ones where the recipe differs.
+    unshown = [
+        f"{f.name}={getattr(cfg, f.name)}"
+        for cfg, default in ((train, TrainConfig(optimizer=train.optimizer, loss=train.loss)), (model, ModelConfig()))
+        for f in fields(cfg)
+        if f.name not in shown and f.name != "device" and getattr(cfg, f.name) != getattr(default, f.name)
+    ]
+    return state, unshown

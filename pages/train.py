@@ -1,9 +1,12 @@
 """Train: launch a run as a separate process, watch its curves live, stop and resume it."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard.live import watch_runs
 from dashboard.router import ensure_routed
+from dashboard.train import recipe_widgets
 from dashboard.ui import INVALID, call, config_input, dataset_refs, gpu_name
 from musicgen.config import (
     HEAD_NAMES,
@@ -16,6 +19,7 @@ from musicgen.config import (
     check_head_loss,
 )
 from musicgen.runs import jobs
+from musicgen.study.recipes import load_recipe, shipped_recipes
 from musicgen.training.optim import train_knobs
 
 # What the recipes in configs/ set beyond the optimizer: the schedule's knobs, weight averaging, augmentation.
@@ -34,10 +38,41 @@ HEAD_HELP = (
 )
 
 
+def start_from_recipe() -> None:
+    """Set the form's fields to the chosen recipe's settings (a callback: it runs before the widgets are drawn)."""
+    chosen = st.session_state.get("train_recipe")
+    st.session_state.pop("train_recipe_note", None)
+    if not chosen:
+        return
+    recipe = call("Reading the recipe", load_recipe, chosen)
+    if recipe:
+        state, unshown = recipe_widgets(recipe, MODEL_KNOBS, RUN_KNOBS)
+        st.session_state.update(state)
+        note = []
+        if recipe["members"]:
+            note.append(
+                f"this recipe is an ensemble of {len(recipe['members'])} members: the form holds its base settings, "
+                f"`python -m musicgen benchmark jsb --recipe configs/{Path(chosen).name}` trains them all"
+            )
+        if unshown:
+            note.append("settings the form has no field for keep their defaults here: " + ", ".join(unshown))
+        st.session_state["train_recipe_note"] = "; ".join(note)
+
+
 ensure_routed()
 st.title("Train")
 gpu = call("Checking for a GPU", gpu_name)
 refs = call("Listing datasets", dataset_refs, warn=True) or ["builtin:bach"]
+st.selectbox(
+    "start from a recipe",
+    [None, *map(str, shipped_recipes())],
+    format_func=lambda r: "none (the fields as they are)" if r is None else f"configs/{Path(r).name}",
+    key="train_recipe",
+    on_change=start_from_recipe,
+    help="a shipped recipe sets every field below to the settings its checkpoint was trained with; pick its dataset yourself",
+)
+if st.session_state.get("train_recipe_note"):
+    st.info(st.session_state["train_recipe_note"])
 
 # Outside the form: the form's knobs, defaults and help follow these at once.
 c1, c2, c3 = st.columns(3)

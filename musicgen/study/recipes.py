@@ -8,6 +8,14 @@ from pathlib import Path
 
 from musicgen.config import ModelConfig, TrainConfig, from_dict
 from musicgen.errors import ConfigError
+from musicgen.paths import REPO_ROOT
+
+RECIPES_DIR = REPO_ROOT / "configs"  # the shipped recipes, each the settings of a checkpoint in checkpoints/
+
+
+def shipped_recipes() -> list[Path]:
+    """Return the recipe files shipped in configs/, sorted by name."""
+    return sorted(RECIPES_DIR.glob("*.json"))
 
 
 def load_recipe(path: str | Path) -> dict:

@@ -1,6 +1,7 @@
 """Train page: the form becomes a `python -m musicgen train` command; the live panel reads the store; Stop/Resume signal."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from app_helpers import frame, no_failure, open_page, seed_run, texts
@@ -240,6 +241,26 @@ def test_the_schedule_averaging_and_augmentation_reach_the_run(home, launched):
     assert any("ema" in e for e in texts(at.error))
 
 
+def test_a_shipped_recipe_sets_the_form_and_launches_its_settings(home, launched):
+    from musicgen.study.recipes import RECIPES_DIR, load_recipe
+
+    at = open_page("train")
+    path = str(RECIPES_DIR / "jsb-nade.json")
+    at.selectbox(key="train_recipe").set_value(path).run()
+    no_failure(at)
+    assert at.radio(key="model_head").value == "nade" and at.number_input(key="train_ema").value == 0.995
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    _, _, model, train = read_run_config(launched[-1][1])
+    recipe = load_recipe(path)
+    assert model == recipe["model"]
+    assert replace(train, device=recipe["train"].device) == recipe["train"]
+    at.selectbox(key="train_recipe").set_value(str(RECIPES_DIR / "jsb.json")).run()
+    no_failure(at)
+    assert at.radio(key="model_head").value == "independent" and at.number_input(key="model_conv_kernel").value == 1
+    assert any("ensemble of 6 members" in i for i in texts(at.info))
+
+
 def test_live_panel_draws_the_baselines_beside_the_curves(home):
     import json
 
@@ -359,3 +380,13 @@ def test_losses_get_units_a_log_scale_and_smoothing(home):
     assert spec["train_curve_nll"]["layout"]["yaxis"]["type"] == "log"
     assert spec["train_curve_f1"]["layout"]["yaxis"].get("type") != "log"  # a rate keeps its 0..1 axis
     assert last(spec["train_curve_nll"]) > raw  # the last point, smoothed, keeps part of the higher earlier NLL
+
+
+def test_recipe_settings_without_a_field_are_named():
+    from dashboard.train import recipe_widgets
+    from musicgen.config import ModelConfig
+
+    recipe = {"model": ModelConfig(skip=False, hidden=64), "train": TrainConfig(optimizer="rmsprop", threads=2, bucket=False)}
+    state, unshown = recipe_widgets(recipe, ("hidden",), ("ema",))
+    assert state["model_hidden"] == 64 and state["train_optimizer"] == "rmsprop" and state["train_alpha"] == 0.99
+    assert sorted(unshown) == ["bucket=False", "skip=False", "threads=2"]

@@ -60,3 +60,20 @@ def test_text_in_the_fields_is_a_message_not_a_crash(server, page):
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Training started").count() == 0
     shot(page, "train-bad-fields")
+
+
+def test_a_recipe_fills_the_form(server, page):
+    url, _ = server
+    open_page(page, url, "train", "Train")
+    open_page(page, url, "train", "Train")  # past the router's one rerun of a fresh server's first run (dashboard.router)
+    choose(page, "train_recipe", "configs/jsb-nade.json")
+    settle(page)
+    page.get_by_text("Schedule, weight averaging, augmentation").click()
+    page.get_by_text("Model (Conv1D + GRU)").click()
+    settle(page)
+    assert page.locator(f"{key('train_ema')} input").input_value() == "0.995"
+    assert page.locator(f"{key('model_input_dropout')} input").input_value() == "0.7"
+    assert page.locator(f"{key('model_nade_hidden')} input").input_value() == "600"
+    assert page.locator(f"{key('model_head')} input[type=radio]:checked").evaluate("e => e.value") in ("1", "nade")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "train-recipe")

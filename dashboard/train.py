@@ -129,7 +129,7 @@ def recipe_widgets(recipe: dict, model_knobs: tuple, run_knobs: tuple) -> tuple[
         f"train_wd_{train.optimizer}": train.weight_decay,
     }
     state |= {f"train_{k}": getattr(train, k) for k in knobs}
-    shown_model = (*model_knobs, "nade_hidden") if model.head == "nade" else model_knobs
+    shown_model = (*model_knobs, "nade_hidden", "nade_layers") if model.head == "nade" else model_knobs
     state |= {f"model_{k}": getattr(model, k) for k in shown_model}
     shown = {k.removeprefix("train_").removeprefix("model_") for k in state} | {"optimizer", "loss", "head", "batch_size"}
     # Fields without a widget keep the page's defaults: name the ones where the recipe differs.

@@ -115,11 +115,15 @@ class ModelConfig:
     gru_layers: int = 2
     dropout: float = 0.3  # between GRU layers and before the head
     input_dropout: float = 0.0  # share of the history's notes hidden from the trunk while training (not from the skip path)
+    # DropConnect on the GRU's hidden-to-hidden weights while training (Merity et al. 2018): regularizes the
+    # recurrence itself, which dropout between layers does not reach.
+    weight_drop: float = 0.0
     # A linear map from the current step straight to the logits: held notes dominate piano-rolls, and this
     # puts "copy the previous step" one matrix away instead of through the whole network.
     skip: bool = True
     head: str = "independent"  # one of HEAD_NAMES
     nade_hidden: int = 300  # hidden units of the nade head (Boulanger-Lewandowski et al. 2012 use 150-300)
+    nade_layers: int = 1  # hidden layers of the nade head; above 1, a deep NADE (Uria et al. 2014), ReLU after the first
 
     def __post_init__(self):
         _check(self.head in HEAD_NAMES, f"unknown head {self.head!r}; choose one of {', '.join(HEAD_NAMES)}")
@@ -131,7 +135,9 @@ class ModelConfig:
         _check_int(self.gru_layers, "gru_layers", 1, MAX_LAYERS, 2)
         _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         _check(0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}")
+        _check(0 <= self.weight_drop < 1, f"weight_drop must be in [0, 1), got {self.weight_drop}")
         _check_int(self.nade_hidden, "nade_hidden", 1, MAX_WIDTH, 300)
+        _check_int(self.nade_layers, "nade_layers", 1, MAX_LAYERS, 1)
 
 
 def to_dict(cfg) -> dict:

@@ -30,7 +30,7 @@ RUN_HELP = (
     "(0: off, e.g. 0.995; validation and best.pt use the average); transpose: move each training sequence by "
     "up to that many semitones"
 )
-MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "input_dropout")
+MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "input_dropout", "weight_drop")
 HEAD_HELP = (
     "independent: each note of the next step gets its own probability (the course work's model); "
     "nade: the notes of a step are decided low to high, each given the ones below it, so chords are learned "
@@ -122,7 +122,7 @@ with st.form("train_form"):
         monitor = cols[0].selectbox("monitor", list(MONITORS), key="train_monitor")
         extra |= {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(RUN_KNOBS, cols[1:], strict=True)}
     with st.expander("Model (Conv1D + GRU)"):
-        knobs = MODEL_KNOBS + (("nade_hidden",) if head == "nade" else ())
+        knobs = MODEL_KNOBS + (("nade_hidden", "nade_layers") if head == "nade" else ())
         model_kw = {
             k: config_input(k, getattr(ModelConfig, k), "model", col)
             for k, col in zip(knobs, st.columns(len(knobs)), strict=True)

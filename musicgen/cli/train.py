@@ -22,9 +22,11 @@ _MODEL_OPTIONS = (
     "gru_layers",
     "dropout",
     "input_dropout",
+    "weight_drop",
     "skip",
     "head",
     "nade_hidden",
+    "nade_layers",
 )
 
 
@@ -92,8 +94,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     m = parser.add_argument_group("model")
     dm = ModelConfig()
     for name in (n for n in _MODEL_OPTIONS if n not in ("skip", "head")):  # skip is the --no-skip switch below
-        kind = float if name in ("dropout", "input_dropout") else int
-        what = "hidden units of the nade head, " if name == "nade_hidden" else ""
+        kind = float if name in ("dropout", "input_dropout", "weight_drop") else int
+        what = {
+            "nade_hidden": "hidden units of the nade head, ",
+            "nade_layers": "hidden layers of the nade head (above 1: a deep NADE), ",
+            "input_dropout": "share of the history's notes hidden from the trunk while training, ",
+            "weight_drop": "dropout on the GRU's hidden-to-hidden weights while training, ",
+        }.get(name, "")
         m.add_argument("--" + name.replace("_", "-"), type=kind, help=f"{what}default {getattr(dm, name)}")
     m.add_argument(
         "--head",

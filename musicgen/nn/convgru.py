@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.nn import functional as F
 
 from musicgen.config import ModelConfig
@@ -52,7 +53,7 @@ class ConvGRU(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
         if cfg.head == "nade":
-            self.head = NadeHead(cfg.hidden, cfg.n_notes, cfg.nade_hidden)
+            self.head = NadeHead(cfg.hidden, cfg.n_notes, cfg.nade_hidden, cfg.nade_layers)
         else:
             self.head = nn.Linear(cfg.hidden, cfg.n_notes)
         self.skip = nn.Linear(cfg.n_notes, cfg.n_notes, bias=False) if cfg.skip else None
@@ -72,8 +73,17 @@ class ConvGRU(nn.Module):
         for conv in self.convs:
             # Pad on the left only: a symmetric pad would let step t see step t+1 (the course work's leak).
             y = F.relu(conv(F.pad(y, (self.cfg.conv_kernel - 1, 0))))  # (B, C, T)
-        y, _ = self.gru(y.transpose(1, 2))  # (B, T, H)
+        y, _ = self._gru(y.transpose(1, 2))  # (B, T, H)
         return self.drop(y), self.skip(x) if self.skip is not None else None
+
+    def _gru(self, y: torch.Tensor):
+        """Run the GRU; while training with weight_drop, on hidden-to-hidden weights with a fresh dropout mask."""
+        if not (self.training and self.cfg.weight_drop > 0):
+            return self.gru(y)
+        names = [f"weight_hh_l{k}" for k in range(self.cfg.gru_layers)]
+        # One mask per batch, shared by every step of the sequence; the parameters themselves stay untouched.
+        dropped = {n: F.dropout(getattr(self.gru, n), self.cfg.weight_drop) for n in names}
+        return functional_call(self.gru, dropped, (y,))
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Return logits (B, T, N) for rolls x (B, T, N); position t sees only steps <= t.

@@ -5,8 +5,12 @@ Notes are decided low to high; note i's conditional is
     p(v_i = 1 | v_<i, s) = sigmoid(b_i(s) + V_i . sigmoid(c(s) + sum_{j<i} v_j W_j))
 
 where s is the trunk's feature vector for the step, b(s) and c(s) are linear in s, and W, V are
-shared. The exact log-likelihood of a step is the sum of its N conditionals, so that BCE on the
-logits of `forward` is the joint NLL.
+shared. With `layers` > 1 (a deep NADE, Uria et al. 2014), the sigmoid's output passes through
+layers - 1 more ReLU layers of the same width before V; their input is still the one hidden input
+per run of notes, so the cost grows by one (hidden x hidden) product per run, not per note.
+
+The exact log-likelihood of a step is the sum of its N conditionals, so that BCE on the logits of
+`forward` is the joint NLL.
 
 `forward` computes all of them at once (no loop over notes), `notes` gives the distribution that
 `musicgen.nn.notes.decide` decodes or samples note by note.
@@ -21,9 +25,10 @@ from musicgen.nn.notes import decide
 
 
 class NadeHead(nn.Module):
-    def __init__(self, features: int, n_notes: int, hidden: int):
+    def __init__(self, features: int, n_notes: int, hidden: int, layers: int = 1):
         super().__init__()
         self.n_notes, self.hidden = n_notes, hidden
+        self.deep = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
         self.W = nn.Parameter(torch.randn(n_notes, hidden) * 0.01)  # row j: what note j adds to later notes' hidden input
         self.V = nn.Parameter(torch.randn(n_notes, hidden) * 0.01)  # row i: note i's output weights
         self.to_b = nn.Linear(features, n_notes)  # visible biases from the trunk
@@ -49,9 +54,16 @@ class NadeHead(nn.Module):
         below = below[runs <= count.unsqueeze(1)].to(self.W.dtype)  # (P, N)
         row = torch.arange(len(v), device=v.device).repeat_interleave(count + 1)  # (P,): the row of each run
         a = torch.addmm(self.to_c(feats)[row], below, self.W)  # (P, H): each run's hidden input
-        per_run = torch.sigmoid(a) @ self.V.t()  # (P, N)
+        per_run = self.outputs(a)  # (P, N)
         first = (count + 1).cumsum(0) - (count + 1)  # (R,): each row's first run in P
         return (b + per_run.gather(0, first.unsqueeze(1) + run)).reshape(*lead, n)
+
+    def outputs(self, a: torch.Tensor) -> torch.Tensor:
+        """Return the visible logits (..., N), before the biases b, of hidden inputs a (..., H)."""
+        h = torch.sigmoid(a)
+        for layer in self.deep:
+            h = torch.relu(layer(h))
+        return h @ self.V.t()
 
     def notes(self, feats: torch.Tensor, bias: torch.Tensor | None = None) -> NadeNotes:
         """Return the note distribution (musicgen.nn.notes) of each row of `feats` (R, F), nothing decided yet."""
@@ -89,7 +101,9 @@ class NadeNotes:
         self.device = b.device
 
     def logits(self, rows: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.b[rows], torch.sigmoid(self.a[rows]), self.head.V.t().float())
+        if not self.head.deep:
+            return torch.addmm(self.b[rows], torch.sigmoid(self.a[rows]), self.head.V.t().float())
+        return self.b[rows] + self.head.outputs(self.a[rows]).float()
 
     def commit(self, rows, start, first, on) -> None:
         if bool(on.any()):

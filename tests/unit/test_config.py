@@ -44,9 +44,11 @@ OTHER = {
         "gru_layers": 3,
         "dropout": 0.0,
         "input_dropout": 0.25,
+        "weight_drop": 0.4,
         "skip": False,
         "head": "nade",
         "nade_hidden": 64,
+        "nade_layers": 2,
     },
     TrainConfig: {
         "optimizer": "sgd",

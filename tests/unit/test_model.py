@@ -123,3 +123,26 @@ def test_input_dropout_hides_history_from_the_trunk_only_while_training():
     feats, bias = model.features(x)
     assert not torch.allclose(feats, plain.features(x)[0])  # the trunk saw another history
     assert torch.equal(bias, plain.skip(x))  # the skip path saw the whole one
+
+
+def test_weight_drop_masks_the_recurrent_weights_only_while_training():
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_notes=12, conv_layers=0, hidden=16, gru_layers=2, dropout=0.0, weight_drop=0.5, head="nade")
+    model = ConvGRU(cfg)
+    plain = ConvGRU(dataclasses.replace(cfg, weight_drop=0.0))
+    plain.load_state_dict(model.state_dict())
+    x = (torch.rand(3, 10, 12) < 0.3).float()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train(), plain.train()
+    logits = model(x, x)
+    assert not torch.allclose(logits, plain(x, x))  # another recurrence while training
+    logits.sum().backward()
+    for k in range(2):
+        grad = getattr(model.gru, f"weight_hh_l{k}").grad
+        assert 0.3 < (grad == 0).float().mean() < 0.7  # the dropped weights get no gradient
+        assert getattr(model.gru, f"weight_ih_l{k}").grad.ne(0).float().mean() > 0.9
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # the parameters were not touched
+    model.eval(), plain.eval()
+    assert torch.equal(model(x, x), plain(x, x))  # a no-op at evaluation
+    feats, _, _ = model.step_features(x[:, 0], model.init_state(3))
+    assert torch.allclose(feats, model.features(x)[0][:, 0], atol=1e-6)  # the step path uses the GRU's own weights

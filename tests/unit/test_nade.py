@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -16,14 +17,22 @@ def loop_logits(head: NadeHead, feats, notes, bias=None):
     b = head.to_b(feats) if bias is None else head.to_b(feats) + bias
     out = []
     for i in range(head.n_notes):
-        out.append(b[..., i] + (torch.sigmoid(a) * head.V[i]).sum(-1))
+        out.append(b[..., i] + (hidden(head, a) * head.V[i]).sum(-1))
         a = a + notes[..., i : i + 1] * head.W[i]
     return torch.stack(out, dim=-1)
 
 
-def head_and_data(seed=0, batch=3, steps=5, features=7, notes=11, hidden=6):
+def hidden(head: NadeHead, a):
+    """The hidden layer(s) on hidden input a: a sigmoid, then the deep NADE's ReLU layers."""
+    h = torch.sigmoid(a)
+    for layer in head.deep:
+        h = torch.relu(h @ layer.weight.t() + layer.bias)
+    return h
+
+
+def head_and_data(seed=0, batch=3, steps=5, features=7, notes=11, hidden=6, layers=1):
     torch.manual_seed(seed)
-    head = NadeHead(features, notes, hidden)
+    head = NadeHead(features, notes, hidden, layers)
     with torch.no_grad():  # weights large enough that the conditionals really depend on earlier notes
         head.W.normal_(0, 1.0)
         head.V.normal_(0, 1.0)
@@ -33,8 +42,9 @@ def head_and_data(seed=0, batch=3, steps=5, features=7, notes=11, hidden=6):
     return head, feats, v, bias
 
 
-def test_forward_equals_the_loop_with_gradients():
-    head, feats, v, bias = head_and_data()
+@pytest.mark.parametrize("layers", [1, 3])
+def test_forward_equals_the_loop_with_gradients(layers):
+    head, feats, v, bias = head_and_data(layers=layers)
     fast = head(feats, v, bias)
     slow = loop_logits(head, feats, v, bias)
     assert torch.allclose(fast, slow, atol=1e-5)
@@ -44,8 +54,9 @@ def test_forward_equals_the_loop_with_gradients():
         assert torch.allclose(a, b, atol=1e-5)
 
 
-def test_each_conditional_sees_only_earlier_notes():
-    head, feats, v, _ = head_and_data(seed=1)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_each_conditional_sees_only_earlier_notes(layers):
+    head, feats, v, _ = head_and_data(seed=1, layers=layers)
     base = head(feats, v)
     flipped = v.clone()
     flipped[..., 5] = 1 - flipped[..., 5]
@@ -53,16 +64,18 @@ def test_each_conditional_sees_only_earlier_notes():
     assert not changed[:6].any() and changed[6:].all()
 
 
-def test_probabilities_of_all_steps_sum_to_one():
-    head, feats, _, _ = head_and_data(seed=2, batch=1, steps=1, notes=6)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_probabilities_of_all_steps_sum_to_one(layers):
+    head, feats, _, _ = head_and_data(seed=2, batch=1, steps=1, notes=6, layers=layers)
     every = torch.tensor([[(k >> i) & 1 for i in range(6)] for k in range(64)], dtype=torch.float32)  # (64, 6)
     f = feats[0, 0].expand(64, -1)
     log_p = -F.binary_cross_entropy_with_logits(head(f, every), every, reduction="none").sum(-1)
     assert torch.logsumexp(log_p, 0).abs() < 1e-5
 
 
-def test_a_decoded_steps_log_probability_is_minus_its_nll():
-    head, feats, _, bias = head_and_data(seed=3, batch=4, steps=1)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_a_decoded_steps_log_probability_is_minus_its_nll(layers):
+    head, feats, _, bias = head_and_data(seed=3, batch=4, steps=1, layers=layers)
     f, b = feats[:, 0], bias[:, 0]
     for kwargs in ({"generator": torch.Generator().manual_seed(0)}, {"threshold": 0.5}):
         notes, logp = head.decide(f, b, **kwargs)
@@ -90,7 +103,7 @@ def loop_decide(head: NadeHead, feats, bias, uniform=None, threshold=None, tempe
     batch = feats.shape[0]
     notes, logp, on = torch.zeros(batch, head.n_notes), torch.zeros(batch), torch.zeros(batch)
     for i in range(head.n_notes):
-        logit = b[:, i] + torch.sigmoid(a) @ head.V[i]
+        logit = b[:, i] + hidden(head, a) @ head.V[i]
         if threshold is not None:
             v = (torch.sigmoid(logit) > threshold).float()
         else:
@@ -103,8 +116,9 @@ def loop_decide(head: NadeHead, feats, bias, uniform=None, threshold=None, tempe
     return notes, logp
 
 
-def test_event_driven_decoding_equals_the_note_by_note_loop():
-    head, feats, _, bias = head_and_data(seed=5, batch=64, steps=1, notes=11)
+@pytest.mark.parametrize("layers", [1, 3])
+def test_event_driven_decoding_equals_the_note_by_note_loop(layers):
+    head, feats, _, bias = head_and_data(seed=5, batch=64, steps=1, notes=11, layers=layers)
     f, b = feats[:, 0], bias[:, 0]
     uniform = torch.rand(64, 11, generator=torch.Generator().manual_seed(3))
     cases = [

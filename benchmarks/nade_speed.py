@@ -7,7 +7,8 @@ Training: forward, backward and optimizer step on the trainer's thread count, he
 alternation so that a change of load hits both; the median sequences/s over the timed batches.
 Evaluation: `evaluate_model` on the validation split (the nade head decodes every step at 19
 thresholds). Generation: `generate` with strategy sample, temperature 1, from the models as
-trained above (their polyphony drives the nade head's cost: "notes/step").
+trained above (their polyphony drives the nade head's cost: "notes/step"). A third row times
+the head of configs/jsb-nade.json (a deep NADE, 3 layers of 600) on the same trunk.
 """
 
 from __future__ import annotations
@@ -47,11 +48,16 @@ def main() -> None:
     valid = Split.from_numpy(*ds.split("valid"), device)
     note_freq = train.rolls.sum(dim=(0, 1), dtype=torch.float64) / float(train.lengths.sum())
     batch = 32
-    heads = ("independent", "nade")
+    configs = {
+        "independent": ModelConfig(),
+        "nade": ModelConfig(head="nade"),
+        "nade, 3 layers of 600 (jsb-nade's head)": ModelConfig(head="nade", nade_hidden=600, nade_layers=3),
+    }
+    heads = tuple(configs)
     models, optims = {}, {}
     for head in heads:
         torch.manual_seed(0)
-        models[head] = ConvGRU(ModelConfig(head=head)).train()
+        models[head] = ConvGRU(configs[head]).train()
         models[head].init_output_bias(note_freq)
         optims[head] = make_optimizer(models[head].parameters(), TrainConfig())
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
@@ -94,7 +100,7 @@ def main() -> None:
                 round(gen[1][1], 1),
             ]
         )
-    ratio = rows[1][2] / rows[0][2]
+    ratio, deep_ratio = rows[1][2] / rows[0][2], rows[2][2] / rows[0][2]
     body = table(
         [
             "head",
@@ -110,7 +116,8 @@ def main() -> None:
     )
     body += (
         f"\n\nnade / independent training throughput: {ratio:.2f}x (target >= 0.5); nade generation, one sample: "
-        f"{rows[1][5]:,} steps/s (target >= 500). Threads: {torch.get_num_threads()} for training and evaluation, "
+        f"{rows[1][5]:,} steps/s (target >= 500); the deep head: {deep_ratio:.2f}x and {rows[2][5]:,} steps/s. "
+        f"Threads: {torch.get_num_threads()} for training and evaluation, "
         f"1 for generation (as the CLI). {time.perf_counter() - t_all:.0f} s in all."
     )
     append_report(args.md, "The nade head against the independent head (cpu)", body)

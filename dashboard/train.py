@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 import pandas as pd
 
@@ -110,33 +111,43 @@ def uncalibrated(run: dict) -> str | None:
     return loss if loss in UNCALIBRATED_LOSSES else None
 
 
-def recipe_widgets(recipe: dict, model_knobs: tuple, run_knobs: tuple) -> tuple[dict, list[str]]:
+def recipe_widgets(recipe: dict, model_knobs: tuple, run_knobs: tuple) -> tuple[dict, str]:
     """Return (the Train page's widget values that set up `recipe` (musicgen.study.recipes.load_recipe), keyed
-    as the page keys them; the recipe's settings that the page has no field for, as 'name=value').
+    as the page keys them; a note for the page: an ensemble's members, and the recipe's settings that the page
+    has no field for, '' when there is nothing to say).
     """
     model, train = recipe["model"], recipe["train"]
-    knobs = (*train_knobs(train.optimizer, train.loss), *run_knobs)
-    state = {
-        "train_optimizer": train.optimizer,
-        "train_loss": train.loss,
-        "model_head": model.head,
-        "train_lr": train.lr,
-        "train_epochs": train.epochs,
-        "train_batch": train.batch_size,
-        "train_seed": train.seed,
-        "train_schedule": train.schedule,
-        "train_monitor": train.monitor,
-        f"train_wd_{train.optimizer}": train.weight_decay,
-    }
-    state |= {f"train_{k}": getattr(train, k) for k in knobs}
+    # config field -> widget key, for every field the form shows
+    train_keys = {
+        "optimizer": "train_optimizer",
+        "loss": "train_loss",
+        "lr": "train_lr",
+        "epochs": "train_epochs",
+        "batch_size": "train_batch",
+        "seed": "train_seed",
+        "schedule": "train_schedule",
+        "monitor": "train_monitor",
+        "weight_decay": f"train_wd_{train.optimizer}",  # one field per optimizer
+    } | {k: f"train_{k}" for k in (*train_knobs(train.optimizer, train.loss), *run_knobs)}
     shown_model = (*model_knobs, "nade_hidden", "nade_layers") if model.head == "nade" else model_knobs
-    state |= {f"model_{k}": getattr(model, k) for k in shown_model}
-    shown = {k.removeprefix("train_").removeprefix("model_") for k in state} | {"optimizer", "loss", "head", "batch_size"}
+    model_keys = {"head": "model_head"} | {k: f"model_{k}" for k in shown_model}
+    state = {key: getattr(train, f) for f, key in train_keys.items()} | {key: getattr(model, f) for f, key in model_keys.items()}
     # Fields without a widget keep the page's defaults: name the ones where the recipe differs.
     unshown = [
         f"{f.name}={getattr(cfg, f.name)}"
-        for cfg, default in ((train, TrainConfig(optimizer=train.optimizer, loss=train.loss)), (model, ModelConfig()))
+        for cfg, default, keys in (
+            (train, TrainConfig(optimizer=train.optimizer, loss=train.loss), train_keys | {"device": None}),
+            (model, ModelConfig(), model_keys),
+        )
         for f in fields(cfg)
-        if f.name not in shown and f.name != "device" and getattr(cfg, f.name) != getattr(default, f.name)
+        if f.name not in keys and getattr(cfg, f.name) != getattr(default, f.name)
     ]
-    return state, unshown
+    note = []
+    if recipe["members"]:
+        note.append(
+            f"this recipe is an ensemble of {len(recipe['members'])} members: the form holds its base settings, "
+            f"`python -m musicgen benchmark jsb --recipe configs/{Path(recipe['path']).name}` trains them all"
+        )
+    if unshown:
+        note.append("settings the form has no field for keep their defaults here: " + ", ".join(unshown))
+    return state, "; ".join(note)

@@ -46,17 +46,9 @@ def start_from_recipe() -> None:
         return
     recipe = call("Reading the recipe", load_recipe, chosen)
     if recipe:
-        state, unshown = recipe_widgets(recipe, MODEL_KNOBS, RUN_KNOBS)
+        state, note = recipe_widgets(recipe, MODEL_KNOBS, RUN_KNOBS)
         st.session_state.update(state)
-        note = []
-        if recipe["members"]:
-            note.append(
-                f"this recipe is an ensemble of {len(recipe['members'])} members: the form holds its base settings, "
-                f"`python -m musicgen benchmark jsb --recipe configs/{Path(chosen).name}` trains them all"
-            )
-        if unshown:
-            note.append("settings the form has no field for keep their defaults here: " + ", ".join(unshown))
-        st.session_state["train_recipe_note"] = "; ".join(note)
+        st.session_state["train_recipe_note"] = note
 
 
 ensure_routed()

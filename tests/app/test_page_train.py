@@ -386,7 +386,11 @@ def test_recipe_settings_without_a_field_are_named():
     from dashboard.train import recipe_widgets
     from musicgen.config import ModelConfig
 
-    recipe = {"model": ModelConfig(skip=False, hidden=64), "train": TrainConfig(optimizer="rmsprop", threads=2, bucket=False)}
-    state, unshown = recipe_widgets(recipe, ("hidden",), ("ema",))
-    assert state["model_hidden"] == 64 and state["train_optimizer"] == "rmsprop" and state["train_alpha"] == 0.99
-    assert sorted(unshown) == ["bucket=False", "skip=False", "threads=2"]
+    train = TrainConfig(optimizer="adamw", weight_decay=0.05, threads=2, bucket=False, device="cpu")
+    recipe = {"model": ModelConfig(skip=False, hidden=64), "train": train, "members": [], "path": "configs/x.json"}
+    state, note = recipe_widgets(recipe, ("hidden",), ("ema",))
+    assert state["model_hidden"] == 64 and state["train_optimizer"] == "adamw" and state["train_beta2"] == 0.999
+    assert state["train_wd_adamw"] == 0.05  # shown in the optimizer's own weight-decay field, so not named below
+    assert note == "settings the form has no field for keep their defaults here: threads=2, bucket=False, skip=False"
+    recipe["members"] = [object()] * 3
+    assert recipe_widgets(recipe, ("hidden",), ("ema",))[1].startswith("this recipe is an ensemble of 3 members")

@@ -9,6 +9,12 @@ from test_journey import choose, fill
 pytestmark = pytest.mark.browser
 
 
+def open_train(page, url) -> None:
+    """Open the Train page twice: past the router's one rerun of a fresh server's first run (dashboard.router)."""
+    open_page(page, url, "train", "Train")
+    open_page(page, url, "train", "Train")
+
+
 def test_the_live_panel_stays_on_the_watched_run_when_runs_end(server, page, monkeypatch):
     url, home = server
     monkeypatch.setenv("MUSICGEN_HOME", str(home))  # write the server's store from here
@@ -37,8 +43,7 @@ def test_the_live_panel_stays_on_the_watched_run_when_runs_end(server, page, mon
 
 def test_text_in_the_fields_is_a_message_not_a_crash(server, page):
     url, _ = server
-    open_page(page, url, "train", "Train")
-    open_page(page, url, "train", "Train")  # past the router's one rerun of a fresh server's first run (dashboard.router)
+    open_train(page, url)
     choose(page, "train_loss", "weighted-bce")
     settle(page)
     page.get_by_text("Optimizer and loss knobs").click()
@@ -64,8 +69,7 @@ def test_text_in_the_fields_is_a_message_not_a_crash(server, page):
 
 def test_a_recipe_fills_the_form(server, page):
     url, _ = server
-    open_page(page, url, "train", "Train")
-    open_page(page, url, "train", "Train")  # past the router's one rerun of a fresh server's first run (dashboard.router)
+    open_train(page, url)
     choose(page, "train_recipe", "configs/jsb-nade.json")
     settle(page)
     page.get_by_text("Schedule, weight averaging, augmentation").click()
@@ -74,6 +78,7 @@ def test_a_recipe_fills_the_form(server, page):
     assert page.locator(f"{key('train_ema')} input").input_value() == "0.995"
     assert page.locator(f"{key('model_input_dropout')} input").input_value() == "0.7"
     assert page.locator(f"{key('model_nade_hidden')} input").input_value() == "600"
+    assert page.locator(f"{key('model_nade_layers')} input").input_value() == "3"
     assert page.locator(f"{key('model_head')} input[type=radio]:checked").evaluate("e => e.value") in ("1", "nade")
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "train-recipe")

@@ -1,12 +1,18 @@
 """Map a function over items in worker processes, so that an item that kills its worker costs only itself.
 
-Each worker runs under a memory ceiling (RLIMIT_AS, on Linux): an item that would take the
+Each item runs under a memory ceiling (RLIMIT_AS, on Linux): an item that would take the
 machine's memory gets a MemoryError in its own worker instead, and costs only itself.
+
+Workers start from a fresh server process (forkserver; spawn where there is none), never as a copy
+of the caller. A copy holds the caller's freed heap inside its address space: a worker could fill
+it without growing that space, past its ceiling (a long test session or app frees hundreds of MB).
+And forking a process that runs threads, as the app does, can deadlock the copy. The cost: a
+script that calls this must guard its top level with `if __name__ == "__main__":`, as for any
+multiprocessing code.
 """
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import numbers
 import os
@@ -21,10 +27,12 @@ try:
 except ImportError:  # Windows has no resource module: workers run without a ceiling there
     resource = None
 
-# The most memory one worker may add to what it inherits. The largest file the data limits let
+# The most memory one item may add to what its worker holds when the item starts. The largest file the data limits let
 # through (musicgen.data.midi.MAX_STEPS_PER_FILE steps x 128 notes) needs under 1 GiB to read and roll.
 WORKER_MEMORY_CAP = 4 * 2**30
 WORKER_MEMORY_FLOOR = 512 * 2**20  # on a small machine with many workers, still room for an ordinary file
+# What the worker server imports once, so that each worker starts with it (missing ones are skipped).
+_PRELOAD = ["numpy", "symusic", "musicgen.data.sources", "musicgen.data.corpora"]
 
 
 def usable_cores() -> int:
@@ -65,16 +73,20 @@ def check_workers(workers) -> None:
         )
 
 
+_outer_limit = None  # the soft limit this worker started with: each item's ceiling stays under it
+
+
 def _limit_memory(budget: int) -> None:
-    """Worker initializer: cap the address space at what the worker inherited plus `budget` bytes."""
-    # The parent's cyclic garbage, freed here instead of later, would otherwise lend the worker its room.
-    gc.collect()
+    """Cap this process's address space at what it holds now plus `budget` bytes."""
+    global _outer_limit
     mapped = proc_kb("/proc/self/status", "VmSize")
     if mapped is None or resource is None:  # not Linux: RLIMIT_AS is not enforced the same way; run without a ceiling
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if _outer_limit is None:
+        _outer_limit = soft
     limit = mapped + budget
-    for cap in (soft, hard):
+    for cap in (_outer_limit, hard):
         if cap != resource.RLIM_INFINITY:
             limit = min(limit, cap)
     try:
@@ -95,6 +107,9 @@ class _Failed:
 
 
 def _call(fn, item, budget: int | None):
+    if budget:
+        # Measured here, once the item and its function's module are loaded: the budget is the item's own.
+        _limit_memory(budget)
     try:
         return fn(item)
     except MemoryError:  # numpy, C++ (bad_alloc) and Python allocations all end here at the ceiling
@@ -108,12 +123,15 @@ def _run_chunk(fn, chunk, budget):
 
 
 def _context():
-    # fork starts a worker in milliseconds and shares the parent's imports; spawn elsewhere.
-    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    if "forkserver" not in mp.get_all_start_methods():  # Windows
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(_PRELOAD)  # read when the server starts, the first time a pool needs it
+    return ctx
 
 
-def _pool(workers: int, budget: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_limit_memory, initargs=(budget,))
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
 
 
 def map_isolated(
@@ -121,7 +139,7 @@ def map_isolated(
 ) -> list:
     """Return `[fn(item) for item in items]`, computed in up to `workers` processes (None: usable_cores(); 0: in this process).
 
-    `fn` must be a module-level function. Each worker may use `memory_bytes` more than it inherits
+    `fn` must be a module-level function. Each item may add `memory_bytes` to what its worker holds when it starts
     (None: `worker_memory(workers)`). When a worker dies (a segfault in a C parser), the items of
     its chunk are retried one process each; an item that kills its own process, or that runs out of
     memory, gets `on_crash(item, message)` as its result. `progress(done, total)` is called as items finish.
@@ -147,7 +165,7 @@ def map_isolated(
     size = max(1, min(64, total // (workers * 4)))
     chunks = [list(range(i, min(i + size, total))) for i in range(0, total, size)]
     failed, done = [], 0
-    with _pool(workers, budget) as pool:
+    with _pool(workers) as pool:
         futures = {pool.submit(_run_chunk, fn, [items[i] for i in idx], budget): idx for idx in chunks}
         for fut in as_completed(futures):
             idx = futures[fut]
@@ -160,7 +178,7 @@ def map_isolated(
                 failed.extend(idx)
     for i in sorted(failed):  # one process per item: a crash now names its file
         try:
-            with _pool(1, budget) as pool:
+            with _pool(1) as pool:
                 settle(i, pool.submit(_call, fn, items[i], budget).result())
         except MemoryError:
             message = f"its result does not fit its worker's memory ceiling of {_size(budget)} (WORKER_MEMORY_CAP)"

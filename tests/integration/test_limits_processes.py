@@ -69,8 +69,6 @@ def test_a_build_in_workers_skips_the_crafted_files_and_keeps_the_good_one(home,
 
 
 def test_a_file_that_exhausts_its_worker_is_skipped_and_the_build_goes_on(home, tmp_path, monkeypatch):
-    import symusic  # noqa: F401 -- imported here, so that the forked workers inherit it instead of mapping it under the ceiling
-
     folder = tmp_path / "in"
     folder.mkdir()
     _write(folder / "valid.mid", [(60, 0, 480), (64, 480, 960)])
@@ -118,3 +116,22 @@ def test_the_parent_s_garbage_does_not_lend_a_worker_room_above_its_ceiling():
         gc.enable()
         gc.collect()
     assert out == [2**20, "needs more than its worker's memory ceiling of 64 MiB (WORKER_MEMORY_CAP)"]
+
+
+def _allocate_pieces(mb):
+    return len([bytearray(20 * 2**20) for _ in range(mb // 20)]) * 20  # pieces that fit in the holes of a heap
+
+
+def test_the_parent_s_freed_heap_does_not_lend_a_worker_room_above_its_ceiling():
+    # A long test session or app leaves holes in its heap: freed, yet still inside its address space. A worker
+    # that were a copy of it (fork) could fill them past its ceiling without growing that space (glibc serves
+    # blocks under its mmap threshold, raised to 30 MB below by freeing a block of that size, from the heap).
+    bytearray(30 * 2**20)  # allocated and freed at once
+    blocks, pins = [], []
+    for _ in range(8):
+        blocks.append(bytearray(25 * 2**20))
+        pins.append(bytearray(1024))  # keeps each block's hole from merging into the heap's top and being trimmed
+    del blocks
+    out = map_isolated(_allocate_pieces, [20, 100], workers=2, on_crash=lambda item, msg: msg, memory_bytes=2**26)
+    assert len(pins) == 8
+    assert out == [20, "needs more than its worker's memory ceiling of 64 MiB (WORKER_MEMORY_CAP)"]

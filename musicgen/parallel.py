@@ -118,6 +118,10 @@ def _call(fn, item, budget: int | None):
         return _Failed("needs more memory than this machine has available")
 
 
+def _ready() -> bool:
+    return True
+
+
 def _run_chunk(fn, chunk, budget):
     return [_call(fn, item, budget) for item in chunk]
 
@@ -166,6 +170,13 @@ def map_isolated(
     chunks = [list(range(i, min(i + size, total))) for i in range(0, total, size)]
     failed, done = [], 0
     with _pool(workers) as pool:
+        try:  # one worker started first: if none can start, say why once, instead of once per item
+            pool.submit(_ready).result()
+        except BrokenProcessPool:
+            raise ConfigError(
+                "worker processes do not start; run from a script, its top-level code must sit under "
+                '`if __name__ == "__main__":` (or pass workers=0 / --workers 0)'
+            ) from None
         futures = {pool.submit(_run_chunk, fn, [items[i] for i in idx], budget): idx for idx in chunks}
         for fut in as_completed(futures):
             idx = futures[fut]

@@ -53,3 +53,30 @@ def test_each_worker_gets_a_share_of_the_machine_within_the_cap(monkeypatch):
     assert parallel.worker_memory(11) == 2 * 2**30  # 24 GiB over 11 workers and the parent
     assert parallel.worker_memory(1000) == parallel.WORKER_MEMORY_FLOOR
     assert 0 < parallel.usable_memory() and 0 < parallel.total_memory()
+
+
+def _run_script(tmp_path, body: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "script.py"
+    script.write_text(body)
+    root = str(Path(__file__).resolve().parents[2])
+    env = os.environ | {"PYTHONPATH": root}
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_script_without_a_main_guard_gets_one_clear_error(tmp_path):
+    # Workers start fresh and import the caller's script again: unguarded, its top level would start workers of its own.
+    call = "from musicgen.parallel import map_isolated\nprint(map_isolated(abs, [-1, 2], workers=2))\n"
+    out = _run_script(tmp_path, call)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines()[-1] == (
+        "musicgen.errors.ConfigError: worker processes do not start; run from a script, its top-level code must sit "
+        'under `if __name__ == "__main__":` (or pass workers=0 / --workers 0)'
+    )
+    guarded = _run_script(
+        tmp_path, "def main():\n    " + call.replace("\n", "\n    ") + '\nif __name__ == "__main__":\n    main()\n'
+    )
+    assert guarded.returncode == 0 and guarded.stdout == "[1, 2]\n"

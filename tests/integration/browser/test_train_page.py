@@ -1,10 +1,14 @@
 """The Train page in a real browser: the live panel stays on the watched run, and typed text never crashes the form."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 from browser_helpers import key, open_page, settle, shot
 from test_journey import choose, fill
+
+from musicgen.config import ModelConfig, TrainConfig
 
 pytestmark = pytest.mark.browser
 
@@ -75,10 +79,15 @@ def test_a_recipe_fills_the_form(server, page):
     page.get_by_text("Schedule, weight averaging, augmentation").click()
     page.get_by_text("Model (Conv1D + GRU)").click()
     settle(page)
-    assert page.locator(f"{key('train_ema')} input").input_value() == "0.995"
-    assert page.locator(f"{key('model_input_dropout')} input").input_value() == "0.7"
-    assert page.locator(f"{key('model_nade_hidden')} input").input_value() == "600"
-    assert page.locator(f"{key('model_nade_layers')} input").input_value() == "3"
+    recipe = json.loads((Path(__file__).resolve().parents[3] / "configs" / "jsb-nade.json").read_text())
+    model, train = recipe["model"], recipe["train"]
+    assert page.locator(f"{key('train_ema')} input").input_value() == str(train["ema"])
+    assert page.locator(f"{key('model_input_dropout')} input").input_value() == str(model["input_dropout"])
+    assert page.locator(f"{key('model_nade_hidden')} input").input_value() == str(model["nade_hidden"])
+    assert page.locator(f"{key('model_nade_layers')} input").input_value() == str(model["nade_layers"])
+    fields = {"nade_hidden": ModelConfig, "nade_layers": ModelConfig, "input_dropout": ModelConfig, "ema": TrainConfig}
+    for name, cls in fields.items():  # each field checked differs from its default, so that the recipe is what filled it
+        assert {**model, **train}[name] != getattr(cls(), name), name
     assert page.locator(f"{key('model_head')} input[type=radio]:checked").evaluate("e => e.value") in ("1", "nade")
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "train-recipe")

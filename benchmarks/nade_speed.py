@@ -8,7 +8,7 @@ alternation so that a change of load hits both; the median sequences/s over the 
 Evaluation: `evaluate_model` on the validation split (the nade head decodes every step at 19
 thresholds). Generation: `generate` with strategy sample, temperature 1, from the models as
 trained above (their polyphony drives the nade head's cost: "notes/step"). A third row times
-the head of configs/jsb-nade.json (a deep NADE, 3 layers of 600) on the same trunk.
+the head of configs/jsb-nade.json (a deep NADE, 3 layers of 400) on the same trunk.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def main() -> None:
     configs = {
         "independent": ModelConfig(),
         "nade": ModelConfig(head="nade"),
-        "nade, 3 layers of 600 (jsb-nade's head)": ModelConfig(head="nade", nade_hidden=600, nade_layers=3),
+        "nade, 3 layers of 400 (jsb-nade's head)": ModelConfig(head="nade", nade_hidden=400, nade_layers=3),
     }
     heads = tuple(configs)
     models, optims = {}, {}

@@ -1,14 +1,12 @@
 """The Train page in a real browser: the live panel stays on the watched run, and typed text never crashes the form."""
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 from browser_helpers import key, open_page, settle, shot
 from test_journey import choose, fill
 
-from musicgen.config import ModelConfig, TrainConfig
+from musicgen.study.recipes import RECIPES_DIR, load_recipe
 
 pytestmark = pytest.mark.browser
 
@@ -79,15 +77,15 @@ def test_a_recipe_fills_the_form(server, page):
     page.get_by_text("Schedule, weight averaging, augmentation").click()
     page.get_by_text("Model (Conv1D + GRU)").click()
     settle(page)
-    recipe = json.loads((Path(__file__).resolve().parents[3] / "configs" / "jsb-nade.json").read_text())
+    recipe = load_recipe(RECIPES_DIR / "jsb-nade.json")
     model, train = recipe["model"], recipe["train"]
-    assert page.locator(f"{key('train_ema')} input").input_value() == str(train["ema"])
-    assert page.locator(f"{key('model_input_dropout')} input").input_value() == str(model["input_dropout"])
-    assert page.locator(f"{key('model_nade_hidden')} input").input_value() == str(model["nade_hidden"])
-    assert page.locator(f"{key('model_nade_layers')} input").input_value() == str(model["nade_layers"])
-    fields = {"nade_hidden": ModelConfig, "nade_layers": ModelConfig, "input_dropout": ModelConfig, "ema": TrainConfig}
-    for name, cls in fields.items():  # each field checked differs from its default, so that the recipe is what filled it
-        assert {**model, **train}[name] != getattr(cls(), name), name
+    assert page.locator(f"{key('train_ema')} input").input_value() == str(train.ema)
+    assert page.locator(f"{key('model_input_dropout')} input").input_value() == str(model.input_dropout)
+    assert page.locator(f"{key('model_nade_hidden')} input").input_value() == str(model.nade_hidden)
+    assert page.locator(f"{key('model_nade_layers')} input").input_value() == str(model.nade_layers)
+    checked = {"input_dropout": model, "nade_hidden": model, "nade_layers": model, "ema": train}
+    for name, cfg in checked.items():  # each field checked differs from its default, so that the recipe is what filled it
+        assert getattr(cfg, name) != getattr(type(cfg)(), name), name
     assert page.locator(f"{key('model_head')} input[type=radio]:checked").evaluate("e => e.value") in ("1", "nade")
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "train-recipe")

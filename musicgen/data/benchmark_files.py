@@ -21,6 +21,7 @@ from musicgen.data.rolls import (
     base_report,
     cached_report,
     check_dataset_cells,
+    HOLD,
     cut_windows,
     roll_statistics,
     window_picks,
@@ -164,8 +165,19 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
         "used_pitches": [used[0], used[-1]] if used else [],
         "dropped_cells": dropped,
     }
+    # No note boundaries in this format: hold-only rolls, as the published figures were measured on them.
     report = base_report(
-        key, out, [str(path)], cfg, parser="benchmark", whole_sequences=whole, key_map=key_map, stats=stats, files=rows
+        key,
+        out,
+        [str(path)],
+        cfg,
+        parser="benchmark",
+        whole_sequences=whole,
+        key_map=key_map,
+        stats=stats,
+        files=rows,
+        form=HOLD,
+        scoring="whole pieces" if whole else "windows",
     )
     write_dataset(out, windows, report)
     return report | {"cached": False}

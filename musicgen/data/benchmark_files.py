@@ -16,12 +16,12 @@ import numpy as np
 
 from musicgen.config import MAX_SEQ_LEN, DataConfig
 from musicgen.data.rolls import (
+    HOLD,
     MAX_DATASET_CELLS,
     SPLITS,
     base_report,
     cached_report,
     check_dataset_cells,
-    HOLD,
     cut_windows,
     roll_statistics,
     window_picks,

@@ -271,6 +271,25 @@ def note_steps(table: NoteTable, cfg: DataConfig) -> tuple[np.ndarray, np.ndarra
     return start, end, end > plain_end
 
 
+def cut_at_next_strike(col: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Return the ends (int64 (n,)) of notes cut where their column is struck again: one key sounds one note at a time.
+
+    Notes struck on the same step of a column end together, at the latest of their ends (then cut likewise).
+    """
+    if not len(col):
+        return end
+    order = np.lexsort((start, col))
+    c, s, e = col[order], start[order], end[order]
+    first = np.concatenate([[True], (c[1:] != c[:-1]) | (s[1:] != s[:-1])])  # the first note of each (column, step)
+    group = np.cumsum(first) - 1
+    g_end = np.maximum.reduceat(e, np.flatnonzero(first))
+    g_col, g_start = c[first], s[first]
+    nxt = np.append(np.where(g_col[1:] == g_col[:-1], g_start[1:], np.iinfo(np.int64).max), np.iinfo(np.int64).max)
+    out = np.empty_like(end)
+    out[order] = np.minimum(g_end, nxt)[group]
+    return out
+
+
 def restrikes(col: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[int, int]:
     """Return (restrikes, merged): notes that begin at or before the end step of the previous note of their column
     (a hold-only roll joins them to it; an onset-aware roll keeps them apart), and notes that begin on the same step
@@ -340,9 +359,9 @@ def roll_from_notes(table: NoteTable, cfg: DataConfig, name: str = "", first_ste
         col, start, end, extended = col[inside], start[inside], np.minimum(end[inside], steps), extended[inside]
     if steps > MAX_STEPS_PER_FILE:
         raise MidiError(_too_long(name, steps, cfg))
-    roll = _fill_roll(start, end, col, steps, cfg.n_notes)
-    roll[start, col] = ONSET
     n_restrikes, merged = restrikes(col, start, end)
+    roll = _fill_roll(start, cut_at_next_strike(col, start, end), col, steps, cfg.n_notes)
+    roll[start, col] = ONSET
     bar_steps = 0
     if cfg.steps_per_beat is not None:
         bar_steps = int(round((table.bar_quarters or 4.0) * cfg.steps_per_beat))  # no time signature: MIDI's 4/4

@@ -70,12 +70,17 @@ def chunks(rolls, length: int) -> list[np.ndarray]:
 
 
 def reference_windows(ref: str, steps: int, low: int, n_notes: int) -> list[np.ndarray]:
-    """Return the test windows of dataset `ref` (valid, then train, when test is empty), cut to their real length and `steps`."""
+    """Return the test windows of dataset `ref` (valid, then train, when test is empty), cut to their real length and `steps`.
+
+    Whole test pieces are cut into consecutive windows of min(steps, seq_len) steps.
+    """
     ds = load_dataset(ref)
     check_pitch_range({"low": low, "high": low + n_notes}, ds)
     for split in ("test", "valid", "train"):
         rolls, lengths = ds.split(split)
         windows = [r[: min(int(n), steps)] for r, n in zip(rolls, lengths, strict=True) if n > 0]
+        if ds.scoring == "whole pieces" and split != "train":  # whole pieces: cut as the windows were, without overlap
+            windows = chunks([r[: int(n)] for r, n in zip(rolls, lengths, strict=True) if n > 0], min(steps, ds.config.seq_len))
         if windows:
             return windows
     raise DataError(f"dataset {ds.name} has no sequences to compare with; build it from more files")

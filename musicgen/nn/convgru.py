@@ -18,7 +18,8 @@ rolls (the sounding and onset planes, and the rhythm one-hots with `position`) a
 per step (s_i sounds, a_i struck, interleaved): the logits and `targets` above are those units, and
 only the free ones count (`units_from_steps`); its note distributions force the other a units.
 
-One step at a time, `step_features(x_t, state)` gives the features, the skip bias and the new state (the same numbers as `forward`, in eval mode);
+One step at a time, `step_features(x_t, state)` gives the features, the skip bias and the new
+state (the same numbers as `forward`, in eval mode);
 `step_notes` wraps them as a note distribution (musicgen.nn.notes) for generation, and `step`
 gives the logits of the independent head.
 """

@@ -2,7 +2,8 @@
 
 Shapes: logits and targets `(B, T, N)` (targets 0/1 float), mask `(B, T)` bool/0-1 marking the
 real predicted steps (or `(B, T, N)`: the cells that count, for an onset model's units). Every
-loss is the mean over real cells (real steps x notes), computed in float32 whatever the autocast dtype, so values are comparable between batches of any padding.
+loss is the mean over real cells (real steps x notes), computed in float32 whatever the autocast dtype, so values
+are comparable between batches of any padding.
 """
 
 from __future__ import annotations

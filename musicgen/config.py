@@ -128,6 +128,13 @@ class ModelConfig:
     head: str = "independent"  # one of HEAD_NAMES
     nade_hidden: int = 300  # hidden units of the nade head (Boulanger-Lewandowski et al. 2012 use 150-300)
     nade_layers: int = 1  # hidden layers of the nade head; above 1, a deep NADE (Uria et al. 2014), ReLU after the first
+    # Onset-aware steps (musicgen.nn.onsets): the input holds a sounding and an onset plane, and the head predicts per
+    # note whether it sounds and whether it is struck. Set by the trainer from the dataset's form, never by hand;
+    # checkpoints from before it have no key and are hold-only models.
+    onsets: bool = False
+    # Rhythm inputs of an onset model: one-hots of the position in the beat and of the beat in the bar.
+    position: bool = False
+    steps_per_beat: int = 0  # width of the position-in-beat one-hot; set by the trainer from the dataset with `position`
 
     def __post_init__(self):
         _check(self.head in HEAD_NAMES, f"unknown head {self.head!r}; choose one of {', '.join(HEAD_NAMES)}")
@@ -142,6 +149,7 @@ class ModelConfig:
         _check(0 <= self.weight_drop < 1, f"weight_drop must be in [0, 1), got {self.weight_drop}")
         _check_int(self.nade_hidden, "nade_hidden", 1, MAX_WIDTH, 300)
         _check_int(self.nade_layers, "nade_layers", 1, MAX_LAYERS, 1)
+        _check_int(self.steps_per_beat, "steps_per_beat", 0, MAX_STEPS_PER_BEAT)
 
 
 def to_dict(cfg) -> dict:

@@ -27,6 +27,7 @@ _MODEL_OPTIONS = (
     "head",
     "nade_hidden",
     "nade_layers",
+    "position",
 )
 
 
@@ -93,7 +94,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--nesterov", action="store_true", default=None, help="sgd with Nesterov momentum")
     m = parser.add_argument_group("model")
     dm = ModelConfig()
-    for name in (n for n in _MODEL_OPTIONS if n not in ("skip", "head")):  # skip is the --no-skip switch below
+    for name in (n for n in _MODEL_OPTIONS if n not in ("skip", "head", "position")):  # switches below
         kind = float if name in ("dropout", "input_dropout", "weight_drop") else int
         what = {
             "nade_hidden": "hidden units of the nade head, ",
@@ -114,6 +115,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         const=False,
         default=None,
         help="no linear path from the current step to the logits",
+    )
+    m.add_argument(
+        "--position",
+        action="store_const",
+        const=True,
+        default=None,
+        help="onset-aware data: feed the position in the beat and the beat in the bar as inputs (default off)",
     )
 
 

@@ -300,7 +300,7 @@ def _notes_feeder(model, samples: int, device):
     if _fast_ok(model):
         trunk = _fast_trunk(model, samples, device)
         skip_w = model.skip.weight.t().contiguous() if model.skip is not None else None  # (N, N)
-        return lambda x: model.head_notes(trunk(x), None if skip_w is None else x @ skip_w)
+        return lambda x: model.head_notes(trunk(x), None if skip_w is None else x @ skip_w, x)
     state = model.init_state(samples, device)
 
     def feed(x):

@@ -11,8 +11,15 @@ The trunk maps a batch of rolls `(B, T, N)` to features `(B, T, hidden)`; positi
   next steps `targets` (teacher forcing); BCE on them summed over notes is the exact joint NLL.
 
 For both, `forward(x, targets)` returns logits whose BCE against `targets` is the NLL, which is
-what training and evaluation call. One step at a time, `step_features(x_t, state)` gives the
-features, the skip bias and the new state (the same numbers as `forward`, in eval mode);
+what training and evaluation call.
+
+An onset model (`ModelConfig.onsets`, musicgen.nn.onsets) reads `input_from_steps` of three-state
+rolls (the sounding and onset planes, and the rhythm one-hots with `position`) and predicts 2N units
+per step (s_i sounds, a_i struck, interleaved): the logits and `targets` above are those units, and
+only the free ones count (`units_from_steps`); its note distributions force the other a units.
+
+One step at a time, `step_features(x_t, state)` gives the features, the skip bias and the new
+state (the same numbers as `forward`, in eval mode);
 `step_notes` wraps them as a note distribution (musicgen.nn.notes) for generation, and `step`
 gives the logits of the independent head.
 """
@@ -29,6 +36,7 @@ from torch.nn import functional as F
 from musicgen.config import ModelConfig
 from musicgen.nn.nade import NadeHead
 from musicgen.nn.notes import IndependentNotes
+from musicgen.nn.onsets import OnsetNotes, input_width, output_width
 
 
 class State(NamedTuple):
@@ -42,7 +50,8 @@ class ConvGRU(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        widths = [cfg.n_notes] + [cfg.conv_channels] * cfg.conv_layers
+        widths = [input_width(cfg)] + [cfg.conv_channels] * cfg.conv_layers
+        n_in, n_out = widths[0], output_width(cfg)
         self.convs = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], cfg.conv_kernel) for i in range(cfg.conv_layers))
         self.gru = nn.GRU(
             widths[-1],
@@ -53,10 +62,10 @@ class ConvGRU(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
         if cfg.head == "nade":
-            self.head = NadeHead(cfg.hidden, cfg.n_notes, cfg.nade_hidden, cfg.nade_layers)
+            self.head = NadeHead(cfg.hidden, n_out, cfg.nade_hidden, cfg.nade_layers)
         else:
-            self.head = nn.Linear(cfg.hidden, cfg.n_notes)
-        self.skip = nn.Linear(cfg.n_notes, cfg.n_notes, bias=False) if cfg.skip else None
+            self.head = nn.Linear(cfg.hidden, n_out)
+        self.skip = nn.Linear(n_in, n_out, bias=False) if cfg.skip else None
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)  # start as the plain network; training finds the copy path
 
@@ -103,26 +112,32 @@ class ConvGRU(nn.Module):
         return logits + bias if bias is not None else logits
 
     def notes(self, x: torch.Tensor):
-        """Return the note distribution (musicgen.nn.notes) of the step after each position of x (B, T, N): B*T rows."""
+        """Return the note distribution (musicgen.nn.notes) of the step after each position of x (B, T, C): B*T rows."""
         feats, bias = self.features(x)
-        return self.head_notes(feats.flatten(0, 1), None if bias is None else bias.flatten(0, 1))
+        return self.head_notes(feats.flatten(0, 1), None if bias is None else bias.flatten(0, 1), x.flatten(0, 1))
 
-    def head_notes(self, feats: torch.Tensor, bias: torch.Tensor | None):
-        """Return the note distribution of rows of features (R, H) and skip biases (R, N)."""
-        if self.cfg.head == "nade":
-            return self.head.notes(feats, bias)
-        return IndependentNotes(self._head_logits(feats, bias, None))
+    def head_notes(self, feats: torch.Tensor, bias: torch.Tensor | None, x: torch.Tensor | None = None):
+        """Return the note distribution of rows of features (R, H) and skip biases (R, N) after input rows x (R, C).
+
+        An onset model needs x (its sounding plane forces the a units: musicgen.nn.onsets.OnsetNotes).
+        """
+        dist = self.head.notes(feats, bias) if self.cfg.head == "nade" else IndependentNotes(self._head_logits(feats, bias, None))
+        if not self.cfg.onsets:
+            return dist
+        if x is None:
+            raise ValueError("an onset model's note distribution needs the current step: pass x")
+        return OnsetNotes(dist, x[:, : self.cfg.n_notes] > 0)
 
     def init_state(self, batch: int, device=None, dtype=torch.float32) -> State:
         """Return the state before the first step: zeros, as the left padding of `forward`."""
         k = self.cfg.conv_kernel - 1
-        widths = [self.cfg.n_notes] + [self.cfg.conv_channels] * self.cfg.conv_layers
+        widths = [input_width(self.cfg)] + [self.cfg.conv_channels] * self.cfg.conv_layers
         conv = tuple(torch.zeros(batch, widths[i], k, device=device, dtype=dtype) for i in range(self.cfg.conv_layers))
         h = torch.zeros(self.cfg.gru_layers, batch, self.cfg.hidden, device=device, dtype=dtype)
         return State(conv, h)
 
     def step_features(self, x_t: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor | None, State]:
-        """Feed one step x_t (B, N); return the next step's features (B, H) and skip bias (B, N) (or None), and the new state."""
+        """Feed one step x_t (B, C); return the next step's features (B, H) and skip bias (B, N) (or None), and the new state."""
         y = x_t.unsqueeze(-1)  # (B, N, 1)
         new_conv = []
         for conv, buf in zip(self.convs, state.conv, strict=True):
@@ -140,13 +155,18 @@ class ConvGRU(nn.Module):
         return self._head_logits(feats, bias, None), state
 
     def step_notes(self, x_t: torch.Tensor, state: State):
-        """Feed one step x_t (B, N); return the note distribution (musicgen.nn.notes) of the next step and the new state."""
+        """Feed one step x_t (B, C); return the note distribution (musicgen.nn.notes) of the next step and the new state.
+
+        x_t is the model's input of the current step (musicgen.nn.onsets.input_from_steps; the 0/1 notes
+        of a hold-only model). An onset model's distribution is over 2N units (decode them with
+        musicgen.nn.notes.decide, then musicgen.nn.onsets.step_from_units).
+        """
         feats, bias, state = self.step_features(x_t, state)
-        return self.head_notes(feats, bias), state
+        return self.head_notes(feats, bias, x_t), state
 
     @torch.no_grad()
     def init_output_bias(self, note_freq: torch.Tensor) -> None:
-        """Set the head's bias to the logit of each note's frequency (N,) in the training data.
+        """Set the head's bias to the logit of each note's (each unit's) frequency (N,) in the training data.
 
         With a zero bias every note starts at p = 0.5 on targets that are ~95% zeros, and Adam needs
         thousands of steps just to learn that; starting at the data's rates skips that phase.

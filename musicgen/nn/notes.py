@@ -15,6 +15,8 @@ What `decide` asks of a distribution (`rows` a long tensor of distinct row numbe
 - `commit(rows, start, first, on)`: notes start..first-1 are off, and note `first` is on where
   `on`; always called right after `logits` with the same rows.
 - `select(rows)`: a distribution over those rows (repeats allowed), each with what was decided in it.
+- optionally `counted` (N,) bool: the notes that count against `decide`'s max_on (all when absent;
+  `OnsetNotes` (musicgen.nn.onsets) counts the units that say a note sounds, not those that say it is struck).
 
 `decide` is event-driven: it takes the logits of all notes, finds the first note that turns on,
 commits, and asks again, so a step with k notes on costs k + 1 calls instead of N. Its notes are
@@ -112,6 +114,7 @@ def decide(
     count = torch.zeros(total, dtype=torch.long, device=device)
     j = torch.arange(n, device=device)
     rows = torch.arange(total, device=device)
+    counted = getattr(dist, "counted", torch.ones(n, dtype=torch.bool, device=device))
     while rows.numel():
         s = start[rows]
         logits = dist.logits(rows, s).float()  # (r, N)
@@ -122,7 +125,7 @@ def decide(
             want = torch.sigmoid(logits) > (threshold[rows].unsqueeze(1) if per_row else threshold)
         want &= ahead
         if max_on is not None:
-            want &= (count[rows] < max_on).unsqueeze(1)
+            want &= (count[rows] < max_on).unsqueeze(1) | ~counted
         first = torch.where(want, j, n).amin(1)  # (r,): the first note switched on, n for none
         on = first < n
         passed = ahead & (j < first.unsqueeze(1))  # decided off
@@ -131,7 +134,7 @@ def decide(
         gained += torch.where(on, F.logsigmoid(logits.gather(1, at).squeeze(1)), 0.0)
         logp[rows] += gained
         notes[rows[on], first[on]] = 1.0
-        count[rows[on]] += 1
+        count[rows[on]] += counted[first[on]].long()
         dist.commit(rows, s, first, on)
         start[rows] = first + 1
         rows = rows[on & (first + 1 < n)]

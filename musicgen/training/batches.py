@@ -9,24 +9,59 @@ import torch
 
 from musicgen.config import ModelConfig
 from musicgen.errors import ConfigError
+from musicgen.nn.onsets import input_width, output_width
 from musicgen.parallel import usable_memory
 from musicgen.training.metrics import step_mask
 
 
 @dataclass
 class Split:
-    """One dataset split resident on a device: rolls (n, steps, N) uint8 and lengths (n,) int64."""
+    """One dataset split resident on a device: rolls (n, steps, N) uint8 and lengths (n,) int64.
+
+    Rolls are 0/1 (hold-only) or three-state (0 off, 1 held, 2 struck: an onset-aware dataset). `starts`
+    (n,) is each row's first step in its file and `bar_steps` (n,) its steps per bar (0 unknown), where known.
+    """
 
     rolls: torch.Tensor
     lengths: torch.Tensor
+    starts: torch.Tensor | None = None
+    bar_steps: torch.Tensor | None = None
 
     @classmethod
-    def from_numpy(cls, rolls: np.ndarray, lengths: np.ndarray, device) -> Split:
-        """Move a split (uint8 rolls, int64 lengths) to `device`."""
+    def from_numpy(cls, rolls: np.ndarray, lengths: np.ndarray, device, starts=None, bar_steps=None) -> Split:
+        """Move a split (uint8 rolls, int64 lengths, optional int64 starts and bar_steps) to `device`."""
+
+        def longs(a):
+            return None if a is None else torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device)
+
         return cls(
             torch.from_numpy(np.ascontiguousarray(rolls, dtype=np.uint8)).to(device),
-            torch.from_numpy(np.asarray(lengths, dtype=np.int64)).to(device),
+            longs(lengths),
+            longs(starts),
+            longs(bar_steps),
         )
+
+    @classmethod
+    def from_dataset(cls, ds, name: str, device) -> Split:
+        """Move split `name` of a loaded dataset to `device`, with each row's start and steps per bar where it has them."""
+        rolls, lengths = ds.split(name)
+        extra = {}
+        for key in ("starts", "bar_steps"):
+            value = getattr(ds, f"{name}_{key}", None)
+            if value is None:
+                value = _npz_array(ds.path, f"{name}_{key}")
+            extra[key] = value if value is not None and len(value) == len(rolls) else None
+        return cls.from_numpy(rolls, lengths, device, **extra)
+
+    def where(self, idx: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (position (B, steps) long, bar_steps (B, 1) long) of the first `steps` steps of sequences `idx`.
+
+        Position is the absolute step in the file (`starts` + t, t from 0 when starts are unknown).
+        """
+        t = torch.arange(steps, device=self.rolls.device)
+        start = self.starts[idx] if self.starts is not None else torch.zeros(len(idx), dtype=torch.long, device=t.device)
+        bar = self.bar_steps[idx] if self.bar_steps is not None else torch.zeros_like(start)
+        return start.unsqueeze(1) + t, bar.unsqueeze(1)
 
     def __len__(self) -> int:
         return int(self.rolls.shape[0])
@@ -86,6 +121,15 @@ def transpose_rolls(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     return padded.gather(2, src.view(b, 1, n).expand(b, t, n))
 
 
+def _npz_array(folder, key: str) -> np.ndarray | None:
+    """Return array `key` of a dataset folder's dataset.npz, or None when it has none."""
+    try:
+        with np.load(folder / "dataset.npz") as z:
+            return z[key] if key in z.files else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 NADE_RUNS = 16  # runs of notes per step that a nade head's memory is counted for (15 notes on)
 
 
@@ -102,16 +146,17 @@ def step_memory_bytes(cfg: ModelConfig, batch_size: int, steps: int) -> int:
     defaults (estimate 201), 1,780 MiB for batch 32 x 512 steps at hidden 1024 (estimate 2,003),
     3,739 MiB for 64 x 1024 steps with 2 conv layers of 512 (estimate 4,968).
     """
-    n, c, h = cfg.n_notes, cfg.conv_channels, cfg.hidden
+    n, c, h = input_width(cfg), cfg.conv_channels, cfg.hidden
+    out = output_width(cfg)  # N notes, or 2N units of an onset model
     widths = [n] + [c] * cfg.conv_layers
     conv_weights = sum(widths[i] * c * cfg.conv_kernel + c for i in range(cfg.conv_layers))
     gru_weights = sum(3 * h * (w + h + 2) for w in [widths[-1]] + [h] * (cfg.gru_layers - 1))
-    weights = conv_weights + gru_weights + h * n + n + (n * n if cfg.skip else 0)
-    per_step = 8 * n + sum(2 * (widths[i] + 2 * c) for i in range(cfg.conv_layers)) + 12 * h * cfg.gru_layers + 2 * h
+    weights = conv_weights + gru_weights + h * out + out + (n * out if cfg.skip else 0)
+    per_step = 4 * n + 4 * out + sum(2 * (widths[i] + 2 * c) for i in range(cfg.conv_layers)) + 12 * h * cfg.gru_layers + 2 * h
     if cfg.head == "nade":
         k = cfg.nade_hidden
-        weights += 2 * n * k + (h + 1) * k
-        per_step += 4 * (NADE_RUNS * (k + n) + k) + 4 * n
+        weights += 2 * out * k + (h + 1) * k
+        per_step += 4 * (NADE_RUNS * (k + out) + k) + 4 * out
     return 4 * (4 * weights + batch_size * steps * per_step) + 64 * 2**20
 
 

@@ -1,8 +1,9 @@
 """Training objectives: each maps (logits, targets, mask) to a scalar, padding excluded.
 
 Shapes: logits and targets `(B, T, N)` (targets 0/1 float), mask `(B, T)` bool/0-1 marking the
-real predicted steps. Every loss is the mean over real cells (real steps x notes), computed in
-float32 whatever the autocast dtype, so values are comparable between batches of any padding.
+real predicted steps (or `(B, T, N)`: the cells that count, for an onset model's units). Every
+loss is the mean over real cells (real steps x notes), computed in float32 whatever the autocast dtype, so values
+are comparable between batches of any padding.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def masked_mean(cells: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Return the mean of per-cell values (B, T, N) over the cells of real steps (mask (B, T))."""
+    """Return the mean of per-cell values (B, T, N) over the cells of real steps (mask (B, T)), or the cells of mask (B, T, N).
+
+    A mask per cell serves onset models, whose forced units are no part of the likelihood (musicgen.nn.onsets).
+    """
+    if mask.dim() == cells.dim():
+        m = mask.to(cells.dtype)
+        return (cells * m).sum() / m.sum().clamp(min=1)
     m = mask.to(cells.dtype).unsqueeze(-1)  # (B, T, 1)
     n_cells = m.sum() * cells.shape[-1]
     return (cells * m).sum() / n_cells.clamp(min=1)

@@ -42,12 +42,29 @@ from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
+from musicgen.training.onset_metrics import dataset_onsets, model_terms, unit_rates
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
 
 
 def _copy_weights(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit_model_to_data(model_cfg: ModelConfig, ds) -> ModelConfig:
+    """Return `model_cfg` set to the dataset: its note count, whether it predicts onsets, the beat grid of `position`."""
+    onsets = dataset_onsets(ds)
+    spb = ds.config.steps_per_beat
+    if model_cfg.position and not onsets:
+        raise TrainingError(f"--position reads the beat of onset-aware data; dataset {ds.name} is hold-only: drop --position")
+    if model_cfg.position and not spb:
+        raise TrainingError(
+            f"--position needs a beat grid; dataset {ds.name} has a fixed grid in seconds (--fs): "
+            "rebuild it with --steps-per-beat, or drop --position"
+        )
+    return dataclasses.replace(
+        model_cfg, n_notes=ds.config.n_notes, onsets=onsets, steps_per_beat=spb if model_cfg.position else 0
+    )
 
 
 class NonFiniteError(TrainingError):
@@ -95,7 +112,7 @@ def run_training(
         raise TrainingError(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
-    model_cfg = dataclasses.replace(model_cfg, n_notes=ds.config.n_notes)
+    model_cfg = fit_model_to_data(model_cfg, ds)
     train_np, _train_len = ds.split("train")
     valid_np, _valid_len = ds.split("valid")
     if len(train_np) == 0 or len(valid_np) == 0:
@@ -165,14 +182,15 @@ class _Trainer:
         self.model_cfg = model_cfg
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
-        self.train = Split.from_numpy(*ds.split("train"), device)
+        self.train = Split.from_dataset(ds, "train", device)
         self.bounds = pitch_bounds(self.train.rolls) if cfg.transpose else None
-        self.valid = Split.from_numpy(*ds.split("valid"), device)
-        test_np, test_len = ds.split("test")
-        self.test = Split.from_numpy(test_np, test_len, device) if len(test_np) else None
+        self.valid = Split.from_dataset(ds, "valid", device)
+        test = Split.from_dataset(ds, "test", device)
+        self.test = test if len(test) else None
         real_steps = max(float(self.train.lengths.sum()), 1.0)
-        note_freq = self.train.rolls.sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
-        self.model.init_output_bias(note_freq)  # a resumed run overwrites it with its own weights
+        note_freq = (self.train.rolls > 0).sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
+        # An onset model's units start at their rates: p(s_i), and p(a_i) where it is free.
+        self.model.init_output_bias(unit_rates(self.train.rolls, self.train.lengths) if model_cfg.onsets else note_freq)
         self.ema = _copy_weights(self.model) if cfg.ema else None
         self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)
@@ -195,6 +213,8 @@ class _Trainer:
             "run_id": self.run_id,
             "dataset_id": self.ds.id,
             "train_density": self.train_density,
+            "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
+            "scoring": self.ds.report.get("scoring", "windows"),
         }
 
     def _save(self, which: str, p: Progress) -> Path:
@@ -248,9 +268,11 @@ class _Trainer:
                 low, high = self.bounds[0][idx], self.bounds[1][idx]
                 shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
+            where = self.train.where(perm[b * bs : (b + 1) * bs], inputs.shape[1]) if self.model_cfg.position else None
             with autocast(self.device):
-                logits = self.model(inputs, targets)  # (B, T, N): the nade head's are conditionals of the targets
-            loss = self.loss_fn(logits, targets, mask)
+                # (B, T, N), or an onset model's units (B, T, 2N): the nade head's are conditionals of the targets
+                _, logits, y, m = model_terms(self.model, inputs, targets, mask, where)
+            loss = self.loss_fn(logits, y, m)
             if not torch.isfinite(loss):
                 self._fail("the training loss", p.epoch, b)
             self.optimizer.zero_grad(set_to_none=True)
@@ -340,6 +362,8 @@ class _Trainer:
             "threshold": p.threshold,
             "monitor": self.cfg.monitor,
             "train_density": self.train_density,
+            "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
+            "scoring": self.ds.report.get("scoring", "windows"),
         }
 
     def run(self, ckpt: dict | None) -> dict:
@@ -352,7 +376,8 @@ class _Trainer:
 
     def _run(self, ckpt: dict | None) -> dict:
         p = self._restore(ckpt) if ckpt else Progress()
-        on_valid, on_test = split_baselines(self.train, self.valid, self.test)
+        spb = self.ds.config.steps_per_beat
+        on_valid, on_test = split_baselines(self.train, self.valid, self.test, self.model_cfg.onsets, spb)
         self.baselines = {k: {"valid": v} for k, v in on_valid.items()}
         for k, v in (on_test or {}).items():
             self.baselines[k]["test"] = v
@@ -371,7 +396,8 @@ class _Trainer:
         if self.test is not None and p.best_epoch:
             best = ckpt_io.load_checkpoint(self.dir / "best.pt", map_location=self.device)
             self.model.load_state_dict(best["model_state"])
-            test = evaluate_model(self.model, self.test, self.loss_fn, threshold=p.threshold, calibration=True)
+            onset_thr = p.best_valid.get("onset_threshold")
+            test = evaluate_model(self.model, self.test, self.loss_fn, p.threshold, calibration=True, onset_threshold=onset_thr)
             self.reporter.log_metrics(self.run_id, p.best_epoch, "test", test)
         summary = self._summary(p, test)
         self.reporter.update_run(self.run_id, status="finished", error=None, summary=summary, epochs_done=p.epoch)

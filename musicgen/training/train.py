@@ -30,7 +30,7 @@ import torch
 
 from musicgen.config import MONITORS, ModelConfig, TrainConfig, check_head_loss, code_version, to_dict
 from musicgen.data.datasets import load_dataset
-from musicgen.errors import MusicgenError, TrainingError
+from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import run_dir
 from musicgen.runs.progress import ProgressWriter
@@ -96,6 +96,11 @@ def run_training(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
     model_cfg = dataclasses.replace(model_cfg, n_notes=ds.config.n_notes)
+    if train_cfg.transpose >= ds.config.n_notes:  # a shift that wide moves every note out of the keys
+        raise ConfigError(
+            f"transpose {train_cfg.transpose} is as wide as the {ds.config.n_notes} keys of dataset {ds.name}; "
+            f"use at most {ds.config.n_notes - 1} semitones, e.g. --transpose 2"
+        )
     train_np, _train_len = ds.split("train")
     valid_np, _valid_len = ds.split("valid")
     if len(train_np) == 0 or len(valid_np) == 0:

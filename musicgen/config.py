@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musicgen.errors import ConfigError
-from musicgen.parallel import usable_cores
 from musicgen.paths import REPO_ROOT
 from musicgen.ranges import DROPOUT, NON_NEGATIVE, POSITIVE, SEED, SHARE, Real, Whole, check_fields
 
@@ -186,6 +185,7 @@ MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_a
 # Far past any real run, and each keeps one typo from a run that never ends (`--epochs 99999999999999999999`).
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 65_536  # sequences per step; a step is also checked against the memory at hand
+MAX_THREADS = 256
 TRAIN_RANGES = {
     "lr": POSITIVE,
     "weight_decay": NON_NEGATIVE,
@@ -209,8 +209,9 @@ TRAIN_RANGES = {
     "alpha": DROPOUT,
     "momentum": NON_NEGATIVE,
     "rms_momentum": NON_NEGATIVE,
-    # More threads than cores only spin-wait (--threads 1000 started 2,001 threads and did not finish).
-    "threads": Whole(0, usable_cores, 1, note="0: half the usable cores, at most 4"),
+    # More threads than cores only spin-wait (--threads 1000 started 2,001 threads and did not finish). A config
+    # travels (stored runs, Ray workers): the trainer checks it against the cores of the machine it runs on.
+    "threads": Whole(0, MAX_THREADS, 1, note="0: half the usable cores, at most 4"),
     # A shift past 127 semitones leaves MIDI; the trainer also never moves a note out of the dataset's range.
     "transpose": Whole(0, 127, 2),
 }

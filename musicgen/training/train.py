@@ -38,7 +38,7 @@ from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.training.device import autocast, resolve_device, set_threads
+from musicgen.training.device import autocast, check_threads, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
@@ -90,6 +90,7 @@ def run_training(
     train_cfg = train_cfg or TrainConfig()
     check_head_loss(model_cfg, train_cfg)  # before anything is loaded or created
     device = resolve_device(train_cfg.device)
+    check_threads(train_cfg.threads)
     ds = load_dataset(data_ref)
     if resume and not restart and ds.id != run["dataset_id"]:
         raise TrainingError(

@@ -79,7 +79,14 @@ def test_6_generate_on_an_unknown_device(home, capsys):
 
 
 def test_7_more_threads_than_cores(home, capsys):
-    one_line(capsys, ["train", "--data", "x", "--threads", "1000"], "threads must be a whole number from 0 to")
+    from musicgen.parallel import usable_cores
+
+    one_line(capsys, ["train", "--data", "x", "--threads", "1000"], "threads must be a whole number from 0 to 256")
+    data = make_dataset(home / "d")
+    more = usable_cores() + 1
+    argv = ["train", "--data", data, "--device", "cpu", "--threads", more]
+    one_line(capsys, argv, f"threads {more} is more than the {usable_cores()} CPU cores this process may use")
+    assert len(store.list_runs()) == 0
 
 
 def _two_runs(home) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """The run store's database: the schema and its migrations, and the one way to open a connection.
 
 `connect()` opens `paths.db_path()` in WAL mode (a training process writes while the app reads),
-applies the pending migrations (the schema's version is `PRAGMA user_version`), and turns every
+applies the pending migrations (the schema's version is `PRAGMA user_version`), checks that every
+table and column they make is there (`check_schema`: a dropped table is named at once), and turns every
 SQLite or OS failure into one StoreError line that says what to do. musicgen.runs.store holds the queries.
 """
 

@@ -8,6 +8,8 @@ which `list_runs` and `get_run` call, so `kill -9` never leaves a run running fo
 run still 'queued' by a sweep driver that died. A process takes a run with `claim_run`, one
 transaction that checks and sets, so two processes never train one run. Metrics have one row per
 (run, epoch, split, name): logging an epoch again (a resume after a kill) replaces its rows.
+Rows are read one by one: a damaged one (config not JSON, epochs_done not a number) is named in one
+line and left out of a listing (`attrs["damaged"]` of the frame), never taking the listing down.
 """
 
 from __future__ import annotations

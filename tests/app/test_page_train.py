@@ -135,6 +135,9 @@ def test_text_in_a_text_field_is_a_message_beside_it_not_a_crash(home, launched)
         ("train_clip", -1.0, "clip must be >= 0"),
         ("model_dropout", 1.5, "dropout must be in [0, 1)"),
         ("model_hidden", 0, "hidden"),
+        ("train_seed", -1, "seed must be a whole number from 0 to 4,294,967,295, got -1"),
+        ("train_seed", 2**32, "seed must be a whole number from 0 to 4,294,967,295, got 4294967296"),
+        ("train_epochs", 100_001, "epochs must be a whole number from 1 to 100,000, got 100001"),
     ],
 )
 def test_out_of_range_numbers_are_a_message_not_a_launch(home, launched, key, value, message):

@@ -141,20 +141,28 @@ def test_the_parent_s_freed_heap_does_not_lend_a_worker_room_above_its_ceiling()
     assert out == [20, "needs more than its worker's memory ceiling of 64 MiB (WORKER_MEMORY_CAP)"]
 
 
+# Linux starts a child's peak memory at its parent's (fork, vfork, then exec keep the high-water mark): the
+# child is started from this small process, not from the test session, whose peak would be read instead.
+_MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _peak_rss_mb(home, tmp_path, *argv) -> tuple[int, str, float]:
     """Run `python -m musicgen argv` in a child; return (exit code, its stderr, its peak resident memory in MB)."""
-    err = tmp_path / "stderr.txt"
-    with open(err, "wb") as e:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "musicgen", *map(str, argv)],
-            env={**os.environ, "MUSICGEN_HOME": str(home)},
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=e,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not the session's largest child
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err.read_text(), usage.ru_maxrss / 1024
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "musicgen", *map(str, argv)],
+        env={**os.environ, "MUSICGEN_HOME": str(home)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, peak_kb = done.stdout.split()
+    return int(code), done.stderr, int(peak_kb) / 1024
 
 
 def _one_line(err: str) -> bool:

@@ -29,7 +29,7 @@ from musicgen.data.rolls import (
     write_dataset,
 )
 from musicgen.errors import DataError
-from musicgen.ranges import is_whole
+from musicgen.ranges import is_real
 
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
 # What a .mat's variables may unpack to. JSB_Chorales.mat unpacks to 2 MB; a larger benchmark of this format
@@ -105,6 +105,11 @@ def check_mat_size(path: Path, limit_mb: int | None = None) -> int:
     return total
 
 
+def _is_pitch(p) -> bool:
+    """Return True for a MIDI pitch 0..127, an int or a whole float (a pitch of 10**30 overflowed numpy's int64)."""
+    return is_real(p) and 0 <= p <= 127 and float(p).is_integer()
+
+
 def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     with open(path, "rb") as f:
         d = _PlainUnpickler(f, encoding="latin1").load()
@@ -122,8 +127,8 @@ def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
             x = np.zeros((len(seq), 88), dtype=np.uint8)
             for t, pitches in enumerate(seq):
                 midi = list(pitches)
-                if not all(is_whole(p) and 0 <= p <= 127 for p in midi):
-                    bad = next(p for p in midi if not (is_whole(p) and 0 <= p <= 127))
+                if not all(map(_is_pitch, midi)):
+                    bad = next(p for p in midi if not _is_pitch(p))
                     raise DataError(
                         f"{path.name}: split {s}, sequence {k}, step {t} holds {str(bad)[:40]}, not a MIDI pitch 0..127"
                     )

@@ -34,10 +34,12 @@ def one_line(capsys, argv: list[str], match: str) -> str:
     return err
 
 
-def test_1_a_pickle_pitch_of_ten_to_the_thirty(home, capsys):
-    d = {"train": [[[60], [62]], [[60], [10**30]]], "valid": [[[60], [62]]], "test": [[[60], [62]]]}
+@pytest.mark.parametrize("pitch,shown", [(10**30, "1000000000000000000000000000000"), (-1, "-1"), (60.5, "60.5"), ("C4", "C4")])
+def test_1_a_pickle_pitch_that_is_no_midi_pitch(home, capsys, pitch, shown):
+    d = {"train": [[[60], [62]], [[60], [pitch]]], "valid": [[[60], [62.0]]], "test": [[[60], [62]]]}
     (home / "big.pickle").write_bytes(pickle.dumps(d))
-    one_line(capsys, ["preprocess", home / "big.pickle", "--out", home / "o"], "split train, sequence 1, step 1 holds 1000000")
+    match = f"big.pickle: split train, sequence 1, step 1 holds {shown}, not a MIDI pitch 0..127"
+    one_line(capsys, ["preprocess", home / "big.pickle", "--out", home / "o"], match)
 
 
 def test_2_a_negative_split_seed(home, capsys):

@@ -75,6 +75,12 @@ def test_5_a_config_nested_100000_deep(home, capsys):
     one_line(capsys, ["train", "--data", "x", "--recipe", home / "deep.json"], "nests lists or objects too deep")
 
 
+@pytest.mark.parametrize("seed", ["-1", "18446744073709551617"])
+def test_3_generate_with_a_seed_out_of_range(home, capsys, seed):
+    one_line(capsys, ["generate", "demo", "--seed", seed, "--out", home / "g.mid"], "seed must be a whole number from 0")
+    assert not (home / "g.mid").exists()
+
+
 def test_6_generate_on_an_unknown_device(home, capsys):
     one_line(capsys, ["generate", "demo", "--device", "bogus", "--out", home / "g.mid"], "unknown device 'bogus'")
     assert not (home / "g.mid").exists()

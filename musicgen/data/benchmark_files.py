@@ -32,8 +32,8 @@ from musicgen.errors import DataError
 from musicgen.ranges import is_real
 
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
-# What a .mat's variables may unpack to. JSB_Chorales.mat unpacks to 2 MB; a larger benchmark of this format
-# (MuseData, ~10x JSB's steps) stays far below. Past it, loadmat's whole-file inflation is refused beforehand.
+# What a .mat's variables may unpack to: JSB_Chorales.mat unpacks to 2 MB, this is 128 times that. Past it the
+# file is refused before scipy's loadmat, which inflates every variable whole, touches it.
 MAX_MAT_MB = 256
 _MI_COMPRESSED = 15  # MAT 5 data type of a zlib-compressed element
 KEY_LOW = 21  # MIDI pitch of the first of the 88 columns

@@ -245,7 +245,10 @@ def read_item(item: Item) -> bytes:
     if item.data is not None:
         return item.data
     if item.member is not None:  # a zip entry that read_zip_members did not read beforehand
-        read, refused = read_zip_members([item], MAX_ZIP_TOTAL_MB * 2**20)
+        try:
+            read, refused = read_zip_members([item], MAX_ZIP_TOTAL_MB * 2**20)
+        except DataError as e:  # over the build's budget on its own
+            raise MidiError(f"{item.name}: {e}") from None
         if refused:
             raise MidiError(f"{item.name}: {refused[0]['reason']}")
         return read[0].data

@@ -26,7 +26,11 @@ def readable(message: str) -> str:
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
     """Run `fn(*args, **kwargs)`; on failure show one readable message and return None."""
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        attrs = getattr(result, "attrs", None)
+        for line in attrs.get("damaged", []) if isinstance(attrs, dict) else []:  # rows left out (store.list_runs)
+            st.warning(f"{what}: {line}")
+        return result
     except MusicgenError as e:
         (st.warning if warn else st.error)(f"{what}: {readable(e)}")
     except (ImportError, AttributeError) as e:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 from pathlib import Path
 
 from musicgen.errors import ConfigError, OutputError, write_failure
+from musicgen.ranges import Real
 
 
 def register(sub) -> None:
@@ -83,6 +83,9 @@ def cmd_sweep(args) -> int:
     from musicgen.study.sweep import run_sweep
 
     model_cfg, train_cfg = configs_from_args(args)
+    # Checked for either backend: a value the local one ignores is still a mistake to say.
+    Real(0, low_open=True, example=1).check("--cpus-per-run", args.cpus_per_run)
+    Real(0, example=0).check("--gpus-per-run", args.gpus_per_run)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.heads is not None and args.head is not None:
@@ -111,9 +114,6 @@ def cmd_sweep(args) -> int:
         }
     elif args.ray_address or args.ray_storage:
         raise ConfigError("--ray-address and --ray-storage need --backend ray")
-    for flag, value in (("--cpus-per-run", args.cpus_per_run), ("--gpus-per-run", args.gpus_per_run)):
-        if not math.isfinite(value):
-            raise ConfigError(f"{flag} must be a finite number, got {value}; e.g. {flag} 1")
     result = run_sweep(plan, args.backend, args.workers, on_event, **ray_options)
     # The runs are over: a late SIGTERM has nothing left to stop, and what follows is only printing.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -328,7 +328,10 @@ def cmd_runs(args) -> int:
             "run the sweep command again to go on",
             file=sys.stderr,
         )
-    records = [_run_record(r) for r in store.list_runs().to_dict("records")]
+    runs = store.list_runs()
+    for line in runs.attrs["damaged"]:  # named, then left out: the other runs are listed
+        print(f"warning: {line}", file=sys.stderr)
+    records = [_run_record(r) for r in runs.to_dict("records")]
     if args.json:
         print(json.dumps(records, default=str))
         return 0

@@ -127,14 +127,17 @@ def test_text_in_a_text_field_is_a_message_beside_it_not_a_crash(home, launched)
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("train_batch", 0, "batch_size must be an integer >= 1, got 0"),
-        ("train_epochs", 0, "epochs must be an integer >= 1, got 0"),
-        ("train_lr", -1.0, "lr must be a positive finite number"),
+        ("train_batch", 0, "batch_size must be a whole number from 1 to 65,536, got 0"),
+        ("train_epochs", 0, "epochs must be a whole number from 1 to 100,000, got 0"),
+        ("train_lr", -1.0, "lr must be > 0 and finite"),
         ("train_wd_adamw", -0.5, "weight_decay must be >= 0"),
-        ("train_beta1", 1.0, "betas must be in [0, 1)"),
+        ("train_beta1", 1.0, "beta1 must be in [0, 1)"),
         ("train_clip", -1.0, "clip must be >= 0"),
         ("model_dropout", 1.5, "dropout must be in [0, 1)"),
         ("model_hidden", 0, "hidden"),
+        ("train_seed", -1, "seed must be a whole number from 0 to 4,294,967,295, got -1"),
+        ("train_seed", 2**32, "seed must be a whole number from 0 to 4,294,967,295, got 4294967296"),
+        ("train_epochs", 100_001, "epochs must be a whole number from 1 to 100,000, got 100001"),
     ],
 )
 def test_out_of_range_numbers_are_a_message_not_a_launch(home, launched, key, value, message):
@@ -151,7 +154,7 @@ def test_bad_setting_is_an_error_not_a_launch(home, launched):
     at.number_input(key="train_lr").set_value(0.0)
     at.button(key="train_launch").click().run()
     assert not at.exception
-    assert any("lr must be a positive" in e for e in texts(at.error))
+    assert any("lr must be > 0" in e for e in texts(at.error))
     assert launched == []
 
 

@@ -99,7 +99,7 @@ def test_a_text_file_named_pt(home):
         ([60, 64], "a list, not a dict"),
         (None, "a NoneType, not a dict"),
         ({"high": 64}, "no low"),
-        ({"low": "60", "high": "64"}, "pitch range must satisfy"),
+        ({"low": "60", "high": "64"}, "low has the wrong type"),
         ({"low": 60, "high": 64, "sample_rate": 16000}, r"unknown DataConfig keys \['sample_rate'\]"),
     ],
 )

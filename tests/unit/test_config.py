@@ -154,8 +154,8 @@ def test_config_file_errors_are_one_line(home, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     cases = [
         (tmp_path / "missing.json", None, "does not exist"),
-        (bad, "{not json", "is not readable JSON"),
-        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be a positive finite number"),
+        (bad, "{not json", "is not valid JSON"),
+        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be > 0 and finite"),
         (bad, json.dumps({"data": "d", "train": {"optimiser": "adam"}}), "unknown TrainConfig keys \\['optimiser'\\]"),
         (bad, json.dumps({"data": "d", "extra": 1}), "unknown keys \\['extra'\\]"),
         (bad, json.dumps({"model": {}}), "names no dataset"),

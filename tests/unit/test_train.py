@@ -291,7 +291,7 @@ def test_evaluate_errors_are_one_line(home, data, tmp_path, capsys, monkeypatch)
 
 
 def test_config_validation_and_checkpoint_weights_only(home, data):
-    with pytest.raises(ConfigError, match="epochs must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="epochs must be a whole number from 1 to"):
         cfg(epochs=0)
     s = run_training(str(data), TINY, cfg(epochs=1, schedule="plateau", optimizer="rmsprop"))
     ck = torch.load(checkpoints_dir() / s["id"] / "last.pt", weights_only=True)

@@ -33,6 +33,7 @@ from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import run_dir
+from musicgen.runs.divergence import NON_FINITE
 from musicgen.runs.progress import ProgressWriter
 from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
@@ -240,7 +241,7 @@ class _Trainer:
 
     def _fail(self, what: str, epoch: int, batch: int):
         raise NonFiniteError(
-            f"{what} became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} ({self.cfg.optimizer}, lr={self.cfg.lr:g}); "
+            f"{what} {NON_FINITE} at epoch {epoch + 1}, batch {batch + 1} ({self.cfg.optimizer}, lr={self.cfg.lr:g}); "
             "lower --lr or keep gradient clipping on"
         )
 

@@ -268,15 +268,25 @@ def test_live_panel_draws_the_baselines_beside_the_curves(home):
     import json
 
     run = seed_run("mine", "adamw", "bce", 1)
-    baselines = {"copy_previous": {"valid": {"f1": 0.77, "nll": None}}, "markov": {"valid": {"f1": 0.71, "nll": 6.1}}}
+    # The Markov chain's F1 is 0.71 at 0.5 and 0.74 at its validation threshold; the 0/1 guesses are the same at both.
+    baselines = {
+        "copy_previous": {"valid": {"f1": 0.77, "f1_best": 0.77, "threshold": 0.5, "nll": None}},
+        "markov": {"valid": {"f1": 0.71, "f1_best": 0.74, "threshold": 0.3, "nll": 6.1}},
+    }
     store.update_run(run, summary={**store.get_run(run)["summary"], "baselines": baselines})
     at = open_page("train")
     at.selectbox(key="train_run").set_value(run).run()
     no_failure(at)
-    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
-    labels = {k: [a["text"] for a in v["layout"].get("annotations", [])] for k, v in charts.items()}
-    assert labels["train_curve_nll"] == ["per-note Markov chain 6.1"]
-    assert labels["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.71"]
+
+    def labels():
+        charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+        return {k: [a["text"] for a in v["layout"].get("annotations", [])] for k, v in charts.items()}
+
+    assert labels()["train_curve_nll"] == ["per-note Markov chain 6.1"]
+    # Beside F1 at the validation threshold, the baselines at theirs (what Compare draws); beside F1 at 0.5, at 0.5.
+    assert labels()["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.74"]
+    at.radio(key="train_f1_at").set_value("0.5").run()
+    assert labels()["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.71"]
 
 
 def test_the_watched_run_stays_when_it_ends_while_another_runs(home):

@@ -36,11 +36,12 @@ def _table(values: dict) -> pd.DataFrame:
     return pd.DataFrame([{"config": c, "x": v} for c, vs in values.items() for v in vs])
 
 
-def test_rank_table_says_one_seed_instead_of_a_rank_and_is_sorted_by_rank():
+def test_rank_table_ranks_a_one_seed_group_by_its_mean_and_is_sorted_by_rank():
     r = ranking.rank_table(_table({"a": [1.0], "b": [9.0, 8.0, 8.5], "c": [3.0, 3.5, 3.2]}), "x", lower_is_better=True)
-    assert list(r["config"]) == ["c", "b", "a"]
-    assert list(r["rank"]) == [1, 2, ranking.ONE_SEED]
-    assert r.loc[2, "tied_with"] == ""  # a one-seed combination is neither tied nor ranked
+    assert list(r["config"]) == ["a", "c", "b"]
+    assert list(r["rank"]) == [1, 2, 3]  # a: the best mean, untested; c beats b by Welch's test
+    assert list(r["note"]) == [ranking.ONE_SEED, "", ""] and list(r["n"]) == [1, 3, 3]
+    assert r.loc[0, "tied_with"] == ""  # a one-seed group can be tied to nothing
 
 
 def test_pairwise_table_holm_adjusts_over_the_pairs():

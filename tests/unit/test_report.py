@@ -144,9 +144,9 @@ def test_rank_table_separates_what_welch_supports_and_ties_the_rest():
     assert flipped.loc["b", "rank"] == 1 and flipped.loc["a", "rank"] == 2
 
 
-def test_rank_table_gives_no_rank_with_one_seed():
+def test_rank_table_ranks_one_seed_groups_by_their_mean_and_marks_them():
     r = ranking.rank_table(_table({"a": [1.0], "b": [9.0]}), "x", lower_is_better=True)
-    assert list(r["rank"]) == [ranking.ONE_SEED, ranking.ONE_SEED]
+    assert list(r["rank"]) == [1, 2] and list(r["note"]) == [ranking.ONE_SEED, ranking.ONE_SEED]
 
 
 def test_welch_p_handles_constant_samples():

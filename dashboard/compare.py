@@ -48,8 +48,8 @@ def baseline_lines(runs: pd.DataFrame, metric: str, split: str = "valid") -> dic
     return out
 
 
-def chart_list(runs: pd.DataFrame, table: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
-    """Return (CHARTS name, the runs it draws, its title) per chart: one loss chart per kind of loss among the runs.
+def chart_list(runs: pd.DataFrame, table: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str, str]]:
+    """Return (CHARTS name, the runs it draws, its title, its widget key) per chart: one loss chart per kind of loss.
 
     Losses of different kinds (bce, focal, weighted) are different functions, not one scale: focal's values are a
     fraction of BCE's on the same predictions, so one axis would make it look better. NLL is their common measure.
@@ -59,9 +59,10 @@ def chart_list(runs: pd.DataFrame, table: pd.DataFrame) -> list[tuple[str, pd.Da
     for name in CHARTS:
         if CHARTS[name][2] == "loss" and len(kinds) > 1:
             ids = {kind: set(table.loc[table["loss"] == kind, "id"]) for kind in kinds}
-            out += [(name, runs[runs["id"].isin(ids[kind])], f"{name}: {kind}") for kind in kinds]
+            key = f"cmp_curve_{name.replace(' ', '_')}"
+            out += [(name, runs[runs["id"].isin(ids[kind])], f"{name}: {kind}", f"{key}_{kind}") for kind in kinds]
         else:
-            out.append((name, runs, name))
+            out.append((name, runs, name, f"cmp_curve_{name.replace(' ', '_')}"))
     return out
 
 
@@ -266,10 +267,10 @@ def results(chosen: list[str]) -> None:
         + (f", one set per dataset ({', '.join(datasets)})." if len(datasets) > 1 else f" of {datasets[0]}.")
     )
     cols = st.columns(2)
-    for i, (name, runs_of, title) in enumerate(chart_list(runs_df, table)):
+    for i, (name, runs_of, title, key) in enumerate(chart_list(runs_df, table)):
         fig = call(f"Drawing {title}", chart, runs_of, metrics, name, x, by, at_threshold, smoothing, log_y, title)
         if fig is not None:
-            cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{title.replace(' ', '_')}", width="stretch")
+            cols[i % 2].plotly_chart(fig, key=key, width="stretch")
 
     st.subheader("Per group (mean ± std over seeds), with the baselines")
     st.caption(

@@ -233,7 +233,7 @@ def _findings_md(f: dict) -> str:
             "Hedges' g of a − b.\n\n" + _md_table(pairs)
         )
     if f["calibration"]:
-        ece = f["runs"][f["runs"]["status"] == "finished"].groupby("config")["ece"].mean()
+        ece = study_findings_mod.counted(f["runs"]).groupby("config")["ece"].mean()
         rows = pd.DataFrame([{"config": k, "test ECE (mean over seeds)": ece.get(k, math.nan)} for k in f["calibration"]])
         out.append("\n## Calibration (test split, 10 equal-width bins)\n\n" + _md_table(rows))
         out.append(

@@ -438,7 +438,7 @@ def dynamics_frame(table: pd.DataFrame, real: dict | None = None) -> pd.DataFram
 
     real: {name: {column: value}}, e.g. the real test windows' and the Markov chain's samples' generation figures.
     """
-    done = table[table["status"] == "finished"] if len(table) else table
+    done = counted(table)
     columns = [c for c in DYNAMICS if c in done and done[c].notna().any()]
     rows = []
     for config, g in done.groupby("config"):

@@ -45,11 +45,11 @@ CRITERIA = (
         "F1 at the validation threshold", ("test_f1", "best_valid_f1"), False, "F1 at the validation threshold", "", "f1_best"
     ),
     Criterion("convergence speed", ("epochs_to_95",), True, "epochs to 95% of the run's best validation F1"),
-    Criterion("stability", ("loss_spread",), True, "spread of the last epochs' train loss (std over mean)"),
+    Criterion("stability", ("loss_spread",), True, "train-loss spread over the last epochs, std/mean"),
     Criterion("generation quality", ("gen_overlap",), False, "overlap of the samples' music metrics with the real music"),
 )
 SPLIT_OF = {"test_nll": "test", "test_f1": "test", "best_valid_nll": "valid", "best_valid_f1": "valid"}
-NOT_MEASURED = {"generation quality": "no samples were measured (`python -m musicgen report SWEEP` generates them)"}
+NOT_MEASURED = {"generation quality": "no samples were measured (`python -m musicgen report` generates them)"}
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -151,7 +151,9 @@ def judge(table: pd.DataFrame, criterion: Criterion, baselines: dict | None = No
         beats = sign * means[best] < sign * value
         out["beats_baseline"] = beats
         numbers["baseline"] = {"label": label, "value": value}
-        if not beats:
+        if beats:
+            sentence = f"{title}: {choice}; better than the best baseline, {label} ({_f(value)})."
+        else:
             sentence = (
                 f"{title}: no combination beats the best baseline, {label} ({what} {_f(value)}{criterion.unit} against the "
                 f"best combination, {best}'s {_f(means[best])}); among the combinations, {choice}."

@@ -407,3 +407,15 @@ def test_recipe_settings_without_a_field_are_named():
     assert note == "settings the form has no field for keep their defaults here: threads=2, bucket=False, skip=False"
     recipe["members"] = [object()] * 3
     assert recipe_widgets(recipe, ("hidden",), ("ema",))[1].startswith("this recipe is an ensemble of 3 members")
+
+
+def test_a_diverged_run_wears_a_badge(home):
+    run = seed_run("rmsprop-lr1000", "rmsprop", "bce", 0)
+    baselines = {"markov": {"valid": {"nll": 7.41, "f1": 0.575, "f1_best": 0.586, "threshold": 0.3}}}
+    store.update_run(run, summary={**store.get_run(run)["summary"], "best": {"nll": 482183.932}, "baselines": baselines})
+    at = open_page("train")
+    at.selectbox(key="train_run").set_value(run).run()
+    no_failure(at)
+    assert any("diverged" in m.value and "badge" in m.value for m in at.markdown)
+    assert any("left out of Compare's ranks and the study's verdict" in c.value for c in at.caption)
+    assert "⚠ diverged" in at.selectbox(key="train_run").format_func(run)

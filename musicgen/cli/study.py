@@ -52,9 +52,16 @@ def register(sub) -> None:
     add_train_options(p)  # its --patience is the study's (default 8 here)
     p.set_defaults(func=cmd_study)
 
-    p = sub.add_parser("report", help="compare the combinations of a sweep: means ± std over seeds, Welch-tied ranks, curves")
+    p = sub.add_parser(
+        "report",
+        help="the verdict on a sweep (what to use, per criterion), then means ± std over seeds, Welch-tied ranks, curves",
+    )
     p.add_argument("sweep_id", metavar="SWEEP_ID")
-    p.add_argument("--format", default="md", help="md|csv|json|html (default md)")
+    p.add_argument(
+        "--format",
+        default="md",
+        help="md|csv|json|html (default md); each opens with the verdict (csv: '# ' lines, json: 'verdict')",
+    )
     p.add_argument("--out", help="write to FILE (default: stdout)")
     p.add_argument("--samples", type=int, default=4, help="generated samples per run for generation quality (default 4; 0 skips)")
     p.add_argument("--steps", type=int, default=64, help="steps per generated sample (default 64)")

@@ -282,6 +282,8 @@ def cmd_train(args) -> int:
         for kind, by_split in summary["baselines"].items():
             m = by_split.get("test") or by_split.get("valid")
             print(f"baseline {kind}: {_fmt(m, BASELINE_KEYS)}")
+        if run_diverged({"status": summary["status"], "summary": summary}):
+            print(f"DIVERGED: {RULE}")
     return 0
 
 

@@ -56,6 +56,11 @@ def _f(x: float, digits: int = 3) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
 
 
+def _p(op: str, p: float) -> str:
+    """Return 'Holm-adjusted p <op> p', as '< 0.001' below it (Welch's p of two constant, different samples is 0)."""
+    return "Holm-adjusted p < 0.001" if p < 0.001 else f"Holm-adjusted p {'=' if p >= 1 else op} {_f(p, 2)}"
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -130,7 +135,7 @@ def judge(table: pd.DataFrame, criterion: Criterion, baselines: dict | None = No
         tie_p = min(p[(best, o)] for o in tied)
         choice = (
             f"{_names(use)} tie, use any of them ({what}: {', '.join(fig(c) for c in use)}{criterion.unit}; "
-            f"Holm-adjusted p {'=' if len(tied) == 1 else '≥'} {_f(tie_p, 2)}; {_counts([n[c] for c in use])})"
+            f"{_p('=' if len(tied) == 1 else '≥', tie_p)}; {_counts([n[c] for c in use])})"
         )
     else:
         choice = f"use {best} ({what} {_f(means[best])}{criterion.unit}, n {n[best]})"
@@ -138,10 +143,10 @@ def judge(table: pd.DataFrame, criterion: Criterion, baselines: dict | None = No
         subject = "it beats" if len(use) == 1 else "they beat"
         worst_p = max(p[(best, o)] for o in beaten)
         if len(beaten) <= 2:
-            choice += f"; {subject} {', '.join(fig(o) for o in beaten)} (Holm-adjusted p ≤ {_f(worst_p, 2)})"
+            choice += f"; {subject} {', '.join(fig(o) for o in beaten)} ({_p('≤', worst_p)})"
         else:
             rest = "every other combination" if not untested else f"the {len(beaten)} others tested"
-            choice += f"; {subject} {rest} (next best {fig(beaten[0])}; Holm-adjusted p ≤ {_f(worst_p, 2)})"
+            choice += f"; {subject} {rest} (next best {fig(beaten[0])}; {_p('≤', worst_p)})"
     if untested and n[best] >= 2:
         choice += f"; {_names(untested)} {'has' if len(untested) == 1 else 'have'} one seed: no test"
     sentence = f"{title}: {choice}."

@@ -181,3 +181,10 @@ def test_dynamics_frame_gives_mean_and_std_per_combination_then_the_references()
     assert rows.loc["rmsprop+bce", "overlap with real music metrics"] == "0.2"  # one seed: no ± part
     assert rows.loc["per-note Markov chain", "overlap with real music metrics"] == "0.25"
     assert list(out.columns) == ["config", "n", "epochs to 95% of best valid F1", "overlap with real music metrics"]
+
+
+def test_a_lead_without_a_test_is_not_worded_as_a_win():
+    table = pd.DataFrame([{"config": "adam+bce", "x": 8.531}, {"config": "adamw+bce", "x": 8.534}])
+    sentence, numbers = findings._compare(table, pd.DataFrame(columns=["criterion", "a", "b"]), "x", True, "test NLL")
+    assert sentence == "adam+bce and adamw+bce lead on test NLL (8.53 and 8.53); with 1 and 1 seeds no test can tell them apart."
+    assert "best" not in sentence and "beats" not in sentence

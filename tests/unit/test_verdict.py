@@ -20,14 +20,18 @@ def _table(values: dict, column: str = "test_nll", **extra) -> pd.DataFrame:
 
 
 def test_a_win_names_one_combination_with_its_test():
-    t = _table({"adam+bce": [8.50, 8.52, 8.51], "rmsprop+bce": [8.70, 8.72, 8.69]})
+    t = _table({"adam+bce": [8.50, 8.58, 8.45], "rmsprop+bce": [8.70, 8.82, 8.69]})
     item = judge(t, LIKELIHOOD, MARKOV_TEST)
     p = ranking.pairwise_table(t, "test_nll", True)["p_holm"].iloc[0]
+    assert 0.001 < p < ranking.ALPHA
     assert item["use"] == ["adam+bce"] and not item["tie"] and item["beats_baseline"]
     assert item["sentence"] == (
-        "Likelihood: use adam+bce (test NLL 8.51 nats per step, n 3); it beats rmsprop+bce 8.7 "
+        "Likelihood: use adam+bce (test NLL 8.51 nats per step, n 3); it beats rmsprop+bce 8.74 "
         f"(Holm-adjusted p ≤ {p:.2g}); better than the best baseline, the per-note Markov chain (10.5)."
     )
+    # Far apart: the p-value reads '< 0.001', never '≤ 0' (two constant, different samples have Welch p 0).
+    far = judge(_table({"adam+bce": [8.5, 8.5], "rmsprop+bce": [9.5, 9.5]}), LIKELIHOOD)
+    assert "it beats rmsprop+bce 9.5 (Holm-adjusted p < 0.001)" in far["sentence"]
 
 
 def test_a_tie_is_named_as_a_tie_never_as_a_win():

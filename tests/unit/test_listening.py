@@ -149,3 +149,30 @@ def test_sentence_states_rate_interval_and_votes():
     r = {"a": "m", "b": "real:bach", "votes": 10, "wins": 7, "rate": 0.7, "low": 0.397, "high": 0.892, "interval": "95% W"}
     assert listening.sentence(r) == "m preferred to real:bach in 7 of 10 votes: 70% (95% W interval 40%–89%)"
     assert listening.sentence({**r, "votes": 0}, label=str.upper) == "M against REAL:BACH: no votes yet"
+
+
+# ---- the report ----
+
+
+def test_report_states_the_listening_results_of_the_sweeps_runs(home):
+    import json
+
+    from musicgen.study.document import render, study_tables
+
+    sweep = store.create_sweep("grid", {"data": "syn", "optimizers": ["adam"], "losses": ["bce"]})
+    config = {"train": {"optimizer": "adam", "loss": "bce", "lr": 1e-3, "seed": 0}, "model": {}, "data": {}}
+    run = store.create_run("adam-bce", config, "syn", sweep_id=sweep, status="finished")
+    for epoch in (1, 2):
+        store.log_metrics(run, epoch, "train", {"loss": 1.0 / epoch, "epoch_s": 1.0})
+        store.log_metrics(run, epoch, "valid", {"nll": 9.0 / epoch, "f1": 0.1, "f1_best": 0.2})
+    store.update_run(run, epochs_done=2)
+    for chosen in (run, run, "real:syn"):
+        _vote(first=run, second="real:syn", chosen=chosen)
+    _vote(first="other", second="real:syn", chosen="other")  # not a run of this sweep: left out
+    t = study_tables(sweep, generation=False)
+    line = f"adam-bce ({run}) preferred to real:syn in 2 of 3 votes: 67% (95% Wilson score interval 21%–94%)"
+    assert f"## Blind listening test\n\n- {line}\n" in render(t, "md")
+    heard = json.loads(render(t, "json"))["listening"]
+    assert [(x["a"], x["b"], x["wins"], x["votes"]) for x in heard] == [(run, "real:syn", 2, 3)]
+    assert heard[0]["low"] == pytest.approx(listening.wilson_interval(2, 3)[0])
+    assert f"<li>{line}</li>" in render(t, "html")

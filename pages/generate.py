@@ -12,6 +12,7 @@ from dashboard.generate import (
     shared_pitch_range,
     short_label,
 )
+from dashboard.links import preset
 from dashboard.playhead import playhead
 from dashboard.router import ensure_routed
 from dashboard.ui import call
@@ -29,12 +30,13 @@ if choices is not None and not choices:
     )
 if not choices:
     st.stop()
+preset("model", "gen_models", choices, many=True, what="models")  # /generate?model=ID (or ID,ID)
 
 with st.form("gen_form"):
     models = st.multiselect(
         "models (1–4; several are drawn side by side with the same primer and seed)",
         list(choices),
-        default=["demo"] if "demo" in choices else list(choices)[:1],
+        default=None if "gen_models" in st.session_state else ["demo"] if "demo" in choices else list(choices)[:1],
         max_selections=4,
         format_func=choices.get,
         key="gen_models",

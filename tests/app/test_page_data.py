@@ -153,3 +153,34 @@ def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
     warnings = texts(at.warning)
     assert warnings and all("add files" in w for w in warnings), warnings
     assert any(w.startswith(("lopsided split", "train is not the largest", "valid has", "test has")) for w in warnings)
+
+
+def test_a_failed_build_shows_no_older_datasets_statistics_and_names_the_field(home, tmp_path):
+    mids = write_midis(tmp_path / "in", n=4, steps=48)
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at.text_input(key="data_name_2").set_value("first")
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    assert at.selectbox(key="data_view").value == "first" and at.metric  # its statistics
+    at.number_input(key="data_train").set_value(0.5)  # shares summing to 0.7
+    at.number_input(key="data_hop").set_value(4096)
+    at.number_input(key="data_seq_len").set_value(2)
+    at.button(key="data_build").click().run()
+    assert not at.exception
+    assert texts(at.error) == ["This field needs a fix: train / valid / test shares must be three non-negative shares summing "
+                               "to 1, got (0.5, 0.1, 0.1)."]  # fmt: skip
+    assert not at.metric and not at.get("plotly_chart") and not [s for s in at.selectbox if s.key == "data_view"]
+    assert any("Nothing was built" in i for i in texts(at.info))
+
+
+def test_settings_that_a_benchmark_file_fixes_are_disabled(home):
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[1]).run()
+    fixed = ("data_seq_len", "data_hop", "data_train", "data_valid", "data_test", "data_seed")
+    assert all(at.number_input(key=k).disabled for k in fixed)  # whole sequences in the file's own split
+    at.checkbox(key="data_whole").uncheck().run()
+    assert not at.number_input(key="data_seq_len").disabled and at.number_input(key="data_train").disabled
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[0]).run()
+    assert not any(at.number_input(key=k).disabled for k in fixed)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from musicgen.data import datasets
 from musicgen.errors import MusicgenError
-from musicgen.paths import uploads_dir
+from musicgen.paths import home_dir, uploads_dir
 
 log = logging.getLogger("musicgen.app")
 # A parser's own words in parentheses (e.g. "MiniMidi: Invaild midi file! ...: iostream error"); ours start "ticks per quarter".
@@ -18,9 +18,13 @@ _PARSER_WORDS = re.compile(r"not a readable MIDI file \((?!ticks per quarter)(?:
 
 
 def readable(message: str) -> str:
-    """Return a message fit for the page: no parser library's text, no server folder of an upload (its file name stays)."""
+    """Return a message fit for the page: no parser library's text, no server folder of an upload (its file name
+    stays), paths under MUSICGEN_HOME relative to it (the server's folders are not the user's business).
+    """
     message = _PARSER_WORDS.sub("not a readable MIDI file (damaged, cut short or not MIDI)", str(message))
-    return re.sub(re.escape(str(uploads_dir())) + r"/[0-9a-f]{16}/", "", message)
+    message = re.sub(re.escape(str(uploads_dir())) + r"/[0-9a-f]{16}/", "", message)
+    home = re.escape(str(home_dir()))
+    return re.sub(home + r"(?![\w.-])", "MUSICGEN_HOME", re.sub(home + "/", "", message))
 
 
 def call(what: str, fn, *args, warn: bool = False, **kwargs):

@@ -16,7 +16,9 @@ steps = call("Reading where things stand", checklist) or []
 for i, step in enumerate(steps):
     with st.container(border=True, key=f"home_step_{i + 1}"):
         c1, c2 = st.columns([4, 1], vertical_alignment="center")
-        c1.markdown(f"{':white_check_mark:' if step.done else ':white_large_square:'} **{step.title}**  \n{step.state}")
+        c1.markdown(
+            f"{':material/check_circle:' if step.done else ':material/radio_button_unchecked:'} **{step.title}**  \n{step.state}"
+        )
         c2.page_link(f"pages/{step.page}", label=step.button, query_params=step.query or None)
         if i == 3:
             c2.page_link("pages/listen.py", label="Open Listen")

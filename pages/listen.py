@@ -48,14 +48,18 @@ if pair is None:
 if st.session_state.pop(NOTE, None):
     st.success("Vote stored. Here is the next pair.")
 if pair:
-    cols = st.columns(2)
-    for i, col in enumerate(cols):
+    st.markdown("**Which sounds more musical?** Listen to both, then vote for one.")
+    for i, col in enumerate(st.columns(2)):
         with col.container(border=True):
             st.markdown(f"**Sample {i + 1}**")
             st.audio(pair.sounds[i], format=pair.mime)
-    st.markdown("**Which sounds more musical?**")
-    for i, col in enumerate(cols):
-        col.button(f"Sample {i + 1}", key=f"listen_vote_{i + 1}", width="stretch", on_click=vote, args=(settings, i))
+            st.button(
+                f"Sample {i + 1} sounds more musical",
+                key=f"listen_vote_{i + 1}",
+                width="stretch",
+                on_click=vote,
+                args=(settings, i),
+            )
 
 st.subheader("Results")
 result = call("Reading the votes", listening.preference, a, b)

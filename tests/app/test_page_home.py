@@ -5,7 +5,7 @@ from app_helpers import no_failure, open_page, seed_run, write_midis
 
 def steps_of(at) -> list[str]:
     """Return the text of each step of the checklist, in order."""
-    return [m.value for m in at.markdown if m.value.startswith((":white_check_mark:", ":white_large_square:"))]
+    return [m.value for m in at.markdown if m.value.startswith((":material/check_circle:", ":material/radio_button_unchecked:"))]
 
 
 def links_of(at) -> dict[str, str]:
@@ -22,7 +22,7 @@ def test_empty_home_shows_four_steps_to_do(home):
     no_failure(at)
     assert at.title[0].value == "musicgen"
     steps = steps_of(at)
-    assert len(steps) == 4 and all(s.startswith(":white_large_square:") for s in steps)
+    assert len(steps) == 4 and all(s.startswith(":material/radio_button_unchecked:") for s in steps)
     assert "none yet: build the Bach chorales" in steps[0] and "no run yet" in steps[1]
     assert "no study yet" in steps[2] and "the shipped demo model plays" in steps[3]
     assert set(links_of(at)) == {"Open Dataset", "Open Train", "Open Compare", "Open Generate", "Open Listen"}
@@ -43,9 +43,9 @@ def test_the_checklist_follows_datasets_runs_sweeps_and_votes(home, tmp_path):
     at = open_page("home")
     no_failure(at)
     steps = steps_of(at)
-    assert steps[0].startswith(":white_check_mark:") and "built: tiny" in steps[0]
-    assert steps[1].startswith(":white_check_mark:") and "2 finished runs, 0 running" in steps[1]
-    assert steps[2].startswith(":white_large_square:") and steps[3].startswith(":white_large_square:")
+    assert steps[0].startswith(":material/check_circle:") and "built: tiny" in steps[0]
+    assert steps[1].startswith(":material/check_circle:") and "2 finished runs, 0 running" in steps[1]
+    assert steps[2].startswith(":material/radio_button_unchecked:") and steps[3].startswith(":material/radio_button_unchecked:")
     links = links_of(at)
     page, _, runs = links["Open Compare"].partition("?runs=")
     assert page.endswith("compare") and set(runs.split("%2C")) == {a, b}  # the finished runs, comma-separated
@@ -58,6 +58,6 @@ def test_the_checklist_follows_datasets_runs_sweeps_and_votes(home, tmp_path):
     )
     at.run()
     steps = steps_of(at)
-    assert steps[2].startswith(":white_check_mark:") and "the latest: course grid" in steps[2]
-    assert steps[3].startswith(":white_check_mark:") and "0 generated pieces, 1 listening vote" in steps[3]
+    assert steps[2].startswith(":material/check_circle:") and "the latest: course grid" in steps[2]
+    assert steps[3].startswith(":material/check_circle:") and "0 generated pieces, 1 listening vote" in steps[3]
     assert links_of(at)["Open Compare"].endswith(f"compare?sweep={sweep}")

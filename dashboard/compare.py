@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard.ui import call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
-from musicgen.study import document, findings, ranking
+from musicgen.study import findings, ranking
 from musicgen.study import stats as report
 
 # Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
@@ -150,6 +150,8 @@ def findings_view(sweep_id: str) -> None:
                 f"At most {budget.get('max_epochs')} epochs a run, early stopping on validation NLL after "
                 f"{budget.get('patience')} epochs without improvement; lr-stage sweep {f['study'].get('lr_sweep')}."
             )
+            from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
+
             st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
     st.dataframe(shown(findings.stats_with_baselines(f["stats"], f["baselines"])), key="cmp_study_stats", hide_index=True)

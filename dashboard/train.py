@@ -9,7 +9,7 @@ import pandas as pd
 
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.study import stats
-from musicgen.training.optim import train_knobs
+from musicgen.training.knobs import train_knobs
 
 # Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
 UNCALIBRATED_LOSSES = ("focal", "weighted-bce", "asymmetric")

@@ -70,10 +70,31 @@ def config_input(name: str, default, prefix: str, where=st):
 
 
 def gpu_name() -> str | None:
-    """Return the first CUDA device's name, or None without a GPU."""
+    """Return the first CUDA device's name, or None without a GPU.
+
+    A torch built for the CPU only cannot use a GPU: its version file says so, and reading it spares the page
+    the import of torch (seconds on a freshly started server: BENCHMARKS.md, Dashboard cold start).
+    """
+    if not torch_has_gpu_build():
+        return None
     import torch
 
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def torch_has_gpu_build() -> bool:
+    """Return whether the installed torch was built for CUDA or ROCm (torch/version.py), without importing torch."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    version = Path(next(iter(spec.submodule_search_locations or []), "")) / "version.py" if spec else None
+    try:
+        text = version.read_text() if version else ""
+    except OSError:
+        return True  # unknown: ask torch itself
+    builds = re.findall(r"^(?:cuda|hip)\b[^=\n]*=\s*(.+)$", text, flags=re.MULTILINE)
+    return not builds or any(b.strip() != "None" for b in builds)
 
 
 def dataset_refs() -> list[str]:

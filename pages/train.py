@@ -21,7 +21,7 @@ from musicgen.config import (
 )
 from musicgen.runs import jobs
 from musicgen.study.recipes import load_recipe, shipped_recipes
-from musicgen.training.optim import train_knobs
+from musicgen.training.knobs import train_knobs
 
 # What the recipes in configs/ set beyond the optimizer: the schedule's knobs, weight averaging, augmentation.
 RUN_KNOBS = ("min_lr_ratio", "plateau_patience", "ema", "transpose")

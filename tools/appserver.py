@@ -66,8 +66,8 @@ def stop_jobs(home: Path) -> None:
 
 
 @contextmanager
-def serve(home: Path, port: int | None = None):
-    """Run `streamlit run app.py` with MUSICGEN_HOME=`home`; yield its URL; stop it and the jobs it started."""
+def serve(home: Path, port: int | None = None, script: str = "app.py"):
+    """Run `streamlit run app.py` (or another `script`) with MUSICGEN_HOME=`home`; yield its URL; stop it and its jobs."""
     port = port or free_port()
     env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     cmd = [
@@ -75,7 +75,7 @@ def serve(home: Path, port: int | None = None):
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        script,
         "--server.port",
         str(port),
         "--server.address",

@@ -205,7 +205,7 @@ def test_the_knobs_shown_are_the_fields_each_optimizer_and_loss_read():
     from dataclasses import fields
 
     from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, TrainConfig
-    from musicgen.training.optim import train_knobs
+    from musicgen.training.knobs import train_knobs
 
     names = {f.name for f in fields(TrainConfig)}
     for optimizer in OPTIMIZER_NAMES:

@@ -141,8 +141,7 @@ if n:
     idx = st.slider("window", 0, max(n - 1, 1), 0, key="data_win_index") if n > 1 else 0
     st.plotly_chart(plots.window_figure(ds, split, min(idx, n - 1)), key="data_window", width="stretch")
 st.subheader("Per-file report")
-files = pd.DataFrame(ds.report.get("files", []))
-if len(files) and "status" in files:
-    files["reason"] = files["reason"].map(readable)
+files = prep.files_table(ds.report.get("files", []), readable)
+if len(files):
     only_skipped = st.checkbox("only skipped files", key="data_only_skipped")
-    st.dataframe(files[files["status"] != "ok"] if only_skipped else files, key="data_files", hide_index=True)
+    st.dataframe(files[files["status"] != "kept"] if only_skipped else files, key="data_files", hide_index=True)

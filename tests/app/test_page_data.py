@@ -48,9 +48,13 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     ]
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
-    skipped = frame(at, "file", "status", "reason")
-    assert list(skipped["file"]) == ["truncated.mid"]
-    assert skipped["reason"].iloc[0] == "not a readable MIDI file (damaged, cut short or not MIDI)"  # not the parser's words
+    skipped = frame(at, "file", "status", "why skipped")
+    assert list(skipped["file"]) == ["truncated.mid"] and list(skipped["split"]) == ["–"]  # words, never None
+    assert skipped["why skipped"].iloc[0] == "not a readable MIDI file (damaged, cut short or not MIDI)"  # not the parser's
+    at.checkbox(key="data_only_skipped").uncheck().run()
+    files = frame(at, "file", "status", "why skipped")
+    assert sorted(set(files["status"])) == ["kept", "skipped"] and "dropped_notes" not in files.columns
+    assert "None" not in files.to_string()
 
 
 def test_upload_errors_name_the_file_not_the_server_or_the_parser(home):

@@ -159,7 +159,7 @@ def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | No
         "midi": Path(written["midi"]).read_bytes(),
         "reference": data,
         "reference_note": reference_note,
-        "metrics": pieces.metrics_rows(piece),
+        "metrics": [{**row, "metric": row["metric"].replace("_", " ")} for row in pieces.metrics_rows(piece)],  # words
         "comparison": piece.comparison,
         "audio_note": note,
         "folder": str(folder),

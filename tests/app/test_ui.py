@@ -34,3 +34,18 @@ def test_fields_bad_only_together_and_text_that_is_not_a_number_are_named():
         "These 2 fields need a fix: pos weight is not a number; type one or leave it empty for automatic; "
         "epochs must be an integer >= 1, got 0."
     )
+
+
+def test_the_server_preloads_every_pages_module_and_survives_one_that_fails(caplog):
+    import importlib
+    import logging
+
+    from dashboard import serve
+
+    for name in serve.PRELOAD:  # a module renamed away would silently leave the cold start slow again
+        importlib.import_module(name)
+    with caplog.at_level(logging.WARNING, logger="musicgen.app"):
+        serve.preload(("json", "musicgen.no_such_module"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "preloading musicgen.no_such_module failed: No module named 'musicgen.no_such_module'"
+    ]

@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 import threading
+import time
 
 # What the pages need, lightest first: Home, Dataset, Train and Compare show without torch; Generate and Listen need it.
 PRELOAD = (
@@ -29,9 +30,18 @@ PRELOAD = (
 )
 
 
-def preload(modules=PRELOAD) -> None:
-    """Import `modules` one by one; one that fails is logged and left to the page that needs it (which says why)."""
+def preload(modules=PRELOAD, wait_s: float = 30.0) -> None:
+    """Import `modules` one by one; one that fails is logged and left to the page that needs it (which says why).
+
+    The dashboard's modules declare Streamlit caches, which look for the server's runtime: they wait for it
+    (up to `wait_s`), so that Streamlit does not log that it fell back to a cache of its own.
+    """
+    from streamlit import runtime
+
+    deadline = time.monotonic() + wait_s
     for name in modules:
+        while name.startswith("dashboard.") and not runtime.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 — a page shows the real error when it imports the module itself

@@ -116,3 +116,20 @@ def test_a_vote_on_the_listen_page_is_stored_and_counted(fresh_server, page, tmp
     assert page.get_by_text(f"in {wins} of 1 votes").count() == 1
     assert page.get_by_text("95% Wilson score interval").count() >= 1
     shot(page, "listen-after-a-vote")
+
+
+def test_a_shared_link_opens_its_runs_on_a_freshly_started_server(fresh_server, page, tmp_path, monkeypatch):
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    from musicgen.runs import store
+
+    a, b, c = (store.create_run(n, {"train": {}}, "d", status="finished") for n in ("run-a", "run-b", "run-c"))
+    for run in (a, b, c):
+        store.update_run(run, epochs_done=1)
+    page.goto(f"{fresh_server}/compare?runs={a},{c}")  # the server's very first visit: the router's rerun keeps the query
+    page.get_by_role("heading", name="Compare", exact=True).first.wait_for()
+    settle(page)
+    page.wait_for_timeout(1000)
+    settle(page)
+    chosen = page.locator(key("cmp_runs")).inner_text()
+    assert "run-a" in chosen and "run-c" in chosen and "run-b" not in chosen, chosen
+    assert page.url.endswith(f"/compare?runs={a}%2C{c}") or page.url.endswith(f"/compare?runs={a},{c}"), page.url

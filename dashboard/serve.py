@@ -11,37 +11,29 @@ from __future__ import annotations
 
 import importlib
 import logging
+import runpy
 import sys
 import threading
-import time
 
-# What the pages need, lightest first: Home, Dataset, Train and Compare show without torch; Generate and Listen need it.
+# What the pages import, lightest first (Home, Dataset, Train and Compare show without torch; Generate and Listen
+# need it). Only musicgen and libraries: the dashboard's own modules are light once these are loaded, and they
+# declare Streamlit caches, which belong to the server's runtime.
 PRELOAD = (
     "pandas",
     "plotly.graph_objects",
-    "dashboard.home",
-    "dashboard.data",
-    "dashboard.live",
-    "dashboard.compare",
+    "musicgen.runs.store",
+    "musicgen.runs.jobs",
+    "musicgen.data.datasets",
     "musicgen.study.findings",
-    "dashboard.generate",
-    "dashboard.listen",
+    "musicgen.music.piece",
+    "musicgen.music.listening",
     "musicgen.study.document",
 )
 
 
-def preload(modules=PRELOAD, wait_s: float = 30.0) -> None:
-    """Import `modules` one by one; one that fails is logged and left to the page that needs it (which says why).
-
-    The dashboard's modules declare Streamlit caches, which look for the server's runtime: they wait for it
-    (up to `wait_s`), so that Streamlit does not log that it fell back to a cache of its own.
-    """
-    from streamlit import runtime
-
-    deadline = time.monotonic() + wait_s
+def preload(modules=PRELOAD) -> None:
+    """Import `modules` one by one; one that fails is logged and left to the page that needs it (which says why)."""
     for name in modules:
-        while name.startswith("dashboard.") and not runtime.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
         try:
             importlib.import_module(name)
         except Exception as e:  # noqa: BLE001 — a page shows the real error when it imports the module itself
@@ -49,11 +41,10 @@ def preload(modules=PRELOAD, wait_s: float = 30.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the preloading thread, then `streamlit run app.py` with `argv` as its options."""
-    from streamlit.web import cli
-
+    """Start the preloading thread, then `streamlit run app.py` with `argv` as its options, in this process."""
     threading.Thread(target=preload, name="preload", daemon=True).start()
-    cli.main(["run", "app.py", *(sys.argv[1:] if argv is None else argv)], prog_name="streamlit")
+    sys.argv = ["streamlit", "run", "app.py", *(sys.argv[1:] if argv is None else argv)]
+    runpy.run_module("streamlit", run_name="__main__")  # `python -m streamlit`, without a second process
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Serve the app: `python -m dashboard.serve [streamlit run options]` runs `streamlit run app.py` in this process.
 
-Beside the server, a thread imports what the pages import (pandas, plotly, musicgen, torch last) while the
-server starts and waits for its first visitor. Streamlit runs every page script in this same process, so a
-deep link opened on a freshly started server finds them loaded instead of importing them for seconds under
-a skeleton (BENCHMARKS.md, Dashboard cold start). A visit that comes before they are loaded waits on the
-same imports, never longer than without the thread.
+Before the server starts, it imports what the pages import (pandas, plotly, musicgen, torch last). Streamlit runs
+every page script in this same process, so a deep link opened on a freshly started server finds them loaded
+instead of importing them for seconds under a skeleton (BENCHMARKS.md, Dashboard cold start); the server answers
+that much later after its start. Not in a thread beside the server: importing plotly there while Streamlit's
+start-up imports it too crashed the server (a module used half-initialised).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import importlib
 import logging
 import runpy
 import sys
-import threading
 
 # What the pages import, lightest first (Home, Dataset, Train and Compare show without torch; Generate and Listen
 # need it). Only musicgen and libraries: the dashboard's own modules are light once these are loaded, and they
@@ -41,8 +40,8 @@ def preload(modules=PRELOAD) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the preloading thread, then `streamlit run app.py` with `argv` as its options, in this process."""
-    threading.Thread(target=preload, name="preload", daemon=True).start()
+    """Preload the pages' modules, then run `streamlit run app.py` with `argv` as its options, in this process."""
+    preload()
     sys.argv = ["streamlit", "run", "app.py", *(sys.argv[1:] if argv is None else argv)]
     runpy.run_module("streamlit", run_name="__main__")  # `python -m streamlit`, without a second process
 

@@ -5,7 +5,7 @@ from functools import partial
 import streamlit as st
 
 from dashboard import data as prep
-from dashboard.listen import NOTE, contender_label, current_pair, play, vote
+from dashboard.listen import NOTE, contender_label, current_pair, play, settings_now, vote
 from dashboard.router import ensure_routed
 from dashboard.ui import call
 from musicgen.data.datasets import list_datasets
@@ -41,10 +41,10 @@ st.caption(
     f"the first {primer_steps} are the shared primer."
 )
 
-settings = (a, b, dataset, steps, primer_steps, tempo)
+settings = settings_now()  # (a, b, dataset, steps, primer steps, tempo), as the widgets above hold them
 pair = current_pair(settings)
 if pair is None:
-    st.button("Play a pair", type="primary", key="listen_new", on_click=play, args=(settings,))
+    st.button("Play a pair", type="primary", key="listen_new", on_click=play)
 if st.session_state.pop(NOTE, None):
     st.success("Vote stored. Here is the next pair.")
 if pair:
@@ -58,7 +58,7 @@ if pair:
                 key=f"listen_vote_{i + 1}",
                 width="stretch",
                 on_click=vote,
-                args=(settings, i),
+                args=(pair.pair_seed, i),  # the pair heard, whatever changed since
             )
 
 st.subheader("Results")

@@ -11,7 +11,7 @@ from dashboard.ui import call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
 from musicgen.runs.divergence import RULE
-from musicgen.study import document, findings, ranking
+from musicgen.study import findings, ranking
 from musicgen.study import stats as report
 
 # Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
@@ -132,18 +132,6 @@ def progress(runs: pd.DataFrame) -> dict[str, int]:
 SWEEP_MODE = "a sweep (optimizer × loss grid)"  # the Compare page's pick of a sweep (its cmp_mode option)
 
 
-def open_from_link(sweep_ids: list[str]) -> None:
-    """Pick the sweep of a `/compare?sweep=ID` link once per link (before the widgets are drawn); warn of an unknown one."""
-    wanted = st.query_params.get("sweep")
-    if not wanted or st.session_state.get("cmp_linked_sweep") == wanted:
-        return
-    st.session_state["cmp_linked_sweep"] = wanted
-    if wanted in sweep_ids:
-        st.session_state["cmp_mode"], st.session_state["cmp_sweep"] = SWEEP_MODE, wanted
-    else:
-        st.warning(f"The link names sweep {wanted!r}, which this run store does not have; pick a sweep below.")
-
-
 def verdict_card(f: dict | None, sweep_id: str, live: bool) -> None:
     """Draw the study's verdict as one bordered card: a sentence per criterion (study.verdict), or why there is none yet."""
     with st.container(border=True, key="cmp_verdict"):
@@ -208,6 +196,8 @@ def findings_view(f: dict, sweep_id: str) -> None:
                 f"At most {budget.get('max_epochs')} epochs a run, early stopping on validation NLL after "
                 f"{budget.get('patience')} epochs without improvement; lr-stage sweep {f['study'].get('lr_sweep')}."
             )
+            from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
+
             st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
     st.dataframe(shown(findings.stats_with_baselines(f["stats"], f["baselines"])), key="cmp_study_stats", hide_index=True)

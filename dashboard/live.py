@@ -49,7 +49,7 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
             if isinstance(threshold, int | float)
             else "the validation threshold"
         )
-        fig.update_layout(title=f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5")
+        fig.update_layout(title=plots.title_of(f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5"))
     # The baselines at the curve's own threshold rule: F1 at the validation threshold beside f1_best, at 0.5 beside f1.
     return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, metric, "valid"))
 

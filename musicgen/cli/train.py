@@ -185,9 +185,15 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
 
-def _fmt(
-    m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")
-) -> str:
+_MODEL_KEYS = ("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")
+_BASELINE_KEYS = ("nll", "f1", "frame_acc", "pred_pos_rate")
+# Onset-aware data: onset F1 and the NLL lead, since frame F1 near copy-previous's only says that held notes go on.
+_ONSET_KEYS = ("onset_f1", "onset_precision", "onset_recall", "nll", "nll_sound", "nll_onset", "f1_best")
+
+
+def _fmt(m: dict, keys=_MODEL_KEYS) -> str:
+    if "onset_f1" in m:
+        keys = _ONSET_KEYS
     return "  ".join(f"{k} {m[k]:.4f}" for k in keys if isinstance(m.get(k), (int, float)))
 
 
@@ -259,7 +265,7 @@ def cmd_train(args) -> int:
             print(f"test: {_fmt(summary['test'])}")
         for kind, by_split in summary["baselines"].items():
             m = by_split.get("test") or by_split.get("valid")
-            print(f"baseline {kind}: {_fmt(m, ('nll', 'f1', 'frame_acc', 'pred_pos_rate'))}")
+            print(f"baseline {kind}: {_fmt(m, _BASELINE_KEYS)}")
     return 0
 
 
@@ -333,8 +339,11 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['checkpoint']} on {result['dataset']} ({result['split']}, threshold {result['threshold']:.3f})")
+    print(
+        f"{result['checkpoint']} on {result['dataset']} ({result['split']}, scored on {result['scoring']}, "
+        f"threshold {result['threshold']:.3f})"
+    )
     print(f"model: {_fmt(result['metrics'])}")
     for kind, m in result["baselines"].items():
-        print(f"baseline {kind}: {_fmt(m, ('nll', 'f1', 'frame_acc', 'pred_pos_rate'))}")
+        print(f"baseline {kind}: {_fmt(m, _BASELINE_KEYS)}")
     return 0

@@ -346,4 +346,5 @@ def cmd_evaluate(args) -> int:
     print(f"model: {_fmt(result['metrics'])}")
     for kind, m in result["baselines"].items():
         print(f"baseline {kind}: {_fmt(m, _BASELINE_KEYS)}")
+    print(f"the model reads {result['inputs']} at each step")
     return 0

@@ -18,6 +18,7 @@ from musicgen.config import TrainConfig, from_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, DataError
 from musicgen.nn.notes import decide_grid
+from musicgen.nn.onsets import describe_inputs
 from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from musicgen.training.device import autocast, one_thread, resolve_device
@@ -183,7 +184,7 @@ def evaluate_checkpoint(
 ) -> dict:
     """Recompute a checkpoint's metrics on a dataset split; threshold None reuses the checkpoint's own.
 
-    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, metrics, baselines};
+    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, inputs, metrics, baselines};
     `scoring` says how the split's rows were cut: "whole pieces" (each step once, with its whole past) or "windows".
     """
     if split not in ("train", "valid", "test"):
@@ -222,6 +223,7 @@ def evaluate_checkpoint(
         "scoring": ds.report.get("scoring", "windows"),
         "threshold": thr,
         "onset_threshold": metrics.get("onset_threshold"),
+        "inputs": describe_inputs(model.cfg),
         "metrics": metrics,
         "baselines": _baselines_on(ds, split, data, dev, onsets),
     }

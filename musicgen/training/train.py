@@ -113,6 +113,8 @@ def run_training(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
     model_cfg = fit_model_to_data(model_cfg, ds)
+    if train_cfg.monitor == "onset_f1" and not model_cfg.onsets:
+        raise TrainingError(f"dataset {ds.name} is hold-only and has no onset F1; use --monitor nll or f1_best")
     train_np, _train_len = ds.split("train")
     valid_np, _valid_len = ds.split("valid")
     if len(train_np) == 0 or len(valid_np) == 0:

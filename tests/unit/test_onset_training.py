@@ -61,7 +61,7 @@ def run_json(capsys, *argv):
 @pytest.mark.parametrize("head", ["independent", "nade"])
 def test_an_onset_model_trains_and_reports_onset_f1_for_itself_and_each_baseline(home, tmp_path, capsys, head):
     data = write_dataset(tmp_path / "onsets")
-    extra = ["--position"] if head == "independent" else ["--nade-hidden", "8"]
+    extra = ["--position", "--monitor", "onset_f1"] if head == "independent" else ["--nade-hidden", "8"]
     s = run_json(
         capsys, "train", "--data", str(data), "--head", head, "--epochs", "1", "--threads", "1", "--json", *TINY_ARGS, *extra
     )
@@ -102,3 +102,5 @@ def test_hold_only_datasets_keep_todays_metrics_and_refuse_position(home, tmp_pa
     assert "scored on windows" in capsys.readouterr().out
     assert main(["train", "--data", str(data), "--epochs", "1", "--position", *TINY_ARGS]) == 2
     assert "--position reads the beat of onset-aware data" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--epochs", "1", "--monitor", "onset_f1", *TINY_ARGS]) == 2
+    assert "has no onset F1" in capsys.readouterr().err

@@ -20,6 +20,11 @@ BENCHMARK_HELP = (
     "JSB_Chorales.mat as distributed with the TCN repository; it keeps its own train/valid/test split. "
     f"A file under MUSICGEN_HOME, the team's JSB copy, or under a folder listed in {ALLOWED_PATHS_ENV}."
 )
+RESTRIKE_HELP = (
+    "Notes struck on the step where the previous note of their key ends (or before it): a roll without onsets "
+    "would join each to the note before it."
+)
+MERGED_HELP = "Notes struck on the same step as another note of their key: the grid is too coarse to keep both."
 MAX_STAT_WINDOWS = 400  # windows measured for the histograms: a fair sample, fast on 2 cores
 
 
@@ -63,6 +68,23 @@ def window_figures(ds, split: str = "train") -> tuple:
     return plots.window_histograms(_window_metrics(str(ds.path), ds.id, split), split)
 
 
+def row_unit(ds, split: str) -> str:
+    """Return what a row of `split` is: "pieces" when valid and test hold whole pieces, else "windows"."""
+    return "pieces" if split != "train" and ds.scoring == "whole pieces" else "windows"
+
+
+def form_line(ds) -> str:
+    """Return one sentence on what the dataset's cells hold and how its valid and test rows are scored."""
+    if ds.onsets:
+        pedal = "on" if ds.config.pedal else "off"
+        form = f"Onset-aware rolls (sustain pedal {pedal}): each cell is off, struck at this step, or held from the step before."
+    else:
+        form = "Hold-only rolls (this source has no onsets): each cell is sounding or not."
+    if ds.scoring == "whole pieces":
+        return form + " Valid and test hold whole pieces, so each of their steps is scored once, with its whole past."
+    return form + " Valid and test are windows, as train."
+
+
 def ready_message(report: dict) -> tuple[str, list[str], list[dict]]:
     """Return (the 'ready' line, warnings about the split, the skipped files' rows) for a build's report."""
     stats = report.get("stats", {})
@@ -72,7 +94,15 @@ def ready_message(report: dict) -> tuple[str, list[str], list[dict]]:
     kept = stats.get("files_ok")
     files = f"{kept} file{'s' * (kept != 1)} kept, {len(skipped)} skipped; " if kept is not None else ""
     counts = " / ".join(str(windows.get(s, 0)) for s in ("train", "valid", "test"))
-    line = f"Dataset **{report['name']}** ready ({how}): {files}{counts} train / valid / test windows."
+    pieces = report.get("scoring") == "whole pieces" and report.get("form") == "onsets"
+    unit = "train windows / valid / test pieces" if pieces else "train / valid / test windows"
+    line = f"Dataset **{report['name']}** ready ({how}): {files}{counts} {unit}."
+    if report.get("form") == "onsets":
+        line += (
+            f" {stats.get('restrikes', 0):,} re-struck notes kept apart, {stats.get('pedal_extended', 0):,} held by the pedal."
+        )
     asked = tuple((report.get("config") or {}).get("split") or ())
-    warnings = split_warnings(windows, asked) if windows and len(asked) == 3 else []
+    # Whole pieces differ in length: judge the split on its steps (a window's worth of steps per window).
+    sizes = {s: n // max(1, (report.get("config") or {}).get("hop", 64)) for s, n in stats.get("steps_per_split", {}).items()}
+    warnings = split_warnings(sizes if pieces else windows, asked) if windows and len(asked) == 3 else []
     return line, warnings, skipped

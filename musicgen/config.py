@@ -56,6 +56,9 @@ class DataConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)  # file-level train/valid/test shares
     seed: int = 0  # seed of the file-level split
     max_file_mb: float = 20.0  # larger files are skipped
+    # The sustain pedal (CC64 >= 64) holds a note released under it until the pedal is lifted or the pitch is
+    # struck again, as a piano sounds; False reads note-offs as written (musicgen.data.midi).
+    pedal: bool = True
 
     def __post_init__(self):
         if self.fs is not None:
@@ -84,6 +87,7 @@ class DataConfig:
             f"split must be three non-negative shares summing to 1, got {self.split}",
         )
         _check(_finite_positive(self.max_file_mb), f"max_file_mb must be a positive number, got {self.max_file_mb}")
+        _check(isinstance(self.pedal, bool), f"pedal must be true or false, got {self.pedal!r}; e.g. --pedal off")
 
     @property
     def n_notes(self) -> int:

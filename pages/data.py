@@ -56,10 +56,18 @@ with st.form("data_form"):
     hop = int(c2.number_input("hop (steps)", 1, 4096, d.hop, key="data_hop"))
     low, high = c3.slider("pitch range (MIDI, high exclusive)", 0, 128, (d.low, d.high), key="data_range")
     seed = int(c4.number_input("split seed", 0, 10**6, d.seed, key="data_seed"))
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     train_share = c1.number_input("train share", 0.0, 1.0, d.split[0], 0.05, key="data_train")
     valid_share = c2.number_input("valid share", 0.0, 1.0, d.split[1], 0.05, key="data_valid")
     test_share = c3.number_input("test share", 0.0, 1.0, d.split[2], 0.05, key="data_test")
+    pedal = c4.toggle(
+        "sustain pedal",
+        d.pedal,
+        key="data_pedal",
+        disabled=source == SOURCES[1],
+        help="On: a note released while the sustain pedal (CC64) is down sounds until the pedal is lifted or the key "
+        "is struck again, as a piano sounds. Off: notes end where the file releases them. Benchmark files have no pedal.",
+    )
     submitted = st.form_submit_button("Preprocess", type="primary", key="data_build")
 
 if submitted:
@@ -76,6 +84,7 @@ if submitted:
         high=high,
         split=(train_share, valid_share, test_share),
         seed=seed,
+        pedal=pedal,
     )
     out = call("Checking the dataset name", dataset_dir, name.strip())  # a bare name under MUSICGEN_HOME/data
     sources = None
@@ -124,9 +133,16 @@ c = st.columns(7)  # one number each: a "92 / 51 / 12" value was cut off in a na
 c[0].metric("files used", stats.get("files_ok", "?"))
 c[1].metric("files skipped", stats.get("files_skipped", 0))
 for col, s in zip(c[2:5], ("train", "valid", "test"), strict=True):
-    col.metric(f"{s} windows", len(ds.split(s)[0]))
+    col.metric(f"{s} {prep.row_unit(ds, s)}", len(ds.split(s)[0]))
 c[5].metric("density", f"{stats.get('density', 0):.2%}")
 c[6].metric("mean polyphony", f"{stats.get('mean_polyphony', 0):.2f}")
+st.caption(prep.form_line(ds))
+if ds.onsets:
+    c = st.columns(4)
+    c[0].metric("notes", f"{stats.get('notes', 0):,}")
+    c[1].metric("re-struck notes kept apart", f"{stats.get('restrikes', 0):,}", help=prep.RESTRIKE_HELP)
+    c[2].metric("notes held by the pedal", f"{stats.get('pedal_extended', 0):,}")
+    c[3].metric("notes merged on the grid", f"{stats.get('merged_notes', 0):,}", help=prep.MERGED_HELP)
 c1, c2, c3 = st.columns(3)
 c1.plotly_chart(plots.pitch_figure(stats.get("pitch_histogram"), ds.config.low), key="data_pitch", width="stretch")
 figs = call("Measuring windows", prep.window_figures, ds)

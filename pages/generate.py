@@ -51,7 +51,16 @@ with st.form("gen_form"):
     seed = int(c3.number_input("seed", 0, 2**31 - 1, 0, key="gen_seed"))
     tempo = float(c4.number_input("tempo (bpm)", 30.0, 300.0, 100.0, key="gen_tempo"))
     c1, c2, c3, c4 = st.columns(4)
-    temperature = c1.number_input("temperature (sample)", 0.05, 5.0, 1.0, step=0.05, key="gen_temperature")
+    temperature = c1.number_input(
+        "temperature (0 = the checkpoint's)",
+        0.0,
+        5.0,
+        0.0,
+        step=0.05,
+        key="gen_temperature",
+        help="sample strategy: < 1 sharper, > 1 wilder. 0: the temperature chosen on validation when the model was "
+        "trained (its samples closest to the data), 0.8 for older checkpoints",
+    )
     threshold = c2.number_input("threshold (0 = the checkpoint's best)", 0.0, 0.99, 0.0, step=0.05, key="gen_threshold")
     top_k = int(c3.number_input("top-k (topk)", 1, 84, 4, key="gen_topk"))
     floor = c4.number_input("floor (topk)", 0.0, 0.99, 0.05, step=0.01, key="gen_floor")
@@ -86,7 +95,7 @@ if go:
     else:
         options = {
             "strategy": strategy,
-            "temperature": temperature,
+            "temperature": temperature or None,
             "threshold": threshold or None,
             "top_k": top_k,
             "floor": floor,

@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JSB_MAT = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"  # the benchmark's split; see its README there
+PIANO_DIR = ROOT.parent / "shared" / "data" / "piano"  # 92 real piano MIDI files: re-strikes, pedal, tempo changes
 
 
 @pytest.fixture
@@ -29,3 +30,12 @@ def jsb_mat() -> Path:
             pytrace=False,
         )
     return JSB_MAT
+
+
+@pytest.fixture(scope="session")
+def piano_files() -> list[Path]:
+    """Return the team's real piano MIDI files, sorted; fail (not skip) with where they belong when they are missing."""
+    files = sorted(PIANO_DIR.glob("*.mid"))
+    if not files:
+        pytest.fail(f"no MIDI files in {PIANO_DIR}: the piano tests read the team's copy in ../shared/data/piano/", pytrace=False)
+    return files

@@ -32,6 +32,13 @@ def register(sub) -> None:
     p.add_argument("--split", default=None, help="train,valid,test shares of the files (default 0.8,0.1,0.1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the file-level split (default 0)")
     p.add_argument("--max-file-mb", type=float, default=None, help="skip MIDI files larger than this (default 20)")
+    p.add_argument(
+        "--pedal",
+        choices=["on", "off"],
+        default=None,
+        help="on: the sustain pedal (CC64) holds released notes until it is lifted, as a piano sounds (default); "
+        "off: note-offs as written",
+    )
     p.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic", help="MIDI parser (default symusic)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0: none)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
@@ -48,6 +55,8 @@ def _config(args):
 
     names = ("seq_len", "hop", "windows", "steps_per_beat", "fs", "low", "high", "seed", "max_file_mb")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if args.pedal is not None:
+        given["pedal"] = args.pedal == "on"
     if args.split is not None:
         try:
             given["split"] = tuple(float(s) for s in args.split.split(","))
@@ -101,6 +110,8 @@ def cmd_preprocess(args) -> int:
         "files_ok": st["files_ok"],
         "files_skipped": skipped,
         "windows": st["windows"],
+        "form": report.get("form", "hold"),
+        "scoring": report.get("scoring", "windows"),
         "notes": st["notes"],
         "dropped_notes": st["dropped_notes"],
         "steps": st["steps"],
@@ -108,6 +119,13 @@ def cmd_preprocess(args) -> int:
         "mean_polyphony": st["mean_polyphony"],
         "seconds": round(report.get("seconds", 0.0), 3),
     }
+    if summary["form"] == "onsets":
+        summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
+        summary["files"] = [
+            {k: f.get(k) for k in ("file", "notes", "restrikes", "pedal_extended", "merged_notes", "split")}
+            for f in report["files"]
+            if f["status"] == "ok"
+        ]
     if "key_map" in report:
         summary["key_map"] = report["key_map"]
     if args.json:
@@ -119,7 +137,21 @@ def cmd_preprocess(args) -> int:
         f"  files: {st['files_ok']} ok, {len(skipped)} skipped; "
         f"notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})"
     )
-    print(f"  windows: train {w['train']}, valid {w['valid']}, test {w['test']} of {report['config']['seq_len']} steps")
+    if summary["form"] == "onsets":
+        print(
+            f"  onset-aware rolls (pedal {'on' if report['config'].get('pedal', True) else 'off'}): "
+            f"{st['restrikes']:,} re-struck notes kept apart, {st['pedal_extended']:,} notes held by the pedal, "
+            f"{st['merged_notes']:,} notes struck on an occupied step (finer than the grid)"
+        )
+    else:
+        print("  hold-only rolls (this format has no onsets)")
+    if summary["scoring"] == "whole pieces":
+        print(
+            f"  train: {w['train']} windows of {report['config']['seq_len']} steps; valid {w['valid']}, test {w['test']} "
+            f"whole pieces (each step scored once, with its whole past)"
+        )
+    else:
+        print(f"  windows: train {w['train']}, valid {w['valid']}, test {w['test']} of {report['config']['seq_len']} steps")
     print(f"  density {st['density']:.2%}, mean polyphony {st['mean_polyphony']:.2f}, empty steps {st['empty_step_share']:.1%}")
     for row in skipped:
         print(f"  skipped {row['file']}: {row['reason']}")

@@ -39,8 +39,9 @@ def register(sub) -> None:
     s.add_argument(
         "--temperature",
         type=float,
-        default=0.8,
-        help="divides the logits: < 1 sharper, > 1 wilder (default 0.8: the demo model is closest to the data there)",
+        default=None,
+        help="divides the logits: < 1 sharper, > 1 wilder (default: the checkpoint's, chosen on validation as the one whose "
+        "samples are closest to the data; 0.8 for checkpoints from before that)",
     )
     s.add_argument("--threshold", type=float, help="threshold strategy: note probability to play (default: the checkpoint's)")
     s.add_argument("--top-k", type=int, default=4, help="topk strategy: notes per step (default 4)")

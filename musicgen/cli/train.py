@@ -250,8 +250,10 @@ def cmd_train(args) -> int:
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return NonFiniteError.exit_code
-    # Training is over: a late SIGTERM has nothing left to stop, and the summary below is only printing.
+    # Training is over: a late SIGTERM has nothing left to stop; what follows chooses the sampling temperature and prints.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    if summary.get("status") == "finished":
+        summary["sampling"] = _store_temperature(summary)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -263,10 +265,44 @@ def cmd_train(args) -> int:
             print(f"best valid (epoch {summary['best_epoch']}, threshold {summary['threshold']:.3f}): {_fmt(summary['best'])}")
         if summary["test"]:
             print(f"test: {_fmt(summary['test'])}")
+        if summary.get("sampling"):
+            print(_temperature_line(summary["sampling"]))
         for kind, by_split in summary["baselines"].items():
             m = by_split.get("test") or by_split.get("valid")
             print(f"baseline {kind}: {_fmt(m, _BASELINE_KEYS)}")
     return 0
+
+
+def _store_temperature(summary: dict) -> dict | None:
+    """Choose the finished run's sampling temperature on validation and store it in its best.pt; return what was chosen."""
+    from pathlib import Path
+
+    from musicgen.data.datasets import load_dataset
+    from musicgen.errors import MusicgenError
+    from musicgen.music.temperature import choose_temperature
+    from musicgen.runs import store
+    from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+
+    best = Path(summary["checkpoint"]).parent / "best.pt"
+    try:
+        ckpt = load_checkpoint(best)
+        config = store.get_run(ckpt["run_id"])["config"]
+        ds = load_dataset(config.get("data_path") or config["data"])
+        chosen = choose_temperature(model_from_checkpoint(ckpt), ds)
+        save_checkpoint(best, ckpt | {"sampling": chosen})
+    except MusicgenError as e:  # the model stays usable: generation falls back to the default temperature
+        return {"error": str(e)}
+    return {k: chosen[k] for k in ("temperature", "segments", "grid")}
+
+
+def _temperature_line(sampling: dict) -> str:
+    if "error" in sampling:
+        return f"sampling temperature: not chosen ({sampling['error']}); generation uses 0.8"
+    row = next(r for r in sampling["grid"] if r["temperature"] == sampling["temperature"])
+    return (
+        f"sampling temperature {sampling['temperature']:g}, chosen on {sampling['segments']} validation segments "
+        f"(its samples {row['distance']:.2f} standard deviations from the data on average)"
+    )
 
 
 def _run_record(row: dict) -> dict:

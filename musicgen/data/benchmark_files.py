@@ -16,6 +16,7 @@ import numpy as np
 
 from musicgen.config import MAX_SEQ_LEN, DataConfig
 from musicgen.data.rolls import (
+    HOLD,
     MAX_DATASET_CELLS,
     SPLITS,
     base_report,
@@ -164,8 +165,19 @@ def build_from_benchmark(path: Path, out: Path, cfg: DataConfig | None = None) -
         "used_pitches": [used[0], used[-1]] if used else [],
         "dropped_cells": dropped,
     }
+    # No note boundaries in this format: hold-only rolls, as the published figures were measured on them.
     report = base_report(
-        key, out, [str(path)], cfg, parser="benchmark", whole_sequences=whole, key_map=key_map, stats=stats, files=rows
+        key,
+        out,
+        [str(path)],
+        cfg,
+        parser="benchmark",
+        whole_sequences=whole,
+        key_map=key_map,
+        stats=stats,
+        files=rows,
+        form=HOLD,
+        scoring="whole pieces" if whole else "windows",
     )
     write_dataset(out, windows, report)
     return report | {"cached": False}

@@ -16,12 +16,14 @@ from musicgen.config import DataConfig, to_dict
 from musicgen.data.corpora import BUILTINS, bach_midi_dir
 from musicgen.data.midi import PARSERS
 from musicgen.data.rolls import (
+    ONSETS,
     SPLITS,
     assign_splits,
     base_report,
     cached_report,
     check_dataset_cells,
     cut_windows,
+    piece_picks,
     roll_statistics,
     too_many_windows,
     window_picks,
@@ -100,7 +102,7 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
     t0 = time.perf_counter()
     given = list(sources)
     items, skipped = collect_items(_expand_builtins(given, workers), cfg)
-    params = json.dumps({"config": to_dict(cfg), "parser": parser, "builder": 1}, sort_keys=True)
+    params = json.dumps({"config": to_dict(cfg), "parser": parser, "builder": 2}, sort_keys=True)
     key = hashlib.sha256((fingerprint(items, skipped) + params).encode()).hexdigest()[:16]
     hit = cached_report(out, key)
     if hit is not None:
@@ -122,40 +124,49 @@ def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None
     by_split = {s: [] for s in SPLITS}
     for r, lab in zip(ok, labels, strict=True):
         by_split[SPLITS[lab]].append(r)
-        rows.append(
-            {
-                "file": r["file"],
-                "status": "ok",
-                "reason": "",
-                "notes": r["info"]["notes"],
-                "steps": r["info"]["steps"],
-                "dropped_notes": r["info"]["dropped_notes"],
-                "split": SPLITS[lab],
-            }
-        )
+        rows.append({"file": r["file"], "status": "ok", "reason": ""} | _counts(r["info"]) | {"split": SPLITS[lab]})
     rows += [
-        {k: r[k] for k in ("file", "status", "reason")} | {"notes": 0, "steps": 0, "dropped_notes": 0, "split": None}
-        for r in results
-        if r["status"] != "ok"
+        {k: r[k] for k in ("file", "status", "reason")} | _counts({}) | {"split": None} for r in results if r["status"] != "ok"
     ]
     rows = sorted(rows + skipped, key=lambda r: r["file"])
-    picks = {s: window_picks([r["roll"] for r in rs], cfg) for s, rs in by_split.items()}
-    check_dataset_cells(sum(len(p) for p in picks.values()), cfg.seq_len, cfg.n_notes)  # all splits, before any is cut
+    # Valid and test hold whole pieces, so that each of their steps is scored once and with its whole past;
+    # train keeps the overlapping windows it learns from. `--windows first` keeps one window per file everywhere.
+    whole = cfg.windows == "all"
+    picks = {
+        s: piece_picks([r["roll"] for r in rs]) if whole and s != "train" else window_picks([r["roll"] for r in rs], cfg)
+        for s, rs in by_split.items()
+    }
+    seq_lens = {s: max([p[2] for p in picks[s]], default=1) if whole and s != "train" else cfg.seq_len for s in SPLITS}
+    cells = sum(len(picks[s]) * seq_lens[s] * cfg.n_notes for s in SPLITS)
+    check_dataset_cells(sum(len(p) for p in picks.values()), cfg.seq_len, cfg.n_notes, cells)  # all splits, before any is cut
     windows = {
-        s: cut_windows([r["roll"] for r in rs], [r["file"] for r in rs], cfg, picks=picks[s]) for s, rs in by_split.items()
+        s: cut_windows(
+            [r["roll"] for r in rs], [r["file"] for r in rs], cfg, seq_lens[s], picks[s], [r["info"]["bar_steps"] for r in rs]
+        )
+        for s, rs in by_split.items()
     }
     stats = roll_statistics([r["roll"] for r in ok])
     stats = {
         "files_ok": len(ok),
         "files_skipped": len(rows) - len(ok),
-        "notes": int(sum(r["info"]["notes"] for r in ok)),
-        "dropped_notes": int(sum(r["info"]["dropped_notes"] for r in ok)),
+        **{k: int(sum(r["info"][k] for r in ok)) for k in COUNTS},
         "drum_notes": int(sum(r["info"]["drum_notes"] for r in ok)),
+        "onsets": int(sum(int((r["roll"] == 2).sum()) for r in ok)),
         "files": {s: len(rs) for s, rs in by_split.items()},
         "windows": {s: len(w["x"]) for s, w in windows.items()},
         "steps_per_split": {s: int(sum(r["info"]["steps"] for r in rs)) for s, rs in by_split.items()},
         **stats,
     }
-    report = base_report(key, out, given, cfg, parser=parser, stats=stats, files=rows)
+    report = base_report(
+        key, out, given, cfg, parser=parser, form=ONSETS, scoring="whole pieces" if whole else "windows", stats=stats, files=rows
+    )
     write_dataset(out, windows, report)
     return report | {"cached": False, "seconds": time.perf_counter() - t0}
+
+
+# What each file's row counts (musicgen.data.midi.roll_from_notes), summed in the report's stats.
+COUNTS = ("notes", "steps", "dropped_notes", "restrikes", "merged_notes", "pedal_extended")
+
+
+def _counts(info: dict) -> dict:
+    return {k: int(info.get(k, 0)) for k in COUNTS}

@@ -77,6 +77,9 @@ def load_dataset(ref: str) -> Dataset:
             arrays = {k: z[k] for k in z.files}
         cfg = from_dict(DataConfig, report["config"])
         fields = {name: arrays[name] for name in SPLITS} | {f"{s}_lengths": arrays[f"{s}_lengths"] for s in SPLITS}
+        # Datasets of version 1 have no bar lengths (and hold-only rolls); Dataset.positions gives zeros then.
+        fields["starts"] = {s: arrays[f"{s}_starts"] for s in SPLITS if f"{s}_starts" in arrays}
+        fields["bar_steps"] = {s: arrays[f"{s}_bar_steps"] for s in SPLITS if f"{s}_bar_steps" in arrays}
     except (OSError, ValueError, KeyError) as e:
         raise DataError(
             f"{path} is not a readable dataset ({str(e)[:120]}); rebuild it with `python -m musicgen preprocess`"

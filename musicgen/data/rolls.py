@@ -1,7 +1,14 @@
-"""The dataset format: windows cut from rolls, their statistics, and the npz + report.json files."""
+"""The dataset format: windows cut from rolls, their statistics, and the npz + report.json files.
+
+A dataset has a form (report.json "form"): "onsets" (built from MIDI: cells OFF/HELD/ONSET, musicgen.data.midi)
+or "hold" (benchmark files, and datasets built before onsets: 0/1, 1 sounding). Its valid and test splits are
+scored on whole pieces ("scoring": "whole pieces": one row per file, each step once with its whole past) or
+on windows ("windows": overlapping ones from `--windows first` builds made before, or one per file).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -16,7 +23,8 @@ from musicgen.paths import atomic_write
 SPLITS = ("train", "valid", "test")
 
 
-FORMAT, VERSION = "musicgen-dataset", 1
+FORMAT, VERSION = "musicgen-dataset", 2  # 2: form, scoring and *_bar_steps
+ONSETS, HOLD = "onsets", "hold"
 
 # Limits checked before the windows are allocated. One file may give at most 4,096 windows: 9 hours of
 # music at the defaults (4 steps per beat, hop 64), where a crafted 36-byte file (one note held a million
@@ -41,12 +49,32 @@ class Dataset:
     train_lengths: np.ndarray
     valid_lengths: np.ndarray
     test_lengths: np.ndarray
+    # Where each row lies in its piece: its first step (int64 (n,)) and the steps per bar of its piece
+    # (int64 (n,), 0 when unknown); {split: array}. Empty for datasets that do not store them.
+    starts: dict = dataclasses.field(default_factory=dict)
+    bar_steps: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def onsets(self) -> bool:
+        """True when the rolls are onset-aware (OFF/HELD/ONSET cells), False for hold-only 0/1 rolls."""
+        return self.report.get("form") == ONSETS
+
+    @property
+    def scoring(self) -> str:
+        """How valid and test rows are cut: "whole pieces" or "windows"."""
+        return self.report.get("scoring", "windows")
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Return (rolls, lengths) of split `name`."""
         if name not in SPLITS:
             raise DataError(f"unknown split {name!r}; use one of {list(SPLITS)}")
         return getattr(self, name), getattr(self, f"{name}_lengths")
+
+    def positions(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return (first step, steps per bar) int64 (n,) of the rows of split `name` (zeros where not stored)."""
+        n = len(self.split(name)[0])
+        zeros = np.zeros(n, dtype=np.int64)
+        return self.starts.get(name, zeros), self.bar_steps.get(name, zeros)
 
 
 def window_starts(steps: int, cfg: DataConfig) -> list[int]:
@@ -72,9 +100,10 @@ def too_many_windows(steps: int, cfg: DataConfig) -> str | None:
     )
 
 
-def check_dataset_cells(windows: int, seq_len: int, n_notes: int) -> None:
-    """Raise DataError when `windows` windows of (seq_len, n_notes) exceed MAX_DATASET_CELLS, before they are allocated."""
-    cells = windows * seq_len * n_notes
+def check_dataset_cells(windows: int, seq_len: int, n_notes: int, cells: int | None = None) -> None:
+    """Raise DataError when `windows` windows of (seq_len, n_notes) (or `cells` given) exceed MAX_DATASET_CELLS, before
+    they are allocated."""
+    cells = windows * seq_len * n_notes if cells is None else cells
     if cells > MAX_DATASET_CELLS:
         raise DataError(
             f"the dataset would hold {windows:,} windows of {seq_len:,} steps x {n_notes} notes = {cells:,} cells "
@@ -110,15 +139,24 @@ def window_picks(rolls: list[np.ndarray], cfg: DataConfig, seq_len: int | None =
     return picks
 
 
-def cut_windows(rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_len: int | None = None, picks=None) -> dict:
-    """Return {x, lengths, files, starts} of the non-silent windows of `rolls`, padded to `seq_len` (default cfg.seq_len).
+def piece_picks(rolls: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """Return (roll index, 0, steps) of each roll with a sounding step: whole pieces, each step scored once."""
+    return [(k, 0, len(r)) for k, r in enumerate(rolls) if len(r) and r.any()]
 
-    `picks` (from `window_picks`) saves listing them again. Raises DataError past MAX_DATASET_CELLS.
+
+def cut_windows(
+    rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_len: int | None = None, picks=None, bar_steps=None
+) -> dict:
+    """Return {x, lengths, files, starts, bar_steps} of the non-silent windows of `rolls`, padded to `seq_len` (default
+    cfg.seq_len); `bar_steps` (one int per roll, steps per bar of its piece) defaults to 0.
+
+    `picks` (from `window_picks` or `piece_picks`) saves listing them again. Raises DataError past MAX_DATASET_CELLS.
     """
     seq_len = seq_len or cfg.seq_len
     picks = window_picks(rolls, cfg, seq_len) if picks is None else picks
     n_notes = rolls[0].shape[1] if rolls else cfg.n_notes
     check_dataset_cells(len(picks), seq_len, n_notes)
+    bars = np.zeros(len(rolls), dtype=np.int64) if bar_steps is None else np.asarray(bar_steps, dtype=np.int64)
     x = np.zeros((len(picks), seq_len, n_notes), dtype=np.uint8)
     for j, (k, s, n) in enumerate(picks):
         x[j, :n] = rolls[k][s : s + n]
@@ -127,16 +165,17 @@ def cut_windows(rolls: list[np.ndarray], names: list[str], cfg: DataConfig, seq_
         "lengths": np.array([p[2] for p in picks], dtype=np.int64),
         "files": np.array([names[p[0]] for p in picks], dtype=str),
         "starts": np.array([p[1] for p in picks], dtype=np.int64),
+        "bar_steps": bars[[p[0] for p in picks]] if picks else np.zeros(0, dtype=np.int64),
     }
 
 
 def roll_statistics(rolls: list[np.ndarray]) -> dict:
-    """Return density, polyphony, empty-step share and pitch histogram over the real steps of `rolls`."""
+    """Return density, polyphony, empty-step share and pitch histogram over the real steps of `rolls` (sounding cells)."""
     steps = sum(len(r) for r in rolls)
     if steps == 0:
         return {"steps": 0, "density": 0.0, "mean_polyphony": 0.0, "empty_step_share": 0.0, "pitch_histogram": []}
-    hist = np.sum([r.sum(axis=0, dtype=np.int64) for r in rolls], axis=0)
-    per_step = np.concatenate([r.sum(axis=1, dtype=np.int64) for r in rolls])
+    hist = np.sum([(r > 0).sum(axis=0, dtype=np.int64) for r in rolls], axis=0)
+    per_step = np.concatenate([(r > 0).sum(axis=1, dtype=np.int64) for r in rolls])
     sounding = per_step > 0
     return {
         "steps": int(steps),
@@ -153,6 +192,7 @@ def write_dataset(out: Path, splits: dict, report: dict) -> None:
     for name in SPLITS:
         w = splits[name]
         arrays.update({name: w["x"], f"{name}_lengths": w["lengths"], f"{name}_files": w["files"], f"{name}_starts": w["starts"]})
+        arrays[f"{name}_bar_steps"] = w.get("bar_steps", np.zeros(len(w["x"]), dtype=np.int64))
     out = Path(out)
     with atomic_write(out / "dataset.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # uncompressed: loads in milliseconds; rolls are small

@@ -14,6 +14,12 @@ ancestral sampling, each conditional at the temperature; `threshold` is greedy d
 on when its conditional exceeds the threshold); `max_polyphony` stops switching notes on after that
 many. `topk` and `min_notes` need every note's probability at once, which such a head does not
 have: they are refused with a one-line message (`floor` and `top_k` belong to `topk` only).
+
+An onset model (musicgen.nn.onsets) decides, note by note, whether each note sounds and, where it
+sounded before, whether it is struck again; its rolls are three-state (0 off, 1 held, 2 struck), so
+a re-struck note is written as two MIDI notes. It generates like the nade head (sample, threshold;
+max_polyphony caps the sounding notes) and reads the position in the beat and bar (4/4 from the
+primer's first step, or `bar_steps`).
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import torch
 
 from musicgen.config import DataConfig
 from musicgen.data.datasets import dataset_excerpt, dataset_exists, load_dataset
-from musicgen.data.midi import roll_from_midi
+from musicgen.data.midi import onset_roll, roll_from_midi
 from musicgen.errors import ConfigError, MidiError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.nn.notes import decide
+from musicgen.nn.onsets import input_from_steps, output_width, step_from_units
 from musicgen.training.device import one_thread
 
 STRATEGIES = ("sample", "threshold", "topk")
@@ -41,6 +48,16 @@ def default_threshold(ckpt: dict) -> float:
     """Return the checkpoint's validation-best F1 threshold, or 0.5 when it has none."""
     t = ckpt.get("threshold")
     return float(t) if t is not None and 0 < float(t) < 1 else 0.5
+
+
+# The sampling temperature of checkpoints trained before each stored its own: tuned on the demo chorale model.
+LEGACY_TEMPERATURE = 0.8
+
+
+def default_temperature(ckpt: dict) -> float:
+    """Return the checkpoint's sampling temperature chosen on validation (musicgen.music.temperature), or 0.8 without one."""
+    t = (ckpt.get("sampling") or {}).get("temperature")
+    return float(t) if t is not None and math.isfinite(float(t)) and float(t) > 0 else LEGACY_TEMPERATURE
 
 
 def step_seconds(cfg: DataConfig, tempo_bpm: float = 120.0) -> float:
@@ -150,16 +167,25 @@ def choose_notes(
     return torch.zeros_like(probs).scatter_(1, order, keep.to(probs.dtype))
 
 
-def _check_primer(primer, steps: int, n_notes: int) -> np.ndarray:
+def note_by_note(model) -> bool:
+    """Return True when the model decides a step's notes one by one (nade head, onset model): no topk, no min_notes."""
+    return not model.independent_notes or bool(getattr(model.cfg, "onsets", False))
+
+
+def _check_primer(primer, steps: int, n_notes: int, onsets: bool = False, samples: int = 1) -> np.ndarray:
+    """Return the primer (steps, N) or one per sample (samples, steps, N) as float: three-state for an onset model."""
     primer = np.asarray(primer)
-    if primer.ndim != 2 or primer.shape[1] != n_notes:
+    batch = primer.ndim == 3 and primer.shape[0] == samples
+    if not (primer.ndim == 2 or batch) or primer.shape[-1] != n_notes:
         raise ConfigError(
             f"primer must be a roll (steps, {n_notes}), got shape {primer.shape}; convert it with the model's pitch range"
         )
-    if primer.shape[0] >= steps:
+    if primer.shape[-2] >= steps:
         raise ConfigError(
-            f"the primer has {primer.shape[0]} steps but only {steps} were asked for; ask for more steps or use a shorter primer"
+            f"the primer has {primer.shape[-2]} steps but only {steps} were asked for; ask for more steps or use a shorter primer"
         )
+    if onsets:  # three states; a hold-only primer's notes are struck where they start
+        return np.stack([onset_roll(p) for p in primer]) if batch else onset_roll(primer).astype(np.float32)
     return (primer > 0).astype(np.float32)
 
 
@@ -179,19 +205,34 @@ def generate(
     seed: int = 0,
     device="cpu",
     recompute: bool = False,
+    bar_steps: int | None = None,
 ) -> np.ndarray:
     """Generate `samples` rolls of `steps` steps; return uint8 (samples, steps, N), primer included at the start.
 
-    Without a primer the model starts from one silent step (not part of the output). The same
+    An onset model's rolls are three-state (0 off, 1 held, 2 struck); `bar_steps` is its bar in steps
+    (default 4 beats).
+
+    `primer` is a roll (P, N), or one per sample (samples, P, N). Without a primer the model starts from one silent
+    step (not part of the output). The same
     seed and options give the same rolls. `recompute=True` runs the whole prefix through
     `model.forward` at every step instead of carrying the state: same output, quadratic cost
     (kept for the benchmark and as a check of the step-by-step path).
     """
     n = model.cfg.n_notes
-    independent = model.independent_notes
+    onsets = bool(getattr(model.cfg, "onsets", False))
+    independent = not note_by_note(model)
     check_options(steps, strategy, temperature, threshold, top_k, floor, max_polyphony, min_notes, samples, n, independent)
-    prime = _check_primer(primer, steps, n) if primer is not None else np.zeros((0, n), np.float32)
+    prime = _check_primer(primer, steps, n, onsets, samples) if primer is not None else np.zeros((0, n), np.float32)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    units = output_width(model.cfg) if onsets else n
+    bar = torch.tensor(4 * (model.cfg.steps_per_beat or 4) if bar_steps is None else int(bar_steps), device=device)
+
+    def model_input(x: torch.Tensor, t: int) -> torch.Tensor:
+        """The model's input of step t (S, N) (t = -1: the silent step before a piece without primer)."""
+        if not onsets:
+            return x
+        return input_from_steps(x, model.cfg, torch.full((samples,), t, device=device), bar)
+
     was_training = model.training
     model.eval()
     # One step of a small batch is too small to split across threads; on a shared CPU the extra
@@ -199,26 +240,29 @@ def generate(
     try:
         with one_thread():
             out = torch.zeros(samples, steps, n, device=device)  # (S, T, N)
-            p = prime.shape[0]
-            out[:, :p] = torch.from_numpy(prime).to(device)
+            p = prime.shape[-2]
+            out[:, :p] = torch.from_numpy(prime.astype(np.float32)).to(device)  # one primer for all, or one per sample
             if recompute:
                 feed = _recompute_feeder(model, samples, n, device, independent)
             else:
                 feed = _state_feeder(model, samples, device) if independent else _notes_feeder(model, samples, device)
-            nxt = feed(out[:, 0] if p else torch.zeros(samples, n, device=device))  # logits, or a note distribution
+            start = model_input(out[:, 0], 0) if p else model_input(torch.zeros(samples, n, device=device), -1)
+            nxt = feed(start)  # logits, or a note distribution
             for t in range(1, p):
-                nxt = feed(out[:, t])
+                nxt = feed(model_input(out[:, t], t))
             for t in range(p, steps):
-                uniform = torch.rand((samples, n), generator=gen).to(device) if strategy == "sample" else None
+                uniform = torch.rand((samples, units), generator=gen).to(device) if strategy == "sample" else None
                 if independent:
                     probs = torch.sigmoid(nxt / temperature)  # (S, N)
                     x = choose_notes(probs, strategy, uniform, threshold, top_k, floor, max_polyphony, min_notes)
                 else:
                     thr = threshold if strategy == "threshold" else None
                     x, _ = decide(nxt, threshold=thr, temperature=temperature, uniform=uniform, max_on=max_polyphony)
+                    if onsets:
+                        x = step_from_units(x).float()  # (S, 2N) units -> (S, N) three-state
                 out[:, t] = x
                 if t + 1 < steps:
-                    nxt = feed(x)
+                    nxt = feed(model_input(x, t))
     finally:
         model.train(was_training)
     return out.to(torch.uint8).cpu().numpy()

@@ -22,7 +22,7 @@ from musicgen.data.datasets import load_dataset
 from musicgen.data.midi import write_midi
 from musicgen.errors import CheckpointError, ConfigError, DataError, OutputError, write_failure
 from musicgen.music import audio
-from musicgen.music.generate import check_options, default_threshold, generate, load_primer
+from musicgen.music.generate import check_options, default_temperature, default_threshold, generate, load_primer, note_by_note
 from musicgen.music.quality import compare, music_metrics
 from musicgen.runs import store
 from musicgen.training import checkpoint
@@ -31,7 +31,7 @@ from musicgen.training.evaluate import check_pitch_range
 # What a generation may vary besides its length, seed and primer; the CLI's defaults.
 DEFAULT_OPTIONS = {
     "strategy": "sample",
-    "temperature": 0.8,
+    "temperature": None,  # None: the checkpoint's (musicgen.music.generate.default_temperature)
     "threshold": None,
     "top_k": 4,
     "floor": 0.05,
@@ -70,12 +70,17 @@ def chunks(rolls, length: int) -> list[np.ndarray]:
 
 
 def reference_windows(ref: str, steps: int, low: int, n_notes: int) -> list[np.ndarray]:
-    """Return the test windows of dataset `ref` (valid, then train, when test is empty), cut to their real length and `steps`."""
+    """Return the test windows of dataset `ref` (valid, then train, when test is empty), cut to their real length and `steps`.
+
+    Whole test pieces are cut into consecutive windows of min(steps, seq_len) steps.
+    """
     ds = load_dataset(ref)
     check_pitch_range({"low": low, "high": low + n_notes}, ds)
     for split in ("test", "valid", "train"):
         rolls, lengths = ds.split(split)
         windows = [r[: min(int(n), steps)] for r, n in zip(rolls, lengths, strict=True) if n > 0]
+        if ds.scoring == "whole pieces" and split != "train":  # whole pieces: cut as the windows were, without overlap
+            windows = chunks([r[: int(n)] for r, n in zip(rolls, lengths, strict=True) if n > 0], min(steps, ds.config.seq_len))
         if windows:
             return windows
     raise DataError(f"dataset {ds.name} has no sequences to compare with; build it from more files")
@@ -128,7 +133,9 @@ def make_piece(
     opts = {**DEFAULT_OPTIONS, **options}
     if opts["threshold"] is None:
         opts["threshold"] = default_threshold(ckpt)
-    check_options(steps, samples=samples, n_notes=n_notes, independent=net.independent_notes, **opts)
+    if opts["temperature"] is None:
+        opts["temperature"] = default_temperature(ckpt)
+    check_options(steps, samples=samples, n_notes=n_notes, independent=not note_by_note(net), **opts)
     if primer_steps is not None and primer_steps <= 0:
         raise ConfigError(f"--primer-steps must be >= 1, got {primer_steps}; e.g. --primer-steps 32")
     prime = load_primer(primer, cfg, primer_steps)

@@ -1,7 +1,9 @@
 """Music metrics of piano-rolls, and how close a set of generations is to real music.
 
-A roll is `(steps, notes)` 0/1 with column j = MIDI pitch `low + j`. A *note* is a run of
-consecutive active steps in one column (as `midi.midi_from_roll` writes it). `compare` follows
+A roll is `(steps, notes)` with column j = MIDI pitch `low + j`, onset-aware (0 off, 1 held, 2 struck)
+or hold-only (0/1). A *note* is what `midi.notes_from_roll` writes: it starts where its column is
+struck or starts sounding and lasts until the column falls silent or is struck again (in a hold-only
+roll, a run of consecutive active steps). `compare` follows
 Yang & Lerch (2018), "On the evaluation of generative models in music": for every metric, the
 distribution over generated rolls against the distribution over real ones, as the overlapping
 area and the KL divergence of the two histograms.
@@ -13,6 +15,7 @@ import math
 
 import numpy as np
 
+from musicgen.data.midi import onset_roll
 from musicgen.errors import ConfigError
 
 # Major and natural-minor scale degrees in semitones above the tonic.
@@ -32,8 +35,12 @@ METRICS = {
     "pitch_class_entropy": "entropy of the pitch-class histogram of notes, in bits (max log2 12 = 3.58)",
     "scale_consistency": "share of notes in the best-fitting major or minor scale",
     "mean_note_length": "mean note length in steps",
-    "repetition": "share of steps equal to the step before",
+    "notes_per_step": "notes struck per step",
+    "mean_ioi": "mean inter-onset interval: steps from one step that strikes a note to the next",
+    "repetition": "share of steps that strike nothing and sound the notes of the step before",
 }
+# Bins (in steps, lower edges; the last is open) of the note-length and inter-onset-interval distributions.
+DURATION_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
 def _as_roll(roll) -> np.ndarray:
@@ -44,14 +51,44 @@ def _as_roll(roll) -> np.ndarray:
 
 
 def note_onsets(roll) -> tuple[np.ndarray, np.ndarray]:
-    """Return (columns, lengths in steps) of every note: each run of active steps in a column."""
-    r = _as_roll(roll).astype(np.int8)
-    padded = np.pad(r, ((1, 1), (0, 0)))  # (steps + 2, notes)
-    diff = np.diff(padded, axis=0)  # +1 at a note's first step, -1 one past its last
+    """Return (columns, lengths in steps) of every note (int64 (n,) each), re-struck notes apart."""
+    _as_roll(roll)
+    r = onset_roll(roll)
+    sound = np.pad(r > 0, ((1, 1), (0, 0)))  # (steps + 2, notes)
+    strike = np.pad(r == 2, ((1, 1), (0, 0)))
+    ends = sound[:-1] & (~sound[1:] | strike[1:])  # (steps + 1, notes): a note of column j ends before step t
     # nonzero on the transpose walks column by column, so starts and ends pair up in order.
-    start_j, start_t = np.nonzero(diff.T == 1)
-    _, end_t = np.nonzero(diff.T == -1)
-    return start_j, end_t - start_t
+    start_j, start_t = np.nonzero(strike.T)
+    _, end_t = np.nonzero(ends.T[:, 1:])
+    return start_j, end_t + 1 - (start_t - 1)
+
+
+def onset_intervals(roll) -> np.ndarray:
+    """Return the steps between consecutive steps that strike at least one note (int64 (k,))."""
+    struck = np.flatnonzero((onset_roll(roll) == 2).any(axis=1))
+    return np.diff(struck)
+
+
+def duration_histogram(values, bins=DURATION_BINS) -> list[float]:
+    """Return the share of `values` (steps) in each of `bins` (lower edges; the last open), [] of nothing."""
+    v = np.asarray(values, dtype=np.int64)
+    if not v.size:
+        return [0.0] * len(bins)
+    idx = np.searchsorted(np.asarray(bins), v, side="right") - 1
+    return (np.bincount(idx[idx >= 0], minlength=len(bins)) / v.size).tolist()
+
+
+def duration_distributions(samples: list, real: list) -> dict:
+    """Return the note-length and inter-onset-interval distributions (shares per DURATION_BINS) of generated and real rolls."""
+
+    def pooled(rolls, fn):
+        parts = [fn(r) for r in rolls]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    out = {"bins": list(DURATION_BINS)}
+    for name, fn in (("note_length", lambda r: note_onsets(r)[1]), ("ioi", onset_intervals)):
+        out[name] = {"generated": duration_histogram(pooled(samples, fn)), "real": duration_histogram(pooled(real, fn))}
+    return out
 
 
 def pitch_class_histogram(roll, low: int = 24) -> np.ndarray:
@@ -63,12 +100,13 @@ def pitch_class_histogram(roll, low: int = 24) -> np.ndarray:
 def music_metrics(roll, low: int = 24) -> dict:
     """Return the METRICS of one roll (steps, notes) as floats; ratios of nothing are nan."""
     r = _as_roll(roll)
+    struck = onset_roll(roll) == 2
     steps = r.shape[0]
     per_step = r.sum(axis=1)
     sounding = per_step > 0
-    cols, lengths = note_onsets(r)
+    cols, lengths = note_onsets(roll)
     used = np.nonzero(r.any(axis=0))[0]
-    pch = pitch_class_histogram(r, low)  # notes per pitch class
+    pch = pitch_class_histogram(roll, low)  # notes per pitch class
     n_notes = pch.sum()
     if n_notes:
         p = pch[pch > 0] / n_notes
@@ -85,7 +123,9 @@ def music_metrics(roll, low: int = 24) -> dict:
         "pitch_class_entropy": entropy,
         "scale_consistency": scale,
         "mean_note_length": float(lengths.mean()) if lengths.size else math.nan,
-        "repetition": float((r[1:] == r[:-1]).all(axis=1).mean()) if steps > 1 else math.nan,
+        "notes_per_step": float(struck.sum() / steps) if steps else math.nan,
+        "mean_ioi": float(ioi.mean()) if (ioi := onset_intervals(roll)).size else math.nan,
+        "repetition": float(((r[1:] == r[:-1]).all(axis=1) & ~struck[1:].any(axis=1)).mean()) if steps > 1 else math.nan,
     }
 
 
@@ -159,4 +199,9 @@ def compare(samples: list, real: list, low: int = 24, bins: int = 10) -> dict:
             "kl": kl,
             "reading": _reading(name, g_mean, r_mean, overlap),
         }
-    return {"n_generated": len(samples), "n_real": len(real), "metrics": out}
+    return {
+        "n_generated": len(samples),
+        "n_real": len(real),
+        "metrics": out,
+        "distributions": duration_distributions(samples, real),
+    }

@@ -30,11 +30,6 @@ from musicgen.training.metrics import Tally, step_mask
 CHUNK = 256  # rows of a split counted at once when fitting a baseline
 
 
-def dataset_onsets(ds) -> bool:
-    """Return True when a loaded dataset is onset-aware (three states per cell; report form "onsets")."""
-    return ds.report.get("form") == "onsets"
-
-
 def model_terms(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, where=None):
     """Return (x, logits, y, m) of a batch: the model's input, its logits, their 0/1 targets and the cells that count.
 

@@ -42,7 +42,7 @@ from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
-from musicgen.training.onset_metrics import dataset_onsets, model_terms, unit_rates
+from musicgen.training.onset_metrics import model_terms, unit_rates
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
 
@@ -53,7 +53,7 @@ def _copy_weights(model: torch.nn.Module) -> dict:
 
 def fit_model_to_data(model_cfg: ModelConfig, ds) -> ModelConfig:
     """Return `model_cfg` set to the dataset: its note count, whether it predicts onsets, the beat grid of `position`."""
-    onsets = dataset_onsets(ds)
+    onsets = ds.onsets
     spb = ds.config.steps_per_beat
     if model_cfg.position and not onsets:
         raise TrainingError(f"--position reads the beat of onset-aware data; dataset {ds.name} is hold-only: drop --position")
@@ -216,7 +216,7 @@ class _Trainer:
             "dataset_id": self.ds.id,
             "train_density": self.train_density,
             "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
-            "scoring": self.ds.report.get("scoring", "windows"),
+            "scoring": self.ds.scoring,
         }
 
     def _save(self, which: str, p: Progress) -> Path:

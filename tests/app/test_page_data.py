@@ -29,7 +29,9 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     no_failure(at)
     (ready,) = texts(at.success)
     assert (
-        ready.startswith("Dataset **tiny** ready (built): 5 files kept, 1 skipped; ") and "train / valid / test windows" in ready
+        ready.startswith("Dataset **tiny** ready (built): 5 files kept, 1 skipped; ")
+        and "train windows / valid / test pieces" in ready
+        and "re-struck notes kept apart" in ready
     )
     assert [e.label for e in at.expander] == ["why 1 file was skipped"]  # the reasons one click away
     skipped_now = frame(at, "file", "reason")
@@ -43,9 +45,11 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     assert at.selectbox(key="data_view").value == "tiny"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["files used"] == "5" and metrics["files skipped"] == "1"
-    assert [int(metrics[f"{s} windows"]) for s in ("train", "valid", "test")] == [
+    assert [int(metrics[f"{s} {u}"]) for s, u in (("train", "windows"), ("valid", "pieces"), ("test", "pieces"))] == [
         len(ds.split(s)[0]) for s in ("train", "valid", "test")
     ]
+    assert int(metrics["notes"].replace(",", "")) == ds.report["stats"]["notes"] > 0
+    assert any("Onset-aware rolls (sustain pedal on)" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
     skipped = frame(at, "file", "status", "reason")
@@ -153,3 +157,18 @@ def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
     warnings = texts(at.warning)
     assert warnings and all("add files" in w for w in warnings), warnings
     assert any(w.startswith(("lopsided split", "train is not the largest", "valid has", "test has")) for w in warnings)
+
+
+def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
+    mids = write_midis(tmp_path / "in", n=4, steps=48)
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at.text_input(key="data_name_2").set_value("dry")
+    at.toggle(key="data_pedal").set_value(False)
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    from musicgen.data.datasets import load_dataset
+
+    assert load_dataset("dry").config.pedal is False
+    assert any("sustain pedal off" in c.value for c in at.caption)

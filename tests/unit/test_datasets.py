@@ -142,8 +142,13 @@ def test_cache_hit_and_rebuild_on_change(home):
 def test_load_list_and_excerpt(tiny_dataset):
     ds = load_dataset("tiny")
     assert ds.path == tiny_dataset and ds.config == DataConfig() and len(ds.id) == 16
-    x, lengths = ds.split("valid")
+    x, lengths = ds.split("train")
     assert x.dtype == np.uint8 and x.shape[1:] == (128, 84) and len(lengths) == len(x)
+    # Valid and test hold whole pieces: one row per file, as long as the longest.
+    x, lengths = ds.split("valid")
+    valid_rows = [r for r in ds.report["files"] if r["split"] == "valid"]
+    assert len(x) == len(valid_rows) and x.shape[1] == lengths.max() == max(r["steps"] for r in valid_rows)
+    assert ds.onsets and ds.scoring == "whole pieces" and set(np.unique(ds.train)) == {0, 1, 2}
     assert [d["name"] for d in list_datasets()] == ["tiny"]
     row = next(r for r in ds.report["files"] if r["split"] == "train")
     src_roll, _ = roll_from_midi(tiny_dataset.parent.parent / "midi_in" / row["file"], DataConfig())
@@ -234,7 +239,19 @@ def test_report_json_on_disk_matches_format(tiny_dataset):
     assert {"files", "config", "stats", "id"} <= set(report)
     assert {"density", "mean_polyphony", "empty_step_share", "pitch_histogram", "windows", "notes"} <= set(report["stats"])
     assert len(report["stats"]["pitch_histogram"]) == 84
-    assert set(report["files"][0]) == {"file", "status", "reason", "notes", "steps", "dropped_notes", "split"}
+    assert set(report["files"][0]) == {
+        "file",
+        "status",
+        "reason",
+        "notes",
+        "steps",
+        "dropped_notes",
+        "restrikes",
+        "merged_notes",
+        "pedal_extended",
+        "split",
+    }
+    assert report["form"] == "onsets" and report["scoring"] == "whole pieces"
 
 
 def test_dataset_exists_follows_load_dataset(home):

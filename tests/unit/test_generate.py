@@ -164,14 +164,14 @@ def test_length_in_seconds():
 
 
 def test_primer_from_midi_uses_the_checkpoint_grid(tmp_path):
-    from musicgen.data.midi import write_midi
+    from musicgen.data.midi import onset_roll, write_midi
 
     roll = np.zeros((16, 84), np.uint8)
     roll[0:8, 36] = 1  # C4 for two beats
     roll[8:16, 43] = 1
     path = write_midi(roll, tmp_path / "primer.mid", low=24, steps_per_beat=4)
     got = primer_from_midi(path, DataConfig(steps_per_beat=4))
-    np.testing.assert_array_equal(got[:16], roll)
+    np.testing.assert_array_equal(got[:16], onset_roll(roll))  # read back onset-aware: each note struck where it starts
     coarse = load_primer(str(path), DataConfig(steps_per_beat=2), steps=4)
     assert coarse.shape == (4, 84) and coarse[:4, 36].all()  # two steps per beat halves the steps
 

@@ -45,7 +45,11 @@ def test_reference_falls_back_to_valid_then_train_when_test_is_empty(home):
     for name, split in (("notest", "valid"), ("trainonly", "train")):
         rolls, lengths = load_dataset(name).split(split)
         windows = pieces.reference_windows(name, 20, 24, 84)
-        assert [w.shape[0] for w in windows] == [min(int(n), 20) for n in lengths if n > 0]  # real steps only, at most 20
+        if split == "train":
+            assert [w.shape[0] for w in windows] == [min(int(n), 20) for n in lengths if n > 0]  # real steps only, at most 20
+        else:  # whole pieces, cut into consecutive windows of 20 steps (real steps only)
+            assert len(windows) == sum(max(1, int(n) // 20) for n in lengths if n > 0) and windows[1].shape[0] == 20
+            np.testing.assert_array_equal(windows[1], rolls[0][20:40])
         np.testing.assert_array_equal(windows[0], rolls[0][:20])
 
 

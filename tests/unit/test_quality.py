@@ -118,3 +118,24 @@ def test_window_metrics_cut_each_window_to_its_real_length():
     out = window_metrics(rolls, np.array([8, 4, 2]), low=24, limit=2)
     assert len(out) == 2 and [m["mean_note_length"] for m in out] == [8.0, 4.0]
     assert out == [music_metrics(rolls[0], 24), music_metrics(rolls[1][:4], 24)]
+
+
+def test_onset_aware_rolls_count_re_struck_notes_and_their_intervals():
+    from musicgen.music.quality import duration_distributions, music_metrics, note_onsets, onset_intervals
+
+    r = np.zeros((8, 2), np.uint8)
+    r[0:3, 0] = [2, 1, 2]  # C struck at 0, struck again at 2
+    r[5:7, 0] = [2, 1]
+    r[1:4, 1] = [2, 2, 1]  # C# struck at 1 and again at 2
+    cols, lengths = note_onsets(r)
+    assert cols.tolist() == [0, 0, 0, 1, 1] and lengths.tolist() == [2, 1, 2, 1, 2]
+    assert onset_intervals(r).tolist() == [1, 1, 3]  # struck steps 0, 1, 2, 5
+    m = music_metrics(r)
+    assert m["notes_per_step"] == 5 / 8 and m["mean_ioi"] == 5 / 3 and m["mean_note_length"] == 8 / 5
+    # Only step 6 strikes nothing and sounds what step 5 sounded (C held); step 7 falls silent, step 3 drops C.
+    assert m["repetition"] == 1 / 7
+    hold = (r > 0).astype(np.uint8)  # the same roll without onsets joins the re-struck notes
+    assert note_onsets(hold)[1].tolist() == [3, 2, 3]
+    d = duration_distributions([r], [hold])
+    assert d["bins"][:3] == [1, 2, 3] and d["note_length"]["generated"][:3] == [0.4, 0.6, 0.0]
+    assert d["note_length"]["real"][:3] == [0.0, 1 / 3, 2 / 3] and abs(sum(d["ioi"]["real"]) - 1) < 1e-12

@@ -119,6 +119,11 @@ with st.form("train_form"):
             k: config_input(k, getattr(ModelConfig, k), "model", col)
             for k, col in zip(knobs, st.columns(len(knobs)), strict=True)
         }
+        model_kw["position"] = st.checkbox(
+            "position in the beat and the bar as inputs",
+            key="model_position",
+            help="onset-aware datasets (built from MIDI) only: one-hots of the step's place in the beat and the bar",
+        )
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 if launch and any(v is INVALID for v in (*extra.values(), *model_kw.values())):

@@ -123,6 +123,7 @@ def build_ensemble(
     ds = load_dataset(data_ref)
     check_pitch_range(first["data_config"], ds)
     valid_split = Split.from_numpy(*ds.split("valid"), torch.device(device))
+    valid_split.rolls = valid_split.rolls.clamp(max=1)  # members are hold-only models: they read the sounding plane
     if half:  # choose and evaluate what will be stored: weights rounded to float16
         for m in members:
             m.half().float()

@@ -42,7 +42,7 @@ from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
-from musicgen.training.onset_metrics import model_terms, unit_rates
+from musicgen.training.onset_metrics import chain_logits, markov3_table, model_terms
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
 
@@ -191,8 +191,11 @@ class _Trainer:
         self.test = test if len(test) else None
         real_steps = max(float(self.train.lengths.sum()), 1.0)
         note_freq = (self.train.rolls > 0).sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
-        # An onset model's units start at their rates: p(s_i), and p(a_i) where it is free.
-        self.model.init_output_bias(unit_rates(self.train.rolls, self.train.lengths) if model_cfg.onsets else note_freq)
+        # An onset model starts as the per-note Markov chain of the training split; a hold-only one at the note rates.
+        if model_cfg.onsets:
+            self.model.init_from_chain(chain_logits(markov3_table(self.train.rolls, self.train.lengths)))
+        else:
+            self.model.init_output_bias(note_freq)  # a resumed run overwrites it with its own weights
         self.ema = _copy_weights(self.model) if cfg.ema else None
         self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)

@@ -8,15 +8,16 @@ import torch
 
 from musicgen.config import ModelConfig
 from musicgen.nn.convgru import ConvGRU
+from musicgen.nn.onsets import input_from_steps
 from musicgen.nn.onsets import units_from_steps as units_of
 from musicgen.training.batches import Split
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.onset_metrics import (
     OnsetTally,
     beat_prior_table,
+    chain_logits,
     markov3_logits,
     markov3_table,
-    unit_rates,
 )
 
 
@@ -67,11 +68,6 @@ def test_beat_prior_counts_onsets_at_each_position_in_the_beat():
     assert table[:, 0].tolist() == pytest.approx([(2 + 1) / (2 + 2), (0 + 1) / (2 + 2)])
 
 
-def test_unit_rates_count_free_units_only():
-    x = torch.tensor([[[0], [2], [1], [2], [0]]])  # s: 1,1,1,0; a free at steps 2, 3 (held, struck)
-    assert unit_rates(x, torch.tensor([5])).tolist() == pytest.approx([3 / 4, 1 / 2])
-
-
 def test_onset_baselines_and_copy_previous_has_no_onsets():
     train = split_of([[[0, 2], [2, 1], [1, 0], [0, 2], [2, 1], [1, 0]]] * 3)
     valid = split_of([[[0, 2], [2, 1], [1, 0], [0, 2], [2, 1], [1, 0], [0, 0]]], lengths=[6])
@@ -95,3 +91,22 @@ def test_evaluate_onset_model_nll_and_onsets(head):
         assert key in valid and key in test
     assert valid["nll"] == pytest.approx(valid["nll_sound"] + valid["nll_onset"]) and valid["steps"] == 6 + 4
     assert test["onset_f1"] == pytest.approx(valid["onset_f1"])  # the same split at the chosen thresholds
+
+
+@pytest.mark.parametrize("head", ["independent", "nade"])
+def test_an_onset_model_starts_as_the_markov_chain(head):
+    x = torch.tensor([[[0, 2], [2, 1], [1, 0], [0, 2], [2, 2], [1, 0]]])
+    table = markov3_table(x, torch.tensor([6]))
+    cfg = ModelConfig(n_notes=2, conv_channels=4, hidden=6, gru_layers=1, head=head, nade_hidden=4, onsets=True)
+    model = ConvGRU(cfg).eval()
+    model.init_from_chain(chain_logits(table))
+    with torch.no_grad():  # the trunk's term at zero: what is left is the bias and the skip path
+        (model.head.to_c if head == "nade" else model.head).weight.zero_()
+        if head == "nade":
+            model.head.to_b.weight.zero_()
+            model.head.V.zero_()
+    inputs, targets = x[:, :-1].float(), x[:, 1:].float()
+    y, free = units_of(inputs, targets)
+    got = model(input_from_steps(inputs, cfg), y)
+    want = markov3_logits(table, inputs)
+    assert torch.allclose(got[free], want[free], atol=1e-5)

@@ -198,9 +198,3 @@ def fit_onset_baselines(train, steps_per_beat: int | None) -> dict:
     if steps_per_beat:
         prior = beat_prior_table(train.rolls, train.lengths, train.starts, steps_per_beat)
     return {"markov": markov3_table(train.rolls, train.lengths), "beat_prior": prior}
-
-
-def input_of(model, inputs: torch.Tensor, split, idx: torch.Tensor) -> torch.Tensor:
-    """Return the model's input (B, T, C) of a batch of `split` (the positions of `idx` where the model reads them)."""
-    where = split.where(idx, inputs.shape[1]) if model.cfg.onsets and model.cfg.position else None
-    return input_from_steps(inputs, model.cfg, *(where or (None, None)))

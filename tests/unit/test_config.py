@@ -34,6 +34,7 @@ OTHER = {
         "split": (0.7, 0.2, 0.1),
         "seed": 5,
         "max_file_mb": 3.5,
+        "pedal": False,
     },
     ModelConfig: {
         "n_notes": 88,
@@ -48,6 +49,9 @@ OTHER = {
         "skip": False,
         "head": "nade",
         "nade_hidden": 64,
+        "onsets": True,
+        "position": True,
+        "steps_per_beat": 4,
         "nade_layers": 2,
     },
     TrainConfig: {

@@ -8,7 +8,7 @@ targets: the best head's onset F1 at least twice the onset-aware Markov chain's 
 beat-position prior's, and its NLL at least 1 nat per step below the chain's.
 
     MUSICGEN_HOME=/tmp/mgh-piano .venv/bin/python benchmarks/piano_onsets.py --midi ../shared/data/piano --epochs 4
-    MUSICGEN_HOME=/tmp/mgh-piano .venv/bin/python benchmarks/piano_onsets.py --runs RUN_A,RUN_B   # runs trained before
+    MUSICGEN_HOME=/tmp/mgh-piano .venv/bin/python benchmarks/piano_onsets.py --runs RUN_A,RUN_B --splits test,valid
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--extra", default="", help="more train options for every head, e.g. '--position'")
     ap.add_argument("--runs", help="comma-separated runs already trained on the dataset (skips training)")
+    ap.add_argument("--splits", default="test", help="comma-separated splits to evaluate, e.g. test,valid")
     ap.add_argument("--md", help="append the table to this Markdown file (e.g. BENCHMARKS.md)")
     args = ap.parse_args()
 
@@ -55,23 +56,25 @@ def main() -> int:
         for head in args.heads.split(","):
             train = ["--data", args.name, "--head", head, "--epochs", str(args.epochs), "--threads", "1", *args.extra.split()]
             runs.append(musicgen("train", *train)["id"])
-    results = [musicgen("evaluate", run, "--data", args.name, "--split", "test") for run in runs]
-    rows = [row(f"{r['run_id']} ({r['inputs']})", r["metrics"]) for r in results]
-    base = results[0]["baselines"]
-    rows += [row(f"baseline {k}", base[k]) for k in BASELINES if k in base]
-    best = max(results, key=lambda r: r["metrics"]["onset_f1"])["metrics"]
-    markov, prior = base["markov"], base.get("beat_prior", {})
-    checks = [
-        f"onset F1 {best['onset_f1']:.4f} >= 2 x Markov's {markov['onset_f1']:.4f}: {best['onset_f1'] >= 2 * markov['onset_f1']}",
-        f"onset F1 above the beat prior's {prior.get('onset_f1', float('nan')):.4f}: "
-        f"{best['onset_f1'] > prior.get('onset_f1', float('inf'))}",
-        f"NLL {best['nll']:.4f} <= Markov's {markov['nll']:.4f} - 1: {best['nll'] <= markov['nll'] - 1}",
-    ]
-    scoring = results[0]["scoring"]
-    body = (
-        f"Dataset {args.name} ({report.get('files_ok')} files; test scored on {scoring}), test split, thresholds chosen "
-        f"on validation.\n\n{table(['model', *COLUMNS], rows)}\n\nTargets (best head by onset F1): " + "; ".join(checks)
-    )
+    body = f"Dataset {args.name} ({report.get('files_ok')} files), thresholds chosen on validation."
+    for split in args.splits.split(","):
+        results = [musicgen("evaluate", run, "--data", args.name, "--split", split) for run in runs]
+        rows = [row(f"{r['run_id']} ({r['inputs']})", r["metrics"]) for r in results]
+        base = results[0]["baselines"]
+        rows += [row(f"baseline {k}", base[k]) for k in BASELINES if k in base]
+        best = max(results, key=lambda r: r["metrics"]["onset_f1"])["metrics"]
+        markov, prior = base["markov"], base.get("beat_prior", {})
+        checks = [
+            f"onset F1 {best['onset_f1']:.4f} >= 2 x Markov's {markov['onset_f1']:.4f}: "
+            f"{best['onset_f1'] >= 2 * markov['onset_f1']}",
+            f"onset F1 above the beat prior's {prior.get('onset_f1', float('nan')):.4f}: "
+            f"{best['onset_f1'] > prior.get('onset_f1', float('inf'))}",
+            f"NLL {best['nll']:.4f} <= Markov's {markov['nll']:.4f} - 1: {best['nll'] <= markov['nll'] - 1}",
+        ]
+        body += (
+            f"\n\n**{split}** (scored on {results[0]['scoring']}):\n\n{table(['model', *COLUMNS], rows)}\n\n"
+            "Targets (best head by onset F1): " + "; ".join(checks)
+        )
     append_report(args.md, "Piano onsets (issue 21)", body)
     return 0
 

@@ -49,10 +49,10 @@ OTHER = {
         "skip": False,
         "head": "nade",
         "nade_hidden": 64,
+        "nade_layers": 2,
         "onsets": True,
         "position": True,
         "steps_per_beat": 4,
-        "nade_layers": 2,
     },
     TrainConfig: {
         "optimizer": "sgd",
@@ -158,8 +158,8 @@ def test_config_file_errors_are_one_line(home, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     cases = [
         (tmp_path / "missing.json", None, "does not exist"),
-        (bad, "{not json", "is not readable JSON"),
-        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be a positive finite number"),
+        (bad, "{not json", "is not valid JSON"),
+        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be > 0 and finite"),
         (bad, json.dumps({"data": "d", "train": {"optimiser": "adam"}}), "unknown TrainConfig keys \\['optimiser'\\]"),
         (bad, json.dumps({"data": "d", "extra": 1}), "unknown keys \\['extra'\\]"),
         (bad, json.dumps({"model": {}}), "names no dataset"),

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import call, run_label
+from dashboard.ui import ONSET_NOTE, call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
 from musicgen.runs.divergence import RULE
@@ -16,6 +16,7 @@ from musicgen.study import stats as report
 
 # Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
 CHARTS = {
+    "valid onset f1": ("valid", "onset_f1", "onset_f1"),  # onset-aware datasets only (no data: no chart)
     "train loss": ("train", "loss", "loss"),
     "valid loss": ("valid", "loss", "loss"),
     "valid nll": ("valid", "nll", "nll"),
@@ -109,6 +110,7 @@ def group_rows(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "best_valid_f1_mean": base["f1_best"],
             "threshold_mean": base["threshold"],
             "best_valid_f1_05_mean": base["f1"],
+            "best_valid_onset_f1_mean": base["onset_f1"],
         }
     )
     return pd.concat([grouped, rows], ignore_index=True) if len(rows) else grouped
@@ -251,6 +253,9 @@ def results(chosen: list[str]) -> None:
             f"⚠ diverged: {', '.join(f'{n} ({i})' for n, i in zip(diverged['name'], diverged['id'], strict=True))}. "
             f"Drawn in the curves, left out of the groups, bars and ranks below ({RULE})."
         )
+    onsets = bool(table["best_valid_onset_f1"].notna().any())
+    if onsets:
+        st.info(ONSET_NOTE)
     datasets = sorted(set(table["dataset"]))
     st.caption(
         "Dashed lines: the baselines (always silent, copy previous step, per-note Markov chain) on the validation split"
@@ -271,7 +276,10 @@ def results(chosen: list[str]) -> None:
     grouped = call("Grouping by configuration", group_rows, counted, runs_df)
     f1_col = "best_valid_f1" if at_threshold else "best_valid_f1_05"
     if grouped is not None:
-        columns = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
+        firsts = ("best_valid_onset_f1", "test_onset_f1", "best_valid_nll", "test_nll") if onsets else ()
+        lead = [f"{c}_{s}" for c in firsts for s in ("mean", "std")]
+        order = SHOWN[:5] + lead + [c for c in SHOWN[5:] if c not in lead]
+        columns = [c for c in order if c in grouped]  # the CSV has every column (CIs, all metrics)
         st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True)
         trained = grouped[grouped["n"].notna()]
         c1, c2 = st.columns(2)

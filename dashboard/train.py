@@ -97,6 +97,8 @@ def end_note(run: dict) -> str | None:
     parts = []
     if best_epoch:
         parts.append(f"best epoch {best_epoch}")
+        if isinstance(best.get("onset_f1"), int | float):  # onset-aware data: what the model says about new notes first
+            parts.append(f"onset F1 {best['onset_f1']:.3f}")
         if isinstance(best.get("nll"), int | float):
             parts.append(f"valid NLL {best['nll']:.3f} nats/step")
         if isinstance(best.get("f1_best"), int | float):

@@ -14,6 +14,11 @@ from musicgen.paths import home_dir, uploads_dir
 from musicgen.runs.divergence import run_diverged
 
 log = logging.getLogger("musicgen.app")
+# Said on the Train and Compare pages wherever a run's dataset is onset-aware (MIDI).
+ONSET_NOTE = (
+    "Onset-aware data: onset F1 (a new note predicted on the step where it starts) and NLL lead, since most notes that "
+    "sound at a step already sounded at the one before: frame F1 near copy-previous's only says that held notes go on."
+)
 # A parser's own words in parentheses (e.g. "MiniMidi: Invaild midi file! ...: iostream error"); ours start "ticks per quarter".
 _PARSER_WORDS = re.compile(r"not a readable MIDI file \((?!ticks per quarter)(?:[^()]|\([^()]*\))*\)")
 

@@ -121,6 +121,11 @@ with st.form("train_form"):
             k: config_input(k, getattr(ModelConfig, k), "model", col)
             for k, col in zip(knobs, st.columns(len(knobs)), strict=True)
         }
+        model_kw["position"] = st.checkbox(
+            "position in the beat and the bar as inputs",
+            key="model_position",
+            help="onset-aware datasets (built from MIDI) only: one-hots of the step's place in the beat and the bar",
+        )
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)

@@ -12,6 +12,7 @@ AXIS_TITLES = {
     "loss": "loss (mean per note)",
     "nll": "NLL (nats per step)",
     "f1": "F1",
+    "onset_f1": "onset F1",
     "precision": "precision",
     "recall": "recall",
 }

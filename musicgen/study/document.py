@@ -115,13 +115,14 @@ def markov_generation(data: str, samples: int = 4, steps: int = 64, seed: int = 
     def compute() -> dict:
         ds = load_dataset(data)
         rolls, lengths = ds.split("train")
-        table = markov_table(torch.as_tensor(rolls), torch.as_tensor(lengths)).numpy()  # (2, N): row = state before
+        # The sounding plane of an onset-aware dataset: the two-state chain knows no re-strikes.
+        table = markov_table(torch.as_tensor(rolls > 0), torch.as_tensor(lengths)).numpy()  # (2, N): row = state before
         real = reference_windows(data, steps, ds.config.low, ds.config.n_notes)
         rng = np.random.default_rng(seed)
         out = np.zeros((samples, steps, ds.config.n_notes), dtype=np.uint8)
         notes = np.arange(ds.config.n_notes)
         for i in range(samples):
-            out[i, 0] = real[i % len(real)][0]
+            out[i, 0] = real[i % len(real)][0] > 0
             for t in range(1, steps):
                 out[i, t] = rng.random(ds.config.n_notes) < table[out[i, t - 1], notes]
         _, comparison = measure(out, 1, ds.config.low, [w[: steps - 1] for w in real])

@@ -15,7 +15,7 @@ from musicgen.errors import ConfigError, DataError
 from musicgen.nn.notes import decide_grid
 from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
-from musicgen.training.device import autocast, one_thread, resolve_device
+from musicgen.training.device import one_thread, resolve_device
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import BASELINES, THRESHOLD_GRID, Tally, baseline_probs, markov_logits, markov_table
 
@@ -75,9 +75,9 @@ def evaluate_model(
         for start in range(0, len(split), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(split)), device=device)
             inputs, targets, mask = split.batch(idx)
-            with autocast(device):
-                logits = model(inputs, targets)  # the independent head ignores targets; the nade head's conditionals
-            # Decoded in float32 (no autocast): a threshold decision on a bfloat16 logit could flip.
+            # Float32 whatever the run trained in: a run's metrics do not depend on its precision, and a threshold
+            # decision on a bfloat16 logit could flip.
+            logits = model(inputs, targets)  # the independent head ignores targets; the nade head's conditionals
             decoded = decoded_counts(model, inputs, targets, mask, thresholds) if thresholds else None
             logits = logits.float()
             loss = loss_fn(logits, targets, mask) if loss_fn is not None else None

@@ -22,6 +22,7 @@ status 'failed' and the error propagates.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 from pathlib import Path
@@ -38,7 +39,8 @@ from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.training.device import autocast, resolve_device, set_threads
+from musicgen.training.device import autocast, resolve_device, resolve_precision, set_threads
+from musicgen.training.distributed import Solo
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
@@ -70,6 +72,7 @@ def run_training(
     epochs: int | None = None,
     run_id: str | None = None,
     restart: bool = False,
+    backend=None,
 ) -> dict:
     """Train one run and return its summary dict (id, name, status, epochs_done, best_epoch, best, test, baselines, threshold).
 
@@ -79,6 +82,8 @@ def run_training(
     with its stored config (its metrics and checkpoints cleared). run_id: a queued run created
     beforehand (sweeps).
     on_start(run_id) is called once the run exists; `stop` ends the run gracefully when set.
+    backend: None (this process; on resume, the backend the run trained with), "local" (this process), or a
+    `musicgen.training.ray_train.RayBackend` (data-parallel workers on Ray Train).
     """
     reporter = reporter or StoreReporter()
     ckpt = None
@@ -86,10 +91,15 @@ def run_training(
         run, model_cfg, train_cfg = load_resume(resume, epochs, restart)
         data_ref = run["config"].get("data_path") or run["config"]["data"]
         name = run["name"]
+        if backend is None:
+            from musicgen.training.ray_train import backend_of  # lazy: it imports this module
+
+            backend = backend_of(run["config"])
+    backend = None if backend == "local" else backend
     model_cfg = model_cfg or ModelConfig()
     train_cfg = train_cfg or TrainConfig()
     check_head_loss(model_cfg, train_cfg)  # before anything is loaded or created
-    device = resolve_device(train_cfg.device)
+    device = backend.resolve_device(train_cfg.device) if backend else resolve_device(train_cfg.device)
     ds = load_dataset(data_ref)
     if resume and not restart and ds.id != run["dataset_id"]:
         raise TrainingError(
@@ -102,7 +112,8 @@ def run_training(
         raise TrainingError(
             f"dataset {ds.name} has {len(train_np)} training and {len(valid_np)} validation sequences; both must be > 0"
         )
-    check_step_memory(model_cfg, min(train_cfg.batch_size, len(train_np)), train_np.shape[1], device)  # before the run exists
+    if backend is None:  # the workers' memory is not this machine's
+        check_step_memory(model_cfg, min(train_cfg.batch_size, len(train_np)), train_np.shape[1], device)  # before the run exists
     config = {
         "data": str(data_ref),
         "data_path": str(ds.path),
@@ -111,6 +122,8 @@ def run_training(
         "train": to_dict(train_cfg),
         "data_config": to_dict(ds.config),
         "device": str(device),
+        "precision": resolve_precision(train_cfg.precision, device, model_cfg),  # what "auto" became here
+        **({"backend": backend.to_dict()} if backend else {}),
         "code_version": code_version(),
     }
     # Take the run first: a process that loses the claim raises here, before it changes anything.
@@ -134,6 +147,8 @@ def run_training(
         elif resume:
             ckpt = ckpt_io.load_checkpoint(run_dir(run_id) / "last.pt")
             reporter.update_run(run_id, config=config)
+        if backend is not None:
+            return backend.train(run_id, name, ds, model_cfg, train_cfg, device, reporter, stop or threading.Event(), bool(ckpt))
         return _Trainer(run_id, name, ds, model_cfg, train_cfg, device, reporter, progress, stop).run(ckpt)
     except NonFiniteError as e:
         reporter.update_run(run_id, status="failed", error=str(e))
@@ -150,9 +165,11 @@ def run_training(
 class _Trainer:
     """One run's state; `run` drives the epochs."""
 
-    def __init__(self, run_id, name, ds, model_cfg, cfg: TrainConfig, device, reporter, progress, stop):
+    def __init__(self, run_id, name, ds, model_cfg, cfg: TrainConfig, device, reporter, progress, stop, group=None, on_save=None):
         self.run_id, self.name, self.ds, self.cfg, self.device = run_id, name, ds, cfg, device
         self.reporter, self.progress, self.stop = reporter, progress, stop or threading.Event()
+        # group: the data-parallel ranks (musicgen.training.distributed); on_save(path): called after a checkpoint write.
+        self.group, self.on_save = group or Solo(), on_save
         self.dir = run_dir(run_id)
         # A trainer killed with -9 inside a checkpoint write leaves its temporary file (never the checkpoint
         # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
@@ -163,9 +180,11 @@ class _Trainer:
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)
         self.model = ConvGRU(model_cfg).to(device)
         self.model_cfg = model_cfg
+        self.precision = resolve_precision(cfg.precision, device, model_cfg)
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_numpy(*ds.split("train"), device)
+        self.train_lengths = self.train.lengths.cpu()  # (n,): a batch's share of each rank is decided on the host
         self.bounds = pitch_bounds(self.train.rolls) if cfg.transpose else None
         self.valid = Split.from_numpy(*ds.split("valid"), device)
         test_np, test_len = ds.split("test")
@@ -177,6 +196,9 @@ class _Trainer:
         self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)
         self.direction = MONITORS[cfg.monitor]
+        self.net = self.group.wrap(self.model)  # what the training steps call (DDP in a group)
+        if self.group.rank:
+            torch.manual_seed(cfg.seed + 7919 * self.group.rank)  # its own dropout masks; rank 0 keeps the run's stream
 
     def _payload(self, p: Progress, which: str) -> dict:
         # best.pt holds the weights that were validated (the average, when there is one); last.pt the trained
@@ -199,7 +221,13 @@ class _Trainer:
 
     def _save(self, which: str, p: Progress) -> Path:
         path = self.dir / f"{which}.pt"
-        ckpt_io.save_checkpoint(path, self._payload(p, which))  # atomic; a failure is one CheckpointError line: path, cause
+        ranks = self.group.gather(torch.get_rng_state()) if self.group.size > 1 else None  # every rank's dropout stream
+        if not self.group.main:
+            return path
+        payload = self._payload(p, which) | ({"rank_rng": ranks} if ranks else {})
+        ckpt_io.save_checkpoint(path, payload)  # atomic; a failure is one CheckpointError line: path, cause
+        if self.on_save:
+            self.on_save(path)
         return path
 
     def _restore(self, ck: dict) -> Progress:
@@ -210,6 +238,11 @@ class _Trainer:
         if self.scheduler is not None and ck.get("scheduler_state"):
             self.scheduler.load_state_dict(ck["scheduler_state"])
         set_rng_state(ck["rng"], self.shuffle)
+        ranks = ck.get("rank_rng")
+        if ranks and len(ranks) == self.group.size:
+            torch.set_rng_state(ranks[self.group.rank])
+        elif self.group.rank:  # resumed with another number of ranks: rank 0 goes on exactly, the others afresh
+            torch.manual_seed(self.cfg.seed + 7919 * self.group.rank + ck["epoch"])
         return Progress.from_checkpoint(ck)
 
     def _fail(self, what: str, epoch: int, batch: int):
@@ -242,16 +275,21 @@ class _Trainer:
         batch_note = ProgressWriter(self.run_id)  # progress.json for the app's bar; local to this machine
         batch_note.begin(p.epoch + 1, self.cfg.epochs, p.batch, n_batches)
         for b in range(p.batch, n_batches):
-            inputs, targets, mask = self.train.batch(perm[b * bs : (b + 1) * bs])
+            idx = p.perm[b * bs : (b + 1) * bs]  # the global batch; a rank of a group trains its share `mine`
+            mine, weight, n_seqs = self.group.shard(self.train_lengths[idx])
+            inputs, targets, mask = self.train.batch(perm[b * bs : (b + 1) * bs][mine])
             if self.bounds is not None:
-                idx = p.perm[b * bs : (b + 1) * bs]
                 low, high = self.bounds[0][idx], self.bounds[1][idx]
-                shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)
+                # Drawn for the whole global batch, so every rank's generator stays in step with the others'.
+                shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)[mine]
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
-            with autocast(self.device):
-                logits = self.model(inputs, targets)  # (B, T, N): the nade head's are conditionals of the targets
+            with autocast(self.device, self.precision):
+                logits = self.net(inputs, targets)  # (B, T, N): the nade head's are conditionals of the targets
             loss = self.loss_fn(logits, targets, mask)
-            if not torch.isfinite(loss):
+            if weight != 1.0:
+                loss = loss * weight
+            loss_value, seqs, stopping = self.group.step_totals(loss, n_seqs, self.stop)
+            if not math.isfinite(loss_value):
                 self._fail("the training loss", p.epoch, b)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -261,16 +299,16 @@ class _Trainer:
             self.optimizer.step()
             if self.ema is not None:
                 self._average(p.epoch * n_batches + b)
-            sums["loss"] += float(loss.detach())
+            sums["loss"] += loss_value
             sums["grad_norm"] += float(norm)
             sums["batches"] += 1
-            sums["seqs"] += int(inputs.shape[0])
+            sums["seqs"] += seqs
             p.batch = b + 1
             batch_note.update(p.batch)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
-            if self.stop.is_set() and p.batch < n_batches:
+            if stopping() and p.batch < n_batches:
                 sums["seconds"] += time.perf_counter() - t0
                 p.partial = sums
                 return False
@@ -301,7 +339,7 @@ class _Trainer:
         """Validate, log, checkpoint; return True when early stopping says enough."""
         s = p.partial
         t0 = time.perf_counter()
-        valid = self._evaluate_averaged(self.valid)
+        valid = self.group.broadcast(self._evaluate_averaged(self.valid) if self.group.main else None)
         if not all_finite(valid):
             self._fail("the validation loss", p.epoch, p.batch - 1)
         train_m = {
@@ -352,7 +390,7 @@ class _Trainer:
 
     def _run(self, ckpt: dict | None) -> dict:
         p = self._restore(ckpt) if ckpt else Progress()
-        on_valid, on_test = split_baselines(self.train, self.valid, self.test)
+        on_valid, on_test = split_baselines(self.train, self.valid, self.test) if self.group.main else ({}, {})
         self.baselines = {k: {"valid": v} for k, v in on_valid.items()}
         for k, v in (on_test or {}).items():
             self.baselines[k]["test"] = v
@@ -364,11 +402,11 @@ class _Trainer:
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
             early = self._end_epoch(p)
-            if self.stop.is_set() and p.epoch < self.cfg.epochs and not early:
+            if self.group.broadcast(self.stop.is_set()) and p.epoch < self.cfg.epochs and not early:
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
         test = {}
-        if self.test is not None and p.best_epoch:
+        if self.test is not None and p.best_epoch and self.group.main:
             best = ckpt_io.load_checkpoint(self.dir / "best.pt", map_location=self.device)
             self.model.load_state_dict(best["model_state"])
             test = evaluate_model(self.model, self.test, self.loss_fn, threshold=p.threshold, calibration=True)

@@ -4,7 +4,8 @@
 claims the run in its store (so the app's Stop and `kill -TERM` reach it as any run's process), sends the
 dataset (and, to resume, the run's checkpoints) through Ray's object store, starts `TorchTrainer` and replays
 what rank 0 sends through a `Relay` actor: the store's rows (rank 0 alone reports, once per epoch), every
-checkpoint it writes (as bytes, so no shared filesystem is needed), the summary or the error. A stop request
+checkpoint it writes (as bytes, so no shared filesystem is needed), its batch progress (progress.json, at most
+once a second), the summary or the error. A stop request
 reaches the workers through the same actor; they agree on it in the step's all-reduce, rank 0 writes last.pt
 and the run ends 'stopped', to be resumed (`--resume ID`; the run's backend is stored with it) exactly when the
 number of workers is the same.
@@ -33,6 +34,7 @@ from musicgen.config import ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.paths import atomic_write, home_dir, run_dir
+from musicgen.runs.progress import write_progress
 from musicgen.runs.ray_cluster import init_ray
 from musicgen.runs.reporters import CallbackReporter
 from musicgen.training import checkpoint as ckpt_io
@@ -186,6 +188,8 @@ def _replay(method: str, kwargs: dict, run_id: str, reporter, outcome: dict) -> 
     elif method == "checkpoint":
         with atomic_write(run_dir(run_id) / kwargs["name"]) as tmp:
             tmp.write_bytes(kwargs["data"])
+    elif method == "progress":
+        write_progress(run_id, kwargs["record"])
     elif method in ("result", "error"):
         outcome[method] = kwargs["value"]
     else:
@@ -261,6 +265,7 @@ def _worker_loop(config: dict) -> None:
             stop,
             group=TorchGroup(device),
             on_save=(lambda path: send(("checkpoint", {"name": path.name, "data": path.read_bytes()}))) if main else None,
+            on_progress=(lambda record: send(("progress", {"record": record}))) if main else lambda record: None,
         )
         ckpt = ckpt_io.load_checkpoint(run_dir(run_id) / "last.pt", map_location=device) if config["resume"] else None
         try:

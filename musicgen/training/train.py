@@ -165,11 +165,26 @@ def run_training(
 class _Trainer:
     """One run's state; `run` drives the epochs."""
 
-    def __init__(self, run_id, name, ds, model_cfg, cfg: TrainConfig, device, reporter, progress, stop, group=None, on_save=None):
+    def __init__(
+        self,
+        run_id,
+        name,
+        ds,
+        model_cfg,
+        cfg: TrainConfig,
+        device,
+        reporter,
+        progress,
+        stop,
+        group=None,
+        on_save=None,
+        on_progress=None,
+    ):
         self.run_id, self.name, self.ds, self.cfg, self.device = run_id, name, ds, cfg, device
         self.reporter, self.progress, self.stop = reporter, progress, stop or threading.Event()
-        # group: the data-parallel ranks (musicgen.training.distributed); on_save(path): called after a checkpoint write.
-        self.group, self.on_save = group or Solo(), on_save
+        # group: the data-parallel ranks (musicgen.training.distributed); on_save(path): called after a checkpoint write;
+        # on_progress(record): takes the batch progress records instead of this machine's progress.json.
+        self.group, self.on_save, self.on_progress = group or Solo(), on_save, on_progress
         self.dir = run_dir(run_id)
         # A trainer killed with -9 inside a checkpoint write leaves its temporary file (never the checkpoint
         # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
@@ -272,7 +287,7 @@ class _Trainer:
         clip = self.cfg.clip if self.cfg.clip > 0 else float("inf")
         t0 = time.perf_counter()
         perm = p.perm.to(self.device)
-        batch_note = ProgressWriter(self.run_id)  # progress.json for the app's bar; local to this machine
+        batch_note = ProgressWriter(self.run_id, sink=self.on_progress)  # progress.json for the app's bar
         batch_note.begin(p.epoch + 1, self.cfg.epochs, p.batch, n_batches)
         for b in range(p.batch, n_batches):
             idx = p.perm[b * bs : (b + 1) * bs]  # the global batch; a rank of a group trains its share `mine`

@@ -17,6 +17,7 @@ from synthetic import make_dataset
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.paths import REPO_ROOT, checkpoints_dir
 from musicgen.runs import store
+from musicgen.runs.progress import read_progress
 from musicgen.runs.reporters import StoreReporter
 from musicgen.training.checkpoint import load_checkpoint
 from musicgen.training.train import run_training
@@ -74,6 +75,8 @@ def test_one_worker_is_the_local_trainer_and_two_stop_and_resume_exactly(home, t
         assert torch.allclose(v, weights(one["id"])[k], atol=1e-6), k
     assert counting.logged == {(1, "train"): 1, (1, "valid"): 1, (2, "train"): 1, (2, "valid"): 1, (2, "test"): 1}
     assert (home / "checkpoints" / one["id"] / "best.pt").is_file()  # came back from the worker as bytes
+    note = read_progress(one["id"])  # rank 0's batch progress, written by the driver for the page's bar
+    assert note["epoch"] == 2 and note["batch"] == note["batches"] == 3
     config = store.get_run(one["id"])["config"]
     assert config["backend"] == {"name": "ray", "workers": 1, "address": None} and config["precision"] == "fp32"
 

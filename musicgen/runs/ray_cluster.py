@@ -6,6 +6,7 @@ Ray is optional (requirements-ray.txt): it is imported only when a ray backend i
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import threading
@@ -103,3 +104,17 @@ def dataset_files(data_ref: str) -> tuple[dict, str]:
     """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
     ds = load_dataset(data_ref)
     return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
+
+
+@contextlib.contextmanager
+def private_home(folder: str):
+    """Point MUSICGEN_HOME at `folder` for the block, then back (Ray reuses a worker process for other tasks)."""
+    old = os.environ.get("MUSICGEN_HOME")
+    os.environ["MUSICGEN_HOME"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MUSICGEN_HOME", None)
+        else:
+            os.environ["MUSICGEN_HOME"] = old

@@ -26,7 +26,7 @@ from musicgen.training.train import run_training
 NOT_IN_HASH = ("threads", "device")
 STOP_GRACE_S = 30.0  # how long a stopped run may take to write its checkpoint before SIGKILL
 POLL_S = 0.2
-DIVERGED = "became NaN or infinite"  # in the error of a run whose loss or gradient diverged (training.train._fail)
+DIVERGED = "became NaN or infinite"  # in the error of a run whose loss or gradient diverged (training.loop.Trainer._fail)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,6 @@ for SGD, Goyal et al. 2017; about the square root for Adam), then check the vali
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -35,11 +33,11 @@ from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.paths import atomic_write, home_dir, run_dir
 from musicgen.runs.progress import write_progress
-from musicgen.runs.ray_cluster import init_ray
+from musicgen.runs.ray_cluster import init_ray, private_home
 from musicgen.runs.reporters import CallbackReporter
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.distributed import TorchGroup
-from musicgen.training.train import NonFiniteError, _Trainer
+from musicgen.training.loop import NonFiniteError, Trainer
 
 MAX_WORKERS = 1024
 STOP_POLL_S = 0.2  # how often a worker asks the relay whether the user asked to stop
@@ -95,9 +93,18 @@ class RayBackend:
         """Return what is stored with the run (config['backend']), so that a resume trains the same way."""
         return {"name": "ray", "workers": self.workers, "address": self.address}
 
-    def resolve_device(self, name: str) -> torch.device:
-        """Return the workers' device for --device `name`: cuda when asked for (or 'auto' and a GPU per worker), else cpu."""
+    def resolve_device(self, name: str, threads: int = 0) -> torch.device:
+        """Return the workers' device for --device `name`: cuda when asked for (or 'auto' and a GPU per worker), else cpu.
+
+        Checks first that the cluster has `threads` CPUs (at least 1) for each worker: Ray would wait for them forever.
+        """
         ray = init_ray(self.address)
+        cpus, have = max(threads, 1), ray.cluster_resources().get("CPU", 0)
+        if have < cpus * self.workers:
+            raise ConfigError(
+                f"{self.workers} workers x {cpus} CPU (--threads) need {cpus * self.workers} CPUs; the Ray cluster has "
+                f"{have:g}: lower --workers or --threads, or add nodes to the cluster"
+            )
         gpus = ray.cluster_resources().get("GPU", 0)
         if name == "mps":
             raise ConfigError("Ray Train workers train on cpu or cuda; use --device auto, cpu or cuda with --backend ray")
@@ -119,12 +126,6 @@ class RayBackend:
         from ray.train.torch import TorchConfig, TorchTrainer
 
         cpus = train_cfg.threads or 1
-        have = ray.cluster_resources().get("CPU", 0)
-        if have < cpus * self.workers:
-            raise ConfigError(
-                f"{self.workers} workers x {cpus} CPU (--threads) need {cpus * self.workers} CPUs; the Ray cluster has "
-                f"{have:g}: lower --workers or --threads, or add nodes to the cluster"
-            )
         relay = ray.remote(Relay).options(num_cpus=0).remote()
         files = {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}
         ckpts = {p.name: p.read_bytes() for p in sorted(run_dir(run_id).glob("*.pt"))} if resume else {}
@@ -202,20 +203,6 @@ def backend_of(config: dict) -> RayBackend | None:
     return RayBackend(workers=b["workers"], address=b.get("address")) if b.get("name") == "ray" else None
 
 
-@contextlib.contextmanager
-def _private_home(folder: str):
-    """Point MUSICGEN_HOME at `folder` for the block (a Ray worker process may serve more than one run)."""
-    old = os.environ.get("MUSICGEN_HOME")
-    os.environ["MUSICGEN_HOME"] = folder
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("MUSICGEN_HOME", None)
-        else:
-            os.environ["MUSICGEN_HOME"] = old
-
-
 def _watch_stop(relay, stop: threading.Event, done: threading.Event) -> None:
     import ray
 
@@ -237,7 +224,7 @@ def _worker_loop(config: dict) -> None:
     def send(event):
         return relay.put.remote(event)
 
-    with tempfile.TemporaryDirectory(prefix="musicgen-ddp-") as tmp, _private_home(tmp):
+    with tempfile.TemporaryDirectory(prefix="musicgen-ddp-") as tmp, private_home(tmp):
         folder = Path(tmp) / "dataset"
         folder.mkdir()
         for fname, blob in ray.get(config["dataset"]).items():
@@ -253,7 +240,7 @@ def _worker_loop(config: dict) -> None:
         watcher.start()
         model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
         main = rank == 0
-        trainer = _Trainer(
+        trainer = Trainer(
             run_id,
             config["name"],
             load_dataset(folder),

@@ -15,6 +15,7 @@ import torch
 from synthetic import make_dataset
 
 from musicgen.config import ModelConfig, TrainConfig
+from musicgen.errors import ConfigError
 from musicgen.paths import REPO_ROOT, checkpoints_dir
 from musicgen.runs import store
 from musicgen.runs.progress import read_progress
@@ -80,6 +81,9 @@ def test_one_worker_is_the_local_trainer_and_two_stop_and_resume_exactly(home, t
     config = store.get_run(one["id"])["config"]
     assert config["backend"] == {"name": "ray", "workers": 1, "address": None} and config["precision"] == "fp32"
 
+    with pytest.raises(ConfigError, match=r"3 workers x 1 CPU \(--threads\) need 3 CPUs; the Ray cluster has 2"):
+        run_training(data, MODEL, TRAIN, name="too-many", backend=RayBackend(workers=3))
+    assert "too-many" not in set(store.list_runs()["name"])  # refused before the run exists
     counting = Counting()
     two = run_training(data, MODEL, TRAIN, name="ray-2", backend=RayBackend(workers=2), reporter=counting)
     assert two["status"] == "finished"
@@ -100,7 +104,9 @@ def test_one_worker_is_the_local_trainer_and_two_stop_and_resume_exactly(home, t
 
 def _ray_start(args: list[str], env: dict, log) -> subprocess.Popen:
     exe = os.path.join(os.path.dirname(sys.executable), "ray")
-    return subprocess.Popen([exe, "start", "--block", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [exe, "start", "--block", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _wait_for(predicate, seconds: float, what: str):
@@ -123,7 +129,9 @@ def two_node_cluster(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     log = open(tmp_path / "ray.log", "ab")  # noqa: SIM115  (closed below, after the nodes)
     address = f"127.0.0.1:{port}"
-    nodes = [_ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={folder}"], env, log)]
+    nodes = [
+        _ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false", f"--temp-dir={folder}"], env, log)
+    ]
     try:
         _wait_for(lambda: _answers(probe_address, address), 90, "the head node")
         nodes.append(_ray_start([f"--address={address}", "--num-cpus=1"], env, log))

@@ -49,3 +49,22 @@ def test_one_process_is_the_loop_as_it_was():
     stop.set()
     assert stopping()  # read when asked, after the step, as the loop always did
     assert solo.broadcast({"nll": 1.0}) == {"nll": 1.0} and solo.gather(3) == [3]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--workers", "2"], "--workers train on Ray: add --backend ray"),
+        (["--ray-address", "127.0.0.1:6379", "--backend", "local"], "--ray-address train on Ray: add --backend ray"),
+        (["--backend", "ray", "--workers", "0"], "--workers must be a whole number from 1 to 1024, got 0"),
+    ],
+)
+def test_backend_options_that_do_not_fit_are_one_line_errors(home, tmp_path, capsys, extra, message):
+    from synthetic import make_dataset
+
+    from musicgen.cli import main
+
+    data = make_dataset(tmp_path / "ds")
+    assert main(["train", "--data", str(data), "--epochs", "1", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err

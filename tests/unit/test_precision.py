@@ -12,7 +12,7 @@ from musicgen.nn.convgru import ConvGRU
 from musicgen.runs import store
 from musicgen.runs.labels import precision_of
 from musicgen.training import device as device_mod
-from musicgen.training import train as train_mod
+from musicgen.training import loop as loop_mod
 from musicgen.training.device import autocast, resolve_precision
 from musicgen.training.losses import bce
 from musicgen.training.train import run_training
@@ -83,7 +83,7 @@ def test_the_chosen_precision_reaches_the_model_and_is_stored_and_shown(home, da
                 seen.append(out.dtype)
             return out
 
-    monkeypatch.setattr(train_mod, "ConvGRU", Recording)
+    monkeypatch.setattr(loop_mod, "ConvGRU", Recording)
     runs = {}
     for precision in ("auto", "bf16", "fp32"):
         seen.clear()

@@ -31,7 +31,7 @@ import torch
 from musicgen.config import ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError, TrainingError
-from musicgen.paths import atomic_write, home_dir, run_dir
+from musicgen.paths import atomic_write, run_dir
 from musicgen.runs.progress import write_progress
 from musicgen.runs.ray_cluster import init_ray, private_home
 from musicgen.runs.reporters import CallbackReporter
@@ -147,7 +147,9 @@ class RayBackend:
                 num_workers=self.workers, use_gpu=device.type == "cuda", resources_per_worker={"CPU": cpus}
             ),
             torch_config=TorchConfig(backend="nccl" if device.type == "cuda" else "gloo"),
-            run_config=RunConfig(name=run_id, storage_path=str(home_dir() / "ray")),
+            # Ray Train's own checkpointing is not used (checkpoints come back as bytes); its run folder needs a path
+            # that every node can create, so not this home, which other machines may not have.
+            run_config=RunConfig(name=run_id, storage_path=str(Path(tempfile.gettempdir()) / "musicgen-ray-train")),
         )
         outcome: dict = {}
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -241,6 +241,8 @@ def _worker_loop(config: dict) -> None:
         watcher = threading.Thread(target=_watch_stop, args=(relay, stop, done), daemon=True)
         watcher.start()
         model_cfg, train_cfg = from_dict(ModelConfig, config["model"]), from_dict(TrainConfig, config["train"])
+        # --threads 0 would mean half this machine's cores, more than the CPUs Ray reserved for this worker (1).
+        train_cfg = replace(train_cfg, threads=train_cfg.threads or 1)
         main = rank == 0
         trainer = Trainer(
             run_id,

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from musicgen.runs import store
 from musicgen.runs.progress import read_progress
 from musicgen.runs.reporters import StoreReporter
 from musicgen.training.checkpoint import load_checkpoint
-from musicgen.training.train import run_training
+from musicgen.training.train import NonFiniteError, run_training
 
 ray = pytest.importorskip("ray")  # requirements-ray.txt; `make test` installs it
 from musicgen.training.ray_train import RayBackend  # noqa: E402  (after the check that Ray is there)
@@ -100,6 +101,11 @@ def test_one_worker_is_the_local_trainer_and_two_stop_and_resume_exactly(home, t
     assert curves(resumed["id"]) == pytest.approx(curves(two["id"]), rel=1e-6)
     for k, v in weights(two["id"]).items():
         assert torch.equal(v, weights(resumed["id"])[k]), k
+    # A diverging run: every worker sees the same global loss, so all fail at the same batch, and the driver says so.
+    with pytest.raises(NonFiniteError, match="became NaN or infinite at epoch 1, batch"):
+        run_training(data, MODEL, replace(TRAIN, optimizer="sgd", lr=1e38, clip=0.0), name="nan", backend=RayBackend(workers=2))
+    run = store.list_runs().set_index("name").loc["nan"]
+    assert run["status"] == "failed" and "NaN or infinite" in run["error"]
 
 
 def _ray_start(args: list[str], env: dict, log) -> subprocess.Popen:

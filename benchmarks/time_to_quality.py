@@ -99,10 +99,11 @@ def main() -> None:
     rows.append([what, show(rep.reached), round(rep.best, 3)])
     ratio = f"{ref_hit[0] / rep.reached[0]:.1f}×" if ref_hit and rep.reached else "n/a (one side did not reach the target)"
     body = table([f"loop ({args.device})", f"time to valid NLL ≤ {args.target}", "best valid NLL seen"], rows)
-    body += (
-        f"\n\nSpeed-up, reference time / trainer time: {ratio}. "
-        f"Reference measured {time.perf_counter() - t0:.0f} s after the trainer."
-    )
+    if args.reference:
+        body += (
+            f"\n\nSpeed-up, reference time / trainer time: {ratio}. "
+            f"Reference measured {time.perf_counter() - t0:.0f} s after the trainer."
+        )
     append_report(args.md, f"Time to quality ({args.device})", body, args.device)
 
 

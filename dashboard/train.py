@@ -58,7 +58,8 @@ def _train_config(row) -> dict:
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Return the runs table of the page: id, name, dataset, optimizer, loss, lr, status, created, epochs, pid, error."""
+    """Return the runs table of the page: id, name, dataset, optimizer, loss, lr, precision, where (local or Ray workers),
+    status, created, epochs, pid, error."""
     rows = runs.to_dict("records")
     out = pd.DataFrame(
         {

@@ -3,6 +3,7 @@ per epoch, a stop is agreed by the workers and resumes exactly, and two workers 
 CLI, stopped with SIGTERM and resumed) follow one worker's curve at the same global batch."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,6 +151,7 @@ def two_node_cluster(tmp_path):
         for node in nodes:
             node.wait(60)
         log.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _answers(probe, address) -> bool:

@@ -19,20 +19,11 @@ from common import machine, table  # also puts the repo root on sys.path
 
 from musicgen.data.datasets import load_dataset
 from musicgen.music.generate import generate
-from musicgen.music.temperature import choose_temperature, stats_of
+from musicgen.music.temperature import choose_temperature, segments, stats_of
 from musicgen.runs import store
 from musicgen.training.checkpoint import load_model
 
 STATS = ("notes_per_step", "mean_polyphony", "mean_note_length", "mean_ioi", "repetition")
-
-
-def test_segments(ds, length: int, count: int) -> list[np.ndarray]:
-    """Return up to `count` consecutive test segments of `length` real steps, spread evenly."""
-    rows, lengths = ds.split("test")
-    segs = [r[s : s + length] for r, n in zip(rows, lengths, strict=True) for s in range(0, int(n) - length + 1, length)]
-    if len(segs) > count:
-        segs = [segs[i] for i in np.linspace(0, len(segs) - 1, count).round().astype(int)]
-    return segs
 
 
 def main() -> int:
@@ -50,7 +41,7 @@ def main() -> int:
         ds = load_dataset(config.get("data_path") or config["data"])
         stored = (ckpt.get("sampling") or {}).get("temperature")
         t = stored if stored is not None else choose_temperature(model, ds)["temperature"]
-        segs = test_segments(ds, args.primer + args.steps, args.segments)
+        segs = segments(ds, args.primer + args.steps, args.segments, "test")
         primers = np.stack([s[: args.primer] for s in segs])
         real = stats_of([s[args.primer :] for s in segs], ds.config.low)
         rolls = generate(model, args.primer + args.steps, "sample", temperature=t, primer=primers, samples=len(segs), seed=0)

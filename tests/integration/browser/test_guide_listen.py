@@ -80,7 +80,7 @@ def test_the_train_form_names_every_bad_field_in_one_line(fresh_server, page):
     errors.first.wait_for()
     assert errors.count() == 1
     text = errors.first.inner_text()
-    assert text.startswith("These 2 fields need a fix: learning rate must be a positive finite number, got -1.0; ")
+    assert text.startswith("These 2 fields need a fix: learning rate must be > 0 and finite, got -1.0; ")
     assert "batch size must be a whole number from 1 to 65,536, got 0" in text and "\n" not in text.strip() and "--" not in text
     shot(page, "train-two-bad-fields")
 

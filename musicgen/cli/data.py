@@ -41,6 +41,20 @@ def register(sub) -> None:
     )
     p.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic", help="MIDI parser (default symusic)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0: none)")
+    p.add_argument(
+        "--format",
+        choices=["npz", "shards"],
+        default="npz",
+        help="npz: dataset.npz of windows, loaded whole (default); shards: whole pieces, 2 bits a cell, memory-mapped, "
+        "for corpora larger than memory (data/README.md)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes (default); ray: Ray tasks (--format shards)",
+    )
+    p.add_argument("--ray-address", default=None, help="HOST:PORT of a Ray cluster's head (default: start a local Ray)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     p.set_defaults(func=cmd_preprocess)
 
@@ -95,7 +109,17 @@ def cmd_preprocess(args) -> int:
     check_writable_folder(out, "--out")  # before the build, which can take minutes
     update, bar = _progress_bar()
     try:
-        report = build_dataset(args.sources, out, cfg, workers=args.workers, progress=update, parser=args.parser)
+        report = build_dataset(
+            args.sources,
+            out,
+            cfg,
+            workers=args.workers,
+            progress=update,
+            parser=args.parser,
+            layout=args.format,
+            backend=args.backend,
+            ray_address=args.ray_address,
+        )
     except OSError as e:  # the disk filled or the folder changed during the build
         raise OutputError(f"cannot write the dataset to {write_failure(out / 'dataset.npz', e)}") from None
     finally:
@@ -119,6 +143,7 @@ def cmd_preprocess(args) -> int:
         "mean_polyphony": st["mean_polyphony"],
         "seconds": round(report.get("seconds", 0.0), 3),
     }
+    summary["format"] = report.get("layout", "npz")
     if summary["form"] == "onsets":
         summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
         summary["files"] = [
@@ -132,7 +157,8 @@ def cmd_preprocess(args) -> int:
         print(json.dumps(summary))
         return 0
     w = st["windows"]
-    print(f"dataset {summary['out']} ({'cached' if summary['cached'] else 'built'}, id {report['id']})")
+    how = "cached" if summary["cached"] else "built" + (f" on {report['backend']}" if report.get("backend") else "")
+    print(f"dataset {summary['out']} ({how}, id {report['id']}, format {summary['format']})")
     print(
         f"  files: {st['files_ok']} ok, {len(skipped)} skipped; "
         f"notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})"

@@ -58,6 +58,13 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     p.set_defaults(func=cmd_preprocess)
 
+    m = sub.add_parser("shard", help="migrate a dataset.npz dataset to the sharded format (the same rows, memory-mapped)")
+    m.add_argument("dataset", help="dataset folder or name under MUSICGEN_HOME/data")
+    where = m.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="folder to write the sharded dataset to")
+    where.add_argument("--name", help="dataset name: writes MUSICGEN_HOME/data/NAME")
+    m.set_defaults(func=cmd_shard)
+
     d = sub.add_parser("datasets", help="list the datasets under MUSICGEN_HOME/data")
     d.add_argument("--json", action="store_true", help="print a JSON list")
     d.set_defaults(func=cmd_datasets)
@@ -204,4 +211,27 @@ def cmd_datasets(args) -> int:
             f"{r['name']:<20} {st.get('files_ok', 0):>5} files  {st.get('notes', 0):>9,} notes  "
             f"windows {w.get('train', 0)}/{w.get('valid', 0)}/{w.get('test', 0)}  density {st.get('density', 0):.2%}  {r['path']}"
         )
+    return 0
+
+
+def cmd_shard(args) -> int:
+    """Write a dataset.npz dataset as a sharded one."""
+    from musicgen.data.datasets import load_dataset
+    from musicgen.data.shard_migrate import shards_from_npz
+    from musicgen.data.shards import LAYOUT
+    from musicgen.paths import dataset_dir
+
+    ds = load_dataset(args.dataset)
+    if ds.report.get("layout") == LAYOUT:
+        raise ConfigError(f"{args.dataset} is sharded already; give a dataset.npz dataset")
+    out = Path(args.out) if args.out is not None else dataset_dir(args.name)
+    check_writable_folder(out, "--out")
+    if out.resolve() == ds.path.resolve():
+        raise ConfigError(f"--out {out} is the dataset itself; write the sharded copy to another folder")
+    try:
+        report = shards_from_npz(ds.path, out)
+    except OSError as e:
+        raise OutputError(f"cannot write the dataset to {write_failure(out / 'index.npz', e)}") from None
+    rows = " / ".join(str(len(ds.split(s)[0])) for s in ("train", "valid", "test"))
+    print(f"sharded dataset {out.resolve()} (id {report['id']}): {rows} train / valid / test rows, as in {ds.path}")
     return 0

@@ -49,7 +49,7 @@ def _piece_stats(roll: np.ndarray) -> dict:
     }
 
 
-def write_chunk(k: int, results, cfg: DataConfig, folder: str) -> dict:
+def write_chunk(k: int, results, cfg: DataConfig, folder: str, shard_bytes: int = SHARD_BYTES) -> dict:
     """Pack the parsed files `results` (load_item results, in input order) of task `k` into shards under `folder`.
 
     Return {ok: rows of the pieces, skipped: rows of the files left out, windows: (piece in task, start, steps)
@@ -75,7 +75,7 @@ def write_chunk(k: int, results, cfg: DataConfig, folder: str) -> dict:
             skipped.append({"file": r["file"], "status": "skipped", "reason": r["reason"]})
             continue
         roll, packed = r["roll"], pack(r["roll"])
-        if size and size + packed.nbytes > SHARD_BYTES:
+        if size and size + packed.nbytes > shard_bytes:
             flush()
         stats = _piece_stats(roll)
         hist += stats["hist"]
@@ -101,8 +101,8 @@ def write_chunk(k: int, results, cfg: DataConfig, folder: str) -> dict:
 
 def build_chunk(args) -> dict:
     """Task body (a local worker or a Ray task): parse files `items` of task `k` and write their shards."""
-    k, items, cfg, parser, folder = args
-    return write_chunk(k, (load_item((item, cfg, parser)) for item in items), cfg, folder)
+    k, items, cfg, parser, folder, shard_bytes = args
+    return write_chunk(k, (load_item((item, cfg, parser)) for item in items), cfg, folder, shard_bytes)
 
 
 class _ChunkCrashed:
@@ -112,9 +112,9 @@ class _ChunkCrashed:
 
 def _retry_per_file(failed: _ChunkCrashed) -> dict:
     """Rebuild a task whose process died: each file in a process of its own (a crash then costs only its file)."""
-    k, items, cfg, parser, folder = failed.args
+    k, items, cfg, parser, folder, shard_bytes = failed.args
     results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=1, on_crash=crashed_row)
-    return write_chunk(k, results, cfg, folder)
+    return write_chunk(k, results, cfg, folder, shard_bytes)
 
 
 def _run_local(tasks: list, workers, progress) -> list[dict]:
@@ -176,7 +176,7 @@ def build_sharded(
         for k in range(k0, min(k0 + 64, len(chunks))):
             read, refused = read_zip_members(chunks[k], int(cfg.max_file_mb * 2**20))
             skipped += refused
-            batch.append((k, read, cfg, parser, str(folder)))
+            batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
 
         def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
             counted(min((before + done) * CHUNK_FILES, n_files), n_files)
@@ -184,10 +184,33 @@ def build_sharded(
         run = _run_ray if backend == "ray" else _run_local
         results += run(batch, ray_address if backend == "ray" else workers, files_done)
     report = _assemble(results, skipped, given, out, cfg, parser, key, folder)
+    return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
+
+
+def piece_index(ok: list[dict], labels: np.ndarray) -> dict:
+    """Return the piece columns of index.npz: one row per piece of `ok` (write_chunk rows), `labels` its split (0..2)."""
+    shards = sorted({row["shard"] for row in ok})
+    shard_no = {s: i for i, s in enumerate(shards)}
+    return {
+        "source": np.array([row["file"] for row in ok], dtype=str),
+        "split": np.asarray(labels, dtype=np.int8),
+        "shard": np.array([shard_no[row["shard"]] for row in ok], dtype=np.int32),
+        "offset": np.array([row["offset"] for row in ok], dtype=np.int64),
+        "length": np.array([row["length"] for row in ok], dtype=np.int64),
+        "bar_steps": np.array([row["bar_steps"] for row in ok], dtype=np.int64),
+        "counts": np.array([row["counts"] for row in ok], dtype=np.int64).reshape(len(ok), len(ROW_COUNTS)),
+        "shards": np.array(shards, dtype=str),
+    }
+
+
+def write_dataset_files(out: Path, index: dict, report: dict, folder: Path) -> None:
+    """Write index.npz, then report.json (last: it makes the folder a dataset); drop older builds' shards."""
+    write_index(out, index)
+    with atomic_write(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1))
     for old in out.glob("shards-*"):
         if old != folder and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)  # an older build's: the index now points at this one
-    return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
 
 
 def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: DataConfig, parser, key, folder) -> dict:
@@ -202,18 +225,7 @@ def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: D
             f"give .mid/.midi files, folders or zips with pitched notes"
         )
     labels = assign_splits(len(ok), cfg.split, cfg.seed)
-    shards = sorted({row["shard"] for row in ok})
-    shard_no = {s: i for i, s in enumerate(shards)}
-    index = {
-        "source": np.array([row["file"] for row in ok], dtype=str),
-        "split": labels.astype(np.int8),
-        "shard": np.array([shard_no[row["shard"]] for row in ok], dtype=np.int32),
-        "offset": np.array([row["offset"] for row in ok], dtype=np.int64),
-        "length": np.array([row["length"] for row in ok], dtype=np.int64),
-        "bar_steps": np.array([row["bar_steps"] for row in ok], dtype=np.int64),
-        "counts": np.array([row["counts"] for row in ok], dtype=np.int64).reshape(len(ok), len(ROW_COUNTS)),
-        "shards": np.array(shards, dtype=str),
-    }
+    index = piece_index(ok, labels)
     # The rows of each split, as a dataset.npz build cuts them: train windows (every split with --windows first),
     # whole valid and test pieces with a sounding step.
     first = np.cumsum([0] + [len(r["ok"]) for r in results])
@@ -244,9 +256,7 @@ def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: D
         stats=_stats(results, index, labels, left),
         files=sorted(left, key=lambda r: r["file"]),  # the pieces' rows are in index.npz
     )
-    write_index(out, index)
-    with atomic_write(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=1))
+    write_dataset_files(out, index, report, folder)
     return report
 
 

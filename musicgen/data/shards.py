@@ -23,6 +23,7 @@ from musicgen.errors import DataError
 
 INDEX = "index.npz"
 LAYOUT = "shards"  # report.json "layout"; absent (or "npz") for dataset.npz folders
+MAX_LISTED = 10_000  # pieces listed in a loaded dataset's report "files" (all of them are in the index)
 _SHIFTS = np.array([0, 2, 4, 6], dtype=np.uint8)
 
 
@@ -140,6 +141,13 @@ def load_sharded(path: Path, report: dict, cfg) -> ShardedDataset:
     """Open the sharded dataset in `path` (its report and DataConfig read already); nothing of the shards is read."""
     index = read_index(path)
     shards = Shards(path, index, cfg.n_notes)
+    # The pieces' rows live in the index, not in report.json: listed here for the Dataset page (the first MAX_LISTED).
+    names, counts = report.get("index_counts", []), index["counts"][:MAX_LISTED]
+    listed = [
+        {"file": str(f), "status": "ok", "reason": ""} | dict(zip(names, map(int, c), strict=True)) | {"split": SPLITS[int(s)]}
+        for f, c, s in zip(index["source"][:MAX_LISTED], counts, index["split"][:MAX_LISTED], strict=True)
+    ]
+    report = report | {"files": sorted(listed + report.get("files", []), key=lambda r: r["file"])}
     views, lengths, starts, bars = {}, {}, {}, {}
     for s in SPLITS:
         piece, start, n = index[f"{s}_piece"], index[f"{s}_start"], index[f"{s}_length"]

@@ -43,7 +43,15 @@ class Split:
 
     @classmethod
     def from_dataset(cls, ds, name: str, device) -> Split:
-        """Move split `name` of a loaded dataset to `device`, with each row's start and steps per bar where it has them."""
+        """Move split `name` of a loaded dataset to `device`, with each row's start and steps per bar where it has them.
+
+        A large split of a sharded dataset stays on disk: rows are cut per batch (musicgen.training.shard_batches).
+        """
+        from musicgen.training.shard_batches import split_of
+
+        lazy = split_of(ds, name, device)
+        if lazy is not None:
+            return lazy
         rolls, lengths = ds.split(name)
         extra = {}
         for key in ("starts", "bar_steps"):

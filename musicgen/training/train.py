@@ -37,7 +37,7 @@ from musicgen.runs.progress import ProgressWriter
 from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
-from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
+from musicgen.training.batches import Split, bucketed_order, check_step_memory, random_shifts, transpose_rolls
 from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
@@ -45,6 +45,7 @@ from musicgen.training.metrics import all_finite
 from musicgen.training.onset_metrics import dataset_onsets, model_terms, unit_rates
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
+from musicgen.training.shard_batches import note_frequency, split_pitch_bounds
 
 
 def _copy_weights(model: torch.nn.Module) -> dict:
@@ -183,12 +184,11 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_dataset(ds, "train", device)
-        self.bounds = pitch_bounds(self.train.rolls) if cfg.transpose else None
+        self.bounds = split_pitch_bounds(self.train) if cfg.transpose else None
         self.valid = Split.from_dataset(ds, "valid", device)
         test = Split.from_dataset(ds, "test", device)
         self.test = test if len(test) else None
-        real_steps = max(float(self.train.lengths.sum()), 1.0)
-        note_freq = (self.train.rolls > 0).sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
+        note_freq = note_frequency(self.train)  # (N,) over real steps; a sharded split's a chunk at a time
         # An onset model's units start at their rates: p(s_i), and p(a_i) where it is free.
         self.model.init_output_bias(unit_rates(self.train.rolls, self.train.lengths) if model_cfg.onsets else note_freq)
         self.ema = _copy_weights(self.model) if cfg.ema else None

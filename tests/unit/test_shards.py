@@ -16,6 +16,7 @@ from musicgen.data.datasets import build_dataset, dataset_excerpt, list_datasets
 from musicgen.data.midi import write_midi
 from musicgen.data.rolls import SPLITS, Dataset
 from musicgen.errors import DataError
+from musicgen.training import shard_batches
 
 
 def _midi_folder(folder, n=12):
@@ -161,7 +162,13 @@ def test_cli_builds_shards_with_progress_and_refuses_what_it_cannot(home, capsys
         build_dataset([str(home / "b.pickle")], home / "y", layout="shards")
 
 
-def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, capsys):
+@pytest.mark.parametrize("per_batch", [False, True])
+def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, capsys, monkeypatch, per_batch):
+    if per_batch:  # every split read from the shards a batch at a time, as a corpus larger than memory is
+        monkeypatch.setattr(shard_batches, "LAZY_BYTES", 0)
+        cut = []
+        real_cut = shard_batches.LazyRolls.__getitem__
+        monkeypatch.setattr(shard_batches.LazyRolls, "__getitem__", lambda self, key: cut.append(1) or real_cut(self, key))
     src = _midi_folder(home / "in", n=10)
     cfg = DataConfig(seq_len=32, hop=16, low=48, high=84)
     build_dataset([str(src)], home / "data" / "sh", cfg, workers=0, layout="shards")
@@ -169,6 +176,7 @@ def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, ca
     summaries = {}
     for name in ("sh", "npz"):
         argv = ["train", "--data", name, "--epochs", "1", "--batch-size", "8", "--threads", "1", "--device", "cpu", "--json"]
+        argv += ["--transpose", "2"]
         assert main(argv + TINY_ARGS) == 0
         out = capsys.readouterr().out.splitlines()
         summaries[name] = json.loads(out[-1])
@@ -180,3 +188,4 @@ def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, ca
     for k in ("nll", "f1_best", "frame_acc_best", "onset_f1", "steps"):
         assert on_shards[k] == pytest.approx(on_npz[k], rel=1e-9), k
     assert np.isfinite(on_shards["nll"]) and on_shards["steps"] > 0
+    assert not per_batch or len(cut) > 10

@@ -4,7 +4,8 @@ For each size N: writes N MIDI files (benchmarks/make_corpus.py), builds them wi
 --format shards` (and, at the sizes of --npz-sizes, today's dataset.npz) in a child process whose tree is
 sampled for peak RSS (VmHWM of the parent and of each worker), then trains 200 batches drawn from the whole
 train split (a ConvGRU step each: forward, loss, backward, AdamW) in another child, reading batches from the
-memory-mapped shards. With --ray, the smallest corpus is built on a local Ray as well (same shards checked).
+memory-mapped shards (a dataset.npz split is loaded whole, as the trainer does). With --ray, the smallest
+corpus is built on a local Ray as well (the same index checked).
 
     .venv/bin/python benchmarks/scale.py --sizes 1000 50000 [--npz-sizes 1000] [--ray] [--md BENCHMARKS.md]
 """
@@ -92,6 +93,7 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
     from musicgen.config import ModelConfig, TrainConfig
     from musicgen.data.datasets import load_dataset
     from musicgen.nn.convgru import ConvGRU
+    from musicgen.training.batches import Split
     from musicgen.training.losses import make_loss
     from musicgen.training.onset_metrics import model_terms
     from musicgen.training.optim import make_optimizer
@@ -102,7 +104,8 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
     torch.manual_seed(0)
     ds = load_dataset(data)
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    split = ShardSplit.from_dataset(ds, "train", "cpu")
+    # A sharded split is read per batch; a dataset.npz one is loaded whole, as the trainer always did.
+    split = ShardSplit.from_dataset(ds, "train", "cpu") if hasattr(ds, "shards") else Split.from_dataset(ds, "train", "cpu")
     model_cfg = fit_model_to_data(ModelConfig(), ds)
     cfg = TrainConfig(batch_size=batch_size, threads=1)
     model = ConvGRU(model_cfg)
@@ -145,6 +148,7 @@ def main() -> None:
     ap.add_argument("--npz-sizes", type=int, nargs="*", default=[1000], help="sizes also built as dataset.npz (today's format)")
     ap.add_argument("--ray", action="store_true", help="also build the smallest corpus on a local Ray")
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--batches", type=int, default=BATCHES, help=f"training batches per corpus (default {BATCHES})")
     ap.add_argument("--md", default=None, help="append the table to this Markdown file (e.g. BENCHMARKS.md)")
     ap.add_argument("--train-child", nargs=3, metavar=("DATA", "BATCHES", "BATCH_SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -166,8 +170,8 @@ def main() -> None:
                 out = Path(tmp) / f"{fmt}-{backend}-{n}"
                 b = preprocess(corpus, out, fmt, env, backend)
                 train = {}
-                if fmt == "shards" and backend == "local":
-                    argv = [sys.executable, __file__, "--train-child", str(out), str(BATCHES), str(args.batch_size)]
+                if backend == "local":
+                    argv = [sys.executable, __file__, "--train-child", str(out), str(args.batches), str(args.batch_size)]
                     _, _, _, stdout = run_measured(argv, env)
                     train = json.loads(stdout.strip().splitlines()[-1])
                 if backend == "ray":
@@ -185,7 +189,7 @@ def main() -> None:
                         b["worker"],
                         round(b["disk"] / b["steps"], 1),
                         train.get("peak_mib", "-"),
-                        round(train["seconds"] / BATCHES * 1000, 1) if train else "-",
+                        round(train["seconds"] / args.batches * 1000, 1) if train else "-",
                     ]
                 )
                 print(rows[-1], flush=True)
@@ -198,7 +202,7 @@ def main() -> None:
         "parent peak MiB",
         "worker peak MiB",
         "bytes/step on disk",
-        f"train {BATCHES} batches peak MiB",
+        f"train {args.batches} batches peak MiB",
         "ms/batch",
     ]
     note = (

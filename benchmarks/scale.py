@@ -97,7 +97,7 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
     from musicgen.training.losses import make_loss
     from musicgen.training.onset_metrics import model_terms
     from musicgen.training.optim import make_optimizer
-    from musicgen.training.shard_batches import ShardSplit
+    from musicgen.training.shard_batches import lazy_parts
     from musicgen.training.train import fit_model_to_data
 
     torch.set_num_threads(1)
@@ -105,7 +105,8 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
     ds = load_dataset(data)
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     # A sharded split is read per batch; a dataset.npz one is loaded whole, as the trainer always did.
-    split = ShardSplit.from_dataset(ds, "train", "cpu") if hasattr(ds, "shards") else Split.from_dataset(ds, "train", "cpu")
+    lazy = lazy_parts(ds, "train", "cpu", force=True)
+    split = Split(*lazy) if lazy is not None else Split.from_dataset(ds, "train", "cpu")
     model_cfg = fit_model_to_data(ModelConfig(), ds)
     cfg = TrainConfig(batch_size=batch_size, threads=1)
     model = ConvGRU(model_cfg)

@@ -1,17 +1,16 @@
 """Batches of a sharded dataset (musicgen.data.shards), cut from the memory-mapped pieces when they are drawn.
 
-`ShardSplit` is a `Split` whose rolls are not resident: `split.rolls[idx]` (and `split.batch(idx)`, which the
-trainer and evaluation call) unpacks those rows only, so training memory follows the batch, not the corpus.
-Only the per-row lengths, starts and bars (8 bytes each) are held. Whole-split passes (note frequencies,
-pitch bounds, the baselines' tables) read it CHUNK rows at a time.
+A large split of a sharded dataset becomes a `Split` (musicgen.training.batches) whose rolls are `LazyRolls`:
+`split.rolls[idx]` (and `split.batch(idx)`, which the trainer and evaluation call) unpacks those rows only, so
+training memory follows the batch, not the corpus. Only the per-row lengths, starts and bars (8 bytes each)
+are held. Whole-split passes (note frequencies, pitch bounds, the baselines' tables) read it CHUNK rows at a
+time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-
-from musicgen.training.batches import Split
 
 CHUNK = 256  # rows a whole-split pass unpacks at a time
 # A sharded split whose dense rows would take more than this is read per batch; a smaller one is loaded whole
@@ -50,24 +49,22 @@ class LazyRolls:
             yield lo, self[lo : lo + CHUNK]
 
 
-class ShardSplit(Split):
-    """A Split of a sharded dataset: lengths, starts and bars resident; rolls cut from the shards per batch."""
+def lazy_parts(ds, name: str, device, force: bool = False) -> tuple | None:
+    """Return (LazyRolls, lengths, starts, bars) of split `name` of a sharded dataset, the tensors on `device`, when its
+    dense rows would take more than LAZY_BYTES (or `force`); None otherwise, and for a dataset.npz one."""
+    view = ds.split(name)[0]
+    if getattr(view, "shards", None) is None or (int(np.prod(view.shape)) <= LAZY_BYTES and not force):
+        return None
+    lengths = ds.split(name)[1]
+    starts, bars = ds.positions(name)
 
-    @classmethod
-    def from_dataset(cls, ds, name: str, device) -> ShardSplit:
-        view, lengths = ds.split(name)
-        starts, bars = ds.positions(name)
+    def longs(a):
+        return torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device)
 
-        def longs(a):
-            return torch.from_numpy(np.asarray(a, dtype=np.int64)).to(device)
-
-        return cls(LazyRolls(view, device), longs(lengths), longs(starts), longs(bars))
-
-    def __len__(self) -> int:
-        return len(self.rolls)
+    return LazyRolls(view, device), longs(lengths), longs(starts), longs(bars)
 
 
-def note_frequency(split: Split) -> torch.Tensor:
+def note_frequency(split) -> torch.Tensor:
     """Return each note's sounding rate (N,) float64 over the real steps of `split`, a chunk at a time when it is lazy."""
     real = max(float(split.lengths.sum()), 1.0)
     if not isinstance(split.rolls, LazyRolls):
@@ -78,14 +75,6 @@ def note_frequency(split: Split) -> torch.Tensor:
     return (total / real).to(split.lengths.device)
 
 
-def split_of(ds, name: str, device) -> Split | None:
-    """Return split `name` of a sharded dataset `ds` read per batch when it is larger than LAZY_BYTES, else None."""
-    view = ds.split(name)[0]
-    if getattr(view, "shards", None) is None or int(np.prod(view.shape)) <= LAZY_BYTES:
-        return None
-    return ShardSplit.from_dataset(ds, name, device)
-
-
 def row_chunks(rolls, lengths):
     """Yield (rows, lengths) of a split CHUNK rows at a time when its rolls are lazy; the whole split at once otherwise."""
     if not isinstance(rolls, LazyRolls):
@@ -93,11 +82,3 @@ def row_chunks(rolls, lengths):
         return
     for lo, x in rolls.chunks():
         yield x, lengths[lo : lo + len(x)]
-
-
-def split_pitch_bounds(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return pitch_bounds of every row of `split` (musicgen.training.batches), a chunk at a time when it is lazy."""
-    from musicgen.training.batches import pitch_bounds
-
-    parts = [pitch_bounds(x) for x, _ in row_chunks(split.rolls, split.lengths)]
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])

@@ -37,7 +37,7 @@ from musicgen.runs.progress import ProgressWriter
 from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
-from musicgen.training.batches import Split, bucketed_order, check_step_memory, random_shifts, transpose_rolls
+from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
 from musicgen.training.device import autocast, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
@@ -45,7 +45,7 @@ from musicgen.training.metrics import all_finite
 from musicgen.training.onset_metrics import dataset_onsets, model_terms, unit_rates
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
-from musicgen.training.shard_batches import note_frequency, split_pitch_bounds
+from musicgen.training.shard_batches import note_frequency
 
 
 def _copy_weights(model: torch.nn.Module) -> dict:
@@ -184,7 +184,7 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), cfg)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_dataset(ds, "train", device)
-        self.bounds = split_pitch_bounds(self.train) if cfg.transpose else None
+        self.bounds = pitch_bounds(self.train.rolls) if cfg.transpose else None
         self.valid = Split.from_dataset(ds, "valid", device)
         test = Split.from_dataset(ds, "test", device)
         self.test = test if len(test) else None

@@ -63,7 +63,13 @@ def test_sharded_build_holds_the_npz_rows_and_statistics(home, monkeypatch, wind
     assert isinstance(new, shards.ShardedDataset) and new.onsets and new.scoring == old_report["scoring"]
     assert len(new.index["shards"]) > 3  # cut by size within a task, and one set per task
     _same_rows(load_dataset(str(home / "npz")), new)
-    assert [r["file"] for r in new.report["files"]] == ["broken.mid"]  # the pieces' rows live in index.npz
+    on_disk = json.loads((home / "sh" / "report.json").read_text())
+    assert [r["file"] for r in on_disk["files"]] == ["broken.mid"]  # the pieces' rows live in index.npz
+    listed = {r["file"]: r for r in new.report["files"]}  # and are listed from it when loaded
+    assert len(listed) == 13 and listed["song03.mid"]["split"] in SPLITS and listed["broken.mid"]["status"] == "skipped"
+    assert {k: listed["song03.mid"][k] for k in ("notes", "steps")} == {
+        k: next(r for r in old_report["files"] if r["file"] == "song03.mid")[k] for k in ("notes", "steps")
+    }
     assert new.index["counts"][:, 0].sum() == new.report["stats"]["notes"]
     # the same inputs again: the report, not a rebuild
     assert build_dataset([str(src)], home / "sh", cfg, workers=0, layout="shards")["cached"] is True

@@ -52,8 +52,9 @@ def _piece_stats(roll: np.ndarray) -> dict:
 def write_chunk(k: int, results, cfg: DataConfig, folder: str, shard_bytes: int = SHARD_BYTES) -> dict:
     """Pack the parsed files `results` (load_item results, in input order) of task `k` into shards under `folder`.
 
-    Return {ok: rows of the pieces, skipped: rows of the files left out, windows: (piece in task, start, steps)
-    of each non-silent window, hist, sounding_steps, onsets}.
+    Return the pieces' columns (source, shard: into parts, the task's shard paths, offset, length, bar_steps,
+    sounding, counts), windows: (piece in task, start, steps) of each non-silent window, skipped: rows of the
+    files left out, and the statistics' sums (hist, sounding_steps, onsets).
     """
     folder = Path(folder)
     ok, skipped, windows = [], [], []
@@ -82,21 +83,38 @@ def write_chunk(k: int, results, cfg: DataConfig, folder: str, shard_bytes: int 
         sounding += stats["sounding_steps"]
         onsets += stats["onsets"]
         windows += [(len(ok), s, n) for _, s, n in window_picks([roll], cfg)]
+        counts = [int(r["info"].get(c, 0)) for c in ROW_COUNTS]
         ok.append(
-            {
-                "file": r["file"],
-                "shard": f"{folder.name}/{k:05d}-{part:02d}.npy",
-                "offset": size // max(packed.shape[1], 1),
-                "length": len(roll),
-                "sounding": bool(stats["sounding_steps"]),
-                "bar_steps": int(r["info"]["bar_steps"]),
-                "counts": [int(r["info"].get(c, 0)) for c in ROW_COUNTS],
-            }
+            (
+                r["file"],
+                part,
+                size // max(packed.shape[1], 1),
+                len(roll),
+                int(r["info"]["bar_steps"]),
+                stats["sounding_steps"] > 0,
+                counts,
+            )
         )
         buf.append(packed)
         size += packed.nbytes
     flush()
-    return {"ok": ok, "skipped": skipped, "windows": windows, "hist": hist, "sounding_steps": sounding, "onsets": onsets}
+    # Columns, not a dict per piece: what the parent gathers from every task stays a few dozen bytes a piece.
+    file, shard, offset, length, bar_steps, has_sound, counts = zip(*ok, strict=True) if ok else ([],) * 7
+    return {
+        "source": np.array(file, dtype=str),
+        "parts": [f"{folder.name}/{k:05d}-{j:02d}.npy" for j in range(part)],
+        "shard": np.array(shard, dtype=np.int32),
+        "offset": np.array(offset, dtype=np.int64),
+        "length": np.array(length, dtype=np.int64),
+        "bar_steps": np.array(bar_steps, dtype=np.int64),
+        "sounding": np.array(has_sound, dtype=bool),
+        "counts": np.array(counts, dtype=np.int64).reshape(len(ok), len(ROW_COUNTS)),
+        "windows": np.array(windows, dtype=np.int64).reshape(-1, 3),
+        "skipped": skipped,
+        "hist": hist,
+        "sounding_steps": sounding,
+        "onsets": onsets,
+    }
 
 
 def build_chunk(args) -> dict:
@@ -187,19 +205,15 @@ def build_sharded(
     return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
 
 
-def piece_index(ok: list[dict], labels: np.ndarray) -> dict:
-    """Return the piece columns of index.npz: one row per piece of `ok` (write_chunk rows), `labels` its split (0..2)."""
-    shards = sorted({row["shard"] for row in ok})
-    shard_no = {s: i for i, s in enumerate(shards)}
+def piece_index(results: list[dict], labels: np.ndarray) -> dict:
+    """Return the piece columns of index.npz from the tasks' results (write_chunk), `labels` the split (0..2) of each piece."""
+    base = np.cumsum([0] + [len(r["parts"]) for r in results])[:-1]  # a task's first shard among all
     return {
-        "source": np.array([row["file"] for row in ok], dtype=str),
+        "source": np.concatenate([r["source"] for r in results]),
         "split": np.asarray(labels, dtype=np.int8),
-        "shard": np.array([shard_no[row["shard"]] for row in ok], dtype=np.int32),
-        "offset": np.array([row["offset"] for row in ok], dtype=np.int64),
-        "length": np.array([row["length"] for row in ok], dtype=np.int64),
-        "bar_steps": np.array([row["bar_steps"] for row in ok], dtype=np.int64),
-        "counts": np.array([row["counts"] for row in ok], dtype=np.int64).reshape(len(ok), len(ROW_COUNTS)),
-        "shards": np.array(shards, dtype=str),
+        "shard": np.concatenate([r["shard"] + b for r, b in zip(results, base, strict=True)]).astype(np.int32),
+        **{c: np.concatenate([r[c] for r in results]) for c in ("offset", "length", "bar_steps", "counts")},
+        "shards": np.array([p for r in results for p in r["parts"]], dtype=str),
     }
 
 
@@ -215,27 +229,27 @@ def write_dataset_files(out: Path, index: dict, report: dict, folder: Path) -> N
 
 def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: DataConfig, parser, key, folder) -> dict:
     """Split the pieces, write index.npz and report.json (last); return the report."""
-    ok = [row for r in results for row in r["ok"]]
+    n_ok = sum(len(r["length"]) for r in results)
     left = [row for r in results for row in r["skipped"]] + list(skipped)
-    if not ok:
+    if not n_ok:
         reasons = [f"{r['file']}: {r['reason']}" for r in left[:3]]
         shutil.rmtree(folder, ignore_errors=True)
         raise DataError(
-            f"no usable MIDI file among {len(ok) + len(left)} inputs ({'; '.join(reasons) or 'none found'}); "
+            f"no usable MIDI file among {len(left)} inputs ({'; '.join(reasons) or 'none found'}); "
             f"give .mid/.midi files, folders or zips with pitched notes"
         )
-    labels = assign_splits(len(ok), cfg.split, cfg.seed)
-    index = piece_index(ok, labels)
+    labels = assign_splits(n_ok, cfg.split, cfg.seed)
+    index = piece_index(results, labels)
     # The rows of each split, as a dataset.npz build cuts them: train windows (every split with --windows first),
     # whole valid and test pieces with a sounding step.
-    first = np.cumsum([0] + [len(r["ok"]) for r in results])
-    win = np.array([(first[t] + p, s, n) for t, r in enumerate(results) for p, s, n in r["windows"]], dtype=np.int64)
-    win = win.reshape(-1, 3)
+    first = np.cumsum([0] + [len(r["length"]) for r in results])
+    win = np.concatenate([r["windows"] + [first[t], 0, 0] for t, r in enumerate(results)])
+    sounding = np.concatenate([r["sounding"] for r in results])
     whole = cfg.windows == "all"
     row_steps = {}
     for i, s in enumerate(SPLITS):
         if whole and s != "train":
-            piece = np.flatnonzero((labels == i) & np.array([row["sounding"] for row in ok]))
+            piece = np.flatnonzero((labels == i) & sounding)
             rows = np.stack([piece, np.zeros_like(piece), index["length"][piece]], axis=1)
             row_steps[s] = int(rows[:, 2].max()) if len(rows) else 1
         else:

@@ -60,7 +60,7 @@ def shards_from_npz(src: Path, out: Path) -> dict:
     split_of = np.zeros(len(rolls), dtype=np.int8)
     for i, s in enumerate(SPLITS):
         split_of[rows[s][:, 0]] = i
-    index = piece_index(packed["ok"], split_of)
+    index = piece_index([packed], split_of)
     for s in SPLITS:
         index[f"{s}_piece"], index[f"{s}_start"], index[f"{s}_length"] = (rows[s][:, c] for c in range(3))
     new = report | {

@@ -4,10 +4,11 @@ For each size N: writes N MIDI files (benchmarks/make_corpus.py), builds them wi
 --format shards` (and, at the sizes of --npz-sizes, today's dataset.npz) in a child process whose tree is
 sampled for peak RSS (VmHWM of the parent and of each worker), then trains 200 batches drawn from the whole
 train split (a ConvGRU step each: forward, loss, backward, AdamW) in another child, reading batches from the
-memory-mapped shards (a dataset.npz split is loaded whole, as the trainer does). With --ray, the smallest
-corpus is built on a local Ray as well (the same index checked).
+memory-mapped shards (a dataset.npz split is loaded whole, as the trainer does). The sizes of --ray-sizes
+are built on a local Ray as well (the same index checked).
 
-    .venv/bin/python benchmarks/scale.py --sizes 1000 50000 [--npz-sizes 1000] [--ray] [--md BENCHMARKS.md]
+    .venv/bin/python benchmarks/scale.py --sizes 1000 50000 [--npz-sizes 1000] [--ray-sizes 1000] [--train-sizes N ...]
+        [--md BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _hwm_kb(pid: int) -> int:
+def _status_kb(pid: int, key: str = "VmHWM") -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
-            return next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+            return next((int(line.split()[1]) for line in f if line.startswith(f"{key}:")), 0)
     except OSError:
         return 0
 
@@ -64,7 +65,7 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, int, int, str]:
                 if p in seen:
                     continue
                 seen.add(p)
-                peaks[p] = max(peaks.get(p, 0), _hwm_kb(p))
+                peaks[p] = max(peaks.get(p, 0), _status_kb(p))
                 todo += _children(p)
             time.sleep(0.05)
 
@@ -103,7 +104,6 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     ds = load_dataset(data)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     # A sharded split is read per batch; a dataset.npz one is loaded whole, as the trainer always did.
     lazy = lazy_parts(ds, "train", "cpu", force=True)
     split = Split(*lazy) if lazy is not None else Split.from_dataset(ds, "train", "cpu")
@@ -124,7 +124,10 @@ def train_child(data: str, batches: int, batch_size: int) -> None:
         opt.step()
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps({"rows": len(split), "seconds": seconds, "peak_mib": peak, "after_load_mib": loaded}))
+    # What the process holds itself (anonymous) and the shard pages it has mapped (file-backed page cache, shared
+    # with every process reading them and reclaimable): VmHWM counts both.
+    anon, file = (_status_kb(os.getpid(), k) // 1024 for k in ("RssAnon", "RssFile"))
+    print(json.dumps({"rows": len(split), "seconds": seconds, "peak_mib": peak, "anon_mib": anon, "file_mib": file}))
 
 
 def preprocess(corpus: Path, out: Path, fmt: str, env: dict, backend: str = "local") -> dict:
@@ -147,7 +150,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 50000], help="corpus sizes (files)")
     ap.add_argument("--npz-sizes", type=int, nargs="*", default=[1000], help="sizes also built as dataset.npz (today's format)")
-    ap.add_argument("--ray", action="store_true", help="also build the smallest corpus on a local Ray")
+    ap.add_argument("--ray-sizes", type=int, nargs="*", default=[1000], help="sizes also built on a local Ray")
+    ap.add_argument("--train-npz", action="store_true", help="train on the dataset.npz builds too (the split loaded whole)")
+    ap.add_argument("--train-sizes", type=int, nargs="*", default=None, help="sizes whose local builds train (default: all)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--batches", type=int, default=BATCHES, help=f"training batches per corpus (default {BATCHES})")
     ap.add_argument("--md", default=None, help="append the table to this Markdown file (e.g. BENCHMARKS.md)")
@@ -166,12 +171,16 @@ def main() -> None:
             corpus = Path(tmp) / f"corpus{n}"
             make_corpus(n, corpus, seed=0)
             builds = [("shards", "local")] + [("npz", "local")] * (n in args.npz_sizes)
-            builds += [("shards", "ray")] * (args.ray and n == min(args.sizes))
+            builds += [("shards", "ray")] * (n in args.ray_sizes)
             for fmt, backend in builds:
                 out = Path(tmp) / f"{fmt}-{backend}-{n}"
                 b = preprocess(corpus, out, fmt, env, backend)
                 train = {}
-                if backend == "local":
+                if (
+                    backend == "local"
+                    and (fmt == "shards" or args.train_npz)
+                    and (args.train_sizes is None or n in args.train_sizes)
+                ):
                     argv = [sys.executable, __file__, "--train-child", str(out), str(args.batches), str(args.batch_size)]
                     _, _, _, stdout = run_measured(argv, env)
                     train = json.loads(stdout.strip().splitlines()[-1])
@@ -190,6 +199,7 @@ def main() -> None:
                         b["worker"],
                         round(b["disk"] / b["steps"], 1),
                         train.get("peak_mib", "-"),
+                        f"{train['anon_mib']} / {train['file_mib']}" if train else "-",
                         round(train["seconds"] / args.batches * 1000, 1) if train else "-",
                     ]
                 )
@@ -204,6 +214,7 @@ def main() -> None:
         "worker peak MiB",
         "bytes/step on disk",
         f"train {args.batches} batches peak MiB",
+        "anon / file-backed MiB at the end",
         "ms/batch",
     ]
     note = (

@@ -34,6 +34,7 @@ def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) 
                 folder = Path(tmp) / "dataset"
                 folder.mkdir(parents=True, exist_ok=True)
                 for fname, blob in dataset_files.items():
+                    (folder / fname).parent.mkdir(parents=True, exist_ok=True)
                     (folder / fname).write_bytes(blob)
                 payload = {**payload, "data": str(folder)}
             run_id = run_of(payload)  # the driver queued the row, so the id is known before the run starts
@@ -56,7 +57,8 @@ def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) 
 def dataset_files(data_ref: str) -> tuple[dict, str]:
     """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
     ds = load_dataset(data_ref)
-    return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
+    root = Path(ds.path)  # a sharded dataset's shards lie in a subfolder: names are relative paths
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}, str(root)
 
 
 def run_ray(

@@ -195,3 +195,17 @@ def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, ca
         assert on_shards[k] == pytest.approx(on_npz[k], rel=1e-9), k
     assert np.isfinite(on_shards["nll"]) and on_shards["steps"] > 0
     assert not per_batch or len(cut) > 10
+
+
+def test_a_ray_sweep_ships_a_sharded_dataset_whole(home, tmp_path):
+    from musicgen.study.sweep_ray import dataset_files
+
+    src = _midi_folder(home / "in", n=4)
+    build_dataset([str(src)], home / "data" / "sh", DataConfig(seq_len=32, hop=16), workers=0, layout="shards")
+    files, where = dataset_files("sh")
+    assert where == str(home / "data" / "sh") and any(name.startswith("shards-") for name in files)
+    copy = tmp_path / "copy"  # what a Ray task without a shared filesystem writes
+    for name, blob in files.items():
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes(blob)
+    np.testing.assert_array_equal(np.asarray(load_dataset(str(copy)).train), np.asarray(load_dataset("sh").train))

@@ -1,9 +1,9 @@
 """Build a sharded dataset (musicgen.data.shards) from MIDI inputs, in local worker processes or on a Ray cluster.
 
-The inputs are cut into tasks of CHUNK_FILES files in input order, whatever the backend or the number of
-workers: task k parses its files, packs each roll (2 bits a cell) and writes them, in order, into shards
-`shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new one when the next piece would pass it),
-and returns one small row per file, the windows of each piece and the statistics of its pieces. So the
+The inputs are cut into tasks of `task_files(n)` files in input order (a function of the number of inputs
+alone: never of the backend or the number of workers): task k parses its files, packs each roll (2 bits a
+cell) and writes them, in order, into shards `shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new
+one when the next piece would pass it), and returns one small row per file, the windows of each piece and the statistics of its pieces. So the
 same inputs give the same shards and index on either backend, no process ever holds more than one task's
 pieces, and the parent only gathers rows. Then the parent splits the files (as a dataset.npz build does:
 the same files land in the same splits, and the rows of each split are the same windows) and writes
@@ -33,10 +33,17 @@ from musicgen.errors import ConfigError, DataError
 from musicgen.parallel import map_isolated
 from musicgen.paths import atomic_write
 
-CHUNK_FILES = 256  # files per task: fixed, so that the shards do not depend on the workers or the backend
+CHUNK_FILES = 256  # files per task at most (a large corpus)
+MIN_CHUNK_FILES = 16  # files per task at least
+TASKS_AT_LEAST = 64  # between those, a corpus is cut into this many tasks: a small one balances over the cores too
 SHARD_BYTES = 64 * 2**20  # a shard is cut before the piece that would take it past this (a longer piece alone)
 ROW_COUNTS = (*COUNTS, "drum_notes")  # index.npz "counts" columns
 BACKENDS = ("local", "ray")
+
+
+def task_files(n: int) -> int:
+    """Return the files per task of a build of `n` inputs: a function of `n` alone, so that every backend cuts alike."""
+    return min(CHUNK_FILES, max(MIN_CHUNK_FILES, -(-n // TASKS_AT_LEAST)))
 
 
 def _piece_stats(roll: np.ndarray) -> dict:
@@ -185,7 +192,8 @@ def build_sharded(
     folder = out / f"shards-{key}"
     shutil.rmtree(folder, ignore_errors=True)  # a build of these inputs cut short before
     folder.mkdir(parents=True)
-    chunks = [items[i : i + CHUNK_FILES] for i in range(0, len(items), CHUNK_FILES)]
+    size = task_files(len(items))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
     n_files = len(items)
     counted = progress or (lambda done, total: None)
     results = []
@@ -197,7 +205,7 @@ def build_sharded(
             batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
 
         def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
-            counted(min((before + done) * CHUNK_FILES, n_files), n_files)
+            counted(min((before + done) * size, n_files), n_files)
 
         run = _run_ray if backend == "ray" else _run_local
         results += run(batch, ray_address if backend == "ray" else workers, files_done)

@@ -1,18 +1,18 @@
 """Build a sharded dataset (musicgen.data.shards) from MIDI inputs, in local worker processes or on a Ray cluster.
 
-The inputs are cut into tasks of `task_files(n)` files in input order (a function of the number of inputs
-alone: never of the backend or the number of workers): task k parses its files, packs each roll (2 bits a
-cell) and writes them, in order, into shards `shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new
-one when the next piece would pass it), and returns one small row per file, the windows of each piece and the statistics of its pieces. So the
-same inputs give the same shards and index on either backend, no process ever holds more than one task's
-pieces, and the parent only gathers rows. Then the parent splits the files (as a dataset.npz build does:
-the same files land in the same splits, and the rows of each split are the same windows) and writes
+The inputs are cut into tasks of `task_files(n)` files in input order (a function of the number of inputs alone:
+never of the backend or the number of workers): task k parses its files, packs each roll (2 bits a cell) and
+writes them, in order, into shards `shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new one when the
+next piece would pass it), and returns one small row per file, the windows of each piece and the statistics of
+its pieces. So the same inputs give the same shards and index on either backend, no process ever holds more than
+one task's pieces, and the parent only gathers rows. Then the parent splits the files (as a dataset.npz build
+does: the same files land in the same splits, and the rows of each split are the same windows) and writes
 index.npz and report.json, last: a build cut short leaves no dataset that reads as whole.
 
-Ray tasks, not Ray Data: a task is a plain function of a list of files that writes files and returns rows,
-the same function the local pool runs, so both backends share every line that decides the output; Ray
-Data would add a block model and pyarrow between them for no gain here. The shards go to the output
-folder, which every node must reach (a shared filesystem; on one machine, any folder).
+Ray tasks, not Ray Data: a task is a plain function of a list of files that writes files and returns rows, the
+same function the local pool runs, so both backends share every line that decides the output; Ray Data would add
+a block model and pyarrow between them for no gain here. The shards go to the output folder, which every node
+must reach (a shared filesystem; on one machine, any folder).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard.ui import call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
+from musicgen.runs.divergence import RULE
 from musicgen.study import document, findings, ranking
 from musicgen.study import stats as report
 
@@ -47,7 +48,27 @@ def baseline_lines(runs: pd.DataFrame, metric: str, split: str = "valid") -> dic
     return out
 
 
-def chart(runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoothing: float = 0.0, log_y: bool = False):
+def chart_list(runs: pd.DataFrame, table: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str, str]]:
+    """Return (CHARTS name, the runs it draws, its title, its widget key) per chart: one loss chart per kind of loss.
+
+    Losses of different kinds (bce, focal, weighted) are different functions, not one scale: focal's values are a
+    fraction of BCE's on the same predictions, so one axis would make it look better. NLL is their common measure.
+    """
+    kinds = sorted(set(table["loss"].dropna()))
+    out = []
+    for name in CHARTS:
+        if CHARTS[name][2] == "loss" and len(kinds) > 1:
+            ids = {kind: set(table.loc[table["loss"] == kind, "id"]) for kind in kinds}
+            key = f"cmp_curve_{name.replace(' ', '_')}"
+            out += [(name, runs[runs["id"].isin(ids[kind])], f"{name}: {kind}", f"{key}_{kind}") for kind in kinds]
+        else:
+            out.append((name, runs, name, f"cmp_curve_{name.replace(' ', '_')}"))
+    return out
+
+
+def chart(
+    runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoothing: float = 0.0, log_y: bool = False, title=None
+):
     """Return the figure of one CHARTS entry (bands per group, each run's points, baselines), or None without data."""
     split, best, plain = CHARTS[name]
     metric = best if at_threshold else plain
@@ -62,7 +83,7 @@ def chart(runs, metrics, name: str, x: str, by, at_threshold: bool = True, smoot
     suffix = " at the validation threshold" if metric.endswith("_best") else ""
     fig = plots.curves_figure(
         bands,
-        f"{name}{suffix}",
+        f"{title or name}{suffix}",
         x_label=plots.AXIS_TITLES[x],
         y_label=plots.AXIS_TITLES[plain],
         points=points if x == "seconds" or (bands["n"] > 1).any() else None,
@@ -108,26 +129,66 @@ def progress(runs: pd.DataFrame) -> dict[str, int]:
     return {**{s: int(counts.get(s, 0)) for s in store.STATUSES}, "total": len(runs)}
 
 
-def sweep_view(sweep_id: str) -> None:
-    """Draw a sweep's progress, a Stop for all its runs, a pick of its runs and their results (re-read on every call)."""
+SWEEP_MODE = "a sweep (optimizer × loss grid)"  # the Compare page's pick of a sweep (its cmp_mode option)
+
+
+def open_from_link(sweep_ids: list[str]) -> None:
+    """Pick the sweep of a `/compare?sweep=ID` link once per link (before the widgets are drawn); warn of an unknown one."""
+    wanted = st.query_params.get("sweep")
+    if not wanted or st.session_state.get("cmp_linked_sweep") == wanted:
+        return
+    st.session_state["cmp_linked_sweep"] = wanted
+    if wanted in sweep_ids:
+        st.session_state["cmp_mode"], st.session_state["cmp_sweep"] = SWEEP_MODE, wanted
+    else:
+        st.warning(f"The link names sweep {wanted!r}, which this run store does not have; pick a sweep below.")
+
+
+def verdict_card(f: dict | None, sweep_id: str, live: bool) -> None:
+    """Draw the study's verdict as one bordered card: a sentence per criterion (study.verdict), or why there is none yet."""
+    with st.container(border=True, key="cmp_verdict"):
+        st.subheader(f"Verdict on sweep {sweep_id}")
+        if live:
+            st.caption("The verdict appears once no run of the sweep is active.")
+        elif f is not None:
+            st.markdown("\n".join(f"- {item['sentence']}" for item in f["verdict"]))
+            st.caption(
+                "A tie: Welch's t-test over seeds, Holm-adjusted over all pairs of that criterion, finds no difference at "
+                "p < 0.05. Likelihood and F1 on the test split; generation quality needs `python -m musicgen report "
+                f"{sweep_id}`, which generates samples."
+            )
+
+
+def sweep_findings(sweep_id: str) -> dict | None:
+    """Return `findings.study_findings` of a sweep (its verdict, findings and tables), None when it cannot be computed."""
+    return call("Computing the findings", findings.study_findings, sweep_id)
+
+
+def sweep_view(sweep_id: str, f: dict | None = None, live: bool = False) -> None:
+    """Draw a sweep's progress, a Stop for all its runs, its findings `f` (sweep_findings), a pick of its runs and their
+    results; re-read on every call. live: drawn in a refreshing fragment, which reruns the page once the sweep ends
+    (so that the verdict at its head appears)."""
     runs = call("Reading the sweep's runs", store.list_runs, sweep_id)
     if runs is None:
         return
     counts = progress(runs)
+    active = bool(counts["queued"] + counts["running"])
+    if live and not active:
+        st.rerun(scope="app")
     done = counts["finished"] + counts["failed"] + counts["stopped"]
     text = ", ".join(f"{counts[s]} {s}" for s in store.STATUSES if counts[s]) or "no runs queued yet"
     c1, c2 = st.columns([4, 1])
     c1.progress(done / max(1, counts["total"]), text=f"{done} of {counts['total']} runs done: {text}")
-    if counts["queued"] + counts["running"] and c2.button(
+    if active and c2.button(
         "Stop the sweep", key="cmp_sweep_stop", help="SIGTERM to the sweep and its runs: each saves a checkpoint, ends 'stopped'"
     ):
         stopped = call("Stopping the sweep", jobs.stop_sweep, sweep_id)
         if stopped is not None:
             st.toast(f"Stop sent to the sweep and its {len(stopped['runs'])} running runs; they end within one batch.")
-    if counts["queued"] + counts["running"]:
+    if active:
         st.caption("The findings, the learning-rate stage and the calibration appear here once no run of the sweep is active.")
-    elif counts["finished"]:
-        findings_view(sweep_id)
+    elif f is not None and counts["finished"]:
+        findings_view(f, sweep_id)
     labels = {r["id"]: run_label(r) for r in runs.to_dict("records")}
     # Keyed by the sweep: another sweep's picks would not be among these options, and the box would come up empty.
     chosen = st.multiselect(
@@ -136,11 +197,8 @@ def sweep_view(sweep_id: str) -> None:
     results(chosen)
 
 
-def findings_view(sweep_id: str) -> None:
-    """Draw what `report` opens with: the findings, the learning-rate stage of a study, statistics with baselines, calibration."""
-    f = call("Computing the findings", findings.study_findings, sweep_id)
-    if f is None:
-        return
+def findings_view(f: dict, sweep_id: str) -> None:
+    """Draw what `report` says after its verdict: the findings, a study's lr stage, statistics with baselines, calibration."""
     st.subheader("Findings")
     st.markdown("\n".join(f"- **{x['question']}**: {x['sentence']}" for x in f["findings"]) or "_no finished runs_")
     if f["study"]:
@@ -187,27 +245,40 @@ def results(chosen: list[str]) -> None:
         "not calibrated, so their NLL may rise while their loss falls; F1 at the validation-chosen threshold is the fair one."
     )
     loaded = call("Reading the runs", load, chosen)
+    repeats = []
+    if loaded:
+        runs_df, repeats = report.unique_runs(loaded[0])
+        loaded = (runs_df, loaded[1][loaded[1]["run_id"].isin(runs_df["id"])] if len(loaded[1]) else loaded[1])
     table = call("Computing the run table", report.run_table_from, *loaded, by=by) if loaded else None
     if table is None or not len(table):
         return
     runs_df, metrics = loaded
+    if repeats:
+        st.caption(report.repeats_note(repeats))
+    diverged = table[table["diverged"]]
+    if len(diverged):
+        st.warning(
+            f"⚠ diverged: {', '.join(f'{n} ({i})' for n, i in zip(diverged['name'], diverged['id'], strict=True))}. "
+            f"Drawn in the curves, left out of the groups, bars and ranks below ({RULE})."
+        )
     datasets = sorted(set(table["dataset"]))
     st.caption(
         "Dashed lines: the baselines (always silent, copy previous step, per-note Markov chain) on the validation split"
         + (f", one set per dataset ({', '.join(datasets)})." if len(datasets) > 1 else f" of {datasets[0]}.")
     )
     cols = st.columns(2)
-    for i, name in enumerate(CHARTS):
-        fig = call(f"Drawing {name}", chart, runs_df, metrics, name, x, by, at_threshold, smoothing, log_y)
+    for i, (name, runs_of, title, key) in enumerate(chart_list(runs_df, table)):
+        fig = call(f"Drawing {title}", chart, runs_of, metrics, name, x, by, at_threshold, smoothing, log_y, title)
         if fig is not None:
-            cols[i % 2].plotly_chart(fig, key=f"cmp_curve_{name.replace(' ', '_')}", width="stretch")
+            cols[i % 2].plotly_chart(fig, key=key, width="stretch")
 
     st.subheader("Per group (mean ± std over seeds), with the baselines")
     st.caption(
         "A group is what the runs share but their seed (or the keys chosen above); the baselines' rows have no n. NLL is the "
         "exact NLL per step (nats) for both heads; a nade run's F1 is that of its greedy decoding at the validation threshold."
     )
-    grouped = call("Grouping by configuration", group_rows, table, runs_df)
+    counted = table[~table["diverged"]]
+    grouped = call("Grouping by configuration", group_rows, counted, runs_df)
     f1_col = "best_valid_f1" if at_threshold else "best_valid_f1_05"
     if grouped is not None:
         columns = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
@@ -227,7 +298,7 @@ def results(chosen: list[str]) -> None:
             width="stretch",
         )
         crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
-        ranks = call("Ranking", ranking.rank_table, table, crit, ranking.CRITERIA[crit], by="group")
+        ranks = call("Ranking", ranking.rank_table, counted, crit, ranking.CRITERIA[crit], by="group")
         if ranks is not None:
             st.dataframe(ranks, key="cmp_ranks", hide_index=True)
 

@@ -12,6 +12,7 @@ from dashboard.ui import call, run_label
 from musicgen import processes
 from musicgen.music import plots
 from musicgen.runs import jobs, progress, store
+from musicgen.runs.divergence import RULE, run_diverged
 from musicgen.study import stats as report
 
 # F1, precision and recall at the validation-chosen threshold (the default) or at 0.5: the stored metric names.
@@ -23,7 +24,7 @@ LOSSES = ("loss", "nll")  # the charts a log scale may help
 def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing: float = 0.0, log_y: bool = False):
     """Return the figure of one metric of one run, one line per split (None before the first epoch).
 
-    `metric` may be a thresholded rate at the validation threshold (`f1_best`): its baselines are those of `f1`.
+    `metric` may be a thresholded rate at the validation threshold (`f1_best`): its baselines are taken at theirs too.
     smoothing: EMA weight of the lines (plots.ema); log_y: a log y axis for the losses (not for rates).
     """
     runs = pd.DataFrame([run])
@@ -49,7 +50,8 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
             else "the validation threshold"
         )
         fig.update_layout(title=f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5")
-    return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, rate, "valid"))
+    # The baselines at the curve's own threshold rule: F1 at the validation threshold beside f1_best, at 0.5 beside f1.
+    return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, metric, "valid"))
 
 
 def _watch(prefix: str) -> None:
@@ -120,6 +122,9 @@ def run_panel(run: dict, prefix: str) -> None:
     note = end_note(run)
     if note:
         c1.caption(note)
+    if run_diverged(run):
+        c1.badge("diverged", icon=":material/warning:", color="red")
+        c1.caption(f"This run is left out of Compare's ranks and the study's verdict: {RULE}.")
     active = status in ("queued", "running")
     stop = active and c2.button(
         "Stop", key=f"{prefix}_stop_{run_id}", help="SIGTERM: the run saves a checkpoint and ends as 'stopped'"

@@ -11,6 +11,7 @@ import streamlit as st
 from musicgen.data import datasets
 from musicgen.errors import MusicgenError
 from musicgen.paths import uploads_dir
+from musicgen.runs.divergence import run_diverged
 
 log = logging.getLogger("musicgen.app")
 # A parser's own words in parentheses (e.g. "MiniMidi: Invaild midi file! ...: iostream error"); ours start "ticks per quarter".
@@ -26,7 +27,11 @@ def readable(message: str) -> str:
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
     """Run `fn(*args, **kwargs)`; on failure show one readable message and return None."""
     try:
-        return fn(*args, **kwargs)
+        result = fn(*args, **kwargs)
+        attrs = getattr(result, "attrs", None)
+        for line in attrs.get("damaged", []) if isinstance(attrs, dict) else []:  # rows left out (store.list_runs)
+            st.warning(f"{what}: {line}")
+        return result
     except MusicgenError as e:
         (st.warning if warn else st.error)(f"{what}: {readable(e)}")
     except (ImportError, AttributeError) as e:
@@ -79,5 +84,5 @@ def dataset_refs() -> list[str]:
 
 
 def run_label(row) -> str:
-    """Return a short label for a run row (a select box's format_func): id, name and status."""
-    return f"{row['id']} · {row['name']} · {row['status']}"
+    """Return a short label for a run row (a select box's format_func): id, name, status, and a mark when it diverged."""
+    return f"{row['id']} · {row['name']} · {row['status']}" + (" · ⚠ diverged" if run_diverged(row) else "")

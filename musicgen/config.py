@@ -5,30 +5,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import numbers
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from musicgen.errors import ConfigError
 from musicgen.paths import REPO_ROOT
+from musicgen.ranges import DROPOUT, NON_NEGATIVE, POSITIVE, SEED, SHARE, Real, Whole, check_fields
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
-
-
-def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _check_int(value, name: str, low: int, high: int, example: int | None = None) -> None:
-    fix = f"; e.g. --{name.replace('_', '-')} {example}" if example is not None else ""
-    what = f"must be a whole number from {low} to {high:,}, got {value!r}"
-    _check(_is_int(value), f"{name} has the wrong type: it {what} ({type(value).__name__}){fix}")
-    _check(low <= value <= high, f"{name} {what}{fix}")
 
 
 # Ranges of the data options. Each maximum is far past any real use, and keeps one bad value from
@@ -40,6 +28,20 @@ MAX_SEQ_LEN = 65_536
 MAX_STEPS_PER_BEAT = 960
 # A 1 ms step: finer than MIDI's timing is played or heard, so a finer grid only adds empty rows.
 MAX_FS = 1000.0
+# A 2 s step: a coarser grid merges whole beats into one step (at 1e-300 every note landed on step 0).
+MIN_FS = 0.5
+# The range of every number of DataConfig (musicgen.ranges checks it with the field's type).
+DATA_RANGES = {
+    "seq_len": Whole(2, MAX_SEQ_LEN, 128),
+    "hop": Whole(1, MAX_SEQ_LEN, 64),
+    "steps_per_beat": Whole(1, MAX_STEPS_PER_BEAT, 4),
+    "fs": Real(MIN_FS, MAX_FS, what="a number of steps per second", example=8),
+    "low": Whole(0, 127, 24),
+    "high": Whole(1, 128, 108),
+    "split": SHARE,
+    "seed": SEED,
+    "max_file_mb": Real(0, 2000, low_open=True, example=20),
+}
 
 
 @dataclass(frozen=True)
@@ -63,31 +65,18 @@ class DataConfig:
     def __post_init__(self):
         if self.fs is not None:
             object.__setattr__(self, "steps_per_beat", None)
+        check_fields(self, DATA_RANGES)
         object.__setattr__(self, "split", tuple(float(s) for s in self.split))
-        _check_int(self.seq_len, "seq_len", 2, MAX_SEQ_LEN, 128)
-        _check_int(self.hop, "hop", 1, MAX_SEQ_LEN, 64)
         _check(self.windows in ("all", "first"), f"windows must be 'all' or 'first', got {self.windows!r}")
         _check(
             self.steps_per_beat is not None or self.fs is not None,
             "give a time grid: steps_per_beat (e.g. 4) or fs in Hz (e.g. 4)",
         )
-        if self.steps_per_beat is not None:
-            _check_int(self.steps_per_beat, "steps_per_beat", 1, MAX_STEPS_PER_BEAT, 4)
-        if self.fs is not None:
-            _check(
-                isinstance(self.fs, numbers.Real) and math.isfinite(self.fs) and 0 < self.fs <= MAX_FS,
-                f"fs must be a number of steps per second in (0, {MAX_FS:g}], got {self.fs!r}; e.g. --fs 8",
-            )
+        _check(self.low < self.high, f"pitch range must satisfy 0 <= low < high <= 128, got {self.low}..{self.high}")
         _check(
-            _is_int(self.low) and _is_int(self.high) and 0 <= self.low < self.high <= 128,
-            f"pitch range must satisfy 0 <= low < high <= 128, got {self.low}..{self.high}",
-        )
-        _check(
-            len(self.split) == 3 and all(s >= 0 for s in self.split) and abs(sum(self.split) - 1) < 1e-6,
+            len(self.split) == 3 and abs(sum(self.split) - 1) < 1e-6,
             f"split must be three non-negative shares summing to 1, got {self.split}",
         )
-        _check(_finite_positive(self.max_file_mb), f"max_file_mb must be a positive number, got {self.max_file_mb}")
-        _check(isinstance(self.pedal, bool), f"pedal must be true or false, got {self.pedal!r}; e.g. --pedal off")
 
     @property
     def n_notes(self) -> int:
@@ -105,6 +94,20 @@ MAX_LAYERS = 16
 # What predicts the notes of the next step from the trunk: "independent" gives each note its own probability
 # (the course work's model); "nade" decides them note by note, low to high, each given the ones before (musicgen.nn.nade).
 HEAD_NAMES = ("independent", "nade")
+MODEL_RANGES = {
+    "n_notes": Whole(1, 128),
+    "conv_channels": Whole(1, MAX_WIDTH, 128),
+    "conv_kernel": Whole(1, MAX_CONV_KERNEL, 3),
+    "conv_layers": Whole(0, MAX_LAYERS, 1),
+    "hidden": Whole(1, MAX_WIDTH, 256),
+    "gru_layers": Whole(1, MAX_LAYERS, 2),
+    "dropout": DROPOUT,
+    "input_dropout": DROPOUT,
+    "weight_drop": DROPOUT,
+    "nade_hidden": Whole(1, MAX_WIDTH, 300),
+    "nade_layers": Whole(1, MAX_LAYERS, 1),
+    "steps_per_beat": Whole(0, MAX_STEPS_PER_BEAT, note="0: no rhythm inputs"),
+}
 
 
 @dataclass(frozen=True)
@@ -137,19 +140,8 @@ class ModelConfig:
     steps_per_beat: int = 0  # width of the position-in-beat one-hot; set by the trainer from the dataset with `position`
 
     def __post_init__(self):
+        check_fields(self, MODEL_RANGES)
         _check(self.head in HEAD_NAMES, f"unknown head {self.head!r}; choose one of {', '.join(HEAD_NAMES)}")
-        _check_int(self.n_notes, "n_notes", 1, 128)
-        _check_int(self.conv_channels, "conv_channels", 1, MAX_WIDTH, 128)
-        _check_int(self.conv_kernel, "conv_kernel", 1, MAX_CONV_KERNEL, 3)
-        _check_int(self.conv_layers, "conv_layers", 0, MAX_LAYERS, 1)
-        _check_int(self.hidden, "hidden", 1, MAX_WIDTH, 256)
-        _check_int(self.gru_layers, "gru_layers", 1, MAX_LAYERS, 2)
-        _check(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        _check(0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}")
-        _check(0 <= self.weight_drop < 1, f"weight_drop must be in [0, 1), got {self.weight_drop}")
-        _check_int(self.nade_hidden, "nade_hidden", 1, MAX_WIDTH, 300)
-        _check_int(self.nade_layers, "nade_layers", 1, MAX_LAYERS, 1)
-        _check_int(self.steps_per_beat, "steps_per_beat", 0, MAX_STEPS_PER_BEAT)
 
 
 def to_dict(cfg) -> dict:
@@ -201,8 +193,39 @@ SCHEDULE_NAMES = ("none", "cosine", "plateau")
 MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_acc": "max"}
 
 
-def _finite_positive(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+# Far past any real run, and each keeps one typo from a run that never ends (`--epochs 99999999999999999999`).
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536  # sequences per step; a step is also checked against the memory at hand
+MAX_THREADS = 256
+TRAIN_RANGES = {
+    "lr": POSITIVE,
+    "weight_decay": NON_NEGATIVE,
+    "epochs": Whole(1, MAX_EPOCHS, 20),
+    "batch_size": Whole(1, MAX_BATCH_SIZE, 32),
+    "seed": SEED,
+    "min_lr_ratio": Real(0, 1, low_open=True),
+    "plateau_patience": Whole(0, MAX_EPOCHS, 2),
+    "clip": Real(0, note="0 turns it off"),
+    "ema": Real(0, 1, high_open=True, note="0 turns weight averaging off"),
+    "patience": Whole(0, MAX_EPOCHS, 5, note="0 turns early stopping off"),
+    "focal_gamma": NON_NEGATIVE,
+    "focal_alpha": SHARE,
+    "pos_weight": POSITIVE,
+    "asl_gamma_pos": NON_NEGATIVE,
+    "asl_gamma_neg": NON_NEGATIVE,
+    "asl_clip": DROPOUT,
+    "beta1": DROPOUT,
+    "beta2": DROPOUT,
+    "eps": POSITIVE,
+    "alpha": DROPOUT,
+    "momentum": NON_NEGATIVE,
+    "rms_momentum": NON_NEGATIVE,
+    # More threads than cores only spin-wait (--threads 1000 started 2,001 threads and did not finish). A config
+    # travels (stored runs, Ray workers): the trainer checks it against the cores of the machine it runs on.
+    "threads": Whole(0, MAX_THREADS, 1, note="0: half the usable cores, at most 4"),
+    # A shift past 127 semitones leaves MIDI; the trainer also never moves a note out of the dataset's range.
+    "transpose": Whole(0, 127, 2),
+}
 
 
 @dataclass(frozen=True)
@@ -250,6 +273,7 @@ class TrainConfig:
     transpose: int = 0
 
     def __post_init__(self):
+        check_fields(self, TRAIN_RANGES)
         _check(
             self.optimizer in OPTIMIZER_NAMES, f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZER_NAMES)}"
         )
@@ -260,41 +284,7 @@ class TrainConfig:
         if self.weight_decay is None:
             # AdamW with no decay is Adam; its usual default keeps the comparison meaningful.
             object.__setattr__(self, "weight_decay", 0.01 if self.optimizer == "adamw" else 0.0)
-        _check(_finite_positive(self.lr), f"lr must be a positive finite number, got {self.lr}")
-        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _check(isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs}")
-        _check(
-            isinstance(self.batch_size, int) and self.batch_size >= 1,
-            f"batch_size must be an integer >= 1, got {self.batch_size}",
-        )
-        _check(0 < self.min_lr_ratio <= 1, f"min_lr_ratio must be in (0, 1], got {self.min_lr_ratio}")
-        _check(math.isfinite(self.clip) and self.clip >= 0, f"clip must be >= 0 (0 turns it off), got {self.clip}")
-        _check(0 <= self.ema < 1, f"ema must be in [0, 1) (0 turns weight averaging off), got {self.ema}")
-        _check(self.patience >= 0, f"patience must be >= 0 (0 turns early stopping off), got {self.patience}")
-        _check(
-            isinstance(self.plateau_patience, int) and self.plateau_patience >= 0,
-            f"plateau_patience must be an integer >= 0, got {self.plateau_patience}",
-        )
-        _check(self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}")
-        _check(
-            self.focal_alpha is None or 0 <= self.focal_alpha <= 1,
-            f"focal_alpha must be in [0, 1] or None, got {self.focal_alpha}",
-        )
-        _check(
-            self.pos_weight is None or _finite_positive(self.pos_weight), f"pos_weight must be > 0 or None, got {self.pos_weight}"
-        )
-        _check(self.asl_gamma_pos >= 0 and self.asl_gamma_neg >= 0, "asl_gamma_pos and asl_gamma_neg must be >= 0")
-        _check(0 <= self.asl_clip < 1, f"asl_clip must be in [0, 1), got {self.asl_clip}")
-        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"betas must be in [0, 1), got {self.beta1}, {self.beta2}")
-        _check(self.eps > 0, f"eps must be > 0, got {self.eps}")
-        _check(0 <= self.alpha < 1, f"alpha must be in [0, 1), got {self.alpha}")
-        _check(self.momentum >= 0 and self.rms_momentum >= 0, "momentum and rms_momentum must be >= 0")
         _check(not self.nesterov or self.momentum > 0, "nesterov needs momentum > 0")
-        _check(self.threads >= 0, f"threads must be >= 0 (0: automatic), got {self.threads}")
-        _check(
-            isinstance(self.transpose, int) and self.transpose >= 0,
-            f"transpose must be an integer >= 0 (semitones), got {self.transpose}",
-        )
 
 
 # Losses a head trains with: the nade head's conditionals multiply to the joint probability of a step, so its
@@ -348,12 +338,20 @@ def run_config_from_dict(d: dict, source: str = "the run config") -> tuple[str, 
 def read_run_config(path: str | Path) -> tuple[str, str | None, ModelConfig, TrainConfig]:
     """Read a run config JSON file; return (data, name, ModelConfig, TrainConfig)."""
     p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"config file {p} does not exist; write one with the app, or copy a run's config from `runs --json`")
+    return run_config_from_dict(read_json(p, "config file"), source=f"config file {p}")
+
+
+def read_json(path: Path, what: str):
+    """Return the JSON value in file `path`; ConfigError (one line naming `what`, the path and the cause) if there is none."""
     try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
+        return json.loads(Path(path).read_text())
+    except RecursionError:  # the parser recurses per level: 100,000 '[' exhaust Python's stack
         raise ConfigError(
-            f"config file {p} does not exist; write one with the app, or copy a run's config from `runs --json`"
+            f"{what} {path} nests lists or objects too deep to be a config; write a flat one like configs/jsb.json"
         ) from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} {path} is not valid JSON ({e.msg} at line {e.lineno})") from None
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise ConfigError(f"config file {p} is not readable JSON ({str(e)[:120]})") from None
-    return run_config_from_dict(d, source=f"config file {p}")
+        raise ConfigError(f"{what} {path} is not readable JSON ({str(e)[:120]})") from None

@@ -12,6 +12,7 @@ GRID_OPTIMIZERS, GRID_LOSSES = ("adam", "adamw", "rmsprop"), ("bce", "focal")
 
 ensure_routed()
 st.title("Compare")
+top = st.container()  # the verdict of the chosen sweep, first on the page
 runs = call("Reading the run store", store.list_runs)
 if runs is None:
     st.stop()
@@ -19,8 +20,9 @@ if runs is None:
 sweeps_df = call("Listing sweeps", store.list_sweeps, warn=True)
 sweeps = sweeps_df.to_dict("records") if sweeps_df is not None else []
 records = {r["id"]: r for r in runs.to_dict("records")} if len(runs) else {}
+compare.open_from_link([s["id"] for s in sweeps])
 
-mode = st.radio("pick", ("runs", "a sweep (optimizer × loss grid)"), horizontal=True, key="cmp_mode")
+mode = st.radio("pick", ("runs", compare.SWEEP_MODE), horizontal=True, key="cmp_mode")
 if mode == "runs":
     # Newest runs with at least one epoch (finished, stopped or still running), up to four.
     default = [rid for rid, r in records.items() if (r.get("epochs_done") or 0) > 0][:4]
@@ -83,4 +85,7 @@ if mode == "runs":
     (st.fragment(run_every=3)(compare.results) if live else compare.results)(chosen)
 elif sweep:
     live = any(r.get("sweep_id") == sweep and r["status"] in compare.ACTIVE for r in records.values())
-    (st.fragment(run_every=3)(compare.sweep_view) if live else compare.sweep_view)(sweep)
+    f = None if live else compare.sweep_findings(sweep)
+    with top:
+        compare.verdict_card(f, sweep, live)
+    (st.fragment(run_every=3)(compare.sweep_view) if live else compare.sweep_view)(sweep, f, live)

@@ -16,6 +16,7 @@ from dashboard.playhead import playhead
 from dashboard.router import ensure_routed
 from dashboard.ui import call
 from musicgen.data.datasets import list_datasets
+from musicgen.music import plots
 from musicgen.music.generate import STRATEGIES
 from musicgen.music.piece import checkpoint_choices
 
@@ -153,6 +154,11 @@ for i, (col, res) in enumerate(zip(cols, results, strict=False)):
             column_config=numbers,
             column_order=columns,  # narrow cards: numbers only, the readings one click away
         )
+        if res["comparison"] and "distributions" in res["comparison"]:
+            with st.expander("note lengths and time between onsets, against the data"):
+                for what in ("note_length", "ioi"):
+                    fig = plots.durations_figure(res["comparison"]["distributions"], what)
+                    st.plotly_chart(fig, key=f"gen_{what}_{i}", width="stretch")
         if columns != list(res["metrics"][0]) and res["comparison"]:
             with st.expander("readings"):
                 st.markdown("\n".join(f"- {row['reading']}" for row in res["metrics"]))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import sys
 from pathlib import Path
 
 from musicgen.errors import ConfigError, OutputError, write_failure
+from musicgen.ranges import Real
 
 
 def register(sub) -> None:
@@ -52,9 +52,16 @@ def register(sub) -> None:
     add_train_options(p)  # its --patience is the study's (default 8 here)
     p.set_defaults(func=cmd_study)
 
-    p = sub.add_parser("report", help="compare the combinations of a sweep: means ± std over seeds, Welch-tied ranks, curves")
+    p = sub.add_parser(
+        "report",
+        help="the verdict on a sweep (what to use, per criterion), then means ± std over seeds, Welch-tied ranks, curves",
+    )
     p.add_argument("sweep_id", metavar="SWEEP_ID")
-    p.add_argument("--format", default="md", help="md|csv|json|html (default md)")
+    p.add_argument(
+        "--format",
+        default="md",
+        help="md|csv|json|html (default md); each opens with the verdict (csv: '# ' lines, json: 'verdict')",
+    )
     p.add_argument("--out", help="write to FILE (default: stdout)")
     p.add_argument("--samples", type=int, default=4, help="generated samples per run for generation quality (default 4; 0 skips)")
     p.add_argument("--steps", type=int, default=64, help="steps per generated sample (default 64)")
@@ -83,6 +90,9 @@ def cmd_sweep(args) -> int:
     from musicgen.study.sweep import run_sweep
 
     model_cfg, train_cfg = configs_from_args(args)
+    # Checked for either backend: a value the local one ignores is still a mistake to say.
+    Real(0, low_open=True, example=1).check("--cpus-per-run", args.cpus_per_run)
+    Real(0, example=0).check("--gpus-per-run", args.gpus_per_run)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     if args.heads is not None and args.head is not None:
@@ -111,9 +121,6 @@ def cmd_sweep(args) -> int:
         }
     elif args.ray_address or args.ray_storage:
         raise ConfigError("--ray-address and --ray-storage need --backend ray")
-    for flag, value in (("--cpus-per-run", args.cpus_per_run), ("--gpus-per-run", args.gpus_per_run)):
-        if not math.isfinite(value):
-            raise ConfigError(f"{flag} must be a finite number, got {value}; e.g. {flag} 1")
     result = run_sweep(plan, args.backend, args.workers, on_event, **ray_options)
     # The runs are over: a late SIGTERM has nothing left to stop, and what follows is only printing.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)

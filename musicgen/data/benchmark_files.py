@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +30,13 @@ from musicgen.data.rolls import (
     write_dataset,
 )
 from musicgen.errors import DataError
+from musicgen.ranges import is_real
 
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
+# What a .mat's variables may unpack to: JSB_Chorales.mat unpacks to 2 MB, this is 128 times that. Past it the
+# file is refused before scipy's loadmat, which inflates every variable whole, touches it.
+MAX_MAT_MB = 256
+_MI_COMPRESSED = 15  # MAT 5 data type of a zlib-compressed element
 KEY_LOW = 21  # MIDI pitch of the first of the 88 columns
 _KEYS = {"train": ("traindata", "train"), "valid": ("validdata", "valid"), "test": ("testdata", "test")}
 
@@ -44,8 +51,64 @@ class _PlainUnpickler(pickle.Unpickler):
 def _sequences_mat(path: Path) -> dict[str, list[np.ndarray]]:
     from scipy.io import loadmat  # lazy: scipy loads in ~0.5 s; only .mat files need it
 
+    check_mat_size(path)
     m = loadmat(path)
-    return {s: [np.asarray(x, dtype=np.uint8) for x in m[_KEYS[s][0]][0]] for s in SPLITS}
+    out = {}
+    for s in SPLITS:
+        out[s] = []
+        for k, x in enumerate(m[_KEYS[s][0]][0]):
+            x = np.asarray(x)
+            if x.ndim == 2 and x.size and not np.isin(x, (0, 1)).all():  # NaN, -inf, 5: not a piano-roll cell
+                bad = x.flat[np.flatnonzero(~np.isin(x, (0, 1)))[0]]
+                raise DataError(
+                    f"{path.name}: split {s}, sequence {k} holds the cell value {bad.item()}; a piano-roll holds 0 or 1 only"
+                )
+            out[s].append(x.astype(np.uint8))
+    return out
+
+
+def check_mat_size(path: Path, limit_mb: int | None = None) -> int:
+    """Return the bytes a MAT-file's variables unpack to; DataError past `limit_mb` (default MAX_MAT_MB), found before loading.
+
+    Reads the element headers of a MAT 5 file and inflates each compressed element in chunks, counting
+    and dropping the bytes, so memory stays a few MB whatever the file claims (scipy's loadmat
+    inflates every variable whole first: a 1 MB file of zeros took 1.3 GB before it was refused).
+    """
+    limit = (limit_mb or MAX_MAT_MB) * 2**20
+    total = 0
+    with open(path, "rb") as f:
+        head = f.read(128)
+        mat5 = len(head) == 128 and head[126:128] in (b"IM", b"MI")
+        if not mat5:  # MAT 4 has no compression: its variables are as big as the file
+            total = path.stat().st_size
+        order = "<" if head[126:128] == b"IM" else ">"
+        while mat5 and total <= limit and len(tag := f.read(8)) == 8:
+            kind, nbytes = struct.unpack(order + "II", tag)
+            if kind != _MI_COMPRESSED:
+                total += nbytes
+                f.seek(nbytes + (-nbytes % 8), 1)  # elements are padded to 8 bytes
+                continue
+            inflate, left = zlib.decompressobj(), nbytes
+            while left > 0 and total <= limit:
+                chunk = f.read(min(left, 2**16))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                total += len(inflate.decompress(chunk, 2**20))
+                while inflate.unconsumed_tail and total <= limit:
+                    total += len(inflate.decompress(inflate.unconsumed_tail, 2**20))
+            f.seek(left, 1)
+    if total > limit:
+        raise DataError(
+            f"{path.name} unpacks to more than {limit / 2**20:,.0f} MB (MAX_MAT_MB), far past any benchmark of this "
+            "format; give the benchmark's own .mat file"
+        )
+    return total
+
+
+def _is_pitch(p) -> bool:
+    """Return True for a MIDI pitch 0..127, an int or a whole float (a pitch of 10**30 overflowed numpy's int64)."""
+    return is_real(p) and 0 <= p <= 127 and float(p).is_integer()
 
 
 def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
@@ -61,10 +124,16 @@ def _sequences_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     out = {}
     for s in SPLITS:
         seqs = []
-        for seq in d[_KEYS[s][1]]:
+        for k, seq in enumerate(d[_KEYS[s][1]]):
             x = np.zeros((len(seq), 88), dtype=np.uint8)
             for t, pitches in enumerate(seq):
-                cols = np.asarray(list(pitches), dtype=np.int64) - KEY_LOW
+                midi = list(pitches)
+                if not all(map(_is_pitch, midi)):
+                    bad = next(p for p in midi if not _is_pitch(p))
+                    raise DataError(
+                        f"{path.name}: split {s}, sequence {k}, step {t} holds {str(bad)[:40]}, not a MIDI pitch 0..127"
+                    )
+                cols = np.asarray(midi, dtype=np.int64) - KEY_LOW
                 x[t, cols[(cols >= 0) & (cols < 88)]] = 1
             seqs.append(x)
         out[s] = seqs
@@ -80,7 +149,18 @@ def read_benchmark(path: Path) -> dict[str, list[np.ndarray]]:
 
     try:
         seqs = _sequences_mat(path) if path.suffix.lower() == ".mat" else _sequences_pickle(path)
-    except (OSError, ValueError, KeyError, IndexError, TypeError, pickle.UnpicklingError, EOFError, MatReadError) as e:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        pickle.UnpicklingError,
+        EOFError,
+        MatReadError,
+        NotImplementedError,
+        zlib.error,
+    ) as e:
         raise DataError(f"{path} is not a benchmark file with train/valid/test sequences ({str(e)[:120]})") from None
     for s, xs in seqs.items():
         if any(x.ndim != 2 or x.shape[1] != 88 for x in xs):

@@ -6,7 +6,9 @@ Zip entries are read into memory, never extracted, so that no entry name can wri
 entries with unsafe names, oversized or over-compressed entries (zip bombs) are refused. Each
 archive is opened once, in the parent, and its entries read in order, their bytes handed to the
 workers: reopening it per entry reparsed its whole directory each time (quadratic in the entries).
-The parent so holds a zip's MIDI bytes while they are parsed, at most MAX_ZIP_TOTAL_MB per archive.
+The parent so holds the zips' MIDI bytes while they are parsed: at most MAX_ZIP_TOTAL_MB for a whole
+build, across all its archives (each file's size at listing; a zip entry is never read past it).
+Two entries of one archive with the same name are two members, the later named "(entry 2 of that name)".
 File names that are not UTF-8 are reported with their odd bytes written as \\xNN.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import zipfile
 import zlib
@@ -22,11 +25,13 @@ from pathlib import Path, PurePosixPath
 
 from musicgen.config import DataConfig
 from musicgen.data.midi import notes_from_pretty_midi, notes_from_symusic, roll_from_notes
-from musicgen.errors import MidiError
+from musicgen.errors import DataError, MidiError
 
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
 MAX_ZIP_RATIO = 100  # MIDI compresses ~2-10x; far more is a zip bomb
-MAX_ZIP_TOTAL_MB = 2000  # refuse an archive whose MIDI entries unpack to more than this
+# The zip entries a build holds in memory, across all its archives (three 760 MB zips took 2.9 GB when this was
+# per archive); loose files are read by the workers one at a time. Unzip a larger collection into a folder.
+MAX_ZIP_TOTAL_MB = 256
 _ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zlib.error)
 
 
@@ -38,6 +43,8 @@ class Item:
     path: str
     member: str | None = None
     data: bytes | None = field(default=None, repr=False)
+    index: int | None = None  # position of the entry in the zip's directory: names may repeat
+    size: int = 0  # bytes unpacked, as the zip's directory says (reading never goes past it)
 
 
 def _is_midi(name: str) -> bool:
@@ -55,7 +62,8 @@ def _printable(name: str) -> str:
 
 def _unsafe(member: str) -> bool:
     p = PurePosixPath(member.replace("\\", "/"))
-    return p.is_absolute() or ".." in p.parts or (len(member) > 1 and member[1] == ":")
+    # A drive ("C:/x", "C:\\x") is absolute on Windows; "a:b.mid" is a legal POSIX name, and entries are never extracted.
+    return p.is_absolute() or ".." in p.parts or bool(re.match(r"[A-Za-z]:[\\/]", member))
 
 
 def _zip_items(path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[dict]]:
@@ -68,13 +76,13 @@ def _zip_items(path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[
 
 
 def _zip_entries(z: zipfile.ZipFile, path: Path, name: str, max_bytes: int) -> tuple[list[Item], list[dict]]:
-    infos = [i for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
-    total = sum(i.file_size for i in infos if _is_midi(i.filename))
-    if total > MAX_ZIP_TOTAL_MB * 2**20:
-        return [], [_skip(name, f"archive unpacks to {total / 2**20:.0f} MB > {MAX_ZIP_TOTAL_MB} MB; refused as a zip bomb")]
-    items, skipped = [], []
-    for info in infos:
+    infos = [(k, i) for k, i in enumerate(z.infolist()) if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+    items, skipped, seen = [], [], {}
+    for index, info in infos:
         entry = f"{name}/{info.filename}"
+        seen[info.filename] = seen.get(info.filename, 0) + 1
+        if seen[info.filename] > 1:  # zipfile opens a repeated name as its last entry: read each by position
+            entry += f" (entry {seen[info.filename]} of that name)"
         if _unsafe(info.filename):
             skipped.append(_skip(entry, "entry path points outside the archive folder (absolute or '..'); refused"))
         elif info.filename.lower().endswith(".zip"):
@@ -88,7 +96,7 @@ def _zip_entries(z: zipfile.ZipFile, path: Path, name: str, max_bytes: int) -> t
         elif info.file_size == 0:
             skipped.append(_skip(entry, "empty file (0 bytes)"))
         else:
-            items.append(Item(entry, str(path), info.filename))
+            items.append(Item(entry, str(path), info.filename, index=index, size=info.file_size))
     if not items and not skipped:
         skipped.append(_skip(name, f"the archive holds no {'/'.join(MIDI_SUFFIXES)} file; zip MIDI files into it"))
     return items, skipped
@@ -195,6 +203,12 @@ def read_zip_members(items: list[Item], max_bytes: int) -> tuple[list[Item], lis
     Called after the cache check (a cached build unpacks nothing); the bytes go to the workers with the
     items, so no worker reopens an archive (reopening per entry made a zip's time grow with its square).
     """
+    held = sum(item.size for item in items if item.member is not None)
+    if held > MAX_ZIP_TOTAL_MB * 2**20:
+        raise DataError(
+            f"the zip archives of this build unpack to {held / 2**20:,.0f} MB of MIDI, over the {MAX_ZIP_TOTAL_MB} MB "
+            "a build holds in memory (MAX_ZIP_TOTAL_MB, across all archives); unzip them into a folder and give the folder"
+        )
     out, skipped, archives = [], [], {}
     for item in items:
         if item.member is None:
@@ -206,9 +220,12 @@ def read_zip_members(items: list[Item], max_bytes: int) -> tuple[list[Item], lis
             with zipfile.ZipFile(path) as z:
                 for item in members:
                     try:
-                        with z.open(item.member) as f:
+                        info = z.infolist()[item.index] if item.index is not None else z.getinfo(item.member)
+                        if info.filename != item.member:
+                            raise zipfile.BadZipFile("the archive changed since it was listed")
+                        with z.open(info) as f:
                             data = f.read(max_bytes + 1)  # never more than the limit, whatever the header claims
-                    except _ZIP_ERRORS as e:
+                    except (*_ZIP_ERRORS, IndexError) as e:
                         skipped.append(_skip(item.name, f"cannot read the zip entry ({str(e)[:100]})"))
                         continue
                     if len(data) > max_bytes:
@@ -228,7 +245,10 @@ def read_item(item: Item) -> bytes:
     if item.data is not None:
         return item.data
     if item.member is not None:  # a zip entry that read_zip_members did not read beforehand
-        read, refused = read_zip_members([item], MAX_ZIP_TOTAL_MB * 2**20)
+        try:
+            read, refused = read_zip_members([item], MAX_ZIP_TOTAL_MB * 2**20)
+        except DataError as e:  # over the build's budget on its own
+            raise MidiError(f"{item.name}: {e}") from None
         if refused:
             raise MidiError(f"{item.name}: {refused[0]['reason']}")
         return read[0].data

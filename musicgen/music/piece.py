@@ -24,6 +24,7 @@ from musicgen.errors import CheckpointError, ConfigError, DataError, OutputError
 from musicgen.music import audio
 from musicgen.music.generate import check_options, default_temperature, default_threshold, generate, load_primer, note_by_note
 from musicgen.music.quality import compare, music_metrics
+from musicgen.ranges import SEED
 from musicgen.runs import store
 from musicgen.training import checkpoint
 from musicgen.training.evaluate import check_pitch_range
@@ -136,6 +137,7 @@ def make_piece(
     if opts["temperature"] is None:
         opts["temperature"] = default_temperature(ckpt)
     check_options(steps, samples=samples, n_notes=n_notes, independent=not note_by_note(net), **opts)
+    SEED.check("seed", seed)  # the configs' range: torch refuses past 2**64 in a traceback
     if primer_steps is not None and primer_steps <= 0:
         raise ConfigError(f"--primer-steps must be >= 1, got {primer_steps}; e.g. --primer-steps 32")
     prime = load_primer(primer, cfg, primer_steps)

@@ -172,7 +172,9 @@ def roll_figure(
 ):
     """Return a piano-roll heatmap of a roll (steps, notes): time on x, MIDI pitch on y; the first `primer_steps` shaded.
 
-    Time is in beats with `steps_per_beat`, else in seconds with `seconds_per_step`, else in steps; with both,
+    An onset-aware roll (cells 0 off, 1 held, 2 struck) draws struck cells dark and held ones light, so that a
+    re-struck note shows as two. Time is in beats with `steps_per_beat`, else in seconds with `seconds_per_step`,
+    else in steps; with both,
     the axis title gives a beat's length in seconds. `pitch_range` (lowest, highest MIDI pitch) fixes the y axis,
     so that rolls drawn side by side share it.
     """
@@ -182,14 +184,19 @@ def roll_figure(
     per = steps_per_beat or (1 / seconds_per_step if seconds_per_step else 1)  # steps per x unit
     unit = "beat" if steps_per_beat else ("s" if seconds_per_step else "step")
     x = np.arange(roll.shape[0]) / per
+    onsets = roll.size and int(roll.max()) > 1
+    state = np.array(["", "held", "struck"])[np.clip(roll.T, 0, 2)] if onsets else None
     fig = go.Figure(
         go.Heatmap(
             z=roll.T,
             x=x,
             y=np.arange(low, low + roll.shape[1]),
-            colorscale=[[0, "white"], [1, "black"]],
+            zmin=0,
+            zmax=2 if onsets else 1,
+            colorscale=[[0, "white"], [0.5, "#9db4d6"], [1, "#10203f"]] if onsets else [[0, "white"], [1, "black"]],
             showscale=False,
-            hovertemplate=f"{unit} %{{x:.2f}}, pitch %{{y}}<extra></extra>",
+            customdata=state,
+            hovertemplate=f"{unit} %{{x:.2f}}, pitch %{{y}}" + (" %{customdata}" if onsets else "") + "<extra></extra>",
         )
     )
     x_title = {"beat": "beat", "s": "seconds", "step": "step"}[unit]
@@ -260,6 +267,31 @@ def histogram_figure(values: dict, title: str, x_label: str = "", bins: int = 20
             )
         )
     fig.update_layout(title=title, xaxis_title=x_label, yaxis_title="share", barmode="overlay", template="plotly_white")
+    return fig
+
+
+def durations_figure(distributions: dict, what: str):
+    """Return grouped bars of a note-length or inter-onset-interval distribution (quality.duration_distributions), generated
+    against the data; `what` is "note_length" or "ioi"."""
+    import plotly.graph_objects as go  # lazy: plotly takes ~1 s to import; only the app and the study document draw
+
+    bins = distributions["bins"]
+    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(bins, bins[1:], strict=False)] + [f"{bins[-1]}+"]
+    colours = colour_of(["generated", "data"])
+    fig = go.Figure()
+    for name, key in (("generated", "generated"), ("data", "real")):
+        fig.add_trace(go.Bar(x=labels, y=distributions[what][key], name=name, marker_color=colours[name]))
+    title = {"note_length": "note lengths", "ioi": "time between onsets"}[what]
+    fig.update_layout(
+        title=title,
+        xaxis_title="steps",
+        yaxis_title="share",
+        barmode="group",
+        template="plotly_white",
+        height=260,
+        margin={"l": 50, "r": 10, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": -0.35},
+    )
     return fig
 
 

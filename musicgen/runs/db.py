@@ -1,7 +1,8 @@
 """The run store's database: the schema and its migrations, and the one way to open a connection.
 
 `connect()` opens `paths.db_path()` in WAL mode (a training process writes while the app reads),
-applies the pending migrations (the schema's version is `PRAGMA user_version`), and turns every
+applies the pending migrations (the schema's version is `PRAGMA user_version`), checks that every
+table and column they make is there (`check_schema`: a dropped table is named at once), and turns every
 SQLite or OS failure into one StoreError line that says what to do. musicgen.runs.store holds the queries.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import sqlite3
 
 from musicgen.errors import StoreError, write_cause
@@ -66,6 +68,41 @@ def migrate(con: sqlite3.Connection) -> None:
     con.execute("COMMIT")
 
 
+@functools.cache
+def expected_schema() -> frozenset[tuple[str, str]]:
+    """Return the (table, column) pairs that the migrations make, read from a store built in memory."""
+    con = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS:
+            con.executescript(migration)
+        return frozenset(con.execute(_COLUMNS).fetchall())
+    finally:
+        con.close()
+
+
+_COLUMNS = "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table'"
+
+
+def check_schema(con: sqlite3.Connection) -> None:
+    """Raise StoreError when the store lacks a table or column its version should have (dropped or damaged by hand).
+
+    Checked on every connection, so that a trainer stops before its first step, not when it logs an epoch.
+    """
+    missing = sorted(expected_schema() - {tuple(r) for r in con.execute(_COLUMNS)})
+    if missing:
+        present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = sorted({t for t, _ in missing if t not in present})
+        columns = [f"column {t}.{c}" for t, c in missing if t in present]
+        raise _damaged(db_path(), f"it has no {', '.join([f'table {t}' for t in tables] + columns)}")
+
+
+def _damaged(path, cause: str) -> StoreError:
+    return StoreError(
+        f"the run store {path} is damaged ({cause}); move it aside, e.g. mv {path} {path}.damaged (with its -wal and "
+        "-shm files if present), and musicgen starts a new, empty store there"
+    )
+
+
 # SQLite's primary result codes that say what went wrong (https://sqlite.org/rescode.html).
 _BUSY, _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 5, 8, 11, 14, 26
 
@@ -75,10 +112,7 @@ def _store_error(path, e: BaseException) -> StoreError:
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     code = getattr(e, "sqlite_errorcode", 0) & 0xFF
     if code in (_CORRUPT, _NOTADB):
-        return StoreError(
-            f"the run store {path} is damaged ({first}); move it aside, e.g. mv {path} {path}.damaged (with its -wal and "
-            "-shm files if present), and musicgen starts a new, empty store there"
-        )
+        return _damaged(path, first)
     if code == _BUSY:
         return StoreError(f"the run store {path} stayed locked by another process for 30 s ({first}); try again")
     if isinstance(e, OSError) or code in (_READONLY, _CANTOPEN):
@@ -107,6 +141,7 @@ def connect(immediate: bool = False):
         if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             con.execute("PRAGMA journal_mode = WAL")
         migrate(con)
+        check_schema(con)
         con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         yield con
         con.execute("COMMIT")

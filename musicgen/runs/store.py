@@ -8,6 +8,8 @@ which `list_runs` and `get_run` call, so `kill -9` never leaves a run running fo
 run still 'queued' by a sweep driver that died. A process takes a run with `claim_run`, one
 transaction that checks and sets, so two processes never train one run. Metrics have one row per
 (run, epoch, split, name): logging an epoch again (a resume after a kill) replaces its rows.
+Rows are read one by one: a damaged one (config not JSON, epochs_done not a number) is named in one
+line and left out of a listing (`attrs["damaged"]` of the frame), never taking the listing down.
 """
 
 from __future__ import annotations
@@ -34,11 +36,44 @@ CLAIMABLE = ("queued", "stopped", "failed")
 _UPDATABLE = {"name", "status", "config", "dataset_id", "pid", "host", "pid_start", "error", "summary", "sweep_id", "epochs_done"}
 
 
+def _json_object(d: dict, column: str, what: str) -> dict:
+    """Return column `column` of row `d` parsed as a JSON object ({} when empty); StoreError naming `what` otherwise."""
+    text = d.get(column)
+    try:
+        value = json.loads(text) if text else {}
+    except (TypeError, ValueError, RecursionError) as e:
+        raise _damaged_row(what, f"its {column} is not JSON ({str(e)[:80]})") from None
+    if not isinstance(value, dict):
+        raise _damaged_row(what, f"its {column} is {type(value).__name__}, not a JSON object")
+    return value
+
+
+def _damaged_row(what: str, cause: str) -> StoreError:
+    return StoreError(f"{what} is damaged in the run store ({cause}); the rest of the store reads as usual")
+
+
 def _row(r: sqlite3.Row) -> dict:
+    """Return a run row as a dict with config and summary parsed; StoreError (one line naming the run) if it is damaged."""
     d = dict(r)
-    d["config"] = json.loads(d["config"]) if d.get("config") else {}
-    d["summary"] = json.loads(d["summary"]) if d.get("summary") else {}
+    what = f"run {d['id']}"
+    d["config"] = _json_object(d, "config", what)
+    d["summary"] = _json_object(d, "summary", what)
+    if not isinstance(d["epochs_done"], int) or d["epochs_done"] < 0:
+        raise _damaged_row(what, f"its epochs_done is {d['epochs_done']!r}, not a whole number >= 0")
+    if d["status"] not in STATUSES:
+        raise _damaged_row(what, f"its status is {d['status']!r}, not one of {', '.join(STATUSES)}")
     return d
+
+
+def _rows(rows) -> tuple[list[dict], list[str]]:
+    """Return (the rows that read, one line for each damaged one)."""
+    good, damaged = [], []
+    for r in rows:
+        try:
+            good.append(_row(r))
+        except StoreError as e:
+            damaged.append(str(e))
+    return good, damaged
 
 
 def new_run_id() -> str:
@@ -97,14 +132,21 @@ def get_run(run_id: str) -> dict:
 
 
 def list_runs(sweep_id=None) -> pd.DataFrame:
-    """Return runs, newest first, with columns RUN_COLUMNS (config and summary as dicts)."""
+    """Return runs, newest first, with columns RUN_COLUMNS (config and summary as dicts).
+
+    A damaged row (config not JSON, epochs_done not a number) is left out, and named in one line of
+    the frame's `attrs["damaged"]`: one bad row never takes the listing down.
+    """
     mark_dead_runs()
     with connect() as con:
         if sweep_id is None:
             rows = con.execute("SELECT * FROM runs ORDER BY created DESC, id DESC").fetchall()
         else:
             rows = con.execute("SELECT * FROM runs WHERE sweep_id = ? ORDER BY created DESC, id DESC", (sweep_id,)).fetchall()
-    return pd.DataFrame([_row(r) for r in rows], columns=RUN_COLUMNS) if rows else pd.DataFrame(columns=RUN_COLUMNS)
+    good, damaged = _rows(rows)
+    frame = pd.DataFrame(good, columns=RUN_COLUMNS) if good else pd.DataFrame(columns=RUN_COLUMNS)
+    frame.attrs["damaged"] = damaged
+    return frame
 
 
 def log_metrics(run_id: str, epoch: int, split: str, values: dict, step=None, wall_time=None) -> None:
@@ -288,7 +330,7 @@ def get_sweep(sweep_id: str) -> dict:
     if r is None:
         raise StoreError(f"unknown sweep {sweep_id!r}; list sweeps in the app or with list_sweeps()")
     d = dict(r)
-    d["config"] = json.loads(d["config"])
+    d["config"] = _json_object(d, "config", f"sweep {sweep_id}")
     return d
 
 
@@ -296,5 +338,12 @@ def list_sweeps() -> pd.DataFrame:
     """Return sweeps, newest first, with columns id, name, created, config (dict)."""
     with connect() as con:
         rows = con.execute("SELECT * FROM sweeps ORDER BY created DESC, id DESC").fetchall()
-    data = [{**dict(r), "config": json.loads(r["config"])} for r in rows]
-    return pd.DataFrame(data, columns=["id", "name", "created", "config"])
+    data, damaged = [], []
+    for r in rows:
+        try:
+            data.append({**dict(r), "config": _json_object(dict(r), "config", f"sweep {r['id']}")})
+        except StoreError as e:
+            damaged.append(str(e))
+    frame = pd.DataFrame(data, columns=["id", "name", "created", "config"])
+    frame.attrs["damaged"] = damaged
+    return frame

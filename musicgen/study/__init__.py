@@ -2,7 +2,7 @@
 
 `plan` (the grid and its bookkeeping in the store), `sweep` (run a plan) on `sweep_local` or
 `sweep_ray`, `stats` (the run table and curves), `ranking` (means over seeds, Welch-tied ranks),
-`document` (the study as Markdown/HTML), `ensembles` (build and select ensembles), `recipes`
-(config files), `literature` (published benchmark figures).
+`verdict` (per criterion what to use, with its test), `document` (the study as Markdown/HTML), `ensembles`
+(build and select ensembles), `recipes` (config files), `literature` (published benchmark figures).
 May import: everything below it (shared ground, data, nn, runs, training, music). Not cli.
 """

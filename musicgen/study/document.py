@@ -5,6 +5,7 @@ As md, csv, json or html; a plain sweep (no lr stage) gets the same report witho
 
 from __future__ import annotations
 
+import html
 import json
 import math
 
@@ -22,6 +23,7 @@ from musicgen.study import findings as study_findings_mod
 from musicgen.study import ranking
 from musicgen.study import stats as report
 from musicgen.study.plan import latest_runs
+from musicgen.study.verdict import verdict_lines
 from musicgen.training import checkpoint
 from musicgen.training.metrics import markov_table
 
@@ -155,7 +157,7 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
                 pass  # the dataset is gone: the models' figures stand without the baseline's
     f = study_findings_mod.study_findings(sweep_id, generated=pd.DataFrame(generated) if generated else None, real=real)
     table = f["runs"]
-    done = table[table["status"] == "finished"]
+    done = study_findings_mod.counted(table)
     groups = ranking.group_table(done) if len(done) else pd.DataFrame()
     ranks = (
         pd.concat(
@@ -231,7 +233,7 @@ def _findings_md(f: dict) -> str:
             "Hedges' g of a − b.\n\n" + _md_table(pairs)
         )
     if f["calibration"]:
-        ece = f["runs"][f["runs"]["status"] == "finished"].groupby("config")["ece"].mean()
+        ece = study_findings_mod.counted(f["runs"]).groupby("config")["ece"].mean()
         rows = pd.DataFrame([{"config": k, "test ECE (mean over seeds)": ece.get(k, math.nan)} for k in f["calibration"]])
         out.append("\n## Calibration (test split, 10 equal-width bins)\n\n" + _md_table(rows))
         out.append(
@@ -272,20 +274,30 @@ def summary_frame(groups: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def verdict_items(t: dict) -> list[dict]:
+    """Return the study's verdict (study.verdict), [] for tables without findings."""
+    return (t.get("study") or {}).get("verdict") or []
+
+
 def to_markdown(t: dict) -> str:
-    """Render the study as Markdown: the four questions with ranks (ties marked), the summary and every run."""
+    """Render the study as Markdown: the verdict, the findings, the questions with ranks (ties marked), every run."""
     s, runs, ranks = t["sweep"], t["runs"], t["ranks"]
     counts = runs["status"].value_counts().to_dict()
+    diverged = int(runs["diverged"].fillna(False).astype(bool).sum()) if "diverged" in runs else 0
+    verdict = "".join(f"- {line}\n" for line in verdict_lines(verdict_items(t)))
     out = [
         f"# Sweep {s['id']}: {s['name']}\n",
+        f"\n## Verdict\n\n{verdict}\n" if verdict else "",
         f"Data `{s['config'].get('data')}`; runs: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
-        + ". Statistics over finished runs; mean ± std over seeds.\n",
+        + (f" ({diverged} of them diverged, left out)" if diverged else "")
+        + ". Statistics over finished runs that did not diverge; mean ± std over seeds.\n",
         _findings_md(t["study"]) if t.get("study") else "",
         (
             "\n## Ranks per question\n\n"
             "Ranks: rank = 1 + the number of combinations significantly better (Welch t-test over seeds, Holm-adjusted "
-            "p < 0.05 over all pairs); `tied with` lists those the seeds cannot tell apart; one seed: no rank.\n"
+            "p < 0.05 over all pairs), and those better by their mean where no test is possible; `tied with` lists those "
+            "the seeds cannot tell apart; a group of one run is ranked by its mean and marked 'one seed: no test'.\n"
         ),
     ]
     if "head" in runs and (runs["head"] == "nade").any():
@@ -304,7 +316,7 @@ def to_markdown(t: dict) -> str:
             out.append(f"\n**{c}** ({better} is better)\n\n")
             out.append(
                 _md_table(
-                    r[["config", "rank", "mean", "std", "n", "tied_with", "p_vs_best"]].rename(
+                    r[["config", "rank", "mean", "std", "n", "tied_with", "note", "p_vs_best"]].rename(
                         columns={"tied_with": "tied with", "p_vs_best": "p vs best"}
                     )
                 )
@@ -323,6 +335,7 @@ def to_markdown(t: dict) -> str:
         "config",
         "seed",
         "status",
+        "diverged",
         "epochs_done",
         "best_valid_nll",
         "test_nll",
@@ -343,11 +356,12 @@ def render(t: dict, fmt: str) -> str:
         raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "md":
         return to_markdown(t)
-    if fmt == "csv":
-        return t["runs"].to_csv(index=False)
+    if fmt == "csv":  # the verdict as comment lines first (pandas: read_csv(..., comment="#"))
+        return "".join(f"# {line}\n" for line in verdict_lines(verdict_items(t))) + t["runs"].to_csv(index=False)
     if fmt == "json":
         return json.dumps(
             {
+                "verdict": verdict_items(t),
                 "sweep": t["sweep"],
                 "runs": t["runs"].to_dict("records"),
                 "groups": t["groups"].to_dict("records"),
@@ -396,8 +410,10 @@ def to_html(t: dict) -> str:
         parts.append(plots.figure_html(fig, include_plotlyjs=(i == 0 and not has_js)))
     findings_html = ""
     if f:
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in verdict_lines(verdict_items(t)))
+        findings_html = f"<h2>Verdict</h2><ul>{lines}</ul>" if lines else ""
         items = "".join(f"<li><b>{x['question']}</b>: {x['sentence']}</li>" for x in f["findings"])
-        findings_html = f"<h2>Findings</h2><ul>{items}</ul>"
+        findings_html += f"<h2>Findings</h2><ul>{items}</ul>"
         if (f.get("study") or {}).get("choices"):
             findings_html += "<h2>Learning-rate stage</h2>" + lr_stage_frame(f["study"]).to_html(index=False, na_rep="–")
         findings_html += "<h2>Per combination and baselines</h2>" + study_findings_mod.stats_with_baselines(

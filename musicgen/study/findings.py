@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from musicgen.runs import store
-from musicgen.study import ranking, stats
+from musicgen.runs.divergence import run_diverged
+from musicgen.study import ranking, stats, verdict
 
 GRAD_SKIP = 2  # epochs left out of the grad-norm statistics
 # Criteria whose pairwise tests the report prints, with lower-is-better.
@@ -84,7 +85,7 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
     table = table.merge(extra, on="id", how="left")
     identity = {r["id"]: stats.identity_of(r.get("config") or {}, r.get("dataset_id")) for r in runs.to_dict("records")}
     table["config"] = stats.labels_apart(list(table["config"]), [identity[i] for i in table["id"]])
-    done = table[table["status"] == "finished"]
+    done = counted(table)
     means = done.groupby(["loss", "config"])["best_valid_nll"].mean().dropna()
     targets = {loss: float(means[loss].max()) for loss in means.index.get_level_values(0).unique()}
     reached = [
@@ -94,6 +95,14 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
     table["epochs_to_target"] = [e for e, _ in reached]
     table["seconds_to_target"] = [s for _, s in reached]
     return table, targets
+
+
+def counted(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the runs of a study table that its statistics count: finished, and not diverged (runs.divergence)."""
+    if table.empty:
+        return table
+    diverged = table["diverged"].fillna(False).astype(bool) if "diverged" in table else False
+    return table[(table["status"] == "finished") & ~diverged]
 
 
 def combination_stats(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -154,7 +163,7 @@ def calibration_by_label(runs: pd.DataFrame, labels: dict[str, str] | None = Non
     for run in runs.to_dict("records"):
         # The test split's reliability bins at best.pt (evaluate_model(..., calibration=True) in the trainer).
         bins = (((run.get("summary") or {}).get("test") or {}).get("calibration") or {}).get("bins")
-        if run.get("status") != "finished" or not bins:
+        if run.get("status") != "finished" or not bins or run_diverged(run):
             continue
         config = run.get("config") or {}
         train = config.get("train") or {}
@@ -202,8 +211,12 @@ def _compare(table: pd.DataFrame, pairs: pd.DataFrame, criterion: str, lower: bo
     seeds = f"{n[best]} and {n[second]} seeds"
     numbers = {"best": best, "second": second, "mean_best": means[best], "mean_second": means[second], "p_holm": p, "g": g}
     if math.isnan(p):
-        sure = f"no test is possible ({seeds})"
-        return f"{best} has the best {what} ({_f(means[best])} against {second}'s {_f(means[second])}); {sure}.", numbers
+        # Not a win: without a test, a lead by the mean is no finding (the report once called 8.53 against 8.53 "the best").
+        return (
+            f"{best} and {second} lead on {what} ({_f(means[best])} and {_f(means[second])}); with {seeds} no test "
+            "can tell them apart.",
+            numbers,
+        )
     if p < ranking.ALPHA:
         return (
             f"{best} beats {second} on {what} ({_f(means[best])} vs {_f(means[second])}; Holm-adjusted p = {_f(p, 2)}, "
@@ -222,8 +235,7 @@ def findings(tables: dict) -> list[dict]:
     tables: {"runs": study table (finished runs count), "pairs": pairwise(), "study": the sweep's "study" config
     or None, "divergence": divergence(), "target_nll": {loss: float}, "baselines": {name: test metrics}}.
     """
-    table = tables["runs"]
-    table = table[table["status"] == "finished"] if len(table) else table
+    table = counted(tables["runs"])
     pairs = tables.get("pairs")
     pairs = pairs if pairs is not None and len(pairs) else pd.DataFrame(columns=["criterion", "a", "b", "p_holm", "hedges_g"])
     out = []
@@ -348,13 +360,15 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
 
     {"study": the sweep's "study" config or None (a plain sweep), "runs": study table, "target_nll",
     "stats": combination_stats, "pairs": pairwise, "divergence", "calibration": {label: bins},
-    "baselines": {name: test metrics}, "findings": findings()}.
+    "baselines": {name: test metrics}, "findings": findings(), "repeats": stats.unique_runs' runs counted once,
+    "verdict": verdict.verdict()}. Diverged runs (runs.divergence) are in "runs" but in no statistic.
     """
     from musicgen.study.plan import latest_runs
 
     sweep = store.get_sweep(sweep_id)
-    records = list(latest_runs(sweep_id).values())
-    runs = pd.DataFrame(records)
+    runs, repeats = stats.unique_runs(pd.DataFrame(list(latest_runs(sweep_id).values())))
+    records = runs.to_dict("records")
+    runs = runs.reset_index(drop=True)
     ids = [r["id"] for r in records]
     metrics = store.metrics_frame(ids) if ids else pd.DataFrame(columns=["run_id"])
     if runs.empty:
@@ -365,12 +379,13 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
         table = table.drop(columns=[c for c in generated.columns if c != "id"], errors="ignore").merge(
             generated, on="id", how="left"
         )
-    done = table[table["status"] == "finished"] if len(table) else table
+    done = counted(table)
     study = (sweep.get("config") or {}).get("study")
-    baselines = {}
+    baselines, by_split = {}, {}
     for r in records:
         for name, b in ((r.get("summary") or {}).get("baselines") or {}).items():
             baselines.setdefault(name, b.get("test") or b.get("valid") or {})
+            by_split.setdefault(name, b)
     tables = {
         "study": study,
         "runs": table,
@@ -385,6 +400,8 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
         "real": real or {},
     }
     tables["findings"] = findings(tables)
+    tables["repeats"] = repeats
+    tables["verdict"] = verdict.verdict(table, by_split, real, repeats)
     return tables
 
 
@@ -425,7 +442,7 @@ def dynamics_frame(table: pd.DataFrame, real: dict | None = None) -> pd.DataFram
 
     real: {name: {column: value}}, e.g. the real test windows' and the Markov chain's samples' generation figures.
     """
-    done = table[table["status"] == "finished"] if len(table) else table
+    done = counted(table)
     columns = [c for c in DYNAMICS if c in done and done[c].notna().any()]
     rows = []
     for config, g in done.groupby("config"):

@@ -87,7 +87,8 @@ def run_benchmark(
 ) -> dict:
     """Evaluate `checkpoint`, or train `recipe` then evaluate its best checkpoint, on the benchmark's test split.
 
-    Returns {benchmark, dataset, checkpoint, run_id, heads, test: metrics, valid: metrics, baselines, published}.
+    Returns {benchmark, dataset, checkpoint, run_id, heads, model (model_name), test: metrics, valid: metrics,
+    baselines, published}.
     """
     if (checkpoint is None) == (recipe is None):
         raise ConfigError("give exactly one of --checkpoint (evaluate it) or --recipe (train it, then evaluate)")
@@ -106,6 +107,7 @@ def run_benchmark(
         "checkpoint": str(path),
         "run_id": test["run_id"],
         "heads": sorted({c["head"] for c in member_configs(ckpt)}),
+        "model": model_name(member_configs(ckpt)),
         "test": test["metrics"],
         "valid": valid["metrics"],
         "baselines": test["baselines"],
@@ -113,11 +115,27 @@ def run_benchmark(
     }
 
 
+def model_name(configs: list[dict]) -> str:
+    """Return the architecture as its model configs have it: 'Conv1D+GRU', 'GRU+deep NADE' (no conv layer, a NADE of
+    several layers); an ensemble counts its members of each kind, e.g. 'ensemble of 6: Conv1D+GRU ×4, GRU ×2'."""
+
+    def one(c: dict) -> str:
+        parts = (["Conv1D"] if c.get("conv_layers", 1) > 0 else []) + ["GRU"]
+        if c.get("head") == "nade":
+            parts.append("deep NADE" if c.get("nade_layers", 1) > 1 else "NADE")
+        return "+".join(parts)
+
+    names = [one(c) for c in configs]
+    if len(names) == 1:
+        return names[0]
+    kinds = sorted(set(names), key=lambda n: (-names.count(n), n))
+    return f"ensemble of {len(names)}: " + ", ".join(f"{n} ×{names.count(n)}" for n in kinds)
+
+
 def format_benchmark(result: dict) -> str:
     """Return the result as a readable table beside the published figures."""
     t, v = result["test"], result["valid"]
-    head = "+NADE" if "nade" in result.get("heads", ()) else ""
-    ours = f"musicgen Conv1D+GRU{head} ({Path(result['checkpoint']).parent.name})"
+    ours = f"musicgen {result['model']} ({Path(result['checkpoint']).parent.name})"
     rows = [(m["model"], m["nll"], m["source"]) for m in result["published"]] + [(ours, t["nll"], "this run")]
     rows.sort(key=lambda r: -r[1])
     width = max(len(r[0]) for r in rows)
@@ -135,6 +153,6 @@ def format_benchmark(result: dict) -> str:
     if mk:
         lines.append(
             f"per-note Markov chain (fitted on train) on test: NLL {mk['nll']:.3f}, "
-            f"F1 {mk['f1_best']:.3f} at its validation threshold"
+            f"F1 {mk['f1_best']:.3f} at its validation threshold {mk['threshold']:.3f} (F1 {mk['f1']:.3f} at 0.5)"
         )
     return "\n".join(lines)

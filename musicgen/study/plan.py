@@ -19,6 +19,7 @@ from musicgen.config import HEAD_LOSSES, HEAD_NAMES, LOSS_NAMES, OPTIMIZER_NAMES
 from musicgen.errors import ConfigError, StoreError
 from musicgen.paths import run_dir
 from musicgen.runs import store
+from musicgen.runs.divergence import run_diverged
 from musicgen.study.stats import config_label
 from musicgen.training.train import run_training
 
@@ -26,7 +27,6 @@ from musicgen.training.train import run_training
 NOT_IN_HASH = ("threads", "device")
 STOP_GRACE_S = 30.0  # how long a stopped run may take to write its checkpoint before SIGKILL
 POLL_S = 0.2
-DIVERGED = "became NaN or infinite"  # in the error of a run whose loss or gradient diverged (training.train._fail)
 
 
 @dataclass(frozen=True)
@@ -181,11 +181,6 @@ def latest_runs(sweep_id: str) -> dict:
     return latest
 
 
-def diverged(run: dict) -> bool:
-    """Return True when a run failed because its loss or gradient became NaN or infinite (the trainer's NonFiniteError)."""
-    return run.get("status") == "failed" and DIVERGED in str(run.get("error") or "")
-
-
 def pending(plan: Plan, sweep_id: str, keep_diverged: bool = False) -> list[tuple[RunSpec, dict | None]]:
     """Return the runs still to do with their previous attempt (None if never started); refuse a sweep already running.
 
@@ -197,7 +192,7 @@ def pending(plan: Plan, sweep_id: str, keep_diverged: bool = False) -> list[tupl
         prev = latest.get(spec.name)
         if prev and prev["status"] == "running":
             raise StoreError(f"sweep {sweep_id} is already running (run {prev['id']}, pid {prev['pid']}); stop it first or wait")
-        if prev is not None and keep_diverged and diverged(prev):
+        if prev is not None and keep_diverged and run_diverged(prev):
             continue
         if prev is None or prev["status"] != "finished":
             todo.append((spec, prev))

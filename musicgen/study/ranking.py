@@ -16,7 +16,7 @@ import pandas as pd
 from musicgen.errors import ConfigError
 
 ALPHA = 0.05  # Holm-adjusted Welch p-value at or above which a difference is a tie
-ONE_SEED = "n/a (one seed)"  # the rank of a combination with fewer than two seeds: no test is possible
+ONE_SEED = "one seed: no test"  # the note of a group with fewer than two runs: ranked by its mean, never tested
 # Criteria the report ranks on: column -> lower is better.
 CRITERIA = {
     "best_valid_nll": True,
@@ -36,7 +36,7 @@ def group_table(table: pd.DataFrame, by: str = "config") -> pd.DataFrame:
     """Return per combination the mean and std over seeds of each numeric column, and n (runs)."""
     if by not in table:
         raise ConfigError(f"cannot group by {by!r}; columns: {sorted(table.columns)}")
-    skip = {"seed", "epochs_done"}
+    skip = {"seed", "epochs_done", "diverged"}
     numeric = [c for c in table.columns if c not in skip and c != by and pd.api.types.is_numeric_dtype(table[c])]
     g = table.groupby(by, sort=True)
     columns = {"n": g.size()}
@@ -155,12 +155,13 @@ def welch_p(a, b) -> float:
 def rank_table(
     table: pd.DataFrame, criterion: str, lower_is_better: bool, by: str = "config", alpha: float = ALPHA
 ) -> pd.DataFrame:
-    """Rank combinations on `criterion`, sorted by rank; a difference Welch's test does not support after Holm's
-    correction over all pairs (p_holm >= alpha) is a tie.
+    """Rank every group on `criterion` by its mean, sorted by rank; a difference Welch's test does not support after
+    Holm's correction over all pairs (p_holm >= alpha) is a tie, and tied groups share a rank.
 
-    rank = 1 + the number of combinations significantly better; `tied_with` lists the ones it cannot be told from;
-    a combination with fewer than two seeds gets ONE_SEED instead of a rank (no test is possible).
-    p_vs_best: Welch p against the best mean; p_vs_best_holm: the same, Holm-adjusted.
+    rank = 1 + the number of groups with a better mean, leaving out those a test ties with it; `tied_with` lists them.
+    A group with fewer than two runs is ranked by its mean as well, and `note` says ONE_SEED: no test can tie it to
+    another or set it apart. A group without a value has no rank (NaN), listed last.
+    p_vs_best: Welch p against the best mean that a test can use; p_vs_best_holm: the same, Holm-adjusted.
     """
     pairs = pairwise_table(table, criterion, lower_is_better, by)
     adjusted = {(r.a, r.b): r.p_holm for r in pairs.itertuples()} | {(r.b, r.a): r.p_holm for r in pairs.itertuples()}
@@ -172,20 +173,15 @@ def rank_table(
     best = next((c for c in names if counts[c] >= 2), names[0] if names else None)  # the best mean that a test can use
     rows = []
     for c in names:
-        better, tied = 0, []
+        ahead, tied = 0, []
         for o in names:
-            if o == c or math.isnan(means[c]) or math.isnan(means[o]) or counts[o] < 2:
+            if o == c or math.isnan(means[c]) or math.isnan(means[o]):
                 continue
-            if not (adjusted[(c, o)] < alpha):  # NaN (too few seeds) counts as a tie: nothing supports the difference
+            tested = counts[c] >= 2 and counts[o] >= 2
+            if tested and not adjusted[(c, o)] < alpha:
                 tied.append(o)
             elif sign * means[o] < sign * means[c]:
-                better += 1
-        if math.isnan(means[c]):
-            rank = math.nan
-        elif counts[c] < 2:
-            rank, tied = ONE_SEED, []
-        else:
-            rank = better + 1
+                ahead += 1  # significantly better, or better by its mean where no test is possible
         rows.append(
             {
                 by: c,
@@ -193,8 +189,9 @@ def rank_table(
                 "mean": means[c],
                 "std": float(np.nanstd(samples[c], ddof=1)) if counts[c] > 1 else math.nan,
                 "n": counts[c],
-                "rank": rank,
+                "rank": math.nan if math.isnan(means[c]) else ahead + 1,
                 "tied_with": ", ".join(tied),
+                "note": ONE_SEED if 0 < counts[c] < 2 else "",
                 "p_vs_best": welch_p(samples[c], samples[best]) if c != best else math.nan,
                 "p_vs_best_holm": adjusted[(c, best)] if c != best else math.nan,
             }
@@ -202,8 +199,6 @@ def rank_table(
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    # Ranked rows first by rank (then mean, as listed), then one-seed ones, then those without a value.
-    order = [
-        (2, 0, i) if pd.isna(r) else (1, 0, i) if isinstance(r, str) else (0, float(r), i) for i, r in enumerate(out["rank"])
-    ]
-    return out.iloc[[i for *_, i in sorted(order)]].reset_index(drop=True)
+    # By rank, then as listed (by mean); groups without a value last.
+    order = sorted(range(len(out)), key=lambda i: (pd.isna(out["rank"][i]), 0 if pd.isna(out["rank"][i]) else out["rank"][i], i))
+    return out.iloc[order].reset_index(drop=True)

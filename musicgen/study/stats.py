@@ -18,6 +18,7 @@ import pandas as pd
 from musicgen.config import ModelConfig, TrainConfig, from_dict, to_dict
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.runs import store
+from musicgen.runs.divergence import run_diverged
 
 K_LAST = 5  # epochs whose train-loss spread measures stability
 SPIKE_WINDOW = 10  # points before a loss value that define "recent"
@@ -28,6 +29,7 @@ TABLE_COLUMNS = [
     "id",
     "name",
     "status",
+    "diverged",
     "dataset",
     "optimizer",
     "loss",
@@ -172,6 +174,7 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
         "id": run.get("id"),
         "name": run.get("name"),
         "status": run.get("status"),
+        "diverged": run_diverged(run),
         "dataset": ident["dataset"],
         "optimizer": opt,
         "loss": loss,
@@ -219,6 +222,43 @@ def run_table_from(runs: pd.DataFrame, metrics: pd.DataFrame, k: int = K_LAST, b
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table["group"] = run_groups(runs, by) if len(runs) else []
     return table
+
+
+def unique_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Return (the runs with each configuration and seed once, [{"dropped": id, "kept": id}]): the later run is kept.
+
+    Two runs with the same configuration and the same seed (a study's lr-stage run and its seed-stage twin) are one
+    measurement, not two seeds: pooled, they would read as "n 2, std 0". Later: the newer `created` (then id).
+    """
+    if runs.empty:
+        return runs, []
+    records = runs.to_dict("records")
+    keys = [
+        repr(
+            sorted(
+                {**identity_of(r.get("config") or {}, r.get("dataset_id")), "seed": _find(r.get("config") or {}, "seed")}.items()
+            )
+        )
+        for r in records
+    ]
+    order = sorted(range(len(records)), key=lambda i: (str(records[i].get("created") or ""), str(records[i]["id"])), reverse=True)
+    kept: dict[str, str] = {}
+    repeats = []
+    for i in order:
+        if keys[i] in kept:
+            repeats.append({"dropped": records[i]["id"], "kept": kept[keys[i]]})
+        else:
+            kept[keys[i]] = records[i]["id"]
+    dropped = {r["dropped"] for r in repeats}
+    return runs[~runs["id"].isin(dropped)], repeats
+
+
+def repeats_note(repeats: list[dict]) -> str:
+    """Return one sentence naming the runs `unique_runs` left out, '' when none."""
+    if not repeats:
+        return ""
+    pairs = ", ".join(f"{r['dropped']} (repeats {r['kept']})" for r in repeats)
+    return f"Counted once: {pairs} have the same configuration and seed as a later run, which is kept."
 
 
 def run_table(run_ids: list[str], k: int = K_LAST, by: list[str] | None = None) -> pd.DataFrame:

@@ -20,8 +20,9 @@ from dataclasses import replace
 
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.errors import ConfigError, TrainingError
+from musicgen.runs.divergence import run_diverged
 from musicgen.study import stats
-from musicgen.study.plan import Plan, diverged, latest_runs, plan_sweep
+from musicgen.study.plan import Plan, latest_runs, plan_sweep
 from musicgen.study.stats import config_label
 from musicgen.study.sweep import run_sweep
 
@@ -119,7 +120,7 @@ def lr_candidates(sweep_id: str) -> list[dict]:
                 "head": stats.head_of(r.get("config") or {}),
                 "lr": train.get("lr"),
                 "status": r["status"],
-                "diverged": diverged(r),
+                "diverged": run_diverged(r),
                 "best_valid_nll": float(row["best_valid_nll"]),
             }
         )

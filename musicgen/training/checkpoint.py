@@ -21,6 +21,7 @@ from musicgen.errors import CheckpointError, ConfigError, write_failure
 from musicgen.nn.convgru import ConvGRU
 from musicgen.nn.ensemble import Ensemble
 from musicgen.paths import SHIPPED_CHECKPOINTS, atomic_write, checkpoints_dir
+from musicgen.training.device import resolve_device
 
 FORMAT = "musicgen-checkpoint"
 VERSION = 1
@@ -239,6 +240,8 @@ def member_configs(ckpt: dict) -> list[dict]:
 
 def load_model(ref: str, device="cpu") -> tuple[ConvGRU, dict]:
     """Load model and checkpoint dict for a run id, a path, or a shipped name such as 'demo'."""
+    if isinstance(device, str):  # a typed name: one line for a bad one, not torch's RuntimeError
+        device = resolve_device(device)
     ckpt = load_checkpoint(resolve_checkpoint(ref))
     return model_from_checkpoint(ckpt, device), ckpt
 

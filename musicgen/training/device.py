@@ -31,6 +31,15 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def check_threads(threads: int) -> None:
+    """Raise ConfigError when `threads` asks for more CPU threads than this process has cores (they would only spin-wait)."""
+    if threads > usable_cores():
+        raise ConfigError(
+            f"threads {threads} is more than the {usable_cores()} CPU cores this process may use; "
+            f"give --threads 1 to {usable_cores()}, or 0 for the default"
+        )
+
+
 def set_threads(threads: int | None, device: torch.device) -> None:
     """Set torch's CPU threads: `threads`, or by default half the usable cores, at most 4 (nothing on a GPU)."""
     if device.type != "cpu":

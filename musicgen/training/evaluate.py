@@ -18,6 +18,7 @@ from musicgen.config import TrainConfig, from_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, DataError
 from musicgen.nn.notes import decide_grid
+from musicgen.runs.divergence import diverged
 from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from musicgen.training.device import autocast, one_thread, resolve_device
@@ -183,8 +184,9 @@ def evaluate_checkpoint(
 ) -> dict:
     """Recompute a checkpoint's metrics on a dataset split; threshold None reuses the checkpoint's own.
 
-    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, metrics, baselines};
-    `scoring` says how the split's rows were cut: "whole pieces" (each step once, with its whole past) or "windows".
+    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, metrics, baselines, diverged};
+    `scoring` says how the split's rows were cut: "whole pieces" (each step once, with its whole past) or "windows";
+    `diverged` is `runs.divergence.diverged` on this split's NLL against the Markov chain's on the same split.
     """
     if split not in ("train", "valid", "test"):
         raise ConfigError(f"unknown split {split!r}; choose one of train, valid, test")
@@ -213,6 +215,7 @@ def evaluate_checkpoint(
     thr = threshold if threshold is not None else ckpt.get("threshold", 0.5)
     onset_thr = (ckpt.get("best_valid") or {}).get("onset_threshold") if onsets else None
     metrics = evaluate_model(model, data, loss_fn, threshold=thr, calibration=True, onset_threshold=onset_thr)
+    baselines = _baselines_on(ds, split, data, dev, onsets)
     return {
         "run_id": ckpt.get("run_id"),
         "checkpoint": str(path),
@@ -223,7 +226,8 @@ def evaluate_checkpoint(
         "threshold": thr,
         "onset_threshold": metrics.get("onset_threshold"),
         "metrics": metrics,
-        "baselines": _baselines_on(ds, split, data, dev, onsets),
+        "baselines": baselines,
+        "diverged": diverged(metrics.get("nll"), (baselines.get("markov") or {}).get("nll")),
     }
 
 

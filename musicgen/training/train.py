@@ -30,15 +30,16 @@ import torch
 
 from musicgen.config import MONITORS, ModelConfig, TrainConfig, check_head_loss, code_version, to_dict
 from musicgen.data.datasets import load_dataset
-from musicgen.errors import MusicgenError, TrainingError
+from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.nn.convgru import ConvGRU
 from musicgen.paths import run_dir
+from musicgen.runs.divergence import NON_FINITE
 from musicgen.runs.progress import ProgressWriter
 from musicgen.runs.reporters import StoreReporter
 from musicgen.runs.store import CLAIMABLE
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, check_step_memory, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.training.device import autocast, resolve_device, set_threads
+from musicgen.training.device import autocast, check_threads, resolve_device, set_threads
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
@@ -108,12 +109,18 @@ def run_training(
     train_cfg = train_cfg or TrainConfig()
     check_head_loss(model_cfg, train_cfg)  # before anything is loaded or created
     device = resolve_device(train_cfg.device)
+    check_threads(train_cfg.threads)
     ds = load_dataset(data_ref)
     if resume and not restart and ds.id != run["dataset_id"]:
         raise TrainingError(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
     model_cfg = fit_model_to_data(model_cfg, ds)
+    if train_cfg.transpose >= ds.config.n_notes:  # a shift that wide moves every note out of the keys
+        raise ConfigError(
+            f"transpose {train_cfg.transpose} is as wide as the {ds.config.n_notes} keys of dataset {ds.name}; "
+            f"use at most {ds.config.n_notes - 1} semitones, e.g. --transpose 2"
+        )
     train_np, _train_len = ds.split("train")
     valid_np, _valid_len = ds.split("valid")
     if len(train_np) == 0 or len(valid_np) == 0:
@@ -234,7 +241,7 @@ class _Trainer:
 
     def _fail(self, what: str, epoch: int, batch: int):
         raise NonFiniteError(
-            f"{what} became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} ({self.cfg.optimizer}, lr={self.cfg.lr:g}); "
+            f"{what} {NON_FINITE} at epoch {epoch + 1}, batch {batch + 1} ({self.cfg.optimizer}, lr={self.cfg.lr:g}); "
             "lower --lr or keep gradient clipping on"
         )
 

@@ -253,3 +253,97 @@ def test_switching_sweeps_shows_all_runs_of_the_new_one(home):
     at.selectbox(key="cmp_sweep").set_value(second).run()
     no_failure(at)
     assert list(frame(at, "id", "epochs_to_95")["id"]) == [b]  # not an empty pick left from the first sweep
+
+
+def _sweep_of_two_combinations() -> str:
+    """Return a sweep of adam+bce and rmsprop+bce, three seeds each, rmsprop clearly worse on validation NLL."""
+    sid = store.create_sweep("grid", {"data": "builtin:bach", "optimizers": ["adam", "rmsprop"], "losses": ["bce"]})
+    for opt, worse in (("adam", 0.0), ("rmsprop", 1.0)):
+        for s in range(3):
+            rid = _on_dataset(seed_run(f"{opt}-s{s}", opt, "bce", s), "bach", 1e-3)
+            for epoch in range(1, 5):
+                store.log_metrics(rid, epoch, "valid", {"nll": 10 / epoch + worse + 0.01 * s})
+            store.update_run(rid, sweep_id=sid)
+    return sid
+
+
+def test_a_sweep_link_opens_the_sweep_with_its_verdict_first(home):
+    sid = _sweep_of_two_combinations()
+    from app_helpers import APP
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["sweep"] = sid  # /compare?sweep=ID
+    at.switch_page("pages/compare.py").run()
+    no_failure(at)
+    assert at.radio(key="cmp_mode").value.startswith("a sweep") and at.selectbox(key="cmp_sweep").value == sid
+    assert at.subheader[0].value == f"Verdict on sweep {sid}"  # the first section of the page
+    card = next(m.value for m in at.markdown if "Likelihood" in m.value)
+    assert "Likelihood: use adam+bce (validation NLL 2.51 nats per step, n 3); it beats rmsprop+bce 3.51" in card
+    assert "Generation quality: no verdict" in card
+    # The ranks of the sweep's groups: every group ranked by its mean, n shown.
+    ranks = frame(at, "group", "rank", "n", "note")
+    assert list(ranks["rank"]) == [1, 2] and list(ranks["n"]) == [3, 3]
+
+
+def test_a_link_to_an_unknown_sweep_says_so(home):
+    from app_helpers import APP
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.query_params["sweep"] = "s-nope"
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception and any("s-nope" in w for w in texts(at.warning))
+    assert at.radio(key="cmp_mode").value == "runs"
+
+
+def test_a_diverged_run_is_marked_and_left_out_of_the_ranks(home):
+    ids = [_on_dataset(seed_run(f"rms-s{s}", "rmsprop", "bce", s), "bach", 1e-3) for s in (0, 1)]
+    bad = ids[1]
+    summary = store.get_run(bad)["summary"]
+    store.update_run(bad, summary={**summary, "best": {"nll": 482183.932, "f1_best": 0.0}})  # Markov's valid NLL: 4.5
+    at = open_page("compare")
+    at.multiselect(key="cmp_runs").set_value(ids).run()
+    assert not at.exception
+    warning = next(w for w in texts(at.warning) if "diverged" in w)
+    assert f"rms-s1 ({bad})" in warning and "left out of the groups, bars and ranks" in warning
+    grouped = frame(at, "group", "n", "best_valid_f1_mean")
+    assert list(grouped.dropna(subset=["n"])["n"]) == [1]  # the group counts the run that trained
+    assert list(frame(at, "group", "rank", "n", "note")["n"]) == [1]
+    runs = frame(at, "id", "diverged").set_index("id")
+    assert runs.loc[bad, "diverged"] and not runs.loc[ids[0], "diverged"]
+    assert any("⚠ diverged" in o for o in at.multiselect(key="cmp_runs").options)
+
+
+def test_losses_of_different_kinds_never_share_an_axis(home):
+    ids = [seed_run(f"{loss}-s0", "adam", loss, 0) for loss in ("bce", "focal")]
+    at = open_page("compare")
+    at.multiselect(key="cmp_runs").set_value(ids).run()
+    no_failure(at)
+    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    assert {"cmp_curve_train_loss_bce", "cmp_curve_train_loss_focal", "cmp_curve_valid_loss_focal"} <= set(charts)
+    assert "cmp_curve_train_loss" not in charts
+    for loss in ("bce", "focal"):
+        names = {t.get("name") for t in charts[f"cmp_curve_train_loss_{loss}"]["data"]}
+        assert any(n and loss in n for n in names) and not any(n and "+" in n and loss not in n for n in names)
+    # NLL, which every loss has, stays one chart with both.
+    assert len({t["name"] for t in charts["cmp_curve_valid_nll"]["data"] if t.get("mode") == "lines+markers"}) == 2
+
+
+def test_a_baseline_reads_the_same_on_train_and_compare(home):
+    rid = _on_dataset(seed_run("mine", "adam", "bce", 0), "bach", 1e-3)  # Markov: F1 0.5 at 0.5, 0.55 at its threshold
+
+    def markov(at, key):
+        spec = json.loads(next(c for c in at.get("plotly_chart") if c.key == key).proto.spec)
+        return [a["text"] for a in spec["layout"]["annotations"] if a["text"].startswith("per-note Markov chain")]
+
+    compare = open_page("compare")
+    compare.multiselect(key="cmp_runs").set_value([rid]).run()
+    train = open_page("train")
+    train.selectbox(key="train_run").set_value(rid).run()
+    assert markov(compare, "cmp_curve_valid_f1") == markov(train, "train_curve_f1") == ["per-note Markov chain 0.55"]
+    row = frame(compare, "group", "n", "best_valid_f1_mean").set_index("group").loc["baseline: per-note Markov chain"]
+    assert row["best_valid_f1_mean"] == 0.55
+    compare.radio(key="cmp_f1").set_value("at 0.5").run()
+    train.radio(key="train_f1_at").set_value("0.5").run()
+    assert markov(compare, "cmp_curve_valid_f1") == markov(train, "train_curve_f1") == ["per-note Markov chain 0.5"]

@@ -127,14 +127,17 @@ def test_text_in_a_text_field_is_a_message_beside_it_not_a_crash(home, launched)
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("train_batch", 0, "batch_size must be an integer >= 1, got 0"),
-        ("train_epochs", 0, "epochs must be an integer >= 1, got 0"),
-        ("train_lr", -1.0, "lr must be a positive finite number"),
+        ("train_batch", 0, "batch_size must be a whole number from 1 to 65,536, got 0"),
+        ("train_epochs", 0, "epochs must be a whole number from 1 to 100,000, got 0"),
+        ("train_lr", -1.0, "lr must be > 0 and finite"),
         ("train_wd_adamw", -0.5, "weight_decay must be >= 0"),
-        ("train_beta1", 1.0, "betas must be in [0, 1)"),
+        ("train_beta1", 1.0, "beta1 must be in [0, 1)"),
         ("train_clip", -1.0, "clip must be >= 0"),
         ("model_dropout", 1.5, "dropout must be in [0, 1)"),
         ("model_hidden", 0, "hidden"),
+        ("train_seed", -1, "seed must be a whole number from 0 to 4,294,967,295, got -1"),
+        ("train_seed", 2**32, "seed must be a whole number from 0 to 4,294,967,295, got 4294967296"),
+        ("train_epochs", 100_001, "epochs must be a whole number from 1 to 100,000, got 100001"),
     ],
 )
 def test_out_of_range_numbers_are_a_message_not_a_launch(home, launched, key, value, message):
@@ -151,7 +154,7 @@ def test_bad_setting_is_an_error_not_a_launch(home, launched):
     at.number_input(key="train_lr").set_value(0.0)
     at.button(key="train_launch").click().run()
     assert not at.exception
-    assert any("lr must be a positive" in e for e in texts(at.error))
+    assert any("lr must be > 0" in e for e in texts(at.error))
     assert launched == []
 
 
@@ -265,15 +268,25 @@ def test_live_panel_draws_the_baselines_beside_the_curves(home):
     import json
 
     run = seed_run("mine", "adamw", "bce", 1)
-    baselines = {"copy_previous": {"valid": {"f1": 0.77, "nll": None}}, "markov": {"valid": {"f1": 0.71, "nll": 6.1}}}
+    # The Markov chain's F1 is 0.71 at 0.5 and 0.74 at its validation threshold; the 0/1 guesses are the same at both.
+    baselines = {
+        "copy_previous": {"valid": {"f1": 0.77, "f1_best": 0.77, "threshold": 0.5, "nll": None}},
+        "markov": {"valid": {"f1": 0.71, "f1_best": 0.74, "threshold": 0.3, "nll": 6.1}},
+    }
     store.update_run(run, summary={**store.get_run(run)["summary"], "baselines": baselines})
     at = open_page("train")
     at.selectbox(key="train_run").set_value(run).run()
     no_failure(at)
-    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
-    labels = {k: [a["text"] for a in v["layout"].get("annotations", [])] for k, v in charts.items()}
-    assert labels["train_curve_nll"] == ["per-note Markov chain 6.1"]
-    assert labels["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.71"]
+
+    def labels():
+        charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+        return {k: [a["text"] for a in v["layout"].get("annotations", [])] for k, v in charts.items()}
+
+    assert labels()["train_curve_nll"] == ["per-note Markov chain 6.1"]
+    # Beside F1 at the validation threshold, the baselines at theirs (what Compare draws); beside F1 at 0.5, at 0.5.
+    assert labels()["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.74"]
+    at.radio(key="train_f1_at").set_value("0.5").run()
+    assert labels()["train_curve_f1"] == ["copy previous step 0.77", "per-note Markov chain 0.71"]
 
 
 def test_the_watched_run_stays_when_it_ends_while_another_runs(home):
@@ -394,3 +407,15 @@ def test_recipe_settings_without_a_field_are_named():
     assert note == "settings the form has no field for keep their defaults here: threads=2, bucket=False, skip=False"
     recipe["members"] = [object()] * 3
     assert recipe_widgets(recipe, ("hidden",), ("ema",))[1].startswith("this recipe is an ensemble of 3 members")
+
+
+def test_a_diverged_run_wears_a_badge(home):
+    run = seed_run("rmsprop-lr1000", "rmsprop", "bce", 0)
+    baselines = {"markov": {"valid": {"nll": 7.41, "f1": 0.575, "f1_best": 0.586, "threshold": 0.3}}}
+    store.update_run(run, summary={**store.get_run(run)["summary"], "best": {"nll": 482183.932}, "baselines": baselines})
+    at = open_page("train")
+    at.selectbox(key="train_run").set_value(run).run()
+    no_failure(at)
+    assert any("diverged" in m.value and "badge" in m.value for m in at.markdown)
+    assert any("left out of Compare's ranks and the study's verdict" in c.value for c in at.caption)
+    assert "⚠ diverged" in at.selectbox(key="train_run").format_func(run)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import subprocess
+import sys
+import zipfile
 
 import mido
 import numpy as np
@@ -17,6 +20,7 @@ from musicgen import parallel
 from musicgen.config import DataConfig
 from musicgen.data.datasets import build_dataset
 from musicgen.parallel import map_isolated
+from musicgen.paths import REPO_ROOT
 
 
 def _grow(x):
@@ -135,3 +139,68 @@ def test_the_parent_s_freed_heap_does_not_lend_a_worker_room_above_its_ceiling()
     out = map_isolated(_allocate_pieces, [20, 100], workers=2, on_crash=lambda item, msg: msg, memory_bytes=2**26)
     assert len(pins) == 8
     assert out == [20, "needs more than its worker's memory ceiling of 64 MiB (WORKER_MEMORY_CAP)"]
+
+
+# Linux starts a child's peak memory at its parent's (fork, vfork, then exec keep the high-water mark): the
+# child is started from this small process, not from the test session, whose peak would be read instead.
+_MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
+def _peak_rss_mb(home, tmp_path, *argv) -> tuple[int, str, float]:
+    """Run `python -m musicgen argv` in a child; return (exit code, its stderr, its peak resident memory in MB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "musicgen", *map(str, argv)],
+        env={**os.environ, "MUSICGEN_HOME": str(home)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, peak_kb = done.stdout.split()
+    return int(code), done.stderr, int(peak_kb) / 1024
+
+
+def _one_line(err: str) -> bool:
+    return err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+_MAT_BOMB = """
+import sys
+import numpy as np
+from scipy.io import savemat
+seqs = np.empty((1, 1), dtype=object)
+seqs[0, 0] = np.zeros((5_000_000, 88), dtype=np.uint8)  # 440 MB of zeros: about 0.5 MB compressed
+small = np.empty((1, 1), dtype=object)
+small[0, 0] = np.zeros((4, 88), dtype=np.uint8)
+savemat(sys.argv[1], {"traindata": seqs, "validdata": small, "testdata": small}, do_compression=True)
+"""
+
+
+def test_18_a_compressed_mat_that_unpacks_past_its_limit_is_refused_before_it_is_inflated(home, tmp_path):
+    bomb = tmp_path / "bomb.mat"
+    subprocess.run([sys.executable, "-c", _MAT_BOMB, str(bomb)], check=True)
+    assert bomb.stat().st_size < 2**20
+    code, err, peak = _peak_rss_mb(home, tmp_path, "preprocess", bomb, "--out", tmp_path / "o")
+    assert code == 2 and _one_line(err) and "bomb.mat unpacks to more than 256 MB (MAX_MAT_MB)" in err, err
+    assert peak < 500, f"peak {peak:.0f} MB"  # loadmat inflated it whole first: about 1 GB
+
+
+def test_19_one_budget_holds_for_all_the_zips_of_a_build(home, tmp_path):
+    # Each entry is 19 MB under --max-file-mb 20 and compresses 64:1 (under MAX_ZIP_RATIO); each zip alone holds 152 MB.
+    block = np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    entry = (block * (19 * 2**20 // len(block) + 1))[: 19 * 2**20]
+    zips = []
+    for k in range(3):
+        zips.append(tmp_path / f"z{k}.zip")
+        with zipfile.ZipFile(zips[-1], "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            for i in range(8):
+                z.writestr(f"song{i}.mid", entry)
+    code, err, peak = _peak_rss_mb(home, tmp_path, "preprocess", *zips, "--out", tmp_path / "o")
+    assert code == 2 and _one_line(err), err
+    assert "the zip archives of this build unpack to 456 MB of MIDI, over the 256 MB a build holds in memory" in err, err
+    assert peak < 500, f"peak {peak:.0f} MB"  # a budget per archive let the parent hold all three: 456 MB of bytes

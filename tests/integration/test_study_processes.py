@@ -68,9 +68,15 @@ def test_study_tunes_lr_then_trains_seeds_resumes_and_reports(home, capsys):
     assert {"silent", "copy_previous", "markov"} <= set(report["baselines"])
     assert report["pairs"] and all("p_holm" in p for p in report["pairs"])
     assert set(report["calibration"]) == {"adam+bce", "rmsprop+bce"}
+    # The verdict first: one sentence per criterion, each naming what to use or why there is no verdict.
+    assert list(report)[0] == "verdict"
+    criteria = [v["criterion"] for v in report["verdict"]]
+    assert set(criteria) >= {"likelihood", "F1 at the validation threshold", "convergence speed", "stability"}
+    assert all(v["sentence"].endswith(".") and "\n" not in v["sentence"] for v in report["verdict"])
     assert main(["report", result["seed_sweep_id"], "--samples", "0"]) == 0
     md = capsys.readouterr().out
-    assert md.index("## Findings") < md.index("## Learning-rate stage") < md.index("## Runs")
+    assert md.index("## Verdict") < md.index("## Findings") < md.index("## Learning-rate stage") < md.index("## Runs")
+    assert report["verdict"][0]["sentence"] in md
 
     # The lr stage's own report keeps its rates apart: one row per rate, never a mean over rates called seeds.
     assert main(["report", result["lr_sweep_id"], "--format", "json", "--samples", "0"]) == 0

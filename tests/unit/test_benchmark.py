@@ -16,12 +16,14 @@ def test_shipped_jsb_checkpoint_beats_the_published_gru(home, jsb_mat, capsys):
     gru = next(p["nll"] for p in r["published"] if p["model"] == "GRU")
     assert r["test"]["nll"] < gru == 8.43
     assert abs(r["test"]["nll"] - 8.116) < 0.01  # the figure in checkpoints/jsb/README.md
+    assert r["model"] == "ensemble of 6: Conv1D+GRU ×4, GRU ×2"  # two members have no conv layer
     assert r["test"]["f1_best"] > r["baselines"]["copy_previous"]["f1"]
 
 
 def test_shipped_nade_checkpoint_reaches_rnn_nade_territory(home, jsb_mat, capsys):
     r = run_json(capsys, "benchmark", "jsb", "--mat", str(jsb_mat), "--checkpoint", "jsb-nade", "--device", "cpu", "--json")
     assert r["heads"] == ["nade"] and r["test"]["steps"] == 4725 - 77
+    assert r["model"] == "GRU+deep NADE"  # the recipe has no conv layer and 3 NADE layers: named as its config has it
     assert r["test"]["nll"] < 5.56  # RNN-NADE's published figure, beside it in the table
     assert abs(r["test"]["nll"] - 5.1832) < 0.001  # the figure in checkpoints/jsb-nade/README.md (the goal: <= 5.2)
     assert r["test"]["f1_best"] > r["baselines"]["copy_previous"]["f1"]
@@ -51,6 +53,17 @@ def test_recipe_with_members_trains_them_and_evaluates_their_ensemble(home, jsb_
     recipe.write_text(json.dumps({"members": [{"seeds": [1, 2]}], "select": 0}))
     assert main(["benchmark", "mat", "--mat", str(jsb_mat), "--recipe", str(recipe)]) == 2
     assert "'select' must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_model_name_follows_the_config():
+    from musicgen.study.literature import format_benchmark, model_name
+
+    assert model_name([{"conv_layers": 1, "head": "independent"}]) == "Conv1D+GRU"
+    assert model_name([{"conv_layers": 0, "head": "nade", "nade_layers": 1}]) == "GRU+NADE"
+    metrics = {"nll": 5.0, "f1": 0.3, "f1_best": 0.6, "frame_acc_best": 0.4, "threshold": 0.25}
+    result = {"benchmark": "jsb", "checkpoint": "/x/jsb-nade/best.pt", "model": "GRU+deep NADE", "test": metrics}
+    text = format_benchmark({**result, "valid": metrics, "published": [], "baselines": {}})
+    assert "musicgen GRU+deep NADE (jsb-nade)" in text and "Conv1D" not in text
 
 
 def test_bad_inputs_are_one_line_errors(home, jsb_mat, tmp_path, capsys):

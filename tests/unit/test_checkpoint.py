@@ -99,7 +99,7 @@ def test_a_text_file_named_pt(home):
         ([60, 64], "a list, not a dict"),
         (None, "a NoneType, not a dict"),
         ({"high": 64}, "no low"),
-        ({"low": "60", "high": "64"}, "pitch range must satisfy"),
+        ({"low": "60", "high": "64"}, "low has the wrong type"),
         ({"low": 60, "high": 64, "sample_rate": 16000}, r"unknown DataConfig keys \['sample_rate'\]"),
     ],
 )
@@ -192,10 +192,10 @@ def test_demo_is_the_nade_head_with_its_figures(home, capsys):
 
     model, ck = load_model("demo")
     assert model.cfg.head == "nade" and not model.independent_notes and "optimizer_state" not in ck
-    # demo's figures on the builtin Bach test split, as in checkpoints/demo/README.md.
+    # demo's figures on the builtin Bach test split (whole pieces, its sounding plane), as in checkpoints/demo/README.md.
     assert main(["evaluate", "demo", "--data", "builtin:bach", "--split", "test", "--device", "cpu", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)["metrics"]
-    assert (round(m["nll"], 3), round(m["f1_best"], 3), m["threshold"]) == (2.710, 0.823, 0.5)
+    assert (round(m["nll"], 3), round(m["f1_best"], 3), m["threshold"]) == (2.663, 0.826, 0.5)
 
 
 def test_export_keeps_what_a_checkpoint_is_used_for_and_halves_the_weights(home, tmp_path, capsys):

@@ -34,6 +34,7 @@ OTHER = {
         "split": (0.7, 0.2, 0.1),
         "seed": 5,
         "max_file_mb": 3.5,
+        "pedal": False,
     },
     ModelConfig: {
         "n_notes": 88,
@@ -49,6 +50,9 @@ OTHER = {
         "head": "nade",
         "nade_hidden": 64,
         "nade_layers": 2,
+        "onsets": True,
+        "position": True,
+        "steps_per_beat": 4,
     },
     TrainConfig: {
         "optimizer": "sgd",
@@ -154,8 +158,8 @@ def test_config_file_errors_are_one_line(home, tmp_path, capsys):
     bad = tmp_path / "bad.json"
     cases = [
         (tmp_path / "missing.json", None, "does not exist"),
-        (bad, "{not json", "is not readable JSON"),
-        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be a positive finite number"),
+        (bad, "{not json", "is not valid JSON"),
+        (bad, json.dumps({"data": "d", "model": {}, "train": {"lr": -1}}), "lr must be > 0 and finite"),
         (bad, json.dumps({"data": "d", "train": {"optimiser": "adam"}}), "unknown TrainConfig keys \\['optimiser'\\]"),
         (bad, json.dumps({"data": "d", "extra": 1}), "unknown keys \\['extra'\\]"),
         (bad, json.dumps({"model": {}}), "names no dataset"),

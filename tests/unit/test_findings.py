@@ -36,11 +36,12 @@ def _table(values: dict) -> pd.DataFrame:
     return pd.DataFrame([{"config": c, "x": v} for c, vs in values.items() for v in vs])
 
 
-def test_rank_table_says_one_seed_instead_of_a_rank_and_is_sorted_by_rank():
+def test_rank_table_ranks_a_one_seed_group_by_its_mean_and_is_sorted_by_rank():
     r = ranking.rank_table(_table({"a": [1.0], "b": [9.0, 8.0, 8.5], "c": [3.0, 3.5, 3.2]}), "x", lower_is_better=True)
-    assert list(r["config"]) == ["c", "b", "a"]
-    assert list(r["rank"]) == [1, 2, ranking.ONE_SEED]
-    assert r.loc[2, "tied_with"] == ""  # a one-seed combination is neither tied nor ranked
+    assert list(r["config"]) == ["a", "c", "b"]
+    assert list(r["rank"]) == [1, 2, 3]  # a: the best mean, untested; c beats b by Welch's test
+    assert list(r["note"]) == [ranking.ONE_SEED, "", ""] and list(r["n"]) == [1, 3, 3]
+    assert r.loc[0, "tied_with"] == ""  # a one-seed group can be tied to nothing
 
 
 def test_pairwise_table_holm_adjusts_over_the_pairs():
@@ -180,3 +181,10 @@ def test_dynamics_frame_gives_mean_and_std_per_combination_then_the_references()
     assert rows.loc["rmsprop+bce", "overlap with real music metrics"] == "0.2"  # one seed: no ± part
     assert rows.loc["per-note Markov chain", "overlap with real music metrics"] == "0.25"
     assert list(out.columns) == ["config", "n", "epochs to 95% of best valid F1", "overlap with real music metrics"]
+
+
+def test_a_lead_without_a_test_is_not_worded_as_a_win():
+    table = pd.DataFrame([{"config": "adam+bce", "x": 8.531}, {"config": "adamw+bce", "x": 8.534}])
+    sentence, numbers = findings._compare(table, pd.DataFrame(columns=["criterion", "a", "b"]), "x", True, "test NLL")
+    assert sentence == "adam+bce and adamw+bce lead on test NLL (8.53 and 8.53); with 1 and 1 seeds no test can tell them apart."
+    assert "best" not in sentence and "beats" not in sentence

@@ -1,5 +1,6 @@
 """The study's statistics against synthetic metric rows with known means, spreads and t-test outcomes."""
 
+import json
 import math
 
 import numpy as np
@@ -144,9 +145,9 @@ def test_rank_table_separates_what_welch_supports_and_ties_the_rest():
     assert flipped.loc["b", "rank"] == 1 and flipped.loc["a", "rank"] == 2
 
 
-def test_rank_table_gives_no_rank_with_one_seed():
+def test_rank_table_ranks_one_seed_groups_by_their_mean_and_marks_them():
     r = ranking.rank_table(_table({"a": [1.0], "b": [9.0]}), "x", lower_is_better=True)
-    assert list(r["rank"]) == [ranking.ONE_SEED, ranking.ONE_SEED]
+    assert list(r["rank"]) == [1, 2] and list(r["note"]) == [ranking.ONE_SEED, ranking.ONE_SEED]
 
 
 def test_welch_p_handles_constant_samples():
@@ -231,3 +232,44 @@ def test_reliability_frame_is_the_diagram_as_a_table():
         {"bin": "0.0–0.5", "adam+bce": "0.100 → 0.120 (90)", "adam+focal": "0.050 → 0.200 (95)"},
         {"bin": "0.5–1.0", "adam+bce": "–", "adam+focal": "0.600 → 1.000 (5)"},
     ]
+
+
+def _seed_sweep() -> str:
+    """Return a sweep in the store: adam+bce and rmsprop+bce, 3 seeds each, with test figures; rmsprop seed 9 diverged."""
+    from musicgen.runs import store
+
+    sid = store.create_sweep("grid", {"data": "builtin:bach"})
+    baselines = {"markov": {"valid": {"nll": 6.0, "f1_best": 0.5}, "test": {"nll": 6.1, "f1_best": 0.5, "f1": 0.4}}}
+    for opt, base in (("adam", 3.4), ("rmsprop", 3.7)):
+        for seed in (0, 1, 2, 9) if opt == "rmsprop" else (0, 1, 2):
+            config = {"data": "builtin:bach", "train": {"optimizer": opt, "loss": "bce", "seed": seed, "lr": 1e-3}}
+            rid = store.create_run(f"{opt}-{seed}", config, dataset_id="h", sweep_id=sid, status="running")
+            nll = 1e6 if seed == 9 else base + 0.01 * seed
+            for epoch in (1, 2):
+                store.log_metrics(rid, epoch, "train", {"loss": 1 / epoch, "epoch_s": 1.0})
+                store.log_metrics(rid, epoch, "valid", {"nll": nll + 1 / epoch, "f1_best": 0.8, "threshold": 0.4})
+            store.log_metrics(rid, 2, "test", {"nll": nll + 0.2, "f1_best": 0.8, "f1": 0.79})
+            summary = {"best_epoch": 2, "best": {"nll": nll + 0.5}, "baselines": baselines, "test": {"nll": nll + 0.2}}
+            store.update_run(rid, status="finished", epochs_done=2, summary=summary)
+    return sid
+
+
+def test_every_format_of_the_report_opens_with_the_verdict(home):
+    from musicgen.study import document
+
+    t = document.study_tables(_seed_sweep(), generation=False)
+    lines = [item["sentence"] for item in t["study"]["verdict"]]
+    assert lines[0].startswith("Likelihood: use adam+bce (test NLL 3.61 nats per step, n 3); it beats rmsprop+bce 3.91")
+    assert lines[-1].startswith("Left out of the verdict and the ranks: 1 diverged run, rmsprop+bce (seed 9)")
+    md = document.render(t, "md").splitlines()
+    assert md[0].startswith("# Sweep ") and md[2] == "## Verdict" and md[4] == f"- {lines[0]}"
+    assert "(1 of them diverged, left out)" in "\n".join(md)
+    csv = document.render(t, "csv").splitlines()
+    assert csv[: len(lines)] == [f"# {line}" for line in lines] and csv[len(lines)].startswith("id,")
+    out = json.loads(document.render(t, "json"))
+    assert list(out)[0] == "verdict" and [v["sentence"] for v in out["verdict"]] == lines
+    assert out["verdict"][0]["use"] == ["adam+bce"]
+    html = document.render(t, "html")
+    assert html.index("<h2>Verdict</h2>") < html.index("<h2>Findings</h2>") and "Likelihood: use adam+bce" in html
+    # The diverged run is in the run table and in no statistic.
+    assert int(t["runs"]["diverged"].sum()) == 1 and set(t["ranks"]["n"]) == {3}

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from musicgen.errors import ConfigError
-from musicgen.study import stats
+from musicgen.study import ranking, stats
 
 COLUMNS = ["run_id", "epoch", "step", "split", "name", "value", "wall_time"]
 
@@ -111,3 +111,29 @@ def test_baseline_rows_are_per_dataset():
         ("piano", "per-note Markov chain"),
     ]
     assert rows["nll"].iloc[1] == 4.2 and math.isnan(rows["nll"].iloc[0])
+
+
+def test_a_repeated_seed_counts_once_and_every_group_is_ranked_by_its_mean():
+    # The case: an lr-stage run and its seed-stage twin (same config, same seed) pooled as "n 2, std 0" and
+    # ranked first (valid NLL 8.41) while the better group (7.21, one run) got no rank.
+    lr_stage = {**run("lr-stage", lr=1e-3, seed=0), "created": "2026-11-27T00:35:00"}
+    seed_stage = {**run("seed-stage", lr=1e-3, seed=0), "created": "2026-11-27T00:41:00"}
+    other = {**run("other", lr=3e-3, seed=0), "created": "2026-11-27T00:41:00"}
+    runs = pd.DataFrame([lr_stage, seed_stage, other])
+    kept, repeats = stats.unique_runs(runs)
+    assert list(kept["id"]) == ["seed-stage", "other"] and repeats == [{"dropped": "lr-stage", "kept": "seed-stage"}]
+    assert "lr-stage (repeats seed-stage)" in stats.repeats_note(repeats) and stats.repeats_note([]) == ""
+    table = stats.run_table_from(kept, metrics({"lr-stage": [8.41], "seed-stage": [8.41], "other": [7.21]}, name="nll"))
+    ranks = ranking.rank_table(table, "best_valid_nll", True, by="group")
+    assert list(ranks["group"]) == ["adamw+bce · lr 3e-3", "adamw+bce · lr 1e-3"]
+    assert list(ranks["rank"]) == [1, 2] and list(ranks["n"]) == [1, 1]
+    assert list(ranks["note"]) == [ranking.ONE_SEED] * 2 and list(ranks["mean"]) == [7.21, 8.41]
+
+
+def test_a_two_seed_group_and_a_one_run_group_are_both_ranked():
+    runs = pd.DataFrame([run("a0", seed=0), run("a1", seed=1), run("b0", seed=0, lr=1e-2)])
+    m = metrics({"a0": [5.0], "a1": [5.2], "b0": [6.0]}, name="nll")
+    ranks = ranking.rank_table(stats.run_table_from(runs, m), "best_valid_nll", True, by="group").set_index("group")
+    assert ranks.loc["adamw+bce · lr 3e-3", "rank"] == 1 and ranks.loc["adamw+bce · lr 3e-3", "n"] == 2
+    assert ranks.loc["adamw+bce · lr 3e-3", "note"] == ""
+    assert ranks.loc["adamw+bce · lr 0.01", "rank"] == 2 and ranks.loc["adamw+bce · lr 0.01", "note"] == ranking.ONE_SEED

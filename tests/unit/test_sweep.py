@@ -68,12 +68,21 @@ def test_a_worker_that_lost_its_claim_does_not_fail_the_run_of_the_winner(home):
         winner.wait()
 
 
-@pytest.mark.parametrize("flag", ["--cpus-per-run", "--gpus-per-run"])
-def test_non_finite_ray_resources_are_one_line_errors(home, capsys, flag):
+@pytest.mark.parametrize("backend", ["local", "ray"])
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--cpus-per-run", "nan", "--cpus-per-run must be > 0 and finite, got nan; e.g. --cpus-per-run 1"),
+        ("--cpus-per-run", "-1", "--cpus-per-run must be > 0 and finite, got -1.0; e.g. --cpus-per-run 1"),
+        ("--gpus-per-run", "nan", "--gpus-per-run must be >= 0 and finite, got nan; e.g. --gpus-per-run 0"),
+        ("--gpus-per-run", "-1", "--gpus-per-run must be >= 0 and finite, got -1.0; e.g. --gpus-per-run 0"),
+    ],
+)
+def test_bad_ray_resources_are_one_line_errors_with_either_backend(home, capsys, backend, flag, value, message):
     from musicgen.cli import main
 
-    assert main(["sweep", "--data", "builtin:bach", "--backend", "ray", flag, "nan"]) == 2
-    assert capsys.readouterr().err == f"error: {flag} must be a finite number, got nan; e.g. {flag} 1\n"
+    assert main(["sweep", "--data", "builtin:bach", "--backend", backend, flag, value]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
 
 
 def test_a_plan_with_two_heads_names_the_nade_runs_and_keeps_old_identities():

@@ -13,6 +13,7 @@ from musicgen.config import DataConfig, ModelConfig, TrainConfig, to_dict
 from musicgen.errors import ConfigError, DataError, StoreError
 from musicgen.paths import checkpoints_dir
 from musicgen.runs import store
+from musicgen.runs.divergence import diverged, run_diverged
 from musicgen.training.batches import pitch_bounds, random_shifts, transpose_rolls
 from musicgen.training.checkpoint import load_checkpoint, save_checkpoint
 from musicgen.training.train import NonFiniteError, run_training
@@ -132,6 +133,7 @@ def test_nan_marks_run_failed_and_cli_exits_3(home, data, capsys):
         run_training(str(data), TINY, cfg(optimizer="sgd", lr=1e38, clip=0.0))
     run = store.list_runs().iloc[0]
     assert run["status"] == "failed" and "NaN or infinite" in run["error"]
+    assert run_diverged(run.to_dict())  # the one rule: a run the trainer stopped as non-finite has diverged
     rc = main(["train", "--data", str(data), "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--epochs", "2", *TINY_ARGS])
     err = capsys.readouterr().err
     assert (
@@ -176,7 +178,18 @@ def test_cli_train_runs_evaluate_agree(home, data, capsys):
     assert ev["threshold"] == summary["threshold"]
     for k in ("nll", "f1", "f1_best", "frame_acc", "loss"):
         assert ev["metrics"][k] == pytest.approx(runs[0]["test"][k], rel=1e-6), k
+    assert runs[0]["diverged"] is run_diverged(store.get_run(rid))
+    assert ev["diverged"] is diverged(ev["metrics"]["nll"], ev["baselines"]["markov"]["nll"])
     assert main(["runs"]) == 0 and rid in capsys.readouterr().out
+    # The text names F1 at 0.5 and at the threshold apart; the Markov chain's F1 at its validation threshold is the
+    # figure the Train and Compare pages draw (the run's stored baselines on valid).
+    assert main(["evaluate", rid, "--data", str(data), "--device", "cpu", "--split", "valid"]) == 0
+    text = capsys.readouterr().out
+    markov = store.get_run(rid)["summary"]["baselines"]["markov"]["valid"]
+    line = next(x for x in text.splitlines() if x.startswith("baseline markov:"))
+    assert f"at 0.5: f1 {markov['f1']:.4f}" in line
+    assert f"at threshold {markov['threshold']:.3f}: f1_best {markov['f1_best']:.4f}" in line
+    assert f"at threshold {summary['threshold']:.3f}: f1_best" in next(x for x in text.splitlines() if x.startswith("model:"))
 
 
 def one_line_error(argv, capsys, match):
@@ -291,7 +304,7 @@ def test_evaluate_errors_are_one_line(home, data, tmp_path, capsys, monkeypatch)
 
 
 def test_config_validation_and_checkpoint_weights_only(home, data):
-    with pytest.raises(ConfigError, match="epochs must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="epochs must be a whole number from 1 to"):
         cfg(epochs=0)
     s = run_training(str(data), TINY, cfg(epochs=1, schedule="plateau", optimizer="rmsprop"))
     ck = torch.load(checkpoints_dir() / s["id"] / "last.pt", weights_only=True)

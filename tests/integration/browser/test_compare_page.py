@@ -100,3 +100,28 @@ def test_a_focal_run_shows_its_f1_at_the_validation_threshold(fresh_server, page
     )
     assert max(drawn["ys"]) == pytest.approx(0.35), drawn
     assert drawn["range"] == [0, 1] and "validation threshold" in drawn["title"], drawn
+
+
+def test_a_sweep_link_shows_its_verdict_first(fresh_server, page, tmp_path, monkeypatch):
+    """/compare?sweep=ID on a server no browser has visited: the sweep is picked and its verdict is the first card."""
+    monkeypatch.setenv("MUSICGEN_HOME", str(tmp_path / "home"))
+    from musicgen.runs import store
+
+    sid = store.create_sweep("grid", {"data": "builtin:bach", "optimizers": ["adamw"], "losses": ["bce"]})
+    for lr in (3e-3, 1e-2):
+        for seed in (0, 1, 2):
+            run_id = _seed(store, f"lr{lr:g}-s{seed}", "bach", lr, seed)
+            worse = 0.0 if lr == 3e-3 else 1.0  # the smaller rate: 1 nat better on test
+            store.log_metrics(run_id, 3, "test", {"nll": 3.0 + worse + 0.01 * seed, "f1_best": 0.6, "f1": 0.55})
+            store.update_run(run_id, sweep_id=sid)
+    open_page(page, fresh_server, f"compare?sweep={sid}", "Compare")
+    card = page.locator(key("cmp_verdict"))
+    card.get_by_text("Likelihood: use adamw+bce · lr 3e-3").wait_for(timeout=60_000)
+    text = card.inner_text()
+    assert f"Verdict on sweep {sid}" in text and "it beats adamw+bce · lr 0.01 4.01" in text, text
+    assert "better than the best baseline, the per-note Markov chain" not in text  # no test baseline was stored
+    # First on the page: above the pick of runs or sweep, the findings and the charts.
+    mode = page.locator(key("cmp_mode"))
+    assert card.bounding_box()["y"] < mode.bounding_box()["y"]
+    assert page.get_by_role("heading", name="Findings").bounding_box()["y"] > card.bounding_box()["y"]
+    shot(page, "compare-sweep-verdict")

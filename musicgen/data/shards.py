@@ -13,7 +13,6 @@ so that memory depends on the batch and not on the corpus.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +44,6 @@ def unpack(packed: np.ndarray, n_notes: int) -> np.ndarray:
     """Return the (..., n_notes) uint8 cells of packed rows (..., row_bytes) (the inverse of `pack`)."""
     cells = (np.asarray(packed)[..., None] >> _SHIFTS) & 3
     return cells.reshape(*packed.shape[:-1], -1)[..., :n_notes]
-
-
-def is_sharded(folder: Path) -> bool:
-    """Return True when `folder` holds a sharded dataset (an index.npz)."""
-    return (Path(folder) / INDEX).is_file()
 
 
 class Shards:
@@ -222,7 +216,3 @@ def write_index(out: Path, index: dict) -> None:
 
     with atomic_write(Path(out) / INDEX) as tmp, open(tmp, "wb") as f:
         np.savez(f, **index)
-
-
-def report_json(path: Path) -> dict:
-    return json.loads((Path(path) / "report.json").read_text())

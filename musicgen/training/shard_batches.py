@@ -73,12 +73,3 @@ def note_frequency(split) -> torch.Tensor:
     for _, x in split.rolls.chunks():
         total += (x > 0).sum(dim=(0, 1), dtype=torch.float64).cpu()
     return (total / real).to(split.lengths.device)
-
-
-def row_chunks(rolls, lengths):
-    """Yield (rows, lengths) of a split CHUNK rows at a time when its rolls are lazy; the whole split at once otherwise."""
-    if not isinstance(rolls, LazyRolls):
-        yield rolls, lengths
-        return
-    for lo, x in rolls.chunks():
-        yield x, lengths[lo : lo + len(x)]

@@ -108,7 +108,7 @@ def _progress_bar():
 
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
-    from musicgen.data.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset, load_dataset
     from musicgen.paths import dataset_dir
 
     out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
@@ -153,9 +153,11 @@ def cmd_preprocess(args) -> int:
     summary["format"] = report.get("layout", "npz")
     if summary["form"] == "onsets":
         summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
+        # A sharded dataset keeps its pieces' rows in index.npz; its loaded report lists them (musicgen.data.shards).
+        rows = load_dataset(str(out)).report["files"] if summary["format"] == "shards" else report["files"]
         summary["files"] = [
             {k: f.get(k) for k in ("file", "notes", "restrikes", "pedal_extended", "merged_notes", "split")}
-            for f in report["files"]
+            for f in rows
             if f["status"] == "ok"
         ]
     if "key_map" in report:

@@ -156,6 +156,8 @@ def test_cli_builds_shards_with_progress_and_refuses_what_it_cannot(home, capsys
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["format"] == "shards" and summary["files_ok"] == 5 and summary["files_skipped"][0]["file"] == "broken.mid"
+    assert sorted(f["file"] for f in summary["files"]) == [f"song{i:02d}.mid" for i in range(5)]
+    assert sum(f["notes"] for f in summary["files"]) == summary["notes"] > 0
     folder = home / "data" / "mine"
     assert (folder / "index.npz").is_file() and not (folder / "dataset.npz").exists()
     seen = []

@@ -165,6 +165,27 @@ def _run_ray(tasks: list, address: str | None, progress) -> list[dict]:
     return out
 
 
+def _run_tasks(items, skipped, cfg, parser, folder: Path, backend: str, where, progress) -> tuple[list[dict], list[dict]]:
+    """Run the build's tasks on `backend` (`where`: the workers, or the Ray address); return (results, skipped rows)."""
+    size = task_files(len(items))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    n_files = len(items)
+    counted = progress or (lambda done, total: None)
+    results, skipped = [], list(skipped)
+    for k0 in range(0, len(chunks), 64):  # zip members are read 64 tasks at a time: their bytes stay bounded
+        batch = []
+        for k in range(k0, min(k0 + 64, len(chunks))):
+            read, refused = read_zip_members(chunks[k], int(cfg.max_file_mb * 2**20))
+            skipped += refused
+            batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
+
+        def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
+            counted(min((before + done) * size, n_files), n_files)
+
+        results += (_run_ray if backend == "ray" else _run_local)(batch, where, files_done)
+    return results, skipped
+
+
 def build_sharded(
     sources: list[str],
     out: Path,
@@ -189,26 +210,20 @@ def build_sharded(
     hit = cached_report(out, key)
     if hit is not None and hit.get("layout") == LAYOUT and (out / INDEX).is_file():
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
+    if backend == "ray":
+        from musicgen.ray_cluster import init_ray
+
+        init_ray(ray_address)  # a wrong address fails here, before anything is written
     folder = out / f"shards-{key}"
     shutil.rmtree(folder, ignore_errors=True)  # a build of these inputs cut short before
     folder.mkdir(parents=True)
-    size = task_files(len(items))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    n_files = len(items)
-    counted = progress or (lambda done, total: None)
-    results = []
-    for k0 in range(0, len(chunks), 64):  # zip members are read 64 tasks at a time: their bytes stay bounded
-        batch = []
-        for k in range(k0, min(k0 + 64, len(chunks))):
-            read, refused = read_zip_members(chunks[k], int(cfg.max_file_mb * 2**20))
-            skipped += refused
-            batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
-
-        def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
-            counted(min((before + done) * size, n_files), n_files)
-
-        run = _run_ray if backend == "ray" else _run_local
-        results += run(batch, ray_address if backend == "ray" else workers, files_done)
+    try:
+        results, skipped = _run_tasks(
+            items, skipped, cfg, parser, folder, backend, ray_address if backend == "ray" else workers, progress
+        )
+    except BaseException:  # interrupted, or the disk filled: no half-written shards left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     report = _assemble(results, skipped, given, out, cfg, parser, key, folder)
     return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
 

@@ -211,3 +211,21 @@ def test_a_ray_sweep_ships_a_sharded_dataset_whole(home, tmp_path):
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
         (copy / name).write_bytes(blob)
     np.testing.assert_array_equal(np.asarray(load_dataset(str(copy)).train), np.asarray(load_dataset("sh").train))
+
+
+def test_a_wrong_ray_address_or_an_interrupted_build_leaves_nothing_behind(home, capsys, monkeypatch):
+    src = _midi_folder(home / "in", n=3)
+    out = home / "out"
+    argv = ["preprocess", str(src), "--out", str(out), "--format", "shards", "--backend", "ray", "--ray-address", "127.0.0.1:1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no Ray cluster answers at 127.0.0.1:1" in err
+    assert not list(out.glob("shards-*"))
+
+    def interrupted(tasks, workers, progress):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shard_build, "_run_local", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset([str(src)], out, DataConfig(), workers=0, layout="shards")
+    assert not list(out.glob("shards-*")) and not (out / "report.json").exists()

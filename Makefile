@@ -11,7 +11,7 @@ bootstrap:
 	@bash tools/bootstrap.sh run
 
 run: bootstrap
-	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m dashboard.serve --server.address $(HOST) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 # pyproject.toml's testpaths: tests/unit, tests/app, tests/integration (fastest first; browser tests in integration/browser)
 test:

@@ -1,6 +1,6 @@
 """Dashboard responsiveness in a real browser: first render per page, live-curve lag, interactivity while training.
 
-    .venv/bin/python benchmarks/dashboard_speed.py [--data JSB_Chorales.mat] [--epochs 12] [--repeats 3]
+    .venv/bin/python benchmarks/dashboard_speed.py [--data JSB_Chorales.mat] [--epochs 12] [--repeats 3] [--cold-only]
 
 Serves app.py with a temporary MUSICGEN_HOME (a dataset built from --data, default the team's JSB
 file or small generated MIDI), drives Debian's Chromium with Playwright, and prints a Markdown table.
@@ -9,7 +9,10 @@ file or small generated MIDI), drives Debian's Chromium with Playwright, and pri
 - live lag: for each epoch, the time the Train page first shows "epoch N" minus the wall time of
   that epoch's validation row in the store;
 - interactivity: the Compare page's render time while a training runs next to it, against idle;
-- script alone: the page's Python run without a browser (AppTest), to tell server time from browser time.
+- script alone: the page's Python run without a browser (AppTest), to tell server time from browser time;
+- cold start (--cold-only runs only this): a deep link opened on a freshly started server (one server per
+  visit), the time until the page's heading shows and until its last element is drawn, against the same for
+  a one-line Streamlit script on a fresh server in the same run (what Streamlit and Chromium cost here).
 """
 
 from __future__ import annotations
@@ -28,12 +31,62 @@ from appserver import CHROMIUM, CHROMIUM_ARGS, serve
 
 # Page -> selector of an element drawn at the end of its script.
 PAGES = {
-    "home": '[data-testid="stMetric"]',
+    "home": ".st-key-home_step_4",
     "data": ".st-key-data_window .js-plotly-plot",
     "train": '[data-testid="stDataFrame"]',
     "compare": ".st-key-cmp_csv_runs",
     "generate": ".st-key-gen_go",
+    "listen": ".st-key-listen_new",
 }
+HEADINGS = {
+    "home": "musicgen",
+    "data": "Dataset",
+    "train": "Train",
+    "compare": "Compare",
+    "generate": "Generate",
+    "listen": "Listen",
+}
+REFERENCE = 'import streamlit as st\n\nst.title("Reference")\n'  # the least a fresh server can show
+
+
+def cold_start_s(browser, home: Path, path: str, heading: str, last: str, script: str = "app.py") -> tuple[float, ...]:
+    """Return (seconds the server took to answer its health check, then seconds to the heading, and to the last
+    element with no script running) of a deep link to `path` opened on a freshly started server (its first visit)."""
+    t_start = time.perf_counter()
+    with serve(home, script=script) as url:
+        started = time.perf_counter() - t_start
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = ctx.new_page()
+        t0 = time.perf_counter()
+        tab.goto(f"{url}/{path}")
+        tab.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=120_000)
+        t1 = time.perf_counter()
+        tab.locator(last).first.wait_for(timeout=120_000)
+        tab.locator('[data-testid="stStatusWidget"] button').first.wait_for(state="hidden", timeout=120_000)
+        t2 = time.perf_counter()
+        ctx.close()
+    return started, t1 - t0, t2 - t0
+
+
+def cold_table(browser, home: Path, repeats: int) -> list[tuple]:
+    """Return (page, median server start s, heading s, page s, reference start s, reference page s) rows: each
+    page's deep link on fresh servers."""
+    script = home / "reference.py"
+    script.write_text(REFERENCE)
+    rows = []
+    for page in PAGES:
+        ref, own = [], []
+        for _ in range(repeats):  # interleaved, so that the load of the moment weighs on both alike
+            ref.append(cold_start_s(browser, home, "", "Reference", "h1", script=str(script)))
+            own.append(cold_start_s(browser, home, page, HEADINGS[page], PAGES[page]))
+        rows.append(
+            (
+                page,
+                *(statistics.median(x[i] for x in own) for i in range(3)),
+                *(statistics.median(x[i] for x in ref) for i in (0, 2)),
+            )
+        )
+    return rows
 
 
 def render_s(browser, url: str, page: str) -> float:
@@ -155,12 +208,27 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--cold-only", action="store_true", help="measure only the cold start of each deep link")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="musicgen-bench-"))
     os.environ["MUSICGEN_HOME"] = str(home)
     prepare(home, args.data)
     from playwright.sync_api import sync_playwright
 
+    if args.cold_only:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            rows = cold_table(browser, home, args.repeats)
+            browser.close()
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; load average at the end {os.getloadavg()[0]:.1f}")
+        print(
+            "\n| deep link, fresh server | server start (s) | heading shown (s) | page drawn (s) "
+            "| one-line script: server start (s) | one-line script: drawn (s) | drawn / one-line drawn |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for page, start, heading, drawn, ref_start, ref in rows:
+            print(f"| /{page} | {start:.2f} | {heading:.2f} | {drawn:.2f} | {ref_start:.2f} | {ref:.2f} | {drawn / ref:.2f} |")
+        return
     with serve(home, args.port) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         rows = []

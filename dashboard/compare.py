@@ -7,15 +7,16 @@ import math
 import pandas as pd
 import streamlit as st
 
-from dashboard.ui import call, run_label
+from dashboard.ui import ONSET_NOTE, call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
 from musicgen.runs.divergence import RULE
-from musicgen.study import document, findings, ranking
+from musicgen.study import findings, ranking
 from musicgen.study import stats as report
 
 # Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
 CHARTS = {
+    "valid onset f1": ("valid", "onset_f1", "onset_f1"),  # onset-aware datasets only (no data: no chart)
     "train loss": ("train", "loss", "loss"),
     "valid loss": ("valid", "loss", "loss"),
     "valid nll": ("valid", "nll", "nll"),
@@ -109,6 +110,7 @@ def group_rows(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             "best_valid_f1_mean": base["f1_best"],
             "threshold_mean": base["threshold"],
             "best_valid_f1_05_mean": base["f1"],
+            "best_valid_onset_f1_mean": base["onset_f1"],
         }
     )
     return pd.concat([grouped, rows], ignore_index=True) if len(rows) else grouped
@@ -130,18 +132,6 @@ def progress(runs: pd.DataFrame) -> dict[str, int]:
 
 
 SWEEP_MODE = "a sweep (optimizer × loss grid)"  # the Compare page's pick of a sweep (its cmp_mode option)
-
-
-def open_from_link(sweep_ids: list[str]) -> None:
-    """Pick the sweep of a `/compare?sweep=ID` link once per link (before the widgets are drawn); warn of an unknown one."""
-    wanted = st.query_params.get("sweep")
-    if not wanted or st.session_state.get("cmp_linked_sweep") == wanted:
-        return
-    st.session_state["cmp_linked_sweep"] = wanted
-    if wanted in sweep_ids:
-        st.session_state["cmp_mode"], st.session_state["cmp_sweep"] = SWEEP_MODE, wanted
-    else:
-        st.warning(f"The link names sweep {wanted!r}, which this run store does not have; pick a sweep below.")
 
 
 def verdict_card(f: dict | None, sweep_id: str, live: bool) -> None:
@@ -208,6 +198,8 @@ def findings_view(f: dict, sweep_id: str) -> None:
                 f"At most {budget.get('max_epochs')} epochs a run, early stopping on validation NLL after "
                 f"{budget.get('patience')} epochs without improvement; lr-stage sweep {f['study'].get('lr_sweep')}."
             )
+            from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
+
             st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
     st.dataframe(shown(findings.stats_with_baselines(f["stats"], f["baselines"])), key="cmp_study_stats", hide_index=True)
@@ -261,6 +253,9 @@ def results(chosen: list[str]) -> None:
             f"⚠ diverged: {', '.join(f'{n} ({i})' for n, i in zip(diverged['name'], diverged['id'], strict=True))}. "
             f"Drawn in the curves, left out of the groups, bars and ranks below ({RULE})."
         )
+    onsets = bool(table["best_valid_onset_f1"].notna().any())
+    if onsets:
+        st.info(ONSET_NOTE)
     datasets = sorted(set(table["dataset"]))
     st.caption(
         "Dashed lines: the baselines (always silent, copy previous step, per-note Markov chain) on the validation split"
@@ -281,7 +276,10 @@ def results(chosen: list[str]) -> None:
     grouped = call("Grouping by configuration", group_rows, counted, runs_df)
     f1_col = "best_valid_f1" if at_threshold else "best_valid_f1_05"
     if grouped is not None:
-        columns = [c for c in SHOWN if c in grouped]  # the CSV has every column (CIs, all metrics)
+        firsts = ("best_valid_onset_f1", "test_onset_f1", "best_valid_nll", "test_nll") if onsets else ()
+        lead = [f"{c}_{s}" for c in firsts for s in ("mean", "std")]
+        order = SHOWN[:5] + lead + [c for c in SHOWN[5:] if c not in lead]
+        columns = [c for c in order if c in grouped]  # the CSV has every column (CIs, all metrics)
         st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True)
         trained = grouped[grouped["n"].notna()]
         c1, c2 = st.columns(2)

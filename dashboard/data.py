@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from musicgen.data import uploads
@@ -87,6 +88,25 @@ def form_line(ds) -> str:
     if ds.scoring == "whole pieces":
         return form + " Valid and test hold whole pieces, so each of their steps is scored once, with its whole past."
     return form + " Valid and test are windows, as train."
+
+
+def files_table(files: list[dict], readable=str) -> pd.DataFrame:
+    """Return the per-file report of a dataset (report.json 'files') in words: kept or skipped, why, split, sizes."""
+    rows = [
+        {
+            "file": f.get("file"),
+            "status": "kept" if f.get("status") == "ok" else "skipped",
+            "why skipped": readable(f.get("reason") or ""),
+            "split": f.get("split") or "–",
+            "notes": int(f.get("notes") or 0),
+            "steps": int(f.get("steps") or 0),
+            "notes outside the pitch range": int(f.get("dropped_notes") or 0),
+        }
+        for f in files
+    ]
+    return pd.DataFrame(
+        rows, columns=["file", "status", "why skipped", "split", "notes", "steps", "notes outside the pitch range"]
+    )
 
 
 def ready_message(report: dict) -> tuple[str, list[str], list[dict]]:

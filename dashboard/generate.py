@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
 from pathlib import Path
@@ -11,12 +12,14 @@ import streamlit as st
 
 from musicgen.data import uploads
 from musicgen.data.datasets import has_dataset, list_datasets, load_dataset
-from musicgen.errors import ConfigError
+from musicgen.errors import ConfigError, RunNotFoundError
 from musicgen.music import audio as sound
 from musicgen.music import piece as pieces
 from musicgen.music import plots
 from musicgen.music.generate import excerpt_spec, step_seconds
 from musicgen.paths import check_user_file, dataset_dir, home_dir
+from musicgen.runs import store
+from musicgen.training import checkpoint
 from musicgen.training.checkpoint import load_model, resolve_checkpoint
 
 PRIMER_KINDS = ("none", "a MIDI file", "a dataset excerpt")
@@ -96,6 +99,28 @@ def default_excerpt() -> str:
     return ""
 
 
+def file_stem(ref: str) -> str:
+    """Return a file-name-safe stem for a checkpoint ref: its run's name when it is a run, else its own name."""
+    try:
+        name = store.get_run(str(ref))["name"] or str(ref)
+    except RunNotFoundError:
+        name = Path(str(ref)).stem if str(ref).endswith(".pt") else Path(str(ref)).name
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "piece"
+
+
+def durations(refs: list[str], steps: int, tempo_bpm: float) -> str:
+    """Return how long `steps` steps last on each model's time grid: '12.8 s', or '12.8 s (a) / 6.4 s (b)' when they differ."""
+    seconds = {ref: steps * step_seconds(checkpoint.data_config_of(load(ref)[1]), tempo_bpm) for ref in refs}
+    if len({round(s, 2) for s in seconds.values()}) <= 1:
+        return f"{next(iter(seconds.values())):.1f} s"
+    return " / ".join(f"{s:.1f} s ({short_label(file_stem(ref))})" for ref, s in seconds.items())
+
+
+def note_by_note(refs: list[str]) -> bool:
+    """Return whether one of the models decides a step's notes one by one (a nade head: no min notes, no topk)."""
+    return any(not load(ref)[0].independent_notes for ref in refs)
+
+
 def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | None, options: dict) -> dict:
     """Generate one piece with a model, write its MIDI, WAV and OGG under home/generated/; return what the page shows.
 
@@ -108,7 +133,7 @@ def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | No
     piece = pieces.make_piece(
         model, steps, primer=primer, primer_steps=primer_steps if primer else None, seed=seed, data=data, **o
     )
-    slug = f"{Path(str(ref)).stem}-{piece.options['strategy']}-seed{seed}"
+    slug = f"{file_stem(ref)}-{piece.options['strategy']}-seed{seed}"
     folder = home_dir() / "generated" / f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -134,7 +159,7 @@ def generate_one(ref: str, primer: str | None, primer_steps: int, data: str | No
         "midi": Path(written["midi"]).read_bytes(),
         "reference": data,
         "reference_note": reference_note,
-        "metrics": pieces.metrics_rows(piece),
+        "metrics": [{**row, "metric": row["metric"].replace("_", " ")} for row in pieces.metrics_rows(piece)],  # words
         "comparison": piece.comparison,
         "audio_note": note,
         "folder": str(folder),

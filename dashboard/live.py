@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.train import batch_progress, end_note, pick_watched, runs_table, uncalibrated
-from dashboard.ui import call, run_label
+from dashboard.ui import ONSET_NOTE, call, run_label
 from musicgen import processes
 from musicgen.music import plots
 from musicgen.runs import jobs, progress, store
@@ -49,7 +49,7 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
             if isinstance(threshold, int | float)
             else "the validation threshold"
         )
-        fig.update_layout(title=f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5")
+        fig.update_layout(title=plots.title_of(f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5"))
     # The baselines at the curve's own threshold rule: F1 at the validation threshold beside f1_best, at 0.5 beside f1.
     return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, metric, "valid"))
 
@@ -168,6 +168,9 @@ def run_panel(run: dict, prefix: str) -> None:
         return
     suffix = F1_CHOICES[f1_at]
     charts = (("loss", ("train", "valid")), ("nll", ("valid",)), *((rate + suffix, ("valid",)) for rate in RATES))
+    if (run.get("summary") or {}).get("onsets"):
+        st.info(ONSET_NOTE)
+        charts = (("onset_f1", ("valid",)), ("nll", ("valid",)), ("loss", ("train", "valid")), *charts[2:])
     cols = st.columns(3) + st.columns(3)
     drawn = 0
     for col, (metric, splits) in zip(cols, charts, strict=False):

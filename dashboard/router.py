@@ -28,6 +28,7 @@ PAGES = (
     ("train.py", "Train", ":material/monitoring:", "train"),
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
     ("generate.py", "Generate", ":material/piano:", "generate"),
+    ("listen.py", "Listen", ":material/hearing:", "listen"),
 )
 _REROUTED = "_router_rerouted"  # session flag: this session's unrouted first run was rerun through the router
 _local = threading.local()  # one script run at a time per thread: whether this run came through `route`

@@ -9,7 +9,7 @@ import pandas as pd
 
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.study import stats
-from musicgen.training.optim import train_knobs
+from musicgen.training.knobs import train_knobs
 
 # Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
 UNCALIBRATED_LOSSES = ("focal", "weighted-bce", "asymmetric")
@@ -36,25 +36,30 @@ def _train_config(row) -> dict:
     return config.get("train") or {}
 
 
+def _number(value, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) and value == value else "–"  # NaN and None: a dash
+
+
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Return the runs table of the page: id, name, dataset, optimizer, loss, lr, status, created, epochs, pid, error."""
+    """Return the page's runs table in words: name, status, results (best valid NLL and F1), settings, start, note."""
     rows = runs.to_dict("records")
-    out = pd.DataFrame(
+    best = [(r.get("summary") if isinstance(r.get("summary"), dict) else {}).get("best") or {} for r in rows]
+    return pd.DataFrame(
         {
-            "id": [r["id"] for r in rows],
-            "name": [r.get("name") for r in rows],
-            "dataset": [stats.dataset_name(r.get("config") or {}, r.get("dataset_id")) for r in rows],
-            "optimizer": [_train_config(r).get("optimizer") for r in rows],
-            "loss": [_train_config(r).get("loss") for r in rows],
-            "lr": [_train_config(r).get("lr") for r in rows],
+            "run": [r.get("name") or "–" for r in rows],
             "status": [r.get("status") for r in rows],
-            "created": [r.get("created") for r in rows],
-            "epochs_done": [r.get("epochs_done") for r in rows],
-            "pid": [r.get("pid") for r in rows],
-            "error": [r.get("error") for r in rows],
+            "epochs": [int(r.get("epochs_done") or 0) for r in rows],
+            "best valid NLL (nats/step)": [_number(b.get("nll"), ".3f") for b in best],
+            "best valid F1": [_number(b.get("f1_best"), ".3f") for b in best],
+            "dataset": [stats.dataset_name(r.get("config") or {}, r.get("dataset_id")) or "–" for r in rows],
+            "optimizer": [_train_config(r).get("optimizer") or "–" for r in rows],
+            "loss": [_train_config(r).get("loss") or "–" for r in rows],
+            "learning rate": [_number(_train_config(r).get("lr"), "g") for r in rows],
+            "started (UTC)": [str(r.get("created") or "").replace("T", " ").removesuffix("+00:00") for r in rows],
+            "note": [r.get("error") or "" for r in rows],
+            "id": [r["id"] for r in rows],
         }
     )
-    return out
 
 
 def duration(seconds: float) -> str:
@@ -92,6 +97,8 @@ def end_note(run: dict) -> str | None:
     parts = []
     if best_epoch:
         parts.append(f"best epoch {best_epoch}")
+        if isinstance(best.get("onset_f1"), int | float):  # onset-aware data: what the model says about new notes first
+            parts.append(f"onset F1 {best['onset_f1']:.3f}")
         if isinstance(best.get("nll"), int | float):
             parts.append(f"valid NLL {best['nll']:.3f} nats/step")
         if isinstance(best.get("f1_best"), int | float):

@@ -10,18 +10,27 @@ import streamlit as st
 
 from musicgen.data import datasets
 from musicgen.errors import MusicgenError
-from musicgen.paths import uploads_dir
+from musicgen.paths import home_dir, uploads_dir
 from musicgen.runs.divergence import run_diverged
 
 log = logging.getLogger("musicgen.app")
+# Said on the Train and Compare pages wherever a run's dataset is onset-aware (MIDI).
+ONSET_NOTE = (
+    "Onset-aware data: onset F1 (a new note predicted on the step where it starts) and NLL lead, since most notes that "
+    "sound at a step already sounded at the one before: frame F1 near copy-previous's only says that held notes go on."
+)
 # A parser's own words in parentheses (e.g. "MiniMidi: Invaild midi file! ...: iostream error"); ours start "ticks per quarter".
 _PARSER_WORDS = re.compile(r"not a readable MIDI file \((?!ticks per quarter)(?:[^()]|\([^()]*\))*\)")
 
 
 def readable(message: str) -> str:
-    """Return a message fit for the page: no parser library's text, no server folder of an upload (its file name stays)."""
+    """Return a message fit for the page: no parser library's text, no server folder of an upload (its file name
+    stays), paths under MUSICGEN_HOME relative to it (the server's folders are not the user's business).
+    """
     message = _PARSER_WORDS.sub("not a readable MIDI file (damaged, cut short or not MIDI)", str(message))
-    return re.sub(re.escape(str(uploads_dir())) + r"/[0-9a-f]{16}/", "", message)
+    message = re.sub(re.escape(str(uploads_dir())) + r"/[0-9a-f]{16}/", "", message)
+    home = re.escape(str(home_dir()))
+    return re.sub(home + r"(?![\w.-])", "MUSICGEN_HOME", re.sub(home + "/", "", message))
 
 
 def call(what: str, fn, *args, warn: bool = False, **kwargs):
@@ -71,10 +80,31 @@ def config_input(name: str, default, prefix: str, where=st):
 
 
 def gpu_name() -> str | None:
-    """Return the first CUDA device's name, or None without a GPU."""
+    """Return the first CUDA device's name, or None without a GPU.
+
+    A torch built for the CPU only cannot use a GPU: its version file says so, and reading it spares the page
+    the import of torch (seconds on a freshly started server: BENCHMARKS.md, Dashboard cold start).
+    """
+    if not torch_has_gpu_build():
+        return None
     import torch
 
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+def torch_has_gpu_build() -> bool:
+    """Return whether the installed torch was built for CUDA or ROCm (torch/version.py), without importing torch."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("torch")
+    version = Path(next(iter(spec.submodule_search_locations or []), "")) / "version.py" if spec else None
+    try:
+        text = version.read_text() if version else ""
+    except OSError:
+        return True  # unknown: ask torch itself
+    builds = re.findall(r"^(?:cuda|hip)\b[^=\n]*=\s*(.+)$", text, flags=re.MULTILINE)
+    return not builds or any(b.strip() != "None" for b in builds)
 
 
 def dataset_refs() -> list[str]:

@@ -190,7 +190,7 @@ LOSS_NAMES = ("bce", "focal", "weighted-bce", "asymmetric")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 SCHEDULE_NAMES = ("none", "cosine", "plateau")
 # Validation metric -> direction for early stopping and the best checkpoint.
-MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_acc": "max"}
+MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_acc": "max", "onset_f1": "max"}
 
 
 # Far past any real run, and each keeps one typo from a run that never ends (`--epochs 99999999999999999999`).

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import compare
+from dashboard.links import preset, share
 from dashboard.router import ensure_routed
 from dashboard.ui import call, dataset_refs, run_label
 from musicgen.runs import jobs, store
@@ -20,15 +21,22 @@ if runs is None:
 sweeps_df = call("Listing sweeps", store.list_sweeps, warn=True)
 sweeps = sweeps_df.to_dict("records") if sweeps_df is not None else []
 records = {r["id"]: r for r in runs.to_dict("records")} if len(runs) else {}
-compare.open_from_link([s["id"] for s in sweeps])
 
-mode = st.radio("pick", ("runs", compare.SWEEP_MODE), horizontal=True, key="cmp_mode")
+MODES = ("runs", compare.SWEEP_MODE)
+preset("runs", "cmp_runs", records, many=True, also={"cmp_mode": MODES[0]}, what="runs")  # /compare?runs=A,B
+preset("sweep", "cmp_sweep", [s["id"] for s in sweeps], also={"cmp_mode": MODES[1]})  # /compare?sweep=ID
+mode = st.radio("pick", MODES, horizontal=True, key="cmp_mode")
 if mode == "runs":
     # Newest runs with at least one epoch (finished, stopped or still running), up to four.
     default = [rid for rid, r in records.items() if (r.get("epochs_done") or 0) > 0][:4]
     chosen = st.multiselect(
-        "runs", list(records), default=default, key="cmp_runs", format_func=lambda rid: run_label(records[rid])
+        "runs",
+        list(records),
+        default=None if "cmp_runs" in st.session_state else default,  # a link's runs (links.preset) or the newest
+        key="cmp_runs",
+        format_func=lambda rid: run_label(records[rid]),
     )
+    share(runs=chosen)
 else:
     sweep_ids = [s["id"] for s in sweeps]
     sweep = st.selectbox(
@@ -39,6 +47,7 @@ else:
     )
     if not sweep_ids:
         st.warning("No sweep yet: launch the course-work grid below, or pick single runs.")
+    share(sweep=sweep)
 
 grid = f"{len(GRID_OPTIMIZERS)} optimizers × {len(GRID_LOSSES)} losses, learning rate tuned for each, then seeds"
 with st.expander(f"Launch the course-work study ({grid})"), st.form("cmp_grid_form"):

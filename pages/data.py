@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data as prep
+from dashboard.fields import field_errors, form_message
 from dashboard.router import ensure_routed
 from dashboard.ui import call, readable
 from musicgen.config import DataConfig
@@ -14,10 +15,11 @@ from musicgen.paths import dataset_dir
 ensure_routed()
 st.title("Dataset")
 limit_mb = st.get_option("server.maxUploadSize")
+FIELD_LABELS = {"seq_len": "sequence length", "split": "train / valid / test shares", "seed": "split seed", "low": "pitch range"}
 SOURCES = ("Bach chorales (builtin:bach)", "benchmark file (.mat / .pickle, e.g. JSB Chorales)", "upload MIDI files or a zip")
 
 source = st.radio("source", SOURCES, key="data_source")
-uploads, bench_path = None, None
+uploads, bench_path, whole = None, None, False
 if source == SOURCES[1]:
     bench_path = st.text_input(
         "benchmark file",
@@ -35,6 +37,8 @@ elif source == SOURCES[2]:
     )
 
 d = DataConfig()
+is_bench = source == SOURCES[1]
+own_windows = is_bench and whole  # whole sequences in the file's own split: no windows, hop or shares to choose
 with st.form("data_form"):
     c1, c2, c3, c4 = st.columns(4)
     default_name = {SOURCES[0]: "bach", SOURCES[1]: "jsb", SOURCES[2]: "uploaded"}[source]
@@ -50,21 +54,24 @@ with st.form("data_form"):
         key=f"data_per_{SOURCES.index(source)}",
         disabled=source == SOURCES[1],
     )
-    windows = c4.selectbox("windows", ("all", "first"), key="data_windows", help="all: every hop; first: one window per file")
+    windows = c4.selectbox(
+        "windows", ("all", "first"), key="data_windows", help="all: every hop; first: one window per file", disabled=own_windows
+    )
     c1, c2, c3, c4 = st.columns(4)
-    seq_len = int(c1.number_input("sequence length (steps)", 2, 4096, d.seq_len, key="data_seq_len"))
-    hop = int(c2.number_input("hop (steps)", 1, 4096, d.hop, key="data_hop"))
-    low, high = c3.slider("pitch range (MIDI, high exclusive)", 0, 128, (d.low, d.high), key="data_range")
-    seed = int(c4.number_input("split seed", 0, 10**6, d.seed, key="data_seed"))
+    seq_len = int(c1.number_input("sequence length (steps)", 2, 4096, d.seq_len, key="data_seq_len", disabled=own_windows))
+    hop = int(c2.number_input("hop (steps)", 1, 4096, d.hop, key="data_hop", disabled=own_windows))
+    low, high = c3.slider("pitch range (MIDI, high exclusive)", 0, 128, (d.low, d.high), key="data_range", disabled=own_windows)
+    # A benchmark file keeps its own train/valid/test split: the shares and their seed do not apply to it.
+    seed = int(c4.number_input("split seed", 0, 10**6, d.seed, key="data_seed", disabled=is_bench))
     c1, c2, c3, c4 = st.columns(4)
-    train_share = c1.number_input("train share", 0.0, 1.0, d.split[0], 0.05, key="data_train")
-    valid_share = c2.number_input("valid share", 0.0, 1.0, d.split[1], 0.05, key="data_valid")
-    test_share = c3.number_input("test share", 0.0, 1.0, d.split[2], 0.05, key="data_test")
+    train_share = c1.number_input("train share", 0.0, 1.0, d.split[0], 0.05, key="data_train", disabled=is_bench)
+    valid_share = c2.number_input("valid share", 0.0, 1.0, d.split[1], 0.05, key="data_valid", disabled=is_bench)
+    test_share = c3.number_input("test share", 0.0, 1.0, d.split[2], 0.05, key="data_test", disabled=is_bench)
     pedal = c4.toggle(
         "sustain pedal",
         d.pedal,
         key="data_pedal",
-        disabled=source == SOURCES[1],
+        disabled=is_bench,
         help="On: a note released while the sustain pedal (CC64) is down sounds until the pedal is lifted or the key "
         "is struck again, as a piano sounds. Off: notes end where the file releases them. Benchmark files have no pedal.",
     )
@@ -80,22 +87,15 @@ with st.form("data_form"):
 
 if submitted:
     fs, spb = (float(per), None) if grid.startswith("steps per second") and source != SOURCES[1] else (None, int(per))
-    cfg = call(
-        "Checking the parameters",
-        DataConfig,
-        seq_len=seq_len,
-        hop=hop,
-        windows=windows,
-        steps_per_beat=spb,
-        fs=fs,
-        low=low,
-        high=high,
-        split=(train_share, valid_share, test_share),
-        seed=seed,
-        pedal=pedal,
+    values = dict(
+        seq_len=seq_len, hop=hop, windows=windows, steps_per_beat=spb, fs=fs, low=low, high=high, seed=seed, pedal=pedal
     )
+    bad = field_errors(DataConfig, **values, split=(train_share, valid_share, test_share))
+    if bad:
+        st.error(form_message(bad, FIELD_LABELS))  # every bad field at once, named as the form names it
+    cfg = None if bad else DataConfig(**values, split=(train_share, valid_share, test_share))
     out = call("Checking the dataset name", dataset_dir, name.strip())  # a bare name under MUSICGEN_HOME/data
-    sources = None
+    sources, report = None, None
     if out is None:
         pass  # the name's error is shown; nothing is saved or built
     elif source == SOURCES[0]:
@@ -123,6 +123,9 @@ if submitted:
                 with st.expander(f"why {len(skipped)} {'file was' if len(skipped) == 1 else 'files were'} skipped"):
                     reasons = pd.DataFrame(skipped)[["file", "reason"]].assign(reason=lambda f: f["reason"].map(readable))
                     st.dataframe(reasons, key="data_skipped_now", hide_index=True, width="stretch")
+    if not (sources and report):  # nothing was built: no older dataset's statistics under the error, as if they were its
+        st.info("Nothing was built. Fix what the message says and press Preprocess again; built datasets show below then.")
+        st.stop()
 
 st.divider()
 sets = call("Listing datasets", list_datasets) or []
@@ -163,8 +166,7 @@ if n:
     idx = st.slider("window", 0, max(n - 1, 1), 0, key="data_win_index") if n > 1 else 0
     st.plotly_chart(plots.window_figure(ds, split, min(idx, n - 1)), key="data_window", width="stretch")
 st.subheader("Per-file report")
-files = pd.DataFrame(ds.report.get("files", []))
-if len(files) and "status" in files:
-    files["reason"] = files["reason"].map(readable)
+files = prep.files_table(ds.report.get("files", []), readable)
+if len(files):
     only_skipped = st.checkbox("only skipped files", key="data_only_skipped")
-    st.dataframe(files[files["status"] != "ok"] if only_skipped else files, key="data_files", hide_index=True)
+    st.dataframe(files[files["status"] != "kept"] if only_skipped else files, key="data_files", hide_index=True)

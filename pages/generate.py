@@ -6,12 +6,15 @@ from dashboard.generate import (
     OWN,
     PRIMER_KINDS,
     default_excerpt,
+    durations,
     generate_one,
+    note_by_note,
     primer_spec,
     roll_figure,
     shared_pitch_range,
     short_label,
 )
+from dashboard.links import preset
 from dashboard.playhead import playhead
 from dashboard.router import ensure_routed
 from dashboard.ui import call
@@ -30,12 +33,14 @@ if choices is not None and not choices:
     )
 if not choices:
     st.stop()
+preset("model", "gen_models", choices, many=True, what="models")  # /generate?model=ID (or ID,ID)
 
-with st.form("gen_form"):
+# No form: the duration and which knobs apply follow each choice at once.
+with st.container(border=True):
     models = st.multiselect(
         "models (1–4; several are drawn side by side with the same primer and seed)",
         list(choices),
-        default=["demo"] if "demo" in choices else list(choices)[:1],
+        default=None if "gen_models" in st.session_state else ["demo"] if "demo" in choices else list(choices)[:1],
         max_selections=4,
         format_func=choices.get,
         key="gen_models",
@@ -59,15 +64,19 @@ with st.form("gen_form"):
         0.0,
         step=0.05,
         key="gen_temperature",
+        disabled=strategy != "sample",
         help="sample strategy: < 1 sharper, > 1 wilder. 0: the temperature chosen on validation when the model was "
         "trained (its samples closest to the data), 0.8 for older checkpoints",
     )
-    threshold = c2.number_input("threshold (0 = the checkpoint's best)", 0.0, 0.99, 0.0, step=0.05, key="gen_threshold")
-    top_k = int(c3.number_input("top-k (topk)", 1, 84, 4, key="gen_topk"))
-    floor = c4.number_input("floor (topk)", 0.0, 0.99, 0.05, step=0.01, key="gen_floor")
+    threshold = c2.number_input(
+        "threshold (0 = the checkpoint's best)", 0.0, 0.99, 0.0, step=0.05, key="gen_threshold", disabled=strategy != "threshold"
+    )
+    top_k = int(c3.number_input("top-k (topk)", 1, 84, 4, key="gen_topk", disabled=strategy != "topk"))
+    floor = c4.number_input("floor (topk)", 0.0, 0.99, 0.05, step=0.01, key="gen_floor", disabled=strategy != "topk")
+    one_by_one = call("Reading the models", note_by_note, models) if models else False
     c1, c2, c3 = st.columns(3)
     max_poly = int(c1.number_input("max notes per step (0 = no cap)", 0, 84, 6, key="gen_maxpoly"))
-    min_notes = int(c2.number_input("min notes per step", 0, 84, 0, key="gen_minnotes"))
+    min_notes = int(c2.number_input("min notes per step", 0, 84, 0, key="gen_minnotes", disabled=bool(one_by_one)))
     ref_sets = [d["name"] for d in call("Listing datasets", list_datasets, warn=True) or []]  # built ones: never starts a build
     reference = c3.selectbox(
         "compare with dataset",
@@ -80,15 +89,19 @@ with st.form("gen_form"):
     st.markdown("**Primer** (shaded in the roll)")
     c1, c2, c3 = st.columns([2, 2, 1])
     primer_kind = c1.radio("primer", PRIMER_KINDS, horizontal=True, key="gen_primer_kind")
-    upload = c2.file_uploader("primer MIDI", type=["mid", "midi"], key="gen_primer_file")
+    upload = c2.file_uploader("primer MIDI", type=["mid", "midi"], key="gen_primer_file", disabled=primer_kind != PRIMER_KINDS[1])
     excerpt = c2.text_input(
         "excerpt DATASET:FILE:OFFSET",
         call("Finding an excerpt", default_excerpt, warn=True) or "",
         key="gen_primer_excerpt",
         help="a source file of a built dataset and the step to start from",
+        disabled=primer_kind != PRIMER_KINDS[2],
     )
-    primer_steps = int(c3.number_input("primer steps", 1, 1024, 16, key="gen_primer_steps"))
-    go = st.form_submit_button("Generate", type="primary", key="gen_go")
+    primer_steps = int(c3.number_input("primer steps", 1, 1024, 16, key="gen_primer_steps", disabled=primer_kind == "none"))
+    lasting = call("Reading the models' time grids", durations, models, steps, tempo) if models else None
+    if lasting:
+        st.caption(f"Each piece lasts {lasting} ({steps} steps at {tempo:g} bpm, primer included).")
+    go = st.button("Generate", type="primary", key="gen_go")
 
 if go:
     if not models:

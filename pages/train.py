@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.fields import form_errors, form_message
 from dashboard.live import watch_runs
 from dashboard.router import ensure_routed
 from dashboard.train import recipe_widgets
@@ -20,7 +21,7 @@ from musicgen.config import (
 )
 from musicgen.runs import jobs
 from musicgen.study.recipes import load_recipe, shipped_recipes
-from musicgen.training.optim import train_knobs
+from musicgen.training.knobs import train_knobs
 
 # What the recipes in configs/ set beyond the optimizer: the schedule's knobs, weight averaging, augmentation.
 RUN_KNOBS = ("min_lr_ratio", "plateau_patience", "ema", "transpose")
@@ -30,6 +31,7 @@ RUN_HELP = (
     "(0: off, e.g. 0.995; validation and best.pt use the average); transpose: move each training sequence by "
     "up to that many semitones"
 )
+FIELD_LABELS = {"lr": "learning rate"}  # config fields the form labels otherwise than by their name
 MODEL_KNOBS = ("conv_channels", "conv_kernel", "conv_layers", "hidden", "gru_layers", "dropout", "input_dropout", "weight_drop")
 HEAD_HELP = (
     "independent: each note of the next step gets its own probability (the course work's model); "
@@ -119,21 +121,21 @@ with st.form("train_form"):
             k: config_input(k, getattr(ModelConfig, k), "model", col)
             for k, col in zip(knobs, st.columns(len(knobs)), strict=True)
         }
+        model_kw["position"] = st.checkbox(
+            "position in the beat and the bar as inputs",
+            key="model_position",
+            help="onset-aware datasets (built from MIDI) only: one-hots of the step's place in the beat and the bar",
+        )
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
-if launch and any(v is INVALID for v in (*extra.values(), *model_kw.values())):
-    st.error("Some fields above are not numbers: fix them as their messages say, then launch again.")
+settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)
+train_kw = dict(optimizer=optimizer, loss=loss, **settings, weight_decay=weight_decay, **extra)
+not_numbers = [k for k, v in (*extra.items(), *model_kw.items()) if v is INVALID]
+bad = form_errors(not_numbers, (TrainConfig, train_kw), (ModelConfig, model_kw)) if launch else {}
+if launch and bad:
+    st.error(form_message(bad, FIELD_LABELS))  # every bad field at once, named as the form names it
 elif launch and fits:
-    settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)
-    train_cfg = call(
-        "Checking the training settings",
-        TrainConfig,
-        optimizer=optimizer,
-        loss=loss,
-        **settings,
-        weight_decay=weight_decay,
-        **extra,
-    )
+    train_cfg = call("Checking the training settings", TrainConfig, **train_kw)
     model_cfg = call("Checking the model settings", ModelConfig, head=head, **model_kw)
     if train_cfg and model_cfg:
         args = jobs.train_args(data_ref, model_cfg, train_cfg, name=name.strip() or None)

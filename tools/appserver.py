@@ -1,9 +1,9 @@
 """Serve app.py for a browser that a program drives: the browser tests' fixtures and benchmarks/dashboard_speed.py.
 
-`serve(home)` runs `streamlit run app.py` on a free local port with MUSICGEN_HOME=`home`, waits for its
-health check and yields its URL; on exit it stops the server and the training and sweep processes the app
-started under `home`. `CHROMIUM` and `CHROMIUM_ARGS` launch Debian's Chromium through Playwright (no
-downloaded browser).
+`serve(home)` runs `streamlit run app.py` (through dashboard.serve, as `make run` does) on a free local port
+with MUSICGEN_HOME=`home`, waits for its health check and yields its URL; on exit it stops the server and
+the training and sweep processes the app started under `home`. `CHROMIUM` and `CHROMIUM_ARGS` launch
+Debian's Chromium through Playwright (no downloaded browser).
 """
 
 from __future__ import annotations
@@ -66,16 +66,16 @@ def stop_jobs(home: Path) -> None:
 
 
 @contextmanager
-def serve(home: Path, port: int | None = None):
-    """Run `streamlit run app.py` with MUSICGEN_HOME=`home`; yield its URL; stop it and the jobs it started."""
+def serve(home: Path, port: int | None = None, script: str = "app.py"):
+    """Run `streamlit run app.py` (or another `script`) with MUSICGEN_HOME=`home`; yield its URL; stop it and its jobs."""
     port = port or free_port()
     env = {**os.environ, "MUSICGEN_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    # app.py as `make run` serves it (dashboard.serve: the pages' modules preloaded); another script plainly.
+    launch = ["dashboard.serve"] if script == "app.py" else ["streamlit", "run", script]
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        "app.py",
+        *launch,
         "--server.port",
         str(port),
         "--server.address",

@@ -188,20 +188,26 @@ def register(sub) -> None:
 
 # Figures at 0.5; those at the validation-chosen threshold end in `_best`: printed apart, so that nobody mixes them up.
 AT_HALF = ("f1", "precision", "recall", "frame_acc", "pred_pos_rate")
+# Onset-aware data: onset F1 (at the onset threshold chosen on validation) and the NLL's parts lead, since frame F1
+# near copy-previous's only says that held notes go on.
+ONSET_KEYS = ("onset_f1", "onset_precision", "onset_recall")
 
 
 def _fmt(
     m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")
 ) -> str:
-    """Return `keys` of a metrics dict as one line: the NLL, the figures at 0.5, those at the chosen threshold, the rest."""
+    """Return `keys` of a metrics dict as one line: onset F1 where there is one, the NLL, the figures at 0.5, those at
+    the chosen threshold, the rest."""
 
     def part(ks):
         return " ".join(f"{k} {m[k]:.4f}" for k in ks if isinstance(m.get(k), (int, float)))
 
     thr = m.get("threshold")
     at = f"at threshold {thr:.3f}" if isinstance(thr, (int, float)) else "at the validation threshold"
+    nll = ("nll", "nll_sound", "nll_onset") if "nll" in keys else ()
     groups = [
-        ("", part(k for k in keys if k == "nll")),
+        ("", part(ONSET_KEYS)),
+        ("", part(nll)),
         ("at 0.5: ", part(k for k in keys if k in AT_HALF)),
         (f"{at}: ", part(k for k in keys if k.endswith("_best"))),
         ("", part(k for k in keys if k not in AT_HALF and k != "nll" and not k.endswith("_best"))),
@@ -399,10 +405,14 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['checkpoint']} on {result['dataset']} ({result['split']}, threshold {result['threshold']:.3f})")
+    print(
+        f"{result['checkpoint']} on {result['dataset']} ({result['split']}, scored on {result['scoring']}, "
+        f"threshold {result['threshold']:.3f})"
+    )
     print(f"model: {_fmt(result['metrics'])}")
     if result["diverged"]:
         print(f"DIVERGED on this split: {RULE}")
     for kind, m in result["baselines"].items():
         print(f"baseline {kind}: {_fmt(m, BASELINE_KEYS)}")
+    print(f"the model reads {result['inputs']} at each step")
     return 0

@@ -2,6 +2,7 @@
 
 `generate` samples rolls step by step; `audio` renders WAV with FluidSynth; `quality` measures
 rolls against a reference; `plots` draws figures; `piece` is the one path from a checkpoint to
-files and metrics that the CLI, the Generate page and the study document share.
+files and metrics that the CLI, the Generate page and the study document share; `listening` makes the
+blind test's pairs (one primer, random order, one synthesizer), stores votes and gives their Wilson interval.
 May import: the shared ground, data, nn, runs and training. Nothing from study or cli.
 """

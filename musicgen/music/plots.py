@@ -12,6 +12,7 @@ AXIS_TITLES = {
     "loss": "loss (mean per note)",
     "nll": "NLL (nats per step)",
     "f1": "F1",
+    "onset_f1": "onset F1",
     "precision": "precision",
     "recall": "recall",
 }
@@ -113,7 +114,8 @@ def curves_figure(
                 y=mean,
                 mode="lines+markers",
                 line={"color": c},
-                marker={"color": c, "size": np.where(real, 6, 0)},  # interpolated points: the line only
+                # Interpolated points: the line only; a lone point (a one-epoch run) gets a marker that shows on its own.
+                marker={"color": c, "size": np.where(real, 6 if len(x) > 1 else 10, 0)},
                 name=label,
                 legendgroup=label,
                 customdata=n,
@@ -134,12 +136,35 @@ def curves_figure(
                     hovertemplate="%{y:.4g} (one run)",
                 )
             )
-    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label, template="plotly_white", hovermode="x unified")
+    fig.update_layout(
+        title=title_of(title), xaxis_title=x_label, yaxis_title=y_label, template="plotly_white", hovermode="x unified"
+    )
+    if x_label == AXIS_TITLES["epoch"] and len(bands):
+        integer_axis(fig, bands["x"])
     if log_y:
         fig.update_yaxes(type="log")
     elif y_range is not None:
         fig.update_yaxes(range=list(y_range))
     return fig
+
+
+def title_of(text: str, width: int = 48) -> dict:
+    """Return a plotly title that fits a narrow chart: wrapped onto lines of at most `width` characters, a smaller font."""
+    import textwrap
+
+    lines = textwrap.wrap(str(text), width) or [""]
+    return {"text": "<br>".join(lines), "font": {"size": 14 if len(lines) == 1 else 13}}
+
+
+def integer_axis(fig, xs) -> None:
+    """Give the x axis whole-number ticks (epochs), about ten at most; a lone x gets room on both sides so it shows."""
+    xs = pd.to_numeric(pd.Series(xs), errors="coerce").dropna()
+    if not len(xs):
+        return
+    lo, hi = float(xs.min()), float(xs.max())
+    fig.update_xaxes(tick0=0, dtick=max(1, int(np.ceil((hi - lo) / 10))), tickformat="d")
+    if hi - lo < 1:
+        fig.update_xaxes(range=[lo - 1, hi + 1])
 
 
 def bars_figure(grouped: pd.DataFrame, column: str, title: str, by: str = "config"):
@@ -300,13 +325,51 @@ def figure_html(fig, include_plotlyjs: bool | str = False) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
 
 
+def _y_span(fig, values) -> float:
+    """Return the height of the figure's y axis: its fixed range, else the span of its traces' y and `values`."""
+    fixed = fig.layout.yaxis.range
+    if fixed is not None:
+        return float(fixed[1]) - float(fixed[0])
+    ys = [float(v) for t in fig.data for v in (t.y if t.y is not None else ()) if v is not None and np.isfinite(v)]
+    ys += [float(v) for v in values]
+    return (max(ys) - min(ys)) if ys else 0.0
+
+
+def label_positions(values: list[float], span: float, near: float = 0.06) -> list[str]:
+    """Return where each line's label goes so that labels of lines closer than `near` of the axis `span` never overlap.
+
+    A lone line: above it, at the left. In a cluster of close lines (sorted by value) the lowest's label goes below
+    its line, the highest's above, and the ones between alternate above and below at the right.
+    """
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    clusters: list[list[int]] = []
+    for i in order:
+        if clusters and values[i] - values[clusters[-1][-1]] < near * max(span, 1e-12):
+            clusters[-1].append(i)
+        else:
+            clusters.append([i])
+    out = ["top left"] * len(values)
+    for cluster in clusters:
+        if len(cluster) == 1:
+            continue
+        out[cluster[0]], out[cluster[-1]] = "bottom left", "top left"
+        for k, i in enumerate(cluster[1:-1]):
+            out[i] = ("top right", "bottom right")[k % 2]
+    return out
+
+
 def add_reference_lines(fig, lines: dict[str, float]):
-    """Draw each {label: value} as a dashed, labelled horizontal line (a baseline beside a model's curves); return fig."""
-    for label, value in lines.items():
+    """Draw each {label: value} as a dashed, labelled horizontal line (a baseline beside a model's curves); return fig.
+
+    Labels of lines with close values go on opposite sides (`label_positions`), so they never print over each other.
+    """
+    values = [float(v) for v in lines.values()]
+    positions = label_positions(values, _y_span(fig, values))
+    for (label, value), where in zip(lines.items(), positions, strict=True):
         fig.add_hline(
             y=value,
             line={"dash": "dash", "width": 1, "color": "#777777"},
             annotation_text=f"{label} {value:.3g}",
-            annotation_position="top left",
+            annotation_position=where,
         )
     return fig

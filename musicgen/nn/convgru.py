@@ -165,6 +165,26 @@ class ConvGRU(nn.Module):
         return self.head_notes(feats, bias, x_t), state
 
     @torch.no_grad()
+    def init_from_chain(self, logits: torch.Tensor) -> None:
+        """Start an onset model as the per-note three-state Markov chain: logits (3, 2, N) of s_i and a_i after each state.
+
+        Row k is the note's state at t (off, held, struck); [k, 0] the logit of s_i at t+1, [k, 1] that of a_i
+        (row 0's is unused: a_i is forced after silence). The head's bias takes the off row, the skip path's
+        weights from the note's own sounding and onset inputs the differences, so that with the trunk's
+        term at zero the model's units are the chain's; training then starts from that yardstick instead of
+        finding the copy path weight by weight (the skip path starts at zero for a hold-only model).
+        """
+        n, ls, la = self.cfg.n_notes, logits[:, 0].float(), logits[:, 1].float()
+        bias = self.head.to_b.bias if self.cfg.head == "nade" else self.head.bias
+        bias[0::2], bias[1::2] = ls[0], la[1]
+        if self.skip is not None:
+            w, notes = self.skip.weight, torch.arange(n)
+            w.zero_()
+            w[2 * notes, notes] = ls[1] - ls[0]  # sounding at t
+            w[2 * notes, n + notes] = ls[2] - ls[1]  # struck at t
+            w[2 * notes + 1, n + notes] = la[2] - la[1]
+
+    @torch.no_grad()
     def init_output_bias(self, note_freq: torch.Tensor) -> None:
         """Set the head's bias to the logit of each note's (each unit's) frequency (N,) in the training data.
 

@@ -48,6 +48,13 @@ def output_width(cfg) -> int:
     return 2 * cfg.n_notes if cfg.onsets else cfg.n_notes
 
 
+def describe_inputs(cfg) -> str:
+    """Return what a model reads per step, in words (for the CLI and the pages)."""
+    if not cfg.onsets:
+        return "the notes that sound"
+    return "the notes that sound and those struck" + (", the position in the beat and the bar" if cfg.position else "")
+
+
 def position_features(position: torch.Tensor, bar_steps: torch.Tensor, steps_per_beat: int) -> torch.Tensor:
     """Return one-hots (..., steps_per_beat + BAR_BEATS) of the position in the beat and the beat in the bar.
 

@@ -1,7 +1,7 @@
 """Runs: the SQLite run store, the reporters through which a trainer writes to it, and training processes.
 
-`db` is the schema and the connection, `store` the queries (SQL only); `reporters` turn training
-events into store rows (or callbacks, for Ray); `jobs` starts, watches and stops `python -m musicgen` processes;
-`divergence` is the one rule of when a run has diverged.
+`db` is the schema and the connection, `store` the queries (SQL only), `votes` the blind listening
+test's votes; `reporters` turn training events into store rows (or callbacks, for Ray); `jobs` starts,
+watches and stops `python -m musicgen` processes; `divergence` is the one rule of when a run has diverged.
 May import: the shared ground and data. Nothing from nn, training, music, study or cli.
 """

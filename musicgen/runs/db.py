@@ -43,6 +43,14 @@ MIGRATIONS = [
     ALTER TABLE sweeps ADD COLUMN driver_host TEXT;
     ALTER TABLE sweeps ADD COLUMN driver_start TEXT;
     """,
+    # The blind listening test's votes (musicgen.runs.votes): which of two unlabelled samples sounded more musical.
+    """
+    CREATE TABLE votes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, first TEXT NOT NULL, second TEXT NOT NULL,
+        chosen TEXT NOT NULL, seed_first INTEGER, seed_second INTEGER, pair_seed INTEGER NOT NULL,
+        primer TEXT NOT NULL, steps INTEGER NOT NULL, synth TEXT NOT NULL, dataset TEXT NOT NULL);
+    CREATE INDEX votes_pair ON votes(first, second);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

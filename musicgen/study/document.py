@@ -15,7 +15,7 @@ import torch
 
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError
-from musicgen.music import plots
+from musicgen.music import listening, plots
 from musicgen.music.piece import make_piece, measure, reference_windows
 from musicgen.paths import atomic_write, cache_dir
 from musicgen.runs import store
@@ -115,13 +115,14 @@ def markov_generation(data: str, samples: int = 4, steps: int = 64, seed: int = 
     def compute() -> dict:
         ds = load_dataset(data)
         rolls, lengths = ds.split("train")
-        table = markov_table(torch.as_tensor(rolls), torch.as_tensor(lengths)).numpy()  # (2, N): row = state before
+        # The sounding plane of an onset-aware dataset: the two-state chain knows no re-strikes.
+        table = markov_table(torch.as_tensor(rolls > 0), torch.as_tensor(lengths)).numpy()  # (2, N): row = state before
         real = reference_windows(data, steps, ds.config.low, ds.config.n_notes)
         rng = np.random.default_rng(seed)
         out = np.zeros((samples, steps, ds.config.n_notes), dtype=np.uint8)
         notes = np.arange(ds.config.n_notes)
         for i in range(samples):
-            out[i, 0] = real[i % len(real)][0]
+            out[i, 0] = real[i % len(real)][0] > 0
             for t in range(1, steps):
                 out[i, t] = rng.random(ds.config.n_notes) < table[out[i, t - 1], notes]
         _, comparison = measure(out, 1, ds.config.low, [w[: steps - 1] for w in real])
@@ -167,7 +168,23 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
         if len(done)
         else pd.DataFrame()
     )
-    return {"sweep": sweep, "runs": table, "groups": groups, "ranks": ranks, "baselines": f["baselines"], "study": f}
+    heard = listening.results_for(list(table["id"])) if len(table) else []  # the blind test's votes on these runs
+    return {
+        "sweep": sweep,
+        "runs": table,
+        "groups": groups,
+        "ranks": ranks,
+        "baselines": f["baselines"],
+        "study": f,
+        "listening": heard,
+    }
+
+
+def listening_lines(t: dict) -> list[str]:
+    """Return one sentence per pair of the blind listening test that involves a run of the sweep (runs by name and id)."""
+    names = dict(zip(t["runs"]["id"], t["runs"]["name"], strict=True)) if "name" in t["runs"] else {}
+    label = lambda c: f"{names[c]} ({c})" if c in names else c  # noqa: E731
+    return [listening.sentence(r, label) for r in t.get("listening") or []]
 
 
 def lr_stage_frame(study: dict | None) -> pd.DataFrame:
@@ -346,6 +363,8 @@ def to_markdown(t: dict) -> str:
         "pos_rate_ratio",
         "gen_overlap",
     ]
+    if listening_lines(t):
+        out.append("\n## Blind listening test\n\n" + "".join(f"- {line}\n" for line in listening_lines(t)))
     out.append("\n## Runs\n\n" + _md_table(runs[cols]))
     return "".join(out)
 
@@ -367,6 +386,7 @@ def render(t: dict, fmt: str) -> str:
                 "groups": t["groups"].to_dict("records"),
                 "ranks": t["ranks"].to_dict("records"),
                 "baselines": t["baselines"],
+                "listening": t.get("listening") or [],
                 **_study_json(t.get("study")),
             },
             default=_json_default,
@@ -429,12 +449,14 @@ def to_html(t: dict) -> str:
         if f["calibration"]:
             fig = study_findings_mod.reliability_figure(f["calibration"])
             findings_html += "<h2>Calibration</h2>" + plots.figure_html(fig, include_plotlyjs=True)
+    heard = "".join(f"<li>{line}</li>" for line in listening_lines(t))
+    listening_html = f"<h2>Blind listening test</h2><ul>{heard}</ul>" if heard else ""
     tables = "".join(
         f"<h2>{name}</h2>" + df.to_html(index=False, na_rep="–", float_format=lambda v: f"{v:.4g}")
         for name, df in (("Summary", summary_frame(t["groups"])), ("Ranks", t["ranks"]), ("Runs", t["runs"]))
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>Sweep {t['sweep']['id']}</title></head><body>"
-        f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{findings_html}{tables}"
+        f"<h1>Sweep {t['sweep']['id']}: {t['sweep']['name']}</h1>{findings_html}{tables}{listening_html}"
         f"<h2>Curves</h2>{''.join(parts)}</body></html>"
     )

@@ -114,10 +114,16 @@ def build_ensemble(
         names.extend(c.get("members") or [c.get("run_id") or r])
     if len({cfg["n_notes"] for cfg in configs}) > 1:
         raise CheckpointError("the members predict different numbers of notes; ensemble runs of one dataset")
+    onset_members = [n for n, cfg in zip(names, configs, strict=True) if cfg.get("onsets")]
+    if onset_members:  # their units' forced structure has no mixture rule yet (issue 21)
+        raise CheckpointError(
+            f"{onset_members[0]} predicts onsets, and ensembles of onset models are not supported; ensemble hold-only runs"
+        )
     data_ref = data_ref or _dataset_of(first, refs[0])
     ds = load_dataset(data_ref)
     check_pitch_range(first["data_config"], ds)
     valid_split = Split.from_numpy(*ds.split("valid"), torch.device(device))
+    valid_split.rolls = valid_split.rolls.clamp(max=1)  # members are hold-only models: they read the sounding plane
     if half:  # choose and evaluate what will be stored: weights rounded to float16
         for m in members:
             m.half().float()

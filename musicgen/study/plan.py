@@ -21,7 +21,6 @@ from musicgen.paths import run_dir
 from musicgen.runs import store
 from musicgen.runs.divergence import run_diverged
 from musicgen.study.stats import config_label
-from musicgen.training.train import run_training
 
 # Options that change speed, not results: left out of the identity of a run.
 NOT_IN_HASH = ("threads", "device")
@@ -249,6 +248,10 @@ def with_threads(payload: dict, threads: int) -> dict:
 
 def train_payload(payload: dict, reporter=None, stop=None) -> dict:
     """Train one run from a worker payload; return run_training's summary."""
+    # Imported here, in the worker: the training loop brings torch, seconds that a page planning or
+    # reading sweeps (Compare, on a freshly started server) should not wait for.
+    from musicgen.training.train import run_training
+
     return run_training(
         payload["data"],
         from_dict(ModelConfig, payload["model"]),

@@ -57,6 +57,9 @@ TABLE_COLUMNS = [
     "pos_rate_ratio",
     "pos_rate_error",
     "gen_overlap",
+    # Onset-aware datasets (musicgen.training.onset_metrics): NaN for hold-only ones.
+    "best_valid_onset_f1",
+    "test_onset_f1",
 ]
 
 
@@ -201,6 +204,8 @@ def run_row(run: dict, m: pd.DataFrame, k: int = K_LAST) -> dict:
         "pred_pos_rate": float(src.get("pred_pos_rate", math.nan)),
         "density": float(src.get("density", math.nan)),
         "gen_overlap": float(summary.get("gen_overlap", math.nan)),
+        "best_valid_onset_f1": float(onset.max()) if not (onset := metric_series(m, "valid", "onset_f1")).empty else math.nan,
+        "test_onset_f1": float(test.get("onset_f1", math.nan)),
     }
     row["pos_rate_ratio"] = row["pred_pos_rate"] / row["density"] if row["density"] > 0 else math.nan
     # |log ratio|: predicting half or twice the true positives is equally wrong; 0 = as many as the data has.
@@ -289,6 +294,7 @@ METRIC_RANGES = {
     "precision": (0.0, 1.0),
     "recall": (0.0, 1.0),
     "frame_acc": (0.0, 1.0),
+    "onset_f1": (0.0, 1.0),
     "nll": (0.0, math.inf),
     "loss": (0.0, math.inf),
 }
@@ -478,7 +484,12 @@ def curve_bands(run_ids: list[str], metric: str, split: str, x: str = "epoch", b
     return curve_bands_from(runs, store.metrics_frame(list(run_ids)), metric, split, x, by=by)
 
 
-BASELINE_LABELS = {"silent": "always silent", "copy_previous": "copy previous step", "markov": "per-note Markov chain"}
+BASELINE_LABELS = {
+    "silent": "always silent",
+    "copy_previous": "copy previous step",
+    "markov": "per-note Markov chain",
+    "beat_prior": "beat-position onset prior",  # onset-aware datasets only
+}
 
 
 def baseline_lines(summary: dict, metric: str, split: str = "valid") -> dict[str, float]:
@@ -513,7 +524,7 @@ def baseline_rows(runs: pd.DataFrame, split: str = "valid") -> pd.DataFrame:
                     {
                         "dataset": name,
                         "baseline": label,
-                        **{k: _number(values.get(k)) for k in ("nll", "f1_best", "threshold", "f1")},
+                        **{k: _number(values.get(k)) for k in ("nll", "f1_best", "threshold", "f1", "onset_f1")},
                     }
                 )
-    return pd.DataFrame(rows, columns=["dataset", "baseline", "nll", "f1_best", "threshold", "f1"])
+    return pd.DataFrame(rows, columns=["dataset", "baseline", "nll", "f1_best", "threshold", "f1", "onset_f1"])

@@ -52,13 +52,8 @@ class Split:
         if lazy is not None:
             return cls(*lazy)
         rolls, lengths = ds.split(name)
-        extra = {}
-        for key in ("starts", "bar_steps"):
-            value = getattr(ds, f"{name}_{key}", None)
-            if value is None:
-                value = _npz_array(ds.path, f"{name}_{key}")
-            extra[key] = value if value is not None and len(value) == len(rolls) else None
-        return cls.from_numpy(rolls, lengths, device, **extra)
+        starts, bar_steps = ds.positions(name)
+        return cls.from_numpy(rolls, lengths, device, starts, bar_steps)
 
     def where(self, idx: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (position (B, steps) long, bar_steps (B, 1) long) of the first `steps` steps of sequences `idx`.
@@ -129,15 +124,6 @@ def transpose_rolls(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     padded = torch.nn.functional.pad(x, (k, k))  # zeros on both sides of the note axis
     src = torch.arange(n, device=x.device) + k - shifts.to(x.device).view(b, 1)  # (B, N): column read for each output column
     return padded.gather(2, src.view(b, 1, n).expand(b, t, n))
-
-
-def _npz_array(folder, key: str) -> np.ndarray | None:
-    """Return array `key` of a dataset folder's dataset.npz, or None when it has none."""
-    try:
-        with np.load(folder / "dataset.npz") as z:
-            return z[key] if key in z.files else None
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 NADE_RUNS = 16  # runs of notes per step that a nade head's memory is counted for (15 notes on)

@@ -18,13 +18,14 @@ from musicgen.config import TrainConfig, from_dict
 from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, DataError
 from musicgen.nn.notes import decide_grid
+from musicgen.nn.onsets import describe_inputs
 from musicgen.runs.divergence import diverged
 from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from musicgen.training.device import autocast, one_thread, resolve_device
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import BASELINES, THRESHOLD_GRID, Tally, baseline_probs, markov_logits, markov_table
-from musicgen.training.onset_metrics import OnsetTally, dataset_onsets, fit_onset_baselines, model_terms, onset_baselines
+from musicgen.training.onset_metrics import OnsetTally, fit_onset_baselines, model_terms, onset_baselines
 
 EVAL_BATCH = 128  # sequences per evaluation batch
 # Padded steps per evaluation batch: whole pieces thousands of steps long go a few at a time (a nade head's
@@ -184,7 +185,7 @@ def evaluate_checkpoint(
 ) -> dict:
     """Recompute a checkpoint's metrics on a dataset split; threshold None reuses the checkpoint's own.
 
-    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, metrics, baselines, diverged};
+    Returns {run_id, checkpoint, dataset, split, scoring, threshold, onset_threshold, inputs, metrics, baselines, diverged};
     `scoring` says how the split's rows were cut: "whole pieces" (each step once, with its whole past) or "windows";
     `diverged` is `runs.divergence.diverged` on this split's NLL against the Markov chain's on the same split.
     """
@@ -202,7 +203,7 @@ def evaluate_checkpoint(
     dev = resolve_device(device)
     model = model_from_checkpoint(ckpt, dev)
     onsets = bool(model.cfg.onsets)
-    if onsets and not dataset_onsets(ds):
+    if onsets and not ds.onsets:
         raise DataError(
             f"checkpoint {path} predicts onsets but dataset {ds.name} is hold-only (a benchmark file, or built before "
             "onsets); evaluate it on a dataset built from MIDI files with `python -m musicgen preprocess`"
@@ -222,9 +223,10 @@ def evaluate_checkpoint(
         "dataset": ds.name,
         "dataset_id": ds.id,
         "split": split,
-        "scoring": ds.report.get("scoring", "windows"),
+        "scoring": ds.scoring,
         "threshold": thr,
         "onset_threshold": metrics.get("onset_threshold"),
+        "inputs": describe_inputs(model.cfg),
         "metrics": metrics,
         "baselines": baselines,
         "diverged": diverged(metrics.get("nll"), (baselines.get("markov") or {}).get("nll")),
@@ -234,7 +236,7 @@ def evaluate_checkpoint(
 def _split(ds, name: str, dev, onsets: bool) -> Split:
     """Return split `name` of `ds` on `dev`; its sounding plane (0/1) when a hold-only model reads an onset-aware dataset."""
     data = Split.from_dataset(ds, name, dev)
-    if not onsets and dataset_onsets(ds):
+    if not onsets and ds.onsets:
         data.rolls = data.rolls.clamp(max=1)
     return data
 

@@ -30,11 +30,6 @@ from musicgen.training.metrics import Tally, step_mask
 CHUNK = 256  # rows of a split counted at once when fitting a baseline
 
 
-def dataset_onsets(ds) -> bool:
-    """Return True when a loaded dataset is onset-aware (three states per cell; report form "onsets")."""
-    return ds.report.get("form") == "onsets"
-
-
 def model_terms(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, where=None):
     """Return (x, logits, y, m) of a batch: the model's input, its logits, their 0/1 targets and the cells that count.
 
@@ -59,17 +54,6 @@ def _chunks(rolls: torch.Tensor, lengths: torch.Tensor):
         yield prev, canonical_steps(prev, nxt), step_mask(lengths[lo : lo + CHUNK].to(x.device), x.shape[1] - 1)
 
 
-def unit_rates(rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Return each unit's rate (2N,) float64 among the real steps where it is free: p(s_i), p(a_i | free)."""
-    on = free_n = None
-    for prev, nxt, m in _chunks(rolls, lengths):
-        units, free = units_from_steps(prev, nxt)
-        free = free & m.unsqueeze(-1)
-        a, b = (units * free).sum((0, 1), dtype=torch.float64), free.sum((0, 1), dtype=torch.float64)
-        on, free_n = (a, b) if on is None else (on + a, free_n + b)
-    return on / free_n.clamp(min=1)
-
-
 def markov3_table(rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Fit the per-note three-state chain: (3, 3, N) float64, [s, s'] = P(state s' at t+1 | state s at t).
 
@@ -86,14 +70,23 @@ def markov3_table(rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return counts / counts.sum(1, keepdim=True)
 
 
+def chain_logits(table: torch.Tensor) -> torch.Tensor:
+    """Return the chain's unit logits (3, 2, N) after each state (off, held, struck): of s_i, and of a_i where it is free.
+
+    Clamped to +-20: after silence a_i is forced (its row is unused), and a smoothed table has no other infinity.
+    """
+    p = table.permute(0, 2, 1)  # (3 states before, N, 3 after)
+    p_s = p[..., 1] + p[..., 2]
+    p_a = p[..., 2] / p_s
+    logit = torch.stack([torch.log(p_s) - torch.log1p(-p_s), torch.log(p_a) - torch.log1p(-p_a)], dim=1)  # (3, 2, N)
+    return logit.clamp(-20, 20)
+
+
 def markov3_logits(table: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """Return the chain's unit logits (B, T, 2N) for the steps after three-state `inputs` (B, T, N)."""
-    state = inputs.long().clamp(max=2)  # (B, T, N)
-    p = table.float().permute(0, 2, 1)[state, torch.arange(state.shape[-1], device=state.device)]  # (B, T, N, 3)
-    p_s = p[..., 1] + p[..., 2]
-    p_a = p[..., 2] / p_s  # only used where it is free: after a sounding note, where held and struck both have mass
-    logit = torch.stack([torch.log(p_s) - torch.log1p(-p_s), torch.log(p_a) - torch.log1p(-p_a)], dim=-1)
-    return logit.flatten(-2)
+    logits, state = chain_logits(table).float(), inputs.long().clamp(max=2)  # (3, 2, N), (B, T, N)
+    notes = torch.arange(state.shape[-1], device=state.device)
+    return torch.stack([logits[state, 0, notes], logits[state, 1, notes]], dim=-1).flatten(-2)
 
 
 def beat_prior_table(rolls: torch.Tensor, lengths: torch.Tensor, starts, steps_per_beat: int) -> torch.Tensor:
@@ -205,9 +198,3 @@ def fit_onset_baselines(train, steps_per_beat: int | None) -> dict:
     if steps_per_beat:
         prior = beat_prior_table(train.rolls, train.lengths, train.starts, steps_per_beat)
     return {"markov": markov3_table(train.rolls, train.lengths), "beat_prior": prior}
-
-
-def input_of(model, inputs: torch.Tensor, split, idx: torch.Tensor) -> torch.Tensor:
-    """Return the model's input (B, T, C) of a batch of `split` (the positions of `idx` where the model reads them)."""
-    where = split.where(idx, inputs.shape[1]) if model.cfg.onsets and model.cfg.position else None
-    return input_from_steps(inputs, model.cfg, *(where or (None, None)))

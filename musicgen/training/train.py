@@ -43,7 +43,7 @@ from musicgen.training.device import autocast, check_threads, resolve_device, se
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import all_finite
-from musicgen.training.onset_metrics import dataset_onsets, model_terms, unit_rates
+from musicgen.training.onset_metrics import chain_logits, markov3_table, model_terms
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, forget_checkpoints, load_resume, rng_state, set_rng_state
 from musicgen.training.shard_batches import note_frequency
@@ -55,7 +55,7 @@ def _copy_weights(model: torch.nn.Module) -> dict:
 
 def fit_model_to_data(model_cfg: ModelConfig, ds) -> ModelConfig:
     """Return `model_cfg` set to the dataset: its note count, whether it predicts onsets, the beat grid of `position`."""
-    onsets = dataset_onsets(ds)
+    onsets = ds.onsets
     spb = ds.config.steps_per_beat
     if model_cfg.position and not onsets:
         raise TrainingError(f"--position reads the beat of onset-aware data; dataset {ds.name} is hold-only: drop --position")
@@ -116,6 +116,8 @@ def run_training(
             f"dataset {data_ref} changed since run {resume} started (id {ds.id} != {run['dataset_id']}); start a new run"
         )
     model_cfg = fit_model_to_data(model_cfg, ds)
+    if train_cfg.monitor == "onset_f1" and not model_cfg.onsets:
+        raise TrainingError(f"dataset {ds.name} is hold-only and has no onset F1; use --monitor nll or f1_best")
     if train_cfg.transpose >= ds.config.n_notes:  # a shift that wide moves every note out of the keys
         raise ConfigError(
             f"transpose {train_cfg.transpose} is as wide as the {ds.config.n_notes} keys of dataset {ds.name}; "
@@ -196,8 +198,11 @@ class _Trainer:
         test = Split.from_dataset(ds, "test", device)
         self.test = test if len(test) else None
         note_freq = note_frequency(self.train)  # (N,) over real steps; a sharded split's a chunk at a time
-        # An onset model's units start at their rates: p(s_i), and p(a_i) where it is free.
-        self.model.init_output_bias(unit_rates(self.train.rolls, self.train.lengths) if model_cfg.onsets else note_freq)
+        # An onset model starts as the per-note Markov chain of the training split; a hold-only one at the note rates.
+        if model_cfg.onsets:
+            self.model.init_from_chain(chain_logits(markov3_table(self.train.rolls, self.train.lengths)))
+        else:
+            self.model.init_output_bias(note_freq)  # a resumed run overwrites it with its own weights
         self.ema = _copy_weights(self.model) if cfg.ema else None
         self.train_density = float(note_freq.mean())
         self.loss_fn = make_loss(cfg, self.train_density)
@@ -221,7 +226,7 @@ class _Trainer:
             "dataset_id": self.ds.id,
             "train_density": self.train_density,
             "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
-            "scoring": self.ds.report.get("scoring", "windows"),
+            "scoring": self.ds.scoring,
         }
 
     def _save(self, which: str, p: Progress) -> Path:

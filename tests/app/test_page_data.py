@@ -52,9 +52,13 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     assert any("Onset-aware rolls (sustain pedal on)" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
-    skipped = frame(at, "file", "status", "reason")
-    assert list(skipped["file"]) == ["truncated.mid"]
-    assert skipped["reason"].iloc[0] == "not a readable MIDI file (damaged, cut short or not MIDI)"  # not the parser's words
+    skipped = frame(at, "file", "status", "why skipped")
+    assert list(skipped["file"]) == ["truncated.mid"] and list(skipped["split"]) == ["–"]  # words, never None
+    assert skipped["why skipped"].iloc[0] == "not a readable MIDI file (damaged, cut short or not MIDI)"  # not the parser's
+    at.checkbox(key="data_only_skipped").uncheck().run()
+    files = frame(at, "file", "status", "why skipped")
+    assert sorted(set(files["status"])) == ["kept", "skipped"] and "dropped_notes" not in files.columns
+    assert "None" not in files.to_string()
 
 
 def test_upload_errors_name_the_file_not_the_server_or_the_parser(home):
@@ -174,6 +178,37 @@ def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
     assert any("sustain pedal off" in c.value for c in at.caption)
 
 
+def test_a_failed_build_shows_no_older_datasets_statistics_and_names_the_field(home, tmp_path):
+    mids = write_midis(tmp_path / "in", n=4, steps=48)
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at.text_input(key="data_name_2").set_value("first")
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    assert at.selectbox(key="data_view").value == "first" and at.metric  # its statistics
+    at.number_input(key="data_train").set_value(0.5)  # shares summing to 0.7
+    at.number_input(key="data_hop").set_value(4096)
+    at.number_input(key="data_seq_len").set_value(2)
+    at.button(key="data_build").click().run()
+    assert not at.exception
+    assert texts(at.error) == ["This field needs a fix: train / valid / test shares must be three non-negative shares summing "
+                               "to 1, got (0.5, 0.1, 0.1)."]  # fmt: skip
+    assert not at.metric and not at.get("plotly_chart") and not [s for s in at.selectbox if s.key == "data_view"]
+    assert any("Nothing was built" in i for i in texts(at.info))
+
+
+def test_settings_that_a_benchmark_file_fixes_are_disabled(home):
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[1]).run()
+    fixed = ("data_seq_len", "data_hop", "data_train", "data_valid", "data_test", "data_seed")
+    assert all(at.number_input(key=k).disabled for k in fixed)  # whole sequences in the file's own split
+    at.checkbox(key="data_whole").uncheck().run()
+    assert not at.number_input(key="data_seq_len").disabled and at.number_input(key="data_train").disabled
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[0]).run()
+    assert not any(at.number_input(key=k).disabled for k in fixed)
+
+
 def test_a_sharded_build_shows_its_statistics_rows_and_windows(home, tmp_path):
     from musicgen.data.datasets import build_dataset, load_dataset
 
@@ -201,6 +236,6 @@ def test_a_sharded_build_shows_its_statistics_rows_and_windows(home, tmp_path):
     assert int(metrics["notes"].replace(",", "")) == stats["notes"] == int(ds.index["counts"][:, 0].sum())
     assert len(at.get("plotly_chart")) == 4  # pitch (from the stored histogram), polyphony, density, one window
     files = frame(at, "file", "status", "split")
-    assert sorted(files["file"]) == sorted(p.name for p in mids) and set(files["status"]) == {"ok"}
+    assert sorted(files["file"]) == sorted(p.name for p in mids) and set(files["status"]) == {"kept"}
     npz = build_dataset([str(tmp_path / "in")], home / "npz", ds.config, workers=0)
     assert npz["stats"] == stats  # the statistics stored at build time are the npz build's

@@ -37,7 +37,7 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value([a, b])
     at.number_input(key="gen_steps").set_value(24)
-    at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
+    at.radio(key="gen_primer_kind").set_value("a dataset excerpt").run()
     assert at.text_input(key="gen_primer_excerpt").value == "tiny:piece0.mid:0"  # the first built dataset's first file
     at.number_input(key="gen_primer_steps").set_value(8)
     reference = at.selectbox(key="gen_reference")
@@ -50,8 +50,9 @@ def test_two_models_side_by_side_with_a_dataset_primer(home, tmp_path):
     assert all(r["audio"][:4] == b"OggS" and r["audio_mime"] == "audio/ogg" for r in results)  # the page plays OGG
     assert {d.key for d in at.get("download_button")} == {"gen_dl_mid_0", "gen_dl_wav_0", "gen_dl_mid_1", "gen_dl_wav_1"}
     assert all(r["wav"][:4] == b"RIFF" and r["midi"][:4] == b"MThd" for r in results)
+    assert [r["slug"] for r in results] == ["a-sample-seed0", "b-sample-seed0"]  # downloads named after the runs' names
     metrics = frame(at, "metric", "generated", "dataset")
-    assert "note_density" in set(metrics["metric"])
+    assert "note density" in set(metrics["metric"])  # in words, not the code's name
     # The same primer opens both pieces: its 8 steps are the dataset's first 8 steps of piece0.mid.
     import numpy as np
 
@@ -77,7 +78,7 @@ def test_bad_primer_is_a_readable_error(home):
     run = seed_run("a", "adam", "bce", 0)
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value([run])
-    at.radio(key="gen_primer_kind").set_value("a MIDI file")
+    at.radio(key="gen_primer_kind").set_value("a MIDI file").run()
     at.button(key="gen_go").click().run(timeout=60)
     assert not at.exception
     assert any("no primer MIDI uploaded" in e for e in texts(at.error))
@@ -125,7 +126,8 @@ def test_page_and_cli_measure_the_same_piece_alike(home, tmp_path, capsys):
 
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value(["demo"])
-    at.selectbox(key="gen_strategy").set_value("sample")
+    at.selectbox(key="gen_strategy").set_value("sample").run()
+    at.radio(key="gen_primer_kind").set_value("a dataset excerpt").run()
     for key, value in (
         ("gen_steps", 48),
         ("gen_seed", 3),
@@ -138,9 +140,10 @@ def test_page_and_cli_measure_the_same_piece_alike(home, tmp_path, capsys):
         ("gen_minnotes", 0),
         ("gen_primer_steps", 8),
     ):
-        at.number_input(key=key).set_value(value)
+        if not at.number_input(key=key).disabled:  # the knobs of the other strategies do not apply to "sample"
+            at.number_input(key=key).set_value(value)
+    assert at.number_input(key="gen_threshold").disabled and at.number_input(key="gen_topk").disabled
     at.selectbox(key="gen_reference").set_value("tiny")
-    at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
     at.text_input(key="gen_primer_excerpt").set_value("tiny:piece0.mid:0")
     at.button(key="gen_go").click().run(timeout=120)
     no_failure(at)
@@ -152,9 +155,9 @@ def test_page_and_cli_measure_the_same_piece_alike(home, tmp_path, capsys):
     assert json.loads(json.dumps(_clean(res["comparison"]))) == cli["comparison"]
     shown = frame(at, "metric", "generated", "dataset")
     expected = cli["comparison"]["metrics"]
-    assert list(shown["metric"]) == list(expected)
+    assert list(shown["metric"]) == [name.replace("_", " ") for name in expected]
     for row in shown.to_dict("records"):
-        want = expected[row["metric"]]
+        want = expected[row["metric"].replace(" ", "_")]
         assert row["reading"] == want["reading"]
         for column, field in (("generated", "generated_mean"), ("dataset", "real_mean"), ("dataset std", "real_std")):
             assert (row[column] != row[column] and want[field] is None) or row[column] == want[field], (row, column)
@@ -165,7 +168,7 @@ def test_a_midi_primer_is_kept_in_the_one_upload_store(home, tmp_path):
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value(["demo"])
     at.number_input(key="gen_steps").set_value(24)
-    at.radio(key="gen_primer_kind").set_value("a MIDI file")
+    at.radio(key="gen_primer_kind").set_value("a MIDI file").run()
     at.get("file_uploader")[0].set_value([(primer.name, primer.read_bytes(), "audio/midi")])
     at.number_input(key="gen_primer_steps").set_value(8)
     at.button(key="gen_go").click().run(timeout=120)
@@ -188,7 +191,7 @@ def test_primer_paths_typed_in_the_app_stay_in_home(home, tmp_path):
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value(["demo"])
     at.number_input(key="gen_steps").set_value(24)
-    at.radio(key="gen_primer_kind").set_value("a dataset excerpt")
+    at.radio(key="gen_primer_kind").set_value("a dataset excerpt").run()
     cases = {
         str(mids[0]): "primer MIDI file .*piece0.mid lies outside MUSICGEN_HOME",
         f"{tmp_path / 'outside_ds'}:piece0.mid:0": "is not the name of a folder under MUSICGEN_HOME/data",
@@ -212,7 +215,7 @@ def test_primer_paths_typed_in_the_app_stay_in_home(home, tmp_path):
 def test_a_broken_primer_upload_names_the_file_not_the_server_or_the_parser(home):
     at = open_page("generate")
     at.multiselect(key="gen_models").set_value(["demo"])
-    at.radio(key="gen_primer_kind").set_value("a MIDI file")
+    at.radio(key="gen_primer_kind").set_value("a MIDI file").run()
     at.get("file_uploader")[0].set_value([("bad.mid", b"MThd\x00\x00garbage", "audio/midi")])
     at.button(key="gen_go").click().run(timeout=60)
     assert not at.exception
@@ -231,7 +234,7 @@ def test_a_nade_model_generates_and_refuses_topk(home):
     no_failure(at)
     results = at.session_state["gen_results"]
     assert [r["ref"] for r in results] == [run] and results[0]["wav"][:4] == b"RIFF"
-    at.selectbox(key="gen_strategy").set_value("topk")
+    at.selectbox(key="gen_strategy").set_value("topk").run()
     at.button(key="gen_go").click().run(timeout=60)
     assert not at.exception and not at.session_state["gen_results"]
     assert any("use --strategy sample or threshold" in e for e in texts(at.error))
@@ -277,6 +280,7 @@ def test_each_model_is_measured_against_its_own_dataset_in_cards_that_line_up(ho
     assert [r["reference"] for r in results] == ["alpha", "beta", None]  # demo's dataset is not built here
     assert [r["comparison"]["window_steps"] for r in results[:2]] == [32, 16]  # each measured in its own windows
     notes = [c.value for c in at.caption]
+    assert "Each piece lasts 6.0 s (40 steps at 100 bpm, primer included)." in notes  # said before generating
     assert "measured against alpha, its training dataset" in notes and "measured against beta, its training dataset" in notes
     assert any("training dataset unknown" in n and "not measured" in n for n in notes)
     # Card titles: short, the whole label and the reference on hover.
@@ -294,4 +298,4 @@ def test_each_model_is_measured_against_its_own_dataset_in_cards_that_line_up(ho
     at.button(key="gen_go").click().run(timeout=120)
     no_failure(at)
     assert [r["reference"] for r in at.session_state["gen_results"]] == ["beta", "beta"]
-    assert [c.value for c in at.caption][:2] == ["measured against beta (chosen)"] * 2
+    assert [c.value for c in at.caption if c.value.startswith("measured")][:2] == ["measured against beta (chosen)"] * 2

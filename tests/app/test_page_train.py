@@ -117,7 +117,7 @@ def test_text_in_a_text_field_is_a_message_beside_it_not_a_crash(home, launched)
     assert launched == []
     at.text_input(key="train_pos_weight").set_value("nan")
     at.button(key="train_launch").click().run()
-    assert not at.exception and any("pos_weight must be > 0" in e for e in texts(at.error)) and launched == []
+    assert not at.exception and any("pos weight must be > 0" in e for e in texts(at.error)) and launched == []
     at.text_input(key="train_pos_weight").set_value(" 3.5 ")
     at.button(key="train_launch").click().run()
     no_failure(at)
@@ -127,10 +127,10 @@ def test_text_in_a_text_field_is_a_message_beside_it_not_a_crash(home, launched)
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("train_batch", 0, "batch_size must be a whole number from 1 to 65,536, got 0"),
+        ("train_batch", 0, "batch size must be a whole number from 1 to 65,536, got 0"),
         ("train_epochs", 0, "epochs must be a whole number from 1 to 100,000, got 0"),
-        ("train_lr", -1.0, "lr must be > 0 and finite"),
-        ("train_wd_adamw", -0.5, "weight_decay must be >= 0"),
+        ("train_lr", -1.0, "learning rate must be > 0 and finite"),
+        ("train_wd_adamw", -0.5, "weight decay must be >= 0"),
         ("train_beta1", 1.0, "beta1 must be in [0, 1)"),
         ("train_clip", -1.0, "clip must be >= 0"),
         ("model_dropout", 1.5, "dropout must be in [0, 1)"),
@@ -154,8 +154,21 @@ def test_bad_setting_is_an_error_not_a_launch(home, launched):
     at.number_input(key="train_lr").set_value(0.0)
     at.button(key="train_launch").click().run()
     assert not at.exception
-    assert any("lr must be > 0" in e for e in texts(at.error))
+    assert any("learning rate must be > 0" in e for e in texts(at.error))
     assert launched == []
+
+
+def test_every_bad_field_is_named_in_one_line_at_once(home, launched):
+    at = open_page("train")
+    at.number_input(key="train_lr").set_value(-1.0)
+    at.number_input(key="train_batch").set_value(0)
+    at.number_input(key="model_dropout").set_value(1.5)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and launched == []
+    assert texts(at.error) == [
+        "These 3 fields need a fix: learning rate must be > 0 and finite, got -1.0; batch size must be a "
+        "whole number from 1 to 65,536, got 0; dropout must be in [0, 1), got 1.5."
+    ]
 
 
 def test_live_panel_follows_the_launched_run_and_draws_its_curves(home):
@@ -195,7 +208,7 @@ def test_the_knobs_shown_are_the_fields_each_optimizer_and_loss_read():
     from dataclasses import fields
 
     from musicgen.config import LOSS_NAMES, OPTIMIZER_NAMES, TrainConfig
-    from musicgen.training.optim import train_knobs
+    from musicgen.training.knobs import train_knobs
 
     names = {f.name for f in fields(TrainConfig)}
     for optimizer in OPTIMIZER_NAMES:
@@ -334,10 +347,19 @@ def test_the_runs_table_names_the_dataset_and_the_optimizer_loss_and_lr(home):
     store.update_run(run, config={**config, "data": "/somewhere/piano", "dataset": "piano"})
     at = open_page("train")
     no_failure(at)
-    table = frame(at, "dataset", "optimizer", "loss", "lr")
+    table = frame(at, "dataset", "optimizer", "loss", "learning rate")
     row = table[table["id"] == run].iloc[0]
-    assert (row["dataset"], row["optimizer"], row["loss"], row["lr"]) == ("piano", "sgd", "focal", 3e-3)
+    assert (row["dataset"], row["optimizer"], row["loss"], row["learning rate"]) == ("piano", "sgd", "focal", "0.003")
     assert "fixture" not in table.to_string()  # the dataset hash is not shown
+    # Results in words and units, no code names nor None: the seeded run's best epoch has NLL 10/4 and F1 0.3.
+    assert (row["run"], row["status"], row["epochs"], row["best valid NLL (nats/step)"], row["best valid F1"]) == (
+        "mine",
+        "finished",
+        4,
+        "2.500",
+        "0.300",
+    )
+    assert not {"epochs_done", "pid", "error", "lr"} & set(table.columns) and "None" not in table.to_string()
 
 
 def _values(y):

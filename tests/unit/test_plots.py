@@ -115,3 +115,33 @@ def test_curves_figure_smooths_the_mean_over_a_faint_raw_line():
     raw, line = plots.curves_figure(bands, "loss", smoothing=0.5).data
     assert list(raw.y) == [1.0, 3.0, 5.0] and raw.opacity == 0.3
     assert list(line.y) == pytest.approx(list(plots.ema([1.0, 3.0, 5.0], 0.5)))
+
+
+def _bands(xs, means):
+    return pd.DataFrame({"config": ["a"] * len(xs), "x": xs, "mean": means, "std": [0.0] * len(xs), "n": [1] * len(xs)})
+
+
+def test_epochs_get_whole_number_ticks_and_a_one_epoch_run_a_visible_marker():
+    fig = plots.curves_figure(_bands([1, 2, 3], [3.0, 2.0, 1.5]), "valid nll")
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis.tickformat == "d"  # never 1.5 epochs
+    assert plots.curves_figure(_bands(list(range(1, 41)), [1.0] * 40), "x").layout.xaxis.dtick == 4  # about ten ticks
+    one = plots.curves_figure(_bands([1], [2.0]), "valid nll")
+    assert list(one.data[0].marker.size) == [10] and list(one.layout.xaxis.range) == [0, 2]
+    seconds = plots.curves_figure(_bands([0.5, 7.25], [2.0, 1.0]), "x", x_label="seconds of training")
+    assert seconds.layout.xaxis.dtick is None  # seconds stay continuous
+
+
+def test_long_titles_wrap_to_fit_a_narrow_chart():
+    title = plots.title_of("f1 at threshold 0.30 (chosen on validation) over many many epochs")
+    assert title["text"].count("<br>") == 1 and all(len(line) <= 48 for line in title["text"].split("<br>"))
+    assert plots.title_of("valid nll") == {"text": "valid nll", "font": {"size": 14}}
+
+
+def test_labels_of_close_baselines_go_on_opposite_sides():
+    assert plots.label_positions([0.1, 0.9], span=1.0) == ["top left", "top left"]  # far apart: both above
+    assert plots.label_positions([0.586, 0.575, 0.9], span=1.0) == ["top left", "bottom left", "top left"]
+    assert plots.label_positions([0.50, 0.51, 0.52], span=1.0) == ["bottom left", "top right", "top left"]
+    fig = plots.curves_figure(_bands([1, 2], [0.2, 0.6]), "f1", y_range=(0, 1))
+    plots.add_reference_lines(fig, {"copy previous step": 0.586, "per-note Markov chain": 0.575})
+    placed = {a.text: (a.y, a.yanchor) for a in fig.layout.annotations}
+    assert placed == {"copy previous step 0.586": (0.586, "bottom"), "per-note Markov chain 0.575": (0.575, "top")}

@@ -15,7 +15,15 @@ from dashboard.router import PAGES
 pytestmark = pytest.mark.browser
 MENU = [title for _, title, _, _ in PAGES]  # the router's menu, in its order
 # URL path -> the page's heading; the root serves the home page.
-HEADINGS = {"": "musicgen", "home": "musicgen", "data": "Dataset", "train": "Train", "compare": "Compare", "generate": "Generate"}
+HEADINGS = {
+    "": "musicgen",
+    "home": "musicgen",
+    "data": "Dataset",
+    "train": "Train",
+    "compare": "Compare",
+    "generate": "Generate",
+    "listen": "Listen",
+}
 
 
 def test_every_declared_url_is_visited_here():

@@ -62,7 +62,7 @@ def test_text_in_the_fields_is_a_message_not_a_crash(server, page):
     assert page.get_by_text("Training started").count() == 0
     fill(page, "train_pos_weight", "")
     page.locator(key("train_launch")).get_by_role("button").click()
-    page.get_by_text("batch_size must be a whole number from 1 to 65,536, got 0").wait_for()
+    page.get_by_text("batch size must be a whole number from 1 to 65,536, got 0").wait_for()
     settle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.get_by_text("Training started").count() == 0

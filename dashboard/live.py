@@ -13,6 +13,7 @@ from musicgen import processes
 from musicgen.music import plots
 from musicgen.runs import jobs, progress, store
 from musicgen.runs.divergence import RULE, run_diverged
+from musicgen.runs.labels import backend_label, precision_of
 from musicgen.study import stats as report
 
 # F1, precision and recall at the validation-chosen threshold (the default) or at 0.5: the stored metric names.
@@ -113,7 +114,8 @@ def run_panel(run: dict, prefix: str) -> None:
     done = run.get("epochs_done") or 0
     c1, c2, c3 = st.columns([3, 1, 1])
     head = report.head_of(run.get("config") or {})
-    c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}, {head} head")
+    setup = f"{head} head, {precision_of(run.get('config'))}, {backend_label(run.get('config'))}"
+    c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}, {setup}")
     if epochs:
         c1.progress(min(1.0, done / epochs), text=f"{done}/{epochs} epochs")
     batches = batch_progress(run, progress.read_progress(run_id))

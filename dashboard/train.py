@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 
 from musicgen.config import ModelConfig, TrainConfig
+from musicgen.runs.labels import backend_label, precision_of
 from musicgen.study import stats
 from musicgen.training.knobs import train_knobs
 
 # Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
 UNCALIBRATED_LOSSES = ("focal", "weighted-bce", "asymmetric")
+PRECISION_HELP = (
+    "arithmetic of the training steps: fp32, or bf16 autocast (faster matrix products, less exact); auto picks "
+    "per device and head what keeps results equal to fp32 and is fastest, fp32 at today's sizes; evaluation is always fp32"
+)
+
+
+def ray_installed() -> bool:
+    """Return whether Ray can be imported here (requirements-ray.txt), without importing it."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def backend_args(backend: str, workers) -> list[str]:
+    """Return the `train` options of the chosen backend: none for local, --backend ray --workers N (checked) for Ray."""
+    if backend != "ray":
+        return []
+    from musicgen.training.ray_train import RayBackend
+
+    chosen = RayBackend(workers=int(workers))
+    return ["--backend", "ray", "--workers", str(chosen.workers)]
 
 
 def pick_watched(records: dict, watched: str | None, follow_pid: int | None) -> tuple[str, bool]:
@@ -41,7 +62,8 @@ def _number(value, fmt: str) -> str:
 
 
 def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Return the page's runs table in words: name, status, results (best valid NLL and F1), settings, start, note."""
+    """Return the page's runs table in words: name, status, results (best valid NLL and F1), settings, precision, where
+    (this machine or Ray workers), start, note."""
     rows = runs.to_dict("records")
     best = [(r.get("summary") if isinstance(r.get("summary"), dict) else {}).get("best") or {} for r in rows]
     return pd.DataFrame(
@@ -55,6 +77,8 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "optimizer": [_train_config(r).get("optimizer") or "–" for r in rows],
             "loss": [_train_config(r).get("loss") or "–" for r in rows],
             "learning rate": [_number(_train_config(r).get("lr"), "g") for r in rows],
+            "precision": [precision_of(r.get("config")) for r in rows],
+            "where": [backend_label(r.get("config")) for r in rows],
             "started (UTC)": [str(r.get("created") or "").replace("T", " ").removesuffix("+00:00") for r in rows],
             "note": [r.get("error") or "" for r in rows],
             "id": [r["id"] for r in rows],
@@ -134,6 +158,7 @@ def recipe_widgets(recipe: dict, model_knobs: tuple, run_knobs: tuple) -> tuple[
         "seed": "train_seed",
         "schedule": "train_schedule",
         "monitor": "train_monitor",
+        "precision": "train_precision",
         "weight_decay": f"train_wd_{train.optimizer}",  # one field per optimizer
     } | {k: f"train_{k}" for k in (*train_knobs(train.optimizer, train.loss), *run_knobs)}
     shown_model = (*model_knobs, "nade_hidden", "nade_layers") if model.head == "nade" else model_knobs

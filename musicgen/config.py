@@ -188,6 +188,9 @@ def code_version(root: Path = REPO_ROOT) -> str:
 OPTIMIZER_NAMES = ("adam", "adamw", "rmsprop", "sgd")
 LOSS_NAMES = ("bce", "focal", "weighted-bce", "asymmetric")
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+# Arithmetic of the training steps: "fp32" throughout, "bf16" autocast of the matrix products (the loss stays float32),
+# "auto" whichever keeps results equal to fp32 and is fastest on the device (musicgen.training.device.resolve_precision).
+PRECISION_NAMES = ("auto", "fp32", "bf16")
 SCHEDULE_NAMES = ("none", "cosine", "plateau")
 # Validation metric -> direction for early stopping and the best checkpoint.
 MONITORS = {"nll": "min", "loss": "min", "f1_best": "max", "f1": "max", "frame_acc": "max", "onset_f1": "max"}
@@ -240,6 +243,7 @@ class TrainConfig:
     batch_size: int = 32  # sequences per step
     seed: int = 0  # weights, shuffling and dropout
     device: str = "auto"  # auto: cuda, then mps, then cpu
+    precision: str = "auto"  # one of PRECISION_NAMES; evaluation is always float32
     schedule: str = "none"  # "cosine" anneals to lr*min_lr_ratio over the epochs; "plateau" halves lr on a stalled monitor
     min_lr_ratio: float = 0.05  # cosine floor as a share of lr
     plateau_patience: int = 2  # plateau: stalled epochs tolerated; the lr halves on the next one
@@ -279,6 +283,10 @@ class TrainConfig:
         )
         _check(self.loss in LOSS_NAMES, f"unknown loss {self.loss!r}; choose one of {', '.join(LOSS_NAMES)}")
         _check(self.device in DEVICE_NAMES, f"unknown device {self.device!r}; choose one of {', '.join(DEVICE_NAMES)}")
+        _check(
+            self.precision in PRECISION_NAMES,
+            f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISION_NAMES)} (e.g. --precision auto)",
+        )
         _check(self.schedule in SCHEDULE_NAMES, f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULE_NAMES)}")
         _check(self.monitor in MONITORS, f"unknown monitor {self.monitor!r}; choose one of {', '.join(MONITORS)}")
         if self.weight_decay is None:
@@ -305,7 +313,7 @@ def check_head_loss(model: ModelConfig, train: TrainConfig) -> None:
 # It is the same JSON the trainer stores with the run; the keys the trainer adds there are read back and
 # ignored, since they follow from the dataset and the machine.
 RUN_KEYS = ("data", "name", "model", "train")
-STORED_KEYS = ("data_path", "dataset", "data_config", "device", "code_version")
+STORED_KEYS = ("data_path", "dataset", "data_config", "device", "precision", "backend", "code_version")
 
 
 def run_config(data: str, model_cfg: ModelConfig, train_cfg: TrainConfig, name: str | None = None) -> dict:

@@ -7,13 +7,14 @@ import streamlit as st
 from dashboard.fields import form_errors, form_message
 from dashboard.live import watch_runs
 from dashboard.router import ensure_routed
-from dashboard.train import recipe_widgets
+from dashboard.train import PRECISION_HELP, backend_args, ray_installed, recipe_widgets
 from dashboard.ui import INVALID, call, config_input, dataset_refs, gpu_name
 from musicgen.config import (
     HEAD_NAMES,
     LOSS_NAMES,
     MONITORS,
     OPTIMIZER_NAMES,
+    PRECISION_NAMES,
     SCHEDULE_NAMES,
     ModelConfig,
     TrainConfig,
@@ -107,6 +108,17 @@ with st.form("train_form"):
         help=f"default for {optimizer}: {base.weight_decay:g} (0.01 for adamw, 0 otherwise, as on the command line)",
     )
     name = c4.text_input("run name (optional)", key="train_name")
+    c1, c2, c3 = st.columns(3)
+    precision = c1.selectbox("precision", PRECISION_NAMES, key="train_precision", help=PRECISION_HELP)
+    backend = c2.selectbox(
+        "where it trains",
+        ("local", "ray") if ray_installed() else ("local",),
+        format_func={"local": "this machine, one process", "ray": "Ray Train, data-parallel workers"}.get,
+        key="train_backend",
+        help="Ray: the same trainer in several workers (DDP), the batch size staying the global batch"
+        + ("" if ray_installed() else "; install Ray to offer it: pip install -r requirements-ray.txt"),
+    )
+    workers = c3.number_input("Ray workers", value=2, step=1, key="train_workers", help="with Ray: processes training at once")
     with st.expander(f"Optimizer and loss knobs (defaults for {optimizer} + {loss})"):
         names = train_knobs(optimizer, loss)
         extra = {k: config_input(k, getattr(base, k), "train", col) for k, col in zip(names, st.columns(len(names)), strict=True)}
@@ -129,6 +141,7 @@ with st.form("train_form"):
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)
+settings["precision"] = precision
 train_kw = dict(optimizer=optimizer, loss=loss, **settings, weight_decay=weight_decay, **extra)
 not_numbers = [k for k, v in (*extra.items(), *model_kw.items()) if v is INVALID]
 bad = form_errors(not_numbers, (TrainConfig, train_kw), (ModelConfig, model_kw)) if launch else {}
@@ -137,8 +150,9 @@ if launch and bad:
 elif launch and fits:
     train_cfg = call("Checking the training settings", TrainConfig, **train_kw)
     model_cfg = call("Checking the model settings", ModelConfig, head=head, **model_kw)
-    if train_cfg and model_cfg:
-        args = jobs.train_args(data_ref, model_cfg, train_cfg, name=name.strip() or None)
+    where = call("Checking the Ray workers", backend_args, backend, workers)
+    if train_cfg and model_cfg and where is not None:
+        args = jobs.train_args(data_ref, model_cfg, train_cfg, name=name.strip() or None) + where
         pid = call("Launching the training process", jobs.start_training, args)
         if pid:
             st.session_state["train_follow_pid"] = pid  # the live panel says "starting" and follows the run once it registers

@@ -9,7 +9,16 @@ import signal
 import sys
 import threading
 
-from musicgen.config import HEAD_NAMES, LOSS_NAMES, MONITORS, OPTIMIZER_NAMES, SCHEDULE_NAMES, ModelConfig, TrainConfig
+from musicgen.config import (
+    HEAD_NAMES,
+    LOSS_NAMES,
+    MONITORS,
+    OPTIMIZER_NAMES,
+    PRECISION_NAMES,
+    SCHEDULE_NAMES,
+    ModelConfig,
+    TrainConfig,
+)
 from musicgen.errors import ConfigError
 from musicgen.runs.divergence import RULE, run_diverged
 
@@ -43,6 +52,11 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--epochs", type=int, help=f"epochs (default {d.epochs}; with --resume: the new total)")
     t.add_argument("--batch-size", type=int, help=f"sequences per step (default {d.batch_size})")
     t.add_argument("--device", help=f"auto|cpu|cuda|mps (default {d.device}: cuda, then mps, then cpu)")
+    t.add_argument(
+        "--precision",
+        help=f"{'|'.join(PRECISION_NAMES)}: arithmetic of the training steps; auto picks per device and head what keeps "
+        f"results equal to fp32 and is fastest (today fp32 everywhere; docs/training.md) (default {d.precision})",
+    )
     t.add_argument("--seed", type=int, help=f"seed of weights, shuffling and dropout (default {d.seed})")
     t.add_argument("--schedule", help=f"{'|'.join(SCHEDULE_NAMES)} (default {d.schedule})")
     t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
@@ -169,6 +183,19 @@ def register(sub) -> None:
         help="a run config JSON ({data, name, model, train}, as stored with a run): the whole run, no other option",
     )
     p.add_argument("--json", action="store_true", help="print a final JSON summary")
+    b = p.add_argument_group("where it trains")
+    b.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        help="local: this process (default); ray: data-parallel on Ray Train workers (pip install -r requirements-ray.txt); "
+        "with --resume: the run's own unless given",
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        help="with --backend ray: workers (processes, one GPU each on CUDA); --batch-size stays the global batch (default 1)",
+    )
+    b.add_argument("--ray-address", metavar="ADDR", help="with --backend ray: the cluster's HOST:PORT (default: a local Ray)")
     add_train_options(p)
     p.set_defaults(func=cmd_train)
 
@@ -230,6 +257,18 @@ def _from_config_file(args) -> tuple:
     return read_run_config(args.config)
 
 
+def _backend(args):
+    """Return run_training's backend for --backend/--workers/--ray-address: None, "local" or a RayBackend."""
+    if args.backend != "ray":
+        given = [f for f, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} train on Ray: add --backend ray (pip install -r requirements-ray.txt)")
+        return args.backend
+    from musicgen.training.ray_train import RayBackend
+
+    return RayBackend(workers=1 if args.workers is None else args.workers, address=args.ray_address)
+
+
 def cmd_train(args) -> int:
     stop = threading.Event()
 
@@ -254,8 +293,10 @@ def cmd_train(args) -> int:
         )
     if args.restart and not args.resume:
         raise ConfigError("--restart starts a stored run over: give it with --resume RUN_ID --restart")
+    backend = _backend(args)
     try:
         kwargs = {
+            "backend": backend,
             "stop": stop,
             "progress": not args.json or sys.stderr.isatty(),
             "on_start": lambda rid: print(f"run: {rid}", flush=True),
@@ -351,6 +392,7 @@ def _run_record(row: dict) -> dict:
 
 def cmd_runs(args) -> int:
     from musicgen.runs import jobs, store
+    from musicgen.runs.labels import backend_label, precision_of
 
     for o in jobs.stop_orphaned_workers():
         print(
@@ -368,7 +410,10 @@ def cmd_runs(args) -> int:
     if not records:
         print("no runs yet; start one with: python -m musicgen train --data builtin:bach")
         return 0
-    print(f"{'id':24} {'name':22} {'status':9} {'opt':8} {'loss':13} {'ep':>4} {'val nll':>8} {'val F1':>7} {'copy F1':>7}")
+    print(
+        f"{'id':24} {'name':22} {'status':9} {'opt':8} {'loss':13} {'prec':5} {'where':9} {'ep':>4} {'val nll':>8} "
+        f"{'val F1':>7} {'copy F1':>7}"
+    )
     for r in records:
         t = r["config"].get("train", {})
         best, copy = r["best"], r["baselines"].get("copy_previous", {}).get("valid", {})
@@ -378,6 +423,7 @@ def cmd_runs(args) -> int:
 
         print(
             f"{r['id']:24} {r['name'][:22]:22} {r['status']:9} {t.get('optimizer', '-'):8} {t.get('loss', '-'):13} "
+            f"{precision_of(r['config']):5} {backend_label(r['config']):9} "
             f"{r['epochs_done']:>4} {num(best, 'nll', 8)} {num(best, 'f1_best', 7)} {num(copy, 'f1', 7)}"
             + ("  DIVERGED" if r["diverged"] else "")
         )

@@ -6,6 +6,6 @@ on-disk format (windows, statistics, dataset.npz + report.json); `build` turns M
 `shards` is the sharded format (whole pieces, 2 bits a cell, memory-mapped), `shard_build` builds it on
 local workers or Ray, `shard_migrate` converts a dataset.npz one; `datasets` is the entry point
 (build_dataset, load_dataset, list_datasets).
-May import: the shared ground (config, errors, paths, parallel, processes, ray_cluster).
+May import: the shared ground (config, errors, paths, parallel, processes, ray_connect).
 Nothing from nn, runs, training, music, study or cli.
 """

@@ -148,7 +148,7 @@ def _run_local(tasks: list, workers, progress) -> list[dict]:
 
 
 def _run_ray(tasks: list, address: str | None, progress) -> list[dict]:
-    from musicgen.ray_cluster import init_ray
+    from musicgen.ray_connect import init_ray
 
     ray = init_ray(address)
     remote = ray.remote(build_chunk).options(max_retries=0)
@@ -211,7 +211,7 @@ def build_sharded(
     if hit is not None and hit.get("layout") == LAYOUT and (out / INDEX).is_file():
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
     if backend == "ray":
-        from musicgen.ray_cluster import init_ray
+        from musicgen.ray_connect import init_ray
 
         init_ray(ray_address)  # a wrong address fails here, before anything is written
     folder = out / f"shards-{key}"

@@ -23,9 +23,9 @@ STATS = ("notes_per_step", "mean_polyphony", "mean_note_length", "mean_ioi", "re
 PRIMER_STEPS, STEPS, SEGMENTS = 16, 128, 16
 
 
-def validation_segments(ds, length: int, count: int) -> list[np.ndarray]:
-    """Return up to `count` consecutive segments of `length` real steps from the validation rows, spread evenly."""
-    rows, lengths = ds.split("valid")
+def segments(ds, length: int, count: int, split: str = "valid") -> list[np.ndarray]:
+    """Return up to `count` consecutive segments of `length` real steps from the rows of `split`, spread evenly."""
+    rows, lengths = ds.split(split)
     segs = [r[s : s + length] for r, n in zip(rows, lengths, strict=True) for s in range(0, int(n) - length + 1, length)]
     if len(segs) > count:
         segs = [segs[i] for i in np.linspace(0, len(segs) - 1, count).round().astype(int)]
@@ -54,12 +54,12 @@ def distance(generated: dict, real: dict) -> float:
     return float(np.mean(terms)) if terms else math.inf
 
 
-def choose_temperature(model, ds, grid=GRID, primer_steps=PRIMER_STEPS, steps=STEPS, segments=SEGMENTS, seed=0) -> dict:
+def choose_temperature(model, ds, grid=GRID, primer_steps=PRIMER_STEPS, steps=STEPS, count=SEGMENTS, seed=0) -> dict:
     """Return {"temperature", "grid": [{temperature, distance, stats}], "real": stats, "segments"} for a model on `ds`.
 
     Raises DataError when the validation split has no segment of primer_steps + steps real steps.
     """
-    segs = validation_segments(ds, primer_steps + steps, segments)
+    segs = segments(ds, primer_steps + steps, count)
     if not segs:
         raise DataError(f"dataset {ds.name} has no validation piece of {primer_steps + steps} steps to choose a temperature on")
     low = ds.config.low

@@ -3,8 +3,9 @@
 The store gets a row per epoch only; a page that wants to show how far the current epoch has come reads
 this file instead. It is written atomically (a reader never sees half a file) and at most every
 `every_s` seconds, so the batch loop pays for one small write a second at most. It lives beside the
-checkpoints, so it is local to the machine that trains: a run trained elsewhere (a Ray worker on
-another host) simply has none, and the page shows no bar.
+checkpoints, so it is local to the machine that trains: a sweep's run trained elsewhere (a Ray worker on
+another host) simply has none, and the page shows no bar; a data-parallel run's rank 0 hands its records
+to the driver (`sink`), which writes them with `write_progress`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ class ProgressWriter:
     """Write {epoch, epochs, batch, batches, seconds, eta_s, time} of one run, at most every `every_s` seconds.
 
     Call `begin` before an epoch's first batch (or the first one a resumed process trains), `update` after each batch.
-    `clock` returns seconds (time.monotonic by default; tests pass their own).
+    `clock` returns seconds (time.monotonic by default; tests pass their own). `sink(record)`, when given,
+    receives each record instead of the file.
     """
 
-    def __init__(self, run_id: str, every_s: float = 1.0, clock=time.monotonic):
-        self.path = run_dir(run_id) / FILE_NAME
-        self.every_s, self.clock = every_s, clock
+    def __init__(self, run_id: str, every_s: float = 1.0, clock=time.monotonic, sink=None):
+        self.run_id = run_id
+        self.every_s, self.clock, self.sink = every_s, clock, sink
         self.last = -math.inf
         self.epoch = self.epochs = self.first = self.batches = 0
         self.t0 = 0.0
@@ -61,15 +63,24 @@ class ProgressWriter:
             "eta_s": None if eta_s is None else round(eta_s, 1),
             "time": time.time(),
         }
-        # No fsync: a progress note lost in a crash costs nothing, and this runs once a second. A note that cannot be
-        # written (a full disk) must not stop the training: the checkpoint write reports that disk, with its own message.
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{FILE_NAME}.tmp")
-            tmp.write_text(json.dumps(record))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        if self.sink is not None:
+            self.sink(record)
+        else:
+            write_progress(self.run_id, record)
+
+
+def write_progress(run_id: str, record: dict) -> None:
+    """Write a ProgressWriter record as the run's progress.json (atomically; a failure is ignored)."""
+    path = run_dir(run_id) / FILE_NAME
+    # No fsync: a progress note lost in a crash costs nothing, and this runs once a second. A note that cannot be
+    # written (a full disk) must not stop the training: the checkpoint write reports that disk, with its own message.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{FILE_NAME}.tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def read_progress(run_id: str) -> dict | None:

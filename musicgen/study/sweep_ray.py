@@ -9,56 +9,37 @@ and the checkpoints come back with the task's result, so no shared filesystem is
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 from pathlib import Path
 
-from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.paths import atomic_write, run_dir
-from musicgen.ray_cluster import PROBE_TIMEOUT_S, init_ray, probe_address  # noqa: F401  (re-exported)
 from musicgen.runs import store
+from musicgen.runs.ray_cluster import dataset_files, init_ray, private_home, write_dataset_files
 from musicgen.runs.reporters import CallbackReporter, apply_event
 from musicgen.study.plan import STOP_GRACE_S, mark_failed, run_of, status_of, train_payload, with_threads
 
 
 def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) -> dict:
     """Body of one Ray task: train in a private home, ship events, return {run_id, checkpoints: {name: bytes}}."""
-    old = os.environ.get("MUSICGEN_HOME")
-    with tempfile.TemporaryDirectory(prefix="musicgen-ray-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="musicgen-ray-") as tmp, private_home(storage or tmp):
         home = Path(storage or tmp)
-        os.environ["MUSICGEN_HOME"] = str(home)  # Ray reuses worker processes: restored below
+        if dataset_files:
+            folder = Path(tmp) / "dataset"
+            folder.mkdir(parents=True, exist_ok=True)
+            write_dataset_files(dataset_files, folder)
+            payload = {**payload, "data": str(folder)}
+        run_id = run_of(payload)  # the driver queued the row, so the id is known before the run starts
         try:
-            if dataset_files:
-                folder = Path(tmp) / "dataset"
-                folder.mkdir(parents=True, exist_ok=True)
-                for fname, blob in dataset_files.items():
-                    (folder / fname).parent.mkdir(parents=True, exist_ok=True)
-                    (folder / fname).write_bytes(blob)
-                payload = {**payload, "data": str(folder)}
-            run_id = run_of(payload)  # the driver queued the row, so the id is known before the run starts
-            try:
-                train_payload(payload, CallbackReporter(queue.put))
-            except KeyboardInterrupt:  # ray.cancel: the trainer has reported 'stopped'; ship its checkpoint back too
-                pass
-            ckpts = {}
-            folder = home / "checkpoints" / run_id
-            if storage is None and folder.is_dir():
-                ckpts = {p.name: p.read_bytes() for p in sorted(folder.glob("*.pt"))}
-            return {"run_id": run_id, "checkpoints": ckpts}
-        finally:
-            if old is None:
-                os.environ.pop("MUSICGEN_HOME", None)
-            else:
-                os.environ["MUSICGEN_HOME"] = old
-
-
-def dataset_files(data_ref: str) -> tuple[dict, str]:
-    """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
-    ds = load_dataset(data_ref)
-    root = Path(ds.path)  # a sharded dataset's shards lie in a subfolder: names are relative paths
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}, str(root)
+            train_payload(payload, CallbackReporter(queue.put))
+        except KeyboardInterrupt:  # ray.cancel: the trainer has reported 'stopped'; ship its checkpoint back too
+            pass
+        ckpts = {}
+        folder = home / "checkpoints" / run_id
+        if storage is None and folder.is_dir():
+            ckpts = {p.name: p.read_bytes() for p in sorted(folder.glob("*.pt"))}
+        return {"run_id": run_id, "checkpoints": ckpts}
 
 
 def run_ray(

@@ -1,4 +1,11 @@
-"""The torch device to run on, and the mixed precision it supports."""
+"""The torch device to run on, and the arithmetic (precision) of the training steps on it.
+
+Precision policy (`TrainConfig.precision`): "fp32" trains in float32; "bf16" runs the forward pass
+under bfloat16 autocast (matrix products, convolutions and the GRU in bf16; the loss and the
+optimizer in float32); "auto" resolves per device and head to bf16 only where it was measured to
+keep results equal to fp32 and to be faster (`BF16_FROM_HIDDEN`), fp32 everywhere else. Evaluation
+is always float32, so a run's metrics do not depend on the precision it trained in.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import contextlib
 
 import torch
 
+from musicgen.config import ModelConfig
 from musicgen.errors import ConfigError
 from musicgen.parallel import usable_cores
 
@@ -24,10 +32,33 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast(device: torch.device):
-    """Return the autocast context for `device`: bf16 on CUDA, nothing elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+# (device type, head) -> the GRU width from which "auto" trains in bf16; None: bf16 never paid where measured.
+# CPU: bf16 autocast is slower than fp32 at every width measured (BENCHMARKS.md, precision_speed.py) and only
+# approximates it. CUDA (H200, torch 2.11, issue 25): fp32 was both faster (1.41x the reference loop at batch 32
+# against 1.01x under bf16) and more accurate (jsb-nade test NLL 5.179 against 5.253, mean of seeds 0-2) at the
+# recipes' sizes (hidden 256-400); a crossover for wider models is not measured yet: benchmarks/gpu.sh measures it.
+BF16_FROM_HIDDEN: dict[tuple[str, str], int | None] = {
+    ("cpu", "independent"): None,
+    ("cpu", "nade"): None,
+    ("cuda", "independent"): None,
+    ("cuda", "nade"): None,
+    ("mps", "independent"): None,
+    ("mps", "nade"): None,
+}
+
+
+def resolve_precision(precision: str, device: torch.device, model_cfg: ModelConfig) -> str:
+    """Return "fp32" or "bf16": `precision` itself, or for "auto" what BF16_FROM_HIDDEN says for the device and head."""
+    if precision != "auto":
+        return precision
+    width = BF16_FROM_HIDDEN.get((torch.device(device).type, model_cfg.head))
+    return "bf16" if width is not None and model_cfg.hidden >= width else "fp32"
+
+
+def autocast(device: torch.device, precision: str = "fp32"):
+    """Return the autocast context of a resolved `precision` on `device`: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -22,7 +22,7 @@ from musicgen.nn.onsets import describe_inputs
 from musicgen.runs.divergence import diverged
 from musicgen.training.batches import Split
 from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
-from musicgen.training.device import autocast, one_thread, resolve_device
+from musicgen.training.device import one_thread, resolve_device
 from musicgen.training.losses import make_loss
 from musicgen.training.metrics import BASELINES, THRESHOLD_GRID, Tally, baseline_probs, markov_logits, markov_table
 from musicgen.training.onset_metrics import OnsetTally, fit_onset_baselines, model_terms, onset_baselines
@@ -106,10 +106,10 @@ def evaluate_model(
             idx = torch.arange(start, min(start + batch_size, len(split)), device=device)
             inputs, targets, mask = split.batch(idx)
             where = split.where(idx, inputs.shape[1]) if onsets and model.cfg.position else None
-            with autocast(device):
-                # The independent head ignores the targets; the nade head gives their conditionals.
-                x, logits, y, m = model_terms(model, inputs, targets, mask, where)
-            # Decoded in float32 (no autocast): a threshold decision on a bfloat16 logit could flip.
+            # Float32 whatever the run trained in: a run's metrics do not depend on its precision, and a threshold
+            # decision on a bfloat16 logit could flip. The independent head ignores the targets; the nade head gives
+            # their conditionals.
+            x, logits, y, m = model_terms(model, inputs, targets, mask, where)
             decoded = decoded_counts(model, x, y, mask, thresholds, 2 if onsets else 1) if thresholds else None
             logits = logits.float()
             loss = loss_fn(logits, y, m) if loss_fn is not None else None

@@ -38,11 +38,12 @@ def model_terms(model, inputs: torch.Tensor, targets: torch.Tensor, mask: torch.
     (position, bar_steps) of the inputs, for `position`) and predicts the units (B, T, 2N), of which
     the free ones count (m (B, T, 2N)).
     """
-    if not model.cfg.onsets:
+    cfg = getattr(model, "module", model).cfg  # a data-parallel wrapper (DDP) holds the model as .module
+    if not cfg.onsets:
         x, y = (inputs > 0).float(), (targets > 0).float()
         return x, model(x, y), y, mask
     y, free = units_from_steps(inputs, canonical_steps(inputs, targets))
-    x = input_from_steps(inputs, model.cfg, *(where or (None, None)))
+    x = input_from_steps(inputs, cfg, *(where or (None, None)))
     return x, model(x, y), y, free & mask.bool().unsqueeze(-1)
 
 

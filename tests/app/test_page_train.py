@@ -441,3 +441,40 @@ def test_a_diverged_run_wears_a_badge(home):
     assert any("diverged" in m.value and "badge" in m.value for m in at.markdown)
     assert any("left out of Compare's ranks and the study's verdict" in c.value for c in at.caption)
     assert "⚠ diverged" in at.selectbox(key="train_run").format_func(run)
+
+
+def test_precision_and_ray_workers_reach_the_command_and_the_runs_table(home, launched):
+    at = open_page("train")
+    assert at.selectbox(key="train_precision").value == "auto"
+    assert at.selectbox(key="train_backend").options == ["this machine, one process", "Ray Train, data-parallel workers"]
+    at.selectbox(key="train_precision").set_value("bf16")
+    at.selectbox(key="train_backend").set_value("ray")
+    at.number_input(key="train_workers").set_value(2)
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    args = launched[-1]
+    assert args[2:] == ["--backend", "ray", "--workers", "2"]
+    assert read_run_config(args[1])[3].precision == "bf16"
+    at.number_input(key="train_workers").set_value(0)
+    at.button(key="train_launch").click().run()
+    assert not at.exception and len(launched) == 1
+    assert any("--workers must be a whole number from 1" in e for e in texts(at.error))
+    run = seed_run("wide", "adamw", "bce", 0)
+    config = store.get_run(run)["config"]
+    store.update_run(run, config={**config, "precision": "bf16", "backend": {"name": "ray", "workers": 2, "address": None}})
+    at = open_page("train")
+    table = frame(at, "precision", "where")
+    row = table[table["id"] == run].iloc[0]
+    assert (row["precision"], row["where"]) == ("bf16", "ray x 2")
+    assert any("bf16, ray x 2" in m for m in texts(at.markdown))
+
+
+def test_without_ray_the_page_offers_this_machine_only(home, launched, monkeypatch):
+    import dashboard.train
+
+    monkeypatch.setattr(dashboard.train, "ray_installed", lambda: False)
+    at = open_page("train")
+    no_failure(at)
+    assert at.selectbox(key="train_backend").options == ["this machine, one process"]
+    at.button(key="train_launch").click().run()
+    assert launched[-1][2:] == []

@@ -63,6 +63,7 @@ OTHER = {
         "batch_size": 5,
         "seed": 9,
         "device": "cpu",
+        "precision": "bf16",
         "schedule": "plateau",
         "min_lr_ratio": 0.5,
         "plateau_patience": 4,

@@ -40,7 +40,7 @@ def test_plan_names_runs_by_combination_seed_and_config():
 
 def test_a_ray_address_that_does_not_answer_fails_fast(home):
     pytest.importorskip("ray")
-    from musicgen.study.sweep_ray import probe_address
+    from musicgen.runs.ray_cluster import probe_address
 
     with pytest.raises(ConfigError, match="no Ray cluster answers at 127.0.0.1:9"):
         run_sweep(sweep_plan("nothing"), "ray", address="127.0.0.1:9")

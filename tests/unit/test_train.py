@@ -252,7 +252,7 @@ class Killed(BaseException):
 
 
 def test_an_epoch_logged_again_after_a_kill_keeps_one_row_per_metric(home, data, monkeypatch):
-    from musicgen.training.train import _Trainer
+    from musicgen.training.loop import Trainer as _Trainer
 
     save = _Trainer._save
 

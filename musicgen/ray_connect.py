@@ -1,12 +1,16 @@
 """Connect to a Ray cluster (probed first, so that a wrong address fails in seconds) or start a local Ray.
 
-Ray is optional (requirements-ray.txt): it is imported only here, when a `--backend ray` asks for it.
-Sweeps (musicgen.study.sweep_ray) and dataset builds (musicgen.data.shard_build) share this.
+Ray is optional (requirements-ray.txt): it is imported only here, when a ray backend asks for it. Dataset builds
+(musicgen.data.shard_build) and the run-level backends (musicgen.runs.ray_cluster: sweeps, data-parallel
+training) share it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
+import threading
 
 from musicgen.errors import ConfigError
 from musicgen.paths import REPO_ROOT
@@ -56,6 +60,29 @@ def init_ray(address: str | None, num_cpus: int | None = None):
         raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt (or use --backend local)") from None
     if ray.is_initialized():
         return ray
+    with _own_signal_handlers():
+        _init(ray, address, num_cpus)
+    return ray
+
+
+@contextlib.contextmanager
+def _own_signal_handlers():
+    """Put this process's SIGTERM and SIGINT handlers back after the block.
+
+    ray.init installs Ray's own in the driver, which aborts the process on SIGTERM: the trainer's handler (a clean
+    stop with last.pt, what the app's Stop sends) would never run.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def _init(ray, address: str | None, num_cpus: int | None) -> None:
     if address:
         probe_address(address)
         # Ship the package itself: the cluster's nodes need not have this checkout.
@@ -70,4 +97,3 @@ def init_ray(address: str | None, num_cpus: int | None = None):
             log_to_driver=False,
             runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
         )
-    return ray

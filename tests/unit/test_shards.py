@@ -199,17 +199,14 @@ def test_training_and_evaluation_read_a_sharded_dataset_as_its_npz_twin(home, ca
     assert not per_batch or len(cut) > 10
 
 
-def test_a_ray_sweep_ships_a_sharded_dataset_whole(home, tmp_path):
-    from musicgen.study.sweep_ray import dataset_files
+def test_ray_backends_ship_a_sharded_dataset_whole(home, tmp_path):
+    from musicgen.runs.ray_cluster import dataset_files, write_dataset_files
 
     src = _midi_folder(home / "in", n=4)
     build_dataset([str(src)], home / "data" / "sh", DataConfig(seq_len=32, hop=16), workers=0, layout="shards")
     files, where = dataset_files("sh")
     assert where == str(home / "data" / "sh") and any(name.startswith("shards-") for name in files)
-    copy = tmp_path / "copy"  # what a Ray task without a shared filesystem writes
-    for name, blob in files.items():
-        (copy / name).parent.mkdir(parents=True, exist_ok=True)
-        (copy / name).write_bytes(blob)
+    copy = write_dataset_files(files, tmp_path / "copy")  # what a Ray task without a shared filesystem writes
     np.testing.assert_array_equal(np.asarray(load_dataset(str(copy)).train), np.asarray(load_dataset("sh").train))
 
 

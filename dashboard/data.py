@@ -26,6 +26,10 @@ RESTRIKE_HELP = (
     "would join each to the note before it."
 )
 MERGED_HELP = "Notes struck on the same step as another note of their key: the grid is too coarse to keep both."
+FORMAT_HELP = (
+    "npz: overlapping windows in one file, loaded whole (small corpora). shards: each piece once, 2 bits a cell, "
+    "memory-mapped; windows are cut when read, statistics kept with the index (corpora larger than memory)."
+)
 MAX_STAT_WINDOWS = 400  # windows measured for the histograms: a fair sample, fast on 2 cores
 
 
@@ -39,13 +43,13 @@ def benchmark_file(text: str) -> Path:
     return check_user_file(text, BENCHMARK_SUFFIXES, "benchmark file", also=(JSB_DEFAULT,))
 
 
-def build(sources: list[str], out: Path, cfg, bar) -> dict:
+def build(sources: list[str], out: Path, cfg, bar, layout: str = "npz") -> dict:
     """Build the dataset folder `out` (from `paths.dataset_dir`) from `sources`, moving the progress `bar`; return the report."""
 
     def progress(done: int, total: int) -> None:
         bar.progress(min(1.0, done / max(total, 1)), text=f"{done} of {total} files")
 
-    return build_dataset(sources, out, cfg, progress=progress)
+    return build_dataset(sources, out, cfg, progress=progress, layout=layout)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from musicgen.data import uploads
-from musicgen.data.datasets import list_datasets, load_dataset
+from musicgen.data.datasets import has_dataset, list_datasets, load_dataset
 from musicgen.errors import ConfigError, RunNotFoundError
 from musicgen.music import audio as sound
 from musicgen.music import piece as pieces
@@ -79,7 +79,7 @@ def primer_spec(kind: str, upload, excerpt: str) -> str | None:
     if text.lower().endswith((".mid", ".midi")):  # a MIDI file on the server: the app's path rule
         return str(check_user_file(text, (".mid", ".midi"), "primer MIDI file"))
     name = ":".join(text.split(":")[:2]) if text.startswith("builtin:") else text.split(":", 1)[0]
-    if not name.startswith("builtin:") and not (dataset_dir(name, new=False) / "dataset.npz").is_file():
+    if not name.startswith("builtin:") and not has_dataset(dataset_dir(name, new=False)):
         names = [d["name"] for d in list_datasets()]
         raise ConfigError(f"no dataset {name!r} under MUSICGEN_HOME/data; start the excerpt with one of {names} or builtin:bach")
     return text

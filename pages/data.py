@@ -75,6 +75,14 @@ with st.form("data_form"):
         help="On: a note released while the sustain pedal (CC64) is down sounds until the pedal is lifted or the key "
         "is struck again, as a piano sounds. Off: notes end where the file releases them. Benchmark files have no pedal.",
     )
+    layout = st.radio(
+        "format",
+        ("npz", "shards"),
+        horizontal=True,
+        key="data_format",
+        disabled=source == SOURCES[1],
+        help=prep.FORMAT_HELP,
+    )
     submitted = st.form_submit_button("Preprocess", type="primary", key="data_build")
 
 if submitted:
@@ -103,7 +111,7 @@ if submitted:
         sources = [str(folder)] if folder else None
     if sources and (cfg is not None or source == SOURCES[1]):
         bar = st.progress(0.0, text="reading files…")
-        report = call("Preprocessing", prep.build, sources, out, cfg, bar)
+        report = call("Preprocessing", prep.build, sources, out, cfg, bar, layout if source != SOURCES[1] else "npz")
         if report:
             bar.progress(1.0, text="done")
             st.session_state["data_view"] = report["name"]

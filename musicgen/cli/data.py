@@ -41,8 +41,29 @@ def register(sub) -> None:
     )
     p.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic", help="MIDI parser (default symusic)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0: none)")
+    p.add_argument(
+        "--format",
+        choices=["npz", "shards"],
+        default="npz",
+        help="npz: dataset.npz of windows, loaded whole (default); shards: whole pieces, 2 bits a cell, memory-mapped, "
+        "for corpora larger than memory (data/README.md)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes (default); ray: Ray tasks (--format shards)",
+    )
+    p.add_argument("--ray-address", default=None, help="HOST:PORT of a Ray cluster's head (default: start a local Ray)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     p.set_defaults(func=cmd_preprocess)
+
+    m = sub.add_parser("shard", help="migrate a dataset.npz dataset to the sharded format (the same rows, memory-mapped)")
+    m.add_argument("dataset", help="dataset folder or name under MUSICGEN_HOME/data")
+    where = m.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="folder to write the sharded dataset to")
+    where.add_argument("--name", help="dataset name: writes MUSICGEN_HOME/data/NAME")
+    m.set_defaults(func=cmd_shard)
 
     d = sub.add_parser("datasets", help="list the datasets under MUSICGEN_HOME/data")
     d.add_argument("--json", action="store_true", help="print a JSON list")
@@ -87,7 +108,7 @@ def _progress_bar():
 
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
-    from musicgen.data.datasets import build_dataset
+    from musicgen.data.datasets import build_dataset, load_dataset
     from musicgen.paths import dataset_dir
 
     out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
@@ -95,7 +116,17 @@ def cmd_preprocess(args) -> int:
     check_writable_folder(out, "--out")  # before the build, which can take minutes
     update, bar = _progress_bar()
     try:
-        report = build_dataset(args.sources, out, cfg, workers=args.workers, progress=update, parser=args.parser)
+        report = build_dataset(
+            args.sources,
+            out,
+            cfg,
+            workers=args.workers,
+            progress=update,
+            parser=args.parser,
+            layout=args.format,
+            backend=args.backend,
+            ray_address=args.ray_address,
+        )
     except OSError as e:  # the disk filled or the folder changed during the build
         raise OutputError(f"cannot write the dataset to {write_failure(out / 'dataset.npz', e)}") from None
     finally:
@@ -119,11 +150,14 @@ def cmd_preprocess(args) -> int:
         "mean_polyphony": st["mean_polyphony"],
         "seconds": round(report.get("seconds", 0.0), 3),
     }
+    summary["format"] = report.get("layout", "npz")
     if summary["form"] == "onsets":
         summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
+        # A sharded dataset keeps its pieces' rows in index.npz; its loaded report lists them (musicgen.data.shards).
+        rows = load_dataset(str(out)).report["files"] if summary["format"] == "shards" else report["files"]
         summary["files"] = [
             {k: f.get(k) for k in ("file", "notes", "restrikes", "pedal_extended", "merged_notes", "split")}
-            for f in report["files"]
+            for f in rows
             if f["status"] == "ok"
         ]
     if "key_map" in report:
@@ -132,7 +166,8 @@ def cmd_preprocess(args) -> int:
         print(json.dumps(summary))
         return 0
     w = st["windows"]
-    print(f"dataset {summary['out']} ({'cached' if summary['cached'] else 'built'}, id {report['id']})")
+    how = "cached" if summary["cached"] else "built" + (f" on {report['backend']}" if report.get("backend") else "")
+    print(f"dataset {summary['out']} ({how}, id {report['id']}, format {summary['format']})")
     print(
         f"  files: {st['files_ok']} ok, {len(skipped)} skipped; "
         f"notes {st['notes']:,} (dropped out of range: {st['dropped_notes']:,})"
@@ -178,4 +213,27 @@ def cmd_datasets(args) -> int:
             f"{r['name']:<20} {st.get('files_ok', 0):>5} files  {st.get('notes', 0):>9,} notes  "
             f"windows {w.get('train', 0)}/{w.get('valid', 0)}/{w.get('test', 0)}  density {st.get('density', 0):.2%}  {r['path']}"
         )
+    return 0
+
+
+def cmd_shard(args) -> int:
+    """Write a dataset.npz dataset as a sharded one."""
+    from musicgen.data.datasets import load_dataset
+    from musicgen.data.shard_migrate import shards_from_npz
+    from musicgen.data.shards import LAYOUT
+    from musicgen.paths import dataset_dir
+
+    ds = load_dataset(args.dataset)
+    if ds.report.get("layout") == LAYOUT:
+        raise ConfigError(f"{args.dataset} is sharded already; give a dataset.npz dataset")
+    out = Path(args.out) if args.out is not None else dataset_dir(args.name)
+    check_writable_folder(out, "--out")
+    if out.resolve() == ds.path.resolve():
+        raise ConfigError(f"--out {out} is the dataset itself; write the sharded copy to another folder")
+    try:
+        report = shards_from_npz(ds.path, out)
+    except OSError as e:
+        raise OutputError(f"cannot write the dataset to {write_failure(out / 'index.npz', e)}") from None
+    rows = " / ".join(str(len(ds.split(s)[0])) for s in ("train", "valid", "test"))
+    print(f"sharded dataset {out.resolve()} (id {report['id']}): {rows} train / valid / test rows, as in {ds.path}")
     return 0

@@ -83,12 +83,25 @@ def _expand_builtins(sources: list[str], workers) -> list[str]:
     return out
 
 
-def _crashed(args, message: str) -> dict:
+def list_inputs(sources: list[str], cfg: DataConfig, workers, parser: str, **params) -> tuple[list, list[dict], str]:
+    """Return (MIDI items to read, rows of inputs skipped at listing, the build's content key) of `sources`.
+
+    `params` (e.g. the layout of a sharded build) enter the key beside the config and the parser.
+    """
+    if parser not in PARSERS:
+        raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
+    check_workers(workers)
+    items, skipped = collect_items(_expand_builtins(sources, workers), cfg)
+    params = json.dumps({"config": to_dict(cfg), "parser": parser, "builder": 2, **params}, sort_keys=True)
+    return items, skipped, hashlib.sha256((fingerprint(items, skipped) + params).encode()).hexdigest()[:16]
+
+
+def crashed_row(args, message: str) -> dict:
     reason = f"{message}; cut the file or lower --steps-per-beat/--fs"
     return {"file": args[0].name, "status": "skipped", "reason": reason, "roll": None, "info": {}}
 
 
-def _skip_long(result: dict, cfg) -> dict:
+def skip_long(result: dict, cfg) -> dict:
     """Return the worker's result, or a skipped one when its roll would give more than MAX_WINDOWS_PER_FILE windows."""
     reason = too_many_windows(result["info"]["steps"], cfg) if result["status"] == "ok" else None
     return result if reason is None else result | {"status": "skipped", "reason": reason, "roll": None, "info": {}}
@@ -96,22 +109,17 @@ def _skip_long(result: dict, cfg) -> dict:
 
 def build_from_midi(sources: list[str], out: Path, cfg: DataConfig, workers=None, progress=None, parser="symusic") -> dict:
     """Build (or reuse) the dataset of MIDI inputs in `out`; return its report."""
-    if parser not in PARSERS:
-        raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
-    check_workers(workers)
     t0 = time.perf_counter()
     given = list(sources)
-    items, skipped = collect_items(_expand_builtins(given, workers), cfg)
-    params = json.dumps({"config": to_dict(cfg), "parser": parser, "builder": 2}, sort_keys=True)
-    key = hashlib.sha256((fingerprint(items, skipped) + params).encode()).hexdigest()[:16]
+    items, skipped, key = list_inputs(given, cfg, workers, parser)
     hit = cached_report(out, key)
     if hit is not None:
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
 
     items, unreadable = read_zip_members(items, int(cfg.max_file_mb * 2**20))
     skipped = skipped + unreadable
-    results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=workers, on_crash=_crashed, progress=progress)
-    results = [_skip_long(r, cfg) for r in results]
+    results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=workers, on_crash=crashed_row, progress=progress)
+    results = [skip_long(r, cfg) for r in results]
     ok = [r for r in results if r["status"] == "ok"]
     if not ok:
         reasons = [f"{r['file']}: {r['reason']}" for r in (skipped + results)[:3]]

@@ -206,7 +206,7 @@ def cached_report(out: Path, key: str) -> dict | None:
         report = json.loads((Path(out) / "report.json").read_text())
     except (OSError, ValueError):
         return None
-    if report.get("id") == key and (Path(out) / "dataset.npz").is_file():
+    if report.get("id") == key and any((Path(out) / f).is_file() for f in ("dataset.npz", "index.npz")):
         return report
     return None
 

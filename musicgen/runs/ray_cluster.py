@@ -1,109 +1,34 @@
 """A Ray cluster for the ray backends (sweeps, data-parallel training): probe an address, connect or start one, ship a dataset.
 
-Ray is optional (requirements-ray.txt): it is imported only when a ray backend is used.
+Ray is optional (requirements-ray.txt): it is imported only when a ray backend is used. Probing and connecting
+live in musicgen.ray_connect (the shared ground: dataset builds use them too) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import threading
 from pathlib import Path
 
 from musicgen.data.datasets import load_dataset
-from musicgen.errors import ConfigError
-from musicgen.paths import REPO_ROOT
-
-PROBE_TIMEOUT_S = 3.0
-
-
-def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Fail fast with a ConfigError when nothing answers at a Ray address ('host:port' or 'ray://host:port')."""
-    if address in ("auto", "local"):
-        return
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(
-            f"bad --ray-address {address!r}; give HOST:PORT of the head's GCS (e.g. 10.0.0.5:6379) or ray://HOST:10001"
-        )
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except OSError as e:
-        raise ConfigError(
-            f"no Ray cluster answers at {address} ({e.strerror or type(e).__name__} within {timeout_s:.0f} s); "
-            "start one with `ray start --head` or drop --ray-address for a local Ray"
-        ) from None
-    if "://" in address:
-        return  # Ray Client: ray.init itself fails fast when the server is not there
-    # Something listens, but is it a GCS? One client attempt answers in milliseconds; ray.init would retry for ~20 s.
-    try:
-        from ray._raylet import GcsClient
-
-        GcsClient(address=hostport).internal_kv_get(b"musicgen-probe", None, timeout=timeout_s)
-    except ImportError:
-        return
-    except Exception as e:  # noqa: BLE001  (Ray raises RpcError, RuntimeError or TimeoutError here)
-        raise ConfigError(
-            f"{address} answers but is not a Ray cluster's GCS ({str(e).splitlines()[0][:120]}); "
-            "give the head's GCS port (default 6379) or drop --ray-address for a local Ray"
-        ) from None
-
-
-def init_ray(address: str | None, num_cpus: int | None = None):
-    """Connect to the cluster at `address` (probed first), or start a local Ray when it is None; return the ray module."""
-    try:
-        import ray  # lazy: Ray is optional (requirements-ray.txt); only --backend ray needs it
-    except ImportError:
-        raise ConfigError("the ray backend needs Ray: pip install -r requirements-ray.txt (or use --backend local)") from None
-    if ray.is_initialized():
-        return ray
-    with _own_signal_handlers():
-        _init(ray, address, num_cpus)
-    return ray
-
-
-@contextlib.contextmanager
-def _own_signal_handlers():
-    """Put this process's SIGTERM and SIGINT handlers back after the block.
-
-    ray.init installs Ray's own in the driver, which aborts the process on SIGTERM: the trainer's handler (a clean
-    stop with last.pt, what the app's Stop sends) would never run.
-    """
-    main = threading.current_thread() is threading.main_thread()
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)} if main else {}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            if handler is not None:
-                signal.signal(sig, handler)
-
-
-def _init(ray, address: str | None, num_cpus: int | None) -> None:
-    if address:
-        probe_address(address)
-        # Ship the package itself: the cluster's nodes need not have this checkout.
-        try:
-            ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": [str(REPO_ROOT / "musicgen")]})
-        except (ConnectionError, RuntimeError) as e:
-            raise ConfigError(f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0][:160]})") from None
-    else:
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
-        )
+from musicgen.ray_connect import PROBE_TIMEOUT_S, _own_signal_handlers, init_ray, probe_address  # noqa: F401
 
 
 def dataset_files(data_ref: str) -> tuple[dict, str]:
-    """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem."""
-    ds = load_dataset(data_ref)
-    return {p.name: p.read_bytes() for p in Path(ds.path).iterdir() if p.is_file()}, str(ds.path)
+    """Return ({file name: bytes} of the dataset folder, its path here), for workers without a shared filesystem.
+
+    A sharded dataset's shards lie in a subfolder: names are paths relative to the folder.
+    """
+    root = Path(load_dataset(data_ref).path)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}, str(root)
+
+
+def write_dataset_files(files: dict, folder: Path) -> Path:
+    """Write what `dataset_files` returned into `folder` (on a worker); return the folder."""
+    for name, blob in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(blob)
+    return folder
 
 
 @contextlib.contextmanager

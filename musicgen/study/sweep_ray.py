@@ -16,7 +16,7 @@ from pathlib import Path
 from musicgen.errors import ConfigError, MusicgenError
 from musicgen.paths import atomic_write, run_dir
 from musicgen.runs import store
-from musicgen.runs.ray_cluster import dataset_files, init_ray, private_home
+from musicgen.runs.ray_cluster import dataset_files, init_ray, private_home, write_dataset_files
 from musicgen.runs.reporters import CallbackReporter, apply_event
 from musicgen.study.plan import STOP_GRACE_S, mark_failed, run_of, status_of, train_payload, with_threads
 
@@ -28,8 +28,7 @@ def _train_task(payload: dict, dataset_files: dict, queue, storage: str | None) 
         if dataset_files:
             folder = Path(tmp) / "dataset"
             folder.mkdir(parents=True, exist_ok=True)
-            for fname, blob in dataset_files.items():
-                (folder / fname).write_bytes(blob)
+            write_dataset_files(dataset_files, folder)
             payload = {**payload, "data": str(folder)}
         run_id = run_of(payload)  # the driver queued the row, so the id is known before the run starts
         try:

@@ -12,6 +12,7 @@ from musicgen.errors import ConfigError
 from musicgen.nn.onsets import input_width, output_width
 from musicgen.parallel import usable_memory
 from musicgen.training.metrics import step_mask
+from musicgen.training.shard_batches import lazy_parts
 
 
 @dataclass
@@ -43,7 +44,13 @@ class Split:
 
     @classmethod
     def from_dataset(cls, ds, name: str, device) -> Split:
-        """Move split `name` of a loaded dataset to `device`, with each row's start and steps per bar where it has them."""
+        """Move split `name` of a loaded dataset to `device`, with each row's start and steps per bar where it has them.
+
+        A large split of a sharded dataset stays on disk: rows are cut per batch (musicgen.training.shard_batches).
+        """
+        lazy = lazy_parts(ds, name, device)
+        if lazy is not None:
+            return cls(*lazy)
         rolls, lengths = ds.split(name)
         starts, bar_steps = ds.positions(name)
         return cls.from_numpy(rolls, lengths, device, starts, bar_steps)
@@ -91,6 +98,9 @@ def bucketed_order(lengths: torch.Tensor, batch_size: int, generator: torch.Gene
 
 def pitch_bounds(rolls: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the lowest and highest active column (n,) of each sequence of `rolls` (n, T, N); 0 and N-1 when empty."""
+    if hasattr(rolls, "chunks"):  # a sharded split read per batch (musicgen.training.shard_batches): a chunk at a time
+        parts = [pitch_bounds(x) for _, x in rolls.chunks()]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     active = (rolls != 0).any(dim=1)  # (n, N) bool
     n_notes = active.shape[1]
     lo = torch.where(active.any(dim=1), active.float().argmax(dim=1), 0)

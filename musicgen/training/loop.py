@@ -31,6 +31,7 @@ from musicgen.training.metrics import all_finite
 from musicgen.training.onset_metrics import chain_logits, markov3_table, model_terms
 from musicgen.training.optim import current_lr, make_optimizer, make_scheduler, step_scheduler
 from musicgen.training.resume import Progress, rng_state, set_rng_state
+from musicgen.training.shard_batches import note_frequency
 
 
 def _copy_weights(model: torch.nn.Module) -> dict:
@@ -85,8 +86,7 @@ class Trainer:
         self.valid = Split.from_dataset(ds, "valid", device)
         test = Split.from_dataset(ds, "test", device)
         self.test = test if len(test) else None
-        real_steps = max(float(self.train.lengths.sum()), 1.0)
-        note_freq = (self.train.rolls > 0).sum(dim=(0, 1), dtype=torch.float64) / real_steps  # (N,): padding is all zeros
+        note_freq = note_frequency(self.train)  # (N,) over real steps; a sharded split's a chunk at a time
         # An onset model starts as the per-note Markov chain of the training split; a hold-only one at the note rates.
         # A resumed run overwrites either with its own weights.
         if model_cfg.onsets:

@@ -79,12 +79,22 @@ def markov_table(rolls: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     rolls (n, T, N) 0/1, lengths (n,). Add-one smoothing keeps every probability inside (0, 1), so the
     chain has a finite NLL on any split: the honest yardstick for a model's NLL (0/1 baselines have none).
     """
-    x = rolls.double()
-    mask = step_mask(lengths.to(rolls.device), x.shape[1] - 1).unsqueeze(-1).double()  # (n, T-1, 1)
-    prev, nxt = x[:, :-1], x[:, 1:]
-    on_after_on = (prev * nxt * mask).sum((0, 1))
-    on_after_off = ((1 - prev) * nxt * mask).sum((0, 1))
-    n_on, n_off = (prev * mask).sum((0, 1)), ((1 - prev) * mask).sum((0, 1))
+    sums = 0
+    # A sharded split's rolls (musicgen.training.shard_batches.LazyRolls) are read a chunk of rows at a time.
+    chunks = rolls.chunks() if hasattr(rolls, "chunks") else [(0, rolls)]
+    for lo, part in chunks:
+        x = part.double()
+        mask = step_mask(lengths[lo : lo + len(x)].to(x.device), x.shape[1] - 1).unsqueeze(-1).double()  # (n, T-1, 1)
+        prev, nxt = x[:, :-1], x[:, 1:]
+        sums = sums + torch.stack(
+            [
+                ((1 - prev) * nxt * mask).sum((0, 1)),
+                (prev * nxt * mask).sum((0, 1)),
+                ((1 - prev) * mask).sum((0, 1)),
+                (prev * mask).sum((0, 1)),
+            ]
+        )
+    on_after_off, on_after_on, n_off, n_on = sums
     return torch.stack([(on_after_off + 1) / (n_off + 2), (on_after_on + 1) / (n_on + 2)])
 
 

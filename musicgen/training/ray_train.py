@@ -33,7 +33,7 @@ from musicgen.data.datasets import load_dataset
 from musicgen.errors import ConfigError, MusicgenError, TrainingError
 from musicgen.paths import atomic_write, run_dir
 from musicgen.runs.progress import write_progress
-from musicgen.runs.ray_cluster import init_ray, private_home
+from musicgen.runs.ray_cluster import init_ray, private_home, write_dataset_files
 from musicgen.runs.reporters import CallbackReporter
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.distributed import TorchGroup
@@ -229,8 +229,7 @@ def _worker_loop(config: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="musicgen-ddp-") as tmp, private_home(tmp):
         folder = Path(tmp) / "dataset"
         folder.mkdir()
-        for fname, blob in ray.get(config["dataset"]).items():
-            (folder / fname).write_bytes(blob)
+        write_dataset_files(ray.get(config["dataset"]), folder)
         for fname, blob in ray.get(config["checkpoints"]).items():
             run_dir(run_id).mkdir(parents=True, exist_ok=True)
             (run_dir(run_id) / fname).write_bytes(blob)

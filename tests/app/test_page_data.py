@@ -207,3 +207,35 @@ def test_settings_that_a_benchmark_file_fixes_are_disabled(home):
     assert not at.number_input(key="data_seq_len").disabled and at.number_input(key="data_train").disabled
     at.radio(key="data_source").set_value(at.radio(key="data_source").options[0]).run()
     assert not any(at.number_input(key=k).disabled for k in fixed)
+
+
+def test_a_sharded_build_shows_its_statistics_rows_and_windows(home, tmp_path):
+    from musicgen.data.datasets import build_dataset, load_dataset
+
+    mids = write_midis(tmp_path / "in", n=6, steps=80)
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at.text_input(key="data_name_2").set_value("sharded")
+    at.number_input(key="data_seq_len").set_value(16)
+    at.number_input(key="data_hop").set_value(8)
+    at.radio(key="data_format").set_value("shards")
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    (ready,) = texts(at.success)
+    assert ready.startswith("Dataset **sharded** ready (built): 6 files kept, 0 skipped; ")
+    folder = home / "data" / "sharded"
+    assert (folder / "index.npz").is_file() and not (folder / "dataset.npz").exists()
+    ds = load_dataset("sharded")
+    stats = ds.report["stats"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["files used"] == "6" and metrics["density"] == f"{stats['density']:.2%}"
+    assert [int(metrics[f"{s} {u}"]) for s, u in (("train", "windows"), ("valid", "pieces"), ("test", "pieces"))] == [
+        stats["windows"][s] for s in ("train", "valid", "test")
+    ]
+    assert int(metrics["notes"].replace(",", "")) == stats["notes"] == int(ds.index["counts"][:, 0].sum())
+    assert len(at.get("plotly_chart")) == 4  # pitch (from the stored histogram), polyphony, density, one window
+    files = frame(at, "file", "status", "split")
+    assert sorted(files["file"]) == sorted(p.name for p in mids) and set(files["status"]) == {"kept"}
+    npz = build_dataset([str(tmp_path / "in")], home / "npz", ds.config, workers=0)
+    assert npz["stats"] == stats  # the statistics stored at build time are the npz build's

@@ -1,0 +1,320 @@
+"""Build a sharded dataset (musicgen.data.shards) from MIDI inputs, in local worker processes or on a Ray cluster.
+
+The inputs are cut into tasks of `task_files(n)` files in input order (a function of the number of inputs alone:
+never of the backend or the number of workers): task k parses its files, packs each roll (2 bits a cell) and
+writes them, in order, into shards `shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new one when the
+next piece would pass it), and returns one small row per file, the windows of each piece and the statistics of
+its pieces. So the same inputs give the same shards and index on either backend, no process ever holds more than
+one task's pieces, and the parent only gathers rows. Then the parent splits the files (as a dataset.npz build
+does: the same files land in the same splits, and the rows of each split are the same windows) and writes
+index.npz and report.json, last: a build cut short leaves no dataset that reads as whole.
+
+Ray tasks, not Ray Data: a task is a plain function of a list of files that writes files and returns rows, the
+same function the local pool runs, so both backends share every line that decides the output; Ray Data would add
+a block model and pyarrow between them for no gain here. The shards go to the output folder, which every node
+must reach (a shared filesystem; on one machine, any folder).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from musicgen.config import DataConfig
+from musicgen.data.build import COUNTS, crashed_row, list_inputs, skip_long
+from musicgen.data.rolls import ONSETS, SPLITS, assign_splits, base_report, cached_report, window_picks
+from musicgen.data.shards import INDEX, LAYOUT, pack, write_index
+from musicgen.data.sources import load_item, read_zip_members
+from musicgen.errors import ConfigError, DataError
+from musicgen.parallel import map_isolated
+from musicgen.paths import atomic_write
+
+CHUNK_FILES = 256  # files per task at most (a large corpus)
+MIN_CHUNK_FILES = 16  # files per task at least
+TASKS_AT_LEAST = 64  # between those, a corpus is cut into this many tasks: a small one balances over the cores too
+SHARD_BYTES = 64 * 2**20  # a shard is cut before the piece that would take it past this (a longer piece alone)
+ROW_COUNTS = (*COUNTS, "drum_notes")  # index.npz "counts" columns
+BACKENDS = ("local", "ray")
+
+
+def task_files(n: int) -> int:
+    """Return the files per task of a build of `n` inputs: a function of `n` alone, so that every backend cuts alike."""
+    return min(CHUNK_FILES, max(MIN_CHUNK_FILES, -(-n // TASKS_AT_LEAST)))
+
+
+def _piece_stats(roll: np.ndarray) -> dict:
+    sounding = roll > 0
+    per_step = sounding.sum(axis=1)
+    return {
+        "hist": sounding.sum(axis=0, dtype=np.int64),
+        "sounding_steps": int((per_step > 0).sum()),
+        "onsets": int((roll == 2).sum()),
+    }
+
+
+def write_chunk(k: int, results, cfg: DataConfig, folder: str, shard_bytes: int = SHARD_BYTES) -> dict:
+    """Pack the parsed files `results` (load_item results, in input order) of task `k` into shards under `folder`.
+
+    Return the pieces' columns (source, shard: into parts, the task's shard paths, offset, length, bar_steps,
+    sounding, counts), windows: (piece in task, start, steps) of each non-silent window, skipped: rows of the
+    files left out, and the statistics' sums (hist, sounding_steps, onsets).
+    """
+    folder = Path(folder)
+    ok, skipped, windows = [], [], []
+    hist = np.zeros(cfg.n_notes, dtype=np.int64)
+    sounding = onsets = 0
+    buf, size, part = [], 0, 0
+
+    def flush():
+        nonlocal buf, size, part
+        if buf:
+            name = f"{k:05d}-{part:02d}.npy"
+            with atomic_write(folder / name) as tmp, open(tmp, "wb") as f:
+                np.save(f, np.concatenate(buf))
+            part, buf, size = part + 1, [], 0
+
+    for r in results:
+        r = skip_long(r, cfg)
+        if r["status"] != "ok":
+            skipped.append({"file": r["file"], "status": "skipped", "reason": r["reason"]})
+            continue
+        roll, packed = r["roll"], pack(r["roll"])
+        if size and size + packed.nbytes > shard_bytes:
+            flush()
+        stats = _piece_stats(roll)
+        hist += stats["hist"]
+        sounding += stats["sounding_steps"]
+        onsets += stats["onsets"]
+        windows += [(len(ok), s, n) for _, s, n in window_picks([roll], cfg)]
+        counts = [int(r["info"].get(c, 0)) for c in ROW_COUNTS]
+        ok.append(
+            (
+                r["file"],
+                part,
+                size // max(packed.shape[1], 1),
+                len(roll),
+                int(r["info"]["bar_steps"]),
+                stats["sounding_steps"] > 0,
+                counts,
+            )
+        )
+        buf.append(packed)
+        size += packed.nbytes
+    flush()
+    # Columns, not a dict per piece: what the parent gathers from every task stays a few dozen bytes a piece.
+    file, shard, offset, length, bar_steps, has_sound, counts = zip(*ok, strict=True) if ok else ([],) * 7
+    return {
+        "source": np.array(file, dtype=str),
+        "parts": [f"{folder.name}/{k:05d}-{j:02d}.npy" for j in range(part)],
+        "shard": np.array(shard, dtype=np.int32),
+        "offset": np.array(offset, dtype=np.int64),
+        "length": np.array(length, dtype=np.int64),
+        "bar_steps": np.array(bar_steps, dtype=np.int64),
+        "sounding": np.array(has_sound, dtype=bool),
+        "counts": np.array(counts, dtype=np.int64).reshape(len(ok), len(ROW_COUNTS)),
+        "windows": np.array(windows, dtype=np.int64).reshape(-1, 3),
+        "skipped": skipped,
+        "hist": hist,
+        "sounding_steps": sounding,
+        "onsets": onsets,
+    }
+
+
+def build_chunk(args) -> dict:
+    """Task body (a local worker or a Ray task): parse files `items` of task `k` and write their shards."""
+    k, items, cfg, parser, folder, shard_bytes = args
+    return write_chunk(k, (load_item((item, cfg, parser)) for item in items), cfg, folder, shard_bytes)
+
+
+class _ChunkCrashed:
+    def __init__(self, args, message):
+        self.args, self.message = args, message
+
+
+def _retry_per_file(failed: _ChunkCrashed) -> dict:
+    """Rebuild a task whose process died: each file in a process of its own (a crash then costs only its file)."""
+    k, items, cfg, parser, folder, shard_bytes = failed.args
+    results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=1, on_crash=crashed_row)
+    return write_chunk(k, results, cfg, folder, shard_bytes)
+
+
+def _run_local(tasks: list, workers, progress) -> list[dict]:
+    out = map_isolated(build_chunk, tasks, workers=workers, on_crash=_ChunkCrashed, progress=progress)
+    return [_retry_per_file(r) if isinstance(r, _ChunkCrashed) else r for r in out]
+
+
+def _run_ray(tasks: list, address: str | None, progress) -> list[dict]:
+    from musicgen.ray_connect import init_ray
+
+    ray = init_ray(address)
+    remote = ray.remote(build_chunk).options(max_retries=0)
+    refs = {remote.remote(t): i for i, t in enumerate(tasks)}
+    out, pending = [None] * len(tasks), list(refs)
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        i = refs[ready[0]]
+        try:
+            out[i] = ray.get(ready[0])
+        except ray.exceptions.RayError as e:  # the worker died (a parser crash, out of memory): one file at a time here
+            out[i] = _retry_per_file(_ChunkCrashed(tasks[i], str(e)))
+        progress(len(tasks) - len(pending), len(tasks))
+    return out
+
+
+def _run_tasks(items, skipped, cfg, parser, folder: Path, backend: str, where, progress) -> tuple[list[dict], list[dict]]:
+    """Run the build's tasks on `backend` (`where`: the workers, or the Ray address); return (results, skipped rows)."""
+    size = task_files(len(items))
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    n_files = len(items)
+    counted = progress or (lambda done, total: None)
+    results, skipped = [], list(skipped)
+    for k0 in range(0, len(chunks), 64):  # zip members are read 64 tasks at a time: their bytes stay bounded
+        batch = []
+        for k in range(k0, min(k0 + 64, len(chunks))):
+            read, refused = read_zip_members(chunks[k], int(cfg.max_file_mb * 2**20))
+            skipped += refused
+            batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
+
+        def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
+            counted(min((before + done) * size, n_files), n_files)
+
+        results += (_run_ray if backend == "ray" else _run_local)(batch, where, files_done)
+    return results, skipped
+
+
+def build_sharded(
+    sources: list[str],
+    out: Path,
+    cfg: DataConfig,
+    workers=None,
+    progress=None,
+    parser: str = "symusic",
+    backend: str = "local",
+    ray_address: str | None = None,
+) -> dict:
+    """Build (or reuse) the sharded dataset of MIDI inputs in `out`; return its report.
+
+    `backend` "local" parses in `workers` processes of this machine, "ray" in Ray tasks on the cluster at
+    `ray_address` (None: a local Ray); both write the same shards and index. `progress(done, total)` counts files.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
+    t0 = time.perf_counter()
+    out = Path(out)
+    given = list(sources)
+    items, skipped, key = list_inputs(given, cfg, workers, parser, layout=LAYOUT)
+    hit = cached_report(out, key)
+    if hit is not None and hit.get("layout") == LAYOUT and (out / INDEX).is_file():
+        return hit | {"cached": True, "seconds": time.perf_counter() - t0}
+    if backend == "ray":
+        from musicgen.ray_connect import init_ray
+
+        init_ray(ray_address)  # a wrong address fails here, before anything is written
+    folder = out / f"shards-{key}"
+    shutil.rmtree(folder, ignore_errors=True)  # a build of these inputs cut short before
+    folder.mkdir(parents=True)
+    try:
+        results, skipped = _run_tasks(
+            items, skipped, cfg, parser, folder, backend, ray_address if backend == "ray" else workers, progress
+        )
+    except BaseException:  # interrupted, or the disk filled: no half-written shards left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    report = _assemble(results, skipped, given, out, cfg, parser, key, folder)
+    return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
+
+
+def piece_index(results: list[dict], labels: np.ndarray) -> dict:
+    """Return the piece columns of index.npz from the tasks' results (write_chunk), `labels` the split (0..2) of each piece."""
+    base = np.cumsum([0] + [len(r["parts"]) for r in results])[:-1]  # a task's first shard among all
+    return {
+        "source": np.concatenate([r["source"] for r in results]),
+        "split": np.asarray(labels, dtype=np.int8),
+        "shard": np.concatenate([r["shard"] + b for r, b in zip(results, base, strict=True)]).astype(np.int32),
+        **{c: np.concatenate([r[c] for r in results]) for c in ("offset", "length", "bar_steps", "counts")},
+        "shards": np.array([p for r in results for p in r["parts"]], dtype=str),
+    }
+
+
+def write_dataset_files(out: Path, index: dict, report: dict, folder: Path) -> None:
+    """Write index.npz, then report.json (last: it makes the folder a dataset); drop older builds' shards."""
+    write_index(out, index)
+    with atomic_write(out / "report.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1))
+    for old in out.glob("shards-*"):
+        if old != folder and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)  # an older build's: the index now points at this one
+
+
+def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: DataConfig, parser, key, folder) -> dict:
+    """Split the pieces, write index.npz and report.json (last); return the report."""
+    n_ok = sum(len(r["length"]) for r in results)
+    left = [row for r in results for row in r["skipped"]] + list(skipped)
+    if not n_ok:
+        reasons = [f"{r['file']}: {r['reason']}" for r in left[:3]]
+        shutil.rmtree(folder, ignore_errors=True)
+        raise DataError(
+            f"no usable MIDI file among {len(left)} inputs ({'; '.join(reasons) or 'none found'}); "
+            f"give .mid/.midi files, folders or zips with pitched notes"
+        )
+    labels = assign_splits(n_ok, cfg.split, cfg.seed)
+    index = piece_index(results, labels)
+    # The rows of each split, as a dataset.npz build cuts them: train windows (every split with --windows first),
+    # whole valid and test pieces with a sounding step.
+    first = np.cumsum([0] + [len(r["length"]) for r in results])
+    win = np.concatenate([r["windows"] + [first[t], 0, 0] for t, r in enumerate(results)])
+    sounding = np.concatenate([r["sounding"] for r in results])
+    whole = cfg.windows == "all"
+    row_steps = {}
+    for i, s in enumerate(SPLITS):
+        if whole and s != "train":
+            piece = np.flatnonzero((labels == i) & sounding)
+            rows = np.stack([piece, np.zeros_like(piece), index["length"][piece]], axis=1)
+            row_steps[s] = int(rows[:, 2].max()) if len(rows) else 1
+        else:
+            rows = win[labels[win[:, 0]] == i] if len(win) else win
+            row_steps[s] = cfg.seq_len
+        index[f"{s}_piece"], index[f"{s}_start"], index[f"{s}_length"] = (rows[:, c].astype(np.int64) for c in range(3))
+    report = base_report(
+        key,
+        out,
+        given,
+        cfg,
+        parser=parser,
+        form=ONSETS,
+        scoring="whole pieces" if whole else "windows",
+        layout=LAYOUT,
+        row_steps=row_steps,
+        index_counts=list(ROW_COUNTS),
+        stats=_stats(results, index, labels, left),
+        files=sorted(left, key=lambda r: r["file"]),  # the pieces' rows are in index.npz
+    )
+    write_dataset_files(out, index, report, folder)
+    return report
+
+
+def _stats(results: list[dict], index: dict, labels: np.ndarray, left: list[dict]) -> dict:
+    """Return the report's stats, as a dataset.npz build computes them from the rolls, from the tasks' sums."""
+    counts = index["counts"].sum(axis=0)
+    hist = np.sum([r["hist"] for r in results], axis=0)
+    steps = int(index["length"].sum())
+    sounding = sum(r["sounding_steps"] for r in results)
+    active = int(hist.sum())
+    return {
+        "files_ok": len(labels),
+        "files_skipped": len(left),
+        **{c: int(v) for c, v in zip(ROW_COUNTS, counts, strict=True)},
+        "onsets": int(sum(r["onsets"] for r in results)),
+        "files": {s: int((labels == i).sum()) for i, s in enumerate(SPLITS)},
+        "windows": {s: len(index[f"{s}_piece"]) for s in SPLITS},
+        "steps_per_split": {s: int(index["length"][labels == i].sum()) for i, s in enumerate(SPLITS)},
+        "steps": steps,
+        "density": float(active / (steps * len(hist))) if steps else 0.0,
+        "mean_polyphony": float(active / sounding) if sounding else 0.0,
+        "empty_step_share": float(1 - sounding / steps) if steps else 0.0,
+        "pitch_histogram": hist.tolist(),
+    }

@@ -125,6 +125,46 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{c: table[c].where(table[c].notna(), "–") for c in text})
 
 
+# Column names in words, longest first (metrics keep their code names in the CSV downloads and the store).
+_WORDS = (
+    ("best_valid_", "best valid "),
+    ("test_", "test "),
+    ("onset_f1", "onset F1"),
+    ("f1_05", "F1 at 0.5"),
+    ("f1_best", "F1 at its threshold"),
+    ("f1", "F1"),
+    ("nll_sound", "NLL, sounding part"),
+    ("nll_onset", "NLL, onset part"),
+    ("nll", "NLL (nats/step)"),
+    ("seconds_to_95", "seconds to 95% of best F1"),
+    ("epochs_to_95", "epochs to 95% of best F1"),
+    ("pred_pos_rate", "predicted share of active notes"),
+    ("frame_acc", "frame accuracy"),
+    ("loss_spread", "loss spread"),
+    ("loss_spikes", "loss spikes"),
+    ("grad_norm", "gradient norm"),
+    ("weight_decay", "weight decay"),
+    ("_mean", " mean"),
+    ("_std", " std"),
+    ("_", " "),
+)
+
+
+def in_words(name: str) -> str:
+    """Return a column name as the page shows it: `best_valid_f1_05_mean` -> 'best valid F1 at 0.5 mean'."""
+    text = str(name)
+    if text == "lr":
+        return "learning rate"
+    for code, words in _WORDS:
+        text = text.replace(code, words)
+    return text
+
+
+def worded(table: pd.DataFrame) -> dict:
+    """Return the column_config that labels every column of `table` in words (the data keeps its names)."""
+    return {c: st.column_config.Column(in_words(c)) for c in table.columns if in_words(c) != c}
+
+
 def progress(runs: pd.DataFrame) -> dict[str, int]:
     """Return the number of runs per status (every status of the store, 0 where none) and the total."""
     counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype=int)
@@ -200,9 +240,11 @@ def findings_view(f: dict, sweep_id: str) -> None:
             )
             from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
 
-            st.dataframe(document.lr_stage_frame(f["study"]), key="cmp_lr_stage", hide_index=True)
+            lr = document.lr_stage_frame(f["study"])
+            st.dataframe(lr, key="cmp_lr_stage", hide_index=True, column_config=worded(lr))
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
-    st.dataframe(shown(findings.stats_with_baselines(f["stats"], f["baselines"])), key="cmp_study_stats", hide_index=True)
+    study = shown(findings.stats_with_baselines(f["stats"], f["baselines"]))
+    st.dataframe(study, key="cmp_study_stats", hide_index=True, column_config=worded(study))
     st.caption(
         "Generation quality from samples of each run (overlap with the real test windows' music metrics, polyphony, "
         "note length, repeated steps, against the Markov chain's samples): "
@@ -210,7 +252,7 @@ def findings_view(f: dict, sweep_id: str) -> None:
     )
     if len(f["pairs"]):
         with st.expander("Pairwise Welch t-tests, Holm-corrected, with Hedges' g"):
-            st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True)
+            st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True, column_config=worded(f["pairs"]))
     if f["calibration"]:
         st.plotly_chart(findings.reliability_figure(f["calibration"]), key="cmp_reliability", width="stretch")
 
@@ -280,7 +322,7 @@ def results(chosen: list[str]) -> None:
         lead = [f"{c}_{s}" for c in firsts for s in ("mean", "std")]
         order = SHOWN[:5] + lead + [c for c in SHOWN[5:] if c not in lead]
         columns = [c for c in order if c in grouped]  # the CSV has every column (CIs, all metrics)
-        st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True)
+        st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True, column_config=worded(grouped[columns]))
         trained = grouped[grouped["n"].notna()]
         c1, c2 = st.columns(2)
         c1.plotly_chart(
@@ -298,15 +340,15 @@ def results(chosen: list[str]) -> None:
         crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
         ranks = call("Ranking", ranking.rank_table, counted, crit, ranking.CRITERIA[crit], by="group")
         if ranks is not None:
-            st.dataframe(ranks, key="cmp_ranks", hide_index=True)
+            st.dataframe(ranks, key="cmp_ranks", hide_index=True, column_config=worded(ranks))
 
     st.subheader("Per run")
     st.caption(
-        "threshold: the validation-chosen one of best_valid_f1 (best_valid_f1_05: F1 at 0.5); epochs/seconds_to_95: to reach "
-        "95% of the run's best validation F1; loss_spread: std over mean of the last epochs' train loss; loss_spikes: points "
-        "beyond 3σ of the recent window; pred_pos_rate vs density: predicted positives against the true share of active notes."
+        "threshold: the validation-chosen one of best valid F1; epochs or seconds to 95% of best F1: to reach 95% of the "
+        "run's best validation F1; loss spread: std over mean of the last epochs' train loss; loss spikes: points beyond 3σ "
+        "of the recent window; predicted share of active notes against density: the true share."
     )
-    st.dataframe(table, key="cmp_table", hide_index=True)
+    st.dataframe(shown(table), key="cmp_table", hide_index=True, column_config=worded(table))
     c1, c2 = st.columns(2)
     c1.download_button("Download runs CSV", table.to_csv(index=False), "runs.csv", "text/csv", key="cmp_csv_runs")
     if grouped is not None:

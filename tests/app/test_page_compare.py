@@ -33,6 +33,12 @@ def test_two_configurations_two_seeds(seeded_home):
         runs
     )
     assert {b.key for b in at.get("download_button")} == {"cmp_csv_runs", "cmp_csv_grouped"}
+    # The tables label their columns in words; the data (and the CSVs) keep the metric names.
+    table = next(d for d in at.dataframe if "best_valid_f1_mean" in d.value.columns)  # AppTest keeps no dataframe keys
+    labels = {k: v.get("label") for k, v in json.loads(table.proto.columns).items()}
+    assert labels["best_valid_f1_mean"] == "best valid F1 mean"
+    assert labels["seconds_to_95_mean"] == "seconds to 95% of best F1 mean"
+    assert all("_" not in label for label in labels.values() if label)
     at.radio(key="cmp_x").set_value("seconds").run()
     no_failure(at)
 

@@ -241,10 +241,10 @@ def findings_view(f: dict, sweep_id: str) -> None:
             from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
 
             lr = document.lr_stage_frame(f["study"])
-            st.dataframe(lr, key="cmp_lr_stage", hide_index=True, column_config=worded(lr))
+            st.dataframe(lr, key="cmp_lr_stage", hide_index=True, placeholder="–", column_config=worded(lr))
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
     study = shown(findings.stats_with_baselines(f["stats"], f["baselines"]))
-    st.dataframe(study, key="cmp_study_stats", hide_index=True, column_config=worded(study))
+    st.dataframe(study, key="cmp_study_stats", hide_index=True, placeholder="–", column_config=worded(study))
     st.caption(
         "Generation quality from samples of each run (overlap with the real test windows' music metrics, polyphony, "
         "note length, repeated steps, against the Markov chain's samples): "
@@ -252,7 +252,7 @@ def findings_view(f: dict, sweep_id: str) -> None:
     )
     if len(f["pairs"]):
         with st.expander("Pairwise Welch t-tests, Holm-corrected, with Hedges' g"):
-            st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True, column_config=worded(f["pairs"]))
+            st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True, placeholder="–", column_config=worded(f["pairs"]))
     if f["calibration"]:
         st.plotly_chart(findings.reliability_figure(f["calibration"]), key="cmp_reliability", width="stretch")
 
@@ -322,7 +322,9 @@ def results(chosen: list[str]) -> None:
         lead = [f"{c}_{s}" for c in firsts for s in ("mean", "std")]
         order = SHOWN[:5] + lead + [c for c in SHOWN[5:] if c not in lead]
         columns = [c for c in order if c in grouped]  # the CSV has every column (CIs, all metrics)
-        st.dataframe(shown(grouped[columns]), key="cmp_grouped", hide_index=True, column_config=worded(grouped[columns]))
+        st.dataframe(
+            shown(grouped[columns]), key="cmp_grouped", hide_index=True, placeholder="–", column_config=worded(grouped[columns])
+        )
         trained = grouped[grouped["n"].notna()]
         c1, c2 = st.columns(2)
         c1.plotly_chart(
@@ -340,7 +342,7 @@ def results(chosen: list[str]) -> None:
         crit = st.selectbox("rank by", list(ranking.CRITERIA), key="cmp_rank_by")
         ranks = call("Ranking", ranking.rank_table, counted, crit, ranking.CRITERIA[crit], by="group")
         if ranks is not None:
-            st.dataframe(ranks, key="cmp_ranks", hide_index=True, column_config=worded(ranks))
+            st.dataframe(ranks, key="cmp_ranks", hide_index=True, placeholder="–", column_config=worded(ranks))
 
     st.subheader("Per run")
     st.caption(
@@ -348,7 +350,7 @@ def results(chosen: list[str]) -> None:
         "run's best validation F1; loss spread: std over mean of the last epochs' train loss; loss spikes: points beyond 3σ "
         "of the recent window; predicted share of active notes against density: the true share."
     )
-    st.dataframe(shown(table), key="cmp_table", hide_index=True, column_config=worded(table))
+    st.dataframe(shown(table), key="cmp_table", hide_index=True, placeholder="–", column_config=worded(table))
     c1, c2 = st.columns(2)
     c1.download_button("Download runs CSV", table.to_csv(index=False), "runs.csv", "text/csv", key="cmp_csv_runs")
     if grouped is not None:

@@ -39,6 +39,7 @@ def test_two_configurations_two_seeds(seeded_home):
     assert labels["best_valid_f1_mean"] == "best valid F1 mean"
     assert labels["seconds_to_95_mean"] == "seconds to 95% of best F1 mean"
     assert all("_" not in label for label in labels.values() if label)
+    assert table.proto.placeholder == "–"  # a baseline's empty cells read as a dash, not None
     at.radio(key="cmp_x").set_value("seconds").run()
     no_failure(at)
 

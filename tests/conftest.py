@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The tests start local Ray clusters, in this process and in `ray start` children. Ray reads its auth mode once per
+# process, and a token left in ~/.ray by any earlier Ray use turns new clusters to token mode: with the mode fixed
+# here for every test, drivers and clusters agree (a test that set it only for itself left the next one mismatched).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 ROOT = Path(__file__).resolve().parents[1]
 JSB_MAT = ROOT.parent / "shared" / "data" / "jsb" / "JSB_Chorales.mat"  # the benchmark's split; see its README there

@@ -312,7 +312,9 @@ def cmd_train(args) -> int:
     # Training is over: a late SIGTERM has nothing left to stop; what follows chooses the sampling temperature and prints.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     if summary.get("status") == "finished":
-        summary["sampling"] = _store_temperature(summary)
+        from musicgen.music.temperature import store_temperature
+
+        summary["sampling"] = store_temperature(summary["checkpoint"])
     if args.json:
         print(json.dumps(summary))
     else:
@@ -332,28 +334,6 @@ def cmd_train(args) -> int:
         if run_diverged({"status": summary["status"], "summary": summary}):
             print(f"DIVERGED: {RULE}")
     return 0
-
-
-def _store_temperature(summary: dict) -> dict | None:
-    """Choose the finished run's sampling temperature on validation and store it in its best.pt; return what was chosen."""
-    from pathlib import Path
-
-    from musicgen.data.datasets import load_dataset
-    from musicgen.errors import MusicgenError
-    from musicgen.music.temperature import choose_temperature
-    from musicgen.runs import store
-    from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-
-    best = Path(summary["checkpoint"]).parent / "best.pt"
-    try:
-        ckpt = load_checkpoint(best)
-        config = store.get_run(ckpt["run_id"])["config"]
-        ds = load_dataset(config.get("data_path") or config["data"])
-        chosen = choose_temperature(model_from_checkpoint(ckpt), ds)
-        save_checkpoint(best, ckpt | {"sampling": chosen})
-    except MusicgenError as e:  # the model stays usable: generation falls back to the default temperature
-        return {"error": str(e)}
-    return {k: chosen[k] for k in ("temperature", "segments", "grid")}
 
 
 def _temperature_line(sampling: dict) -> str:

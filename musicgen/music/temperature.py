@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from musicgen.errors import DataError
+from musicgen.errors import DataError, MusicgenError
 from musicgen.music.generate import generate
 from musicgen.music.quality import music_metrics
 
@@ -80,3 +80,27 @@ def choose_temperature(model, ds, grid=GRID, primer_steps=PRIMER_STEPS, steps=ST
         "primer_steps": primer_steps,
         "split": "valid",
     }
+
+
+def store_temperature(checkpoint: str) -> dict:
+    """Choose a finished run's sampling temperature on its validation split and store it in the run's best.pt.
+
+    `checkpoint` is a path in the run's folder. Returns {temperature, segments, grid}, or {error} when none could be
+    chosen (the model stays usable: generation falls back to the default temperature).
+    """
+    from pathlib import Path
+
+    from musicgen.data.datasets import load_dataset
+    from musicgen.runs import store
+    from musicgen.training.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+
+    best = Path(checkpoint).parent / "best.pt"
+    try:
+        ckpt = load_checkpoint(best)
+        config = store.get_run(ckpt["run_id"])["config"]
+        ds = load_dataset(config.get("data_path") or config["data"])
+        chosen = choose_temperature(model_from_checkpoint(ckpt), ds)
+        save_checkpoint(best, ckpt | {"sampling": chosen})
+    except MusicgenError as e:
+        return {"error": str(e)}
+    return {k: chosen[k] for k in ("temperature", "segments", "grid")}

@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--precisions", default="auto,fp32,bf16")
     ap.add_argument("--parallel", type=int, default=6)
+    ap.add_argument("--cuda-graphs", default="on", choices=("on", "off"), help="the trainer's --cuda-graphs (default on)")
     ap.add_argument("--mat", default=str(JSB_MAT))
     ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"), help="file to append to ('' prints only)")
     args = ap.parse_args()
@@ -62,6 +63,7 @@ def main() -> None:
             recipe, precision, seed = job = jobs.pop(0)
             cmd = [sys.executable, "-m", "musicgen", "train", "--data", folder, "--recipe", recipe, "--seed", str(seed)]
             cmd += ["--precision", precision, "--device", args.device, "--json", "--name", f"{recipe}-{precision}-{seed}"]
+            cmd += ["--cuda-graphs", args.cuda_graphs] if args.device == "cuda" else []
             running.append((job, subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)))
         time.sleep(1)
         for item in [r for r in running if r[1].poll() is not None]:
@@ -82,7 +84,8 @@ def main() -> None:
             per_seed = " / ".join(f"{x:.3f}" if isinstance(x, float) else "failed" for x in nlls)
             rows.append([recipe, label, per_seed, round(mean, 3), round(spread, 3)])
     body = table(["recipe", "--precision", f"test NLL, seeds {args.seeds}", "mean", "std"], rows)
-    body += f"\n\nDevice {args.device}; {len(results)} runs, {args.parallel} at a time, {time.perf_counter() - t0:.0f} s in all."
+    body += f"\n\nDevice {args.device}; {len(results)} runs, {args.parallel} at a time, {time.perf_counter() - t0:.0f} s in all"
+    body += f", --cuda-graphs {args.cuda_graphs}." if args.device == "cuda" else "."
     append_report(args.md, f"Recipe parity across precisions ({args.device})", body, args.device)
 
 

@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--recipe", help="train a recipe's settings (e.g. configs/jsb-nade.json) instead of the defaults")
     ap.add_argument("--precision", default="auto", help="the trainer's --precision (default auto)")
+    ap.add_argument("--cuda-graphs", default="on", choices=("on", "off"), help="the trainer's --cuda-graphs (default on)")
     ap.add_argument("--no-reference", dest="reference", action="store_false", help="time the trainer only")
     ap.add_argument("--mat", default=str(JSB_MAT))
     ap.add_argument("--md", default=str(ROOT / "BENCHMARKS.md"), help="file to append to ('' prints only)")
@@ -72,7 +73,7 @@ def main() -> None:
 
         recipe = load_recipe(args.recipe)
         model, train = recipe["model"], replace(recipe["train"], patience=0)
-    train = replace(train, epochs=10_000, device=args.device, precision=args.precision)
+    train = replace(train, epochs=10_000, device=args.device, precision=args.precision, cuda_graphs=args.cuda_graphs == "on")
     summary = run_training(folder, model, train, name="time-to-quality", reporter=rep, stop=stop)
     t0 = time.perf_counter()
     ref = []
@@ -95,6 +96,7 @@ def main() -> None:
 
     ran = store.get_run(summary["id"])["config"]["precision"]
     what = f"musicgen trainer, {args.recipe or 'defaults'}, --precision {args.precision} ({ran})"
+    what += f", --cuda-graphs {args.cuda_graphs}" if args.device == "cuda" else ""
     rows = [["reference: DataLoader, batch 32, fp32, Adam 1e-3", show(ref_hit), round(ref_best, 3)]] if args.reference else []
     rows.append([what, show(rep.reached), round(rep.best, 3)])
     ratio = f"{ref_hit[0] / rep.reached[0]:.1f}×" if ref_hit and rep.reached else "n/a (one side did not reach the target)"

@@ -244,6 +244,9 @@ class TrainConfig:
     seed: int = 0  # weights, shuffling and dropout
     device: str = "auto"  # auto: cuda, then mps, then cpu
     precision: str = "auto"  # one of PRECISION_NAMES; evaluation is always float32
+    # On CUDA, each batch shape's step is one CUDA graph (musicgen.training.device_steps). Off by default until
+    # benchmarks/gpu.sh has checked them against eager steps on a GPU (docs/training.md).
+    cuda_graphs: bool = False
     schedule: str = "none"  # "cosine" anneals to lr*min_lr_ratio over the epochs; "plateau" halves lr on a stalled monitor
     min_lr_ratio: float = 0.05  # cosine floor as a share of lr
     plateau_patience: int = 2  # plateau: stalled epochs tolerated; the lr halves on the next one

@@ -57,6 +57,12 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
         help=f"{'|'.join(PRECISION_NAMES)}: arithmetic of the training steps; auto picks per device and head what keeps "
         f"results equal to fp32 and is fastest (today fp32 everywhere; docs/training.md) (default {d.precision})",
     )
+    t.add_argument(
+        "--cuda-graphs",
+        choices=("on", "off"),
+        help="on a CUDA GPU, replay each batch shape's step as one CUDA graph (default off: not yet checked on a GPU; "
+        "docs/training.md)",
+    )
     t.add_argument("--seed", type=int, help=f"seed of weights, shuffling and dropout (default {d.seed})")
     t.add_argument("--schedule", help=f"{'|'.join(SCHEDULE_NAMES)} (default {d.schedule})")
     t.add_argument("--clip", type=float, help=f"max gradient norm, 0 turns clipping off (default {d.clip:g})")
@@ -154,6 +160,8 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfi
             train["focal_alpha"] = None if text.lower() == "none" else float(text)
         except ValueError:
             raise ConfigError(f"--focal-alpha must be a number in [0, 1] or 'none', got {text!r}") from None
+    if "cuda_graphs" in train:
+        train["cuda_graphs"] = train["cuda_graphs"] == "on"
     model = given(_MODEL_OPTIONS)
     if getattr(args, "recipe", None):
         from musicgen.study.recipes import load_recipe

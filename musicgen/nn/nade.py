@@ -33,6 +33,7 @@ class NadeHead(nn.Module):
         self.V = nn.Parameter(torch.randn(n_notes, hidden) * 0.01)  # row i: note i's output weights
         self.to_b = nn.Linear(features, n_notes)  # visible biases from the trunk
         self.to_c = nn.Linear(features, hidden)  # hidden biases from the trunk
+        self.max_runs: int | None = None  # None: as many runs as the batch needs (see forward)
 
     def forward(self, feats: torch.Tensor, notes: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """Return the conditional logits (..., N) of the observed 0/1 `notes` (..., N) given `feats` (..., F).
@@ -49,13 +50,22 @@ class NadeHead(nn.Module):
         vl = v.long()
         run = vl.cumsum(1) - vl  # (R, N): the run of each note = the notes on below it
         count = vl.sum(1)  # (R,)
-        runs = torch.arange(int(count.max()) + 1 if v.numel() else 1, device=v.device)
-        below = v.unsqueeze(1) & (run.unsqueeze(1) < runs.view(1, -1, 1))  # (R, k+1, N): the notes on before each run
-        below = below[runs <= count.unsqueeze(1)].to(self.W.dtype)  # (P, N)
-        row = torch.arange(len(v), device=v.device).repeat_interleave(count + 1)  # (P,): the row of each run
-        a = torch.addmm(self.to_c(feats)[row], below, self.W)  # (P, H): each run's hidden input
+        rows = torch.arange(len(v), device=v.device)
+        if self.max_runs is None:
+            runs = torch.arange(int(count.max()) + 1 if v.numel() else 1, device=v.device)
+            below = v.unsqueeze(1) & (run.unsqueeze(1) < runs.view(1, -1, 1))  # (R, k+1, N): the notes on before each run
+            below = below[runs <= count.unsqueeze(1)]  # (P, N)
+            row = rows.repeat_interleave(count + 1)  # (P,): the row of each run
+            first = (count + 1).cumsum(0) - (count + 1)  # (R,): each row's first run in P
+        else:
+            # A fixed max_runs per row (a CUDA graph needs shapes the host knows): P = R x max_runs, the unused runs computed
+            # and never read. Exact while no row has max_runs notes on (musicgen.training.device_steps checks that).
+            runs = torch.arange(self.max_runs, device=v.device)
+            below = (v.unsqueeze(1) & (run.unsqueeze(1) < runs.view(1, -1, 1))).flatten(0, 1)  # (P, N)
+            row = rows.repeat_interleave(self.max_runs)
+            first = rows * self.max_runs
+        a = torch.addmm(self.to_c(feats)[row], below.to(self.W.dtype), self.W)  # (P, H): each run's hidden input
         per_run = self.outputs(a)  # (P, N)
-        first = (count + 1).cumsum(0) - (count + 1)  # (R,): each row's first run in P
         return (b + per_run.gather(0, first.unsqueeze(1) + run)).reshape(*lead, n)
 
     def outputs(self, a: torch.Tensor) -> torch.Tensor:

@@ -68,14 +68,14 @@ class Split:
     def __len__(self) -> int:
         return int(self.rolls.shape[0])
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def batch(self, idx: torch.Tensor, steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return (inputs (B, T-1, N) float, targets (B, T-1, N) float, mask (B, T-1)) of sequences `idx`.
 
-        Trimmed to the longest sequence of the batch: the model is causal, so the padding after
-        that changes nothing it predicts at real steps.
+        Trimmed to the longest sequence of the batch (`steps`, when the caller knows it without asking
+        the device): the model is causal, so the padding after that changes nothing it predicts at real steps.
         """
         lengths = self.lengths[idx]
-        t = max(int(lengths.max()), 2)
+        t = max(int(lengths.max()) if steps is None else steps, 2)
         x = self.rolls[idx, :t].float()  # (B, t, N)
         return x[:, :-1], x[:, 1:], step_mask(lengths, t - 1)
 

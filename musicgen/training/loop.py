@@ -24,6 +24,7 @@ from musicgen.runs.progress import ProgressWriter
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, pitch_bounds, random_shifts, transpose_rolls
 from musicgen.training.device import autocast, resolve_precision, set_threads
+from musicgen.training.device_steps import CHECK_EVERY, DeviceSteps, max_units_on
 from musicgen.training.distributed import Solo
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
@@ -36,6 +37,11 @@ from musicgen.training.shard_batches import note_frequency
 
 def _copy_weights(model: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def device_steps_wanted(device, group) -> bool:
+    """Whether the trainer's steps keep their totals on the device: on CUDA in one process (a CPU has no launches to save)."""
+    return torch.device(device).type == "cuda" and group.size == 1
 
 
 class NonFiniteError(TrainingError):
@@ -78,7 +84,9 @@ class Trainer:
         self.model = ConvGRU(model_cfg).to(device)
         self.model_cfg = model_cfg
         self.precision = resolve_precision(cfg.precision, device, model_cfg)
-        self.optimizer = make_optimizer(self.model.parameters(), cfg)
+        # CUDA graphs need an optimizer whose step counts live on the device (capturable)
+        capturable = torch.device(device).type == "cuda" and cfg.cuda_graphs and (group is None or group.size == 1)
+        self.optimizer = make_optimizer(self.model.parameters(), cfg, capturable=capturable)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_dataset(ds, "train", device)
         self.train_lengths = self.train.lengths.cpu()  # (n,): a batch's share of each rank is decided on the host
@@ -98,6 +106,14 @@ class Trainer:
         self.loss_fn = make_loss(cfg, self.train_density)
         self.direction = MONITORS[cfg.monitor]
         self.net = self.group.wrap(self.model)  # what the training steps call (DDP in a group)
+        # On a GPU in one process the steps run without reading numbers back each step (musicgen.training.device_steps).
+        self.steps = None
+        if device_steps_wanted(device, self.group):
+            graphs = cfg.cuda_graphs
+            runs = max_units_on(self.train.rolls, model_cfg.onsets) + 1 if graphs and model_cfg.head == "nade" else None
+            self.steps = DeviceSteps(
+                self.model, self.optimizer, self.loss_fn, cfg.clip, self.precision, device, cfg.batch_size, graphs, runs
+            )
         if self.group.rank:
             torch.manual_seed(cfg.seed + 7919 * self.group.rank)  # its own dropout masks; rank 0 keeps the run's stream
 
@@ -172,7 +188,6 @@ class Trainer:
             bar = tqdm(total=n_batches, initial=p.batch, desc=f"epoch {p.epoch + 1}/{self.cfg.epochs}", unit="batch", leave=True)
         self._bar = bar
         self.model.train()
-        clip = self.cfg.clip if self.cfg.clip > 0 else float("inf")
         t0 = time.perf_counter()
         perm = p.perm.to(self.device)
         batch_note = ProgressWriter(self.run_id, sink=self.on_progress)  # progress.json for the app's bar
@@ -180,47 +195,78 @@ class Trainer:
         for b in range(p.batch, n_batches):
             idx = p.perm[b * bs : (b + 1) * bs]  # the global batch; a rank of a group trains its share `mine`
             mine, weight, n_seqs = self.group.shard(self.train_lengths[idx])
-            inputs, targets, mask = self.train.batch(perm[b * bs : (b + 1) * bs][mine])
+            rows = perm[b * bs : (b + 1) * bs][mine]
+            # The batch's steps from the host's copy of the lengths: nothing read back from the device.
+            inputs, targets, mask = self.train.batch(rows, steps=int(self.train_lengths[idx][mine].max()))
             if self.bounds is not None:
                 low, high = self.bounds[0][idx], self.bounds[1][idx]
                 # Drawn for the whole global batch, so every rank's generator stays in step with the others'.
                 shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)[mine]
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
-            rows = perm[b * bs : (b + 1) * bs][mine]
             where = self.train.where(rows, inputs.shape[1]) if self.model_cfg.position else None
-            with autocast(self.device, self.precision):
-                # (B, T, N), or an onset model's units (B, T, 2N): the nade head's are conditionals of the targets
-                _, logits, y, m = model_terms(self.net, inputs, targets, mask, where)
-            loss = self.loss_fn(logits, y, m)
-            if weight != 1.0:
-                loss = loss * weight
-            loss_value, seqs, stopping = self.group.step_totals(loss, n_seqs, self.stop)
-            if not math.isfinite(loss_value):
-                self._fail("the training loss", p.epoch, b)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-            if not torch.isfinite(norm):
-                self._fail("the gradient norm", p.epoch, b)
-            self.optimizer.step()
+            if self.steps is not None:
+                self.steps(b, inputs, targets, mask, where)
+                stopping = self.stop.is_set
+                sums["seqs"] += n_seqs
+                if (b + 1 - p.batch) % CHECK_EVERY == 0 or b + 1 == n_batches or stopping():
+                    self._read_steps(sums, p.epoch)
+            else:
+                (loss_value, seqs, stopping), norm = self._step(inputs, targets, mask, where, weight, n_seqs, p.epoch, b)
+                sums["loss"] += loss_value
+                sums["grad_norm"] += norm
+                sums["seqs"] += seqs
             if self.ema is not None:
                 self._average(p.epoch * n_batches + b)
-            sums["loss"] += loss_value
-            sums["grad_norm"] += float(norm)
             sums["batches"] += 1
-            sums["seqs"] += seqs
             p.batch = b + 1
             batch_note.update(p.batch)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
+                if self.steps is None:
+                    bar.set_postfix(loss=f"{sums['loss'] / sums['batches']:.4f}")
             if stopping() and p.batch < n_batches:
+                if self.steps is not None:
+                    self._read_steps(sums, p.epoch)
                 sums["seconds"] += time.perf_counter() - t0
                 p.partial = sums
                 return False
         sums["seconds"] += time.perf_counter() - t0
         p.partial = sums
         return True
+
+    def _step(self, inputs, targets, mask, where, weight, n_seqs, epoch, b):
+        """One step that reads its loss and gradient norm back at once (CPU, or a data-parallel rank); fails before a bad step."""
+        with autocast(self.device, self.precision):
+            # (B, T, N), or an onset model's units (B, T, 2N): the nade head's are conditionals of the targets
+            _, logits, y, m = model_terms(self.net, inputs, targets, mask, where)
+        loss = self.loss_fn(logits, y, m)
+        if weight != 1.0:
+            loss = loss * weight
+        totals = self.group.step_totals(loss, n_seqs, self.stop)
+        if not math.isfinite(totals[0]):
+            self._fail("the training loss", epoch, b)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip if self.cfg.clip > 0 else float("inf"))
+        if not torch.isfinite(norm):
+            self._fail("the gradient norm", epoch, b)
+        self.optimizer.step()
+        return totals, float(norm)
+
+    def _read_steps(self, sums: dict, epoch: int) -> None:
+        """Add the device steps' totals to `sums`; fail the run on the first non-finite batch they saw."""
+        loss, norm, bad = self.steps.read()
+        if bad[0] >= 0:
+            self._fail("the training loss", epoch, bad[0])
+        if bad[1] >= 0:
+            self._fail("the gradient norm", epoch, bad[1])
+        if bad[2] >= 0:
+            raise TrainingError(
+                f"a step of batch {bad[2] + 1} has more notes on than the graphed nade head was sized for "
+                f"({self.steps.runs - 1}); train with --cuda-graphs off"
+            )
+        sums["loss"] += loss
+        sums["grad_norm"] += norm
 
     @torch.no_grad()
     def _average(self, step: int) -> None:

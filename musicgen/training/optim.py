@@ -16,19 +16,25 @@ def _fused(params) -> dict:
     return {"fused": True} if params and all(p.is_cuda for p in params) else {}
 
 
-def _adam(params, c: TrainConfig):
-    return torch.optim.Adam(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay, **_fused(params))
+def _adam(params, c: TrainConfig, **kw):
+    return torch.optim.Adam(
+        params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay, **_fused(params), **kw
+    )
 
 
-def _adamw(params, c: TrainConfig):
-    return torch.optim.AdamW(params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay, **_fused(params))
+def _adamw(params, c: TrainConfig, **kw):
+    return torch.optim.AdamW(
+        params, lr=c.lr, betas=(c.beta1, c.beta2), eps=c.eps, weight_decay=c.weight_decay, **_fused(params), **kw
+    )
 
 
-def _rmsprop(params, c: TrainConfig):
-    return torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay, momentum=c.rms_momentum)
+def _rmsprop(params, c: TrainConfig, **kw):
+    return torch.optim.RMSprop(
+        params, lr=c.lr, alpha=c.alpha, eps=c.eps, weight_decay=c.weight_decay, momentum=c.rms_momentum, **kw
+    )
 
 
-def _sgd(params, c: TrainConfig):
+def _sgd(params, c: TrainConfig, **kw):  # SGD keeps no step count: nothing to make capturable
     return torch.optim.SGD(
         params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay, **_fused(params)
     )
@@ -38,11 +44,14 @@ OPTIMIZERS: dict[str, Callable] = {"adam": _adam, "adamw": _adamw, "rmsprop": _r
 assert tuple(OPTIMIZERS) == OPTIMIZER_NAMES  # config validates names against OPTIMIZER_NAMES
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Return the optimizer named by `cfg.optimizer` over `params`, with cfg's lr, decay and knobs."""
+def make_optimizer(params, cfg: TrainConfig, capturable: bool = False) -> torch.optim.Optimizer:
+    """Return the optimizer named by `cfg.optimizer` over `params`, with cfg's lr, decay and knobs.
+
+    capturable: its step can be captured in a CUDA graph (step counts on the device; musicgen.training.device_steps).
+    """
     if cfg.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[cfg.optimizer](list(params), cfg)
+    return OPTIMIZERS[cfg.optimizer](list(params), cfg, **({"capturable": True} if capturable and cfg.optimizer != "sgd" else {}))
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig):

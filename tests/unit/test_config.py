@@ -86,6 +86,7 @@ OTHER = {
         "nesterov": True,
         "threads": 1,
         "bucket": False,
+        "cuda_graphs": True,
         "transpose": 3,
     },
 }

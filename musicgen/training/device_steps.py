@@ -64,8 +64,28 @@ def pad_batch(inputs, targets, mask, where, batch_size: int, steps: int):
     return inputs, targets, mask, where
 
 
+def cuda_capture(fn, pool):
+    """Return a CUDA graph of what `fn` launches (it runs nothing now: `replay` does), its memory from `pool`."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, pool=pool):
+        fn()
+    return graph
+
+
+def cuda_warm(fn, device) -> None:
+    """Run `fn` eagerly on a side stream, as torch.cuda.graphs asks of the steps before a capture."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+
+
 class DeviceSteps:
     """One optimizer step per batch, its totals on the device; CUDA graphs per batch shape with `graphs`."""
+
+    capture = staticmethod(cuda_capture)  # (fn, pool) -> an object whose replay() runs fn's kernels again
+    warm = staticmethod(cuda_warm)  # (fn, device): an eager step before a capture
 
     def __init__(self, model, optimizer, loss_fn, clip: float, precision: str, device, batch_size: int, graphs: bool, runs=None):
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
@@ -80,10 +100,10 @@ class DeviceSteps:
         self.bad = torch.full((3,), -1, dtype=torch.long, device=device)
         self.batch_no = torch.zeros((), dtype=torch.long, device=device)
         self.seen: dict[tuple, int] = {}
-        self.graph: dict[tuple, torch.cuda.CUDAGraph] = {}
+        self.graph: dict[tuple, object] = {}
         self.static: dict[tuple, tuple] = {}
-        self.pool = None
-        self.lr = [torch.tensor(float(g["lr"]), device=device) for g in optimizer.param_groups] if self.graphs_used else []
+        self.pool = torch.cuda.graph_pool_handle() if self.graphs_used else None  # one memory pool for all shapes
+        self.lr = [torch.tensor(float(g["lr"]), device=device) for g in optimizer.param_groups]
 
     def __call__(self, batch: int, inputs, targets, mask, where=None) -> None:
         """Train one batch: its number in the epoch, inputs and targets (B, T, N), mask (B, T), `where` for position inputs."""
@@ -106,35 +126,31 @@ class DeviceSteps:
             return
         self.seen[shape] = self.seen.get(shape, 0) + 1
         if self.seen[shape] <= WARMUP:
-            side = torch.cuda.Stream(self.device)  # warm-up off the default stream, as torch.cuda.graphs asks
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                self._body(*static)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.warm(lambda: self._body(*static), self.device)
             return
         self._capture(shape, static)
 
     def _capture(self, shape, static) -> None:
-        graph = torch.cuda.CUDAGraph()
         groups = self.optimizer.param_groups
         floats = [g["lr"] for g in groups]
         try:
             for g, t in zip(groups, self.lr, strict=True):
                 g["lr"] = t  # the graph reads the learning rate from this tensor, which _set_lr refreshes
-            self.pool = self.pool or torch.cuda.graph_pool_handle()
-            with torch.cuda.graph(graph, pool=self.pool):
-                self._body(*static)
+            graph = self.capture(lambda: self._body(*static), self.pool)
         except Exception as e:  # noqa: BLE001 - any op that cannot be captured: the run goes on without graphs
             print(
                 f"CUDA graphs off for this run ({type(e).__name__}: {str(e).splitlines()[0][:200]}); eager steps", file=sys.stderr
             )
-            self.graphs_used, self.graph = False, {}
-            torch.cuda.synchronize(self.device)
-            self._body(*static)
-            return
+            graph = None
         finally:
             for g, lr in zip(groups, floats, strict=True):
                 g["lr"] = lr
+        if graph is None:
+            self.graphs_used, self.graph = False, {}
+            if torch.device(self.device).type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self._body(*static)
+            return
         self.graph[shape] = graph
         graph.replay()  # the capture recorded this batch's step without running it
 

@@ -146,3 +146,63 @@ def test_cuda_graphs_are_stored_with_the_run(home, data):
     assert store.get_run(run["id"])["config"]["train"]["cuda_graphs"] is True
     assert TrainConfig().cuda_graphs is False  # opt-in until a GPU check (benchmarks/gpu.sh, section 0) has passed
     assert main(["train", "--data", str(data), "--cuda-graphs", "maybe"]) == 2
+
+
+class Recorded:
+    """A CUDA graph's stand-in on the CPU: nothing runs at capture; replay runs the step again, reading the learning
+    rate from the tensors the capture saw (as the captured optimizer kernels do)."""
+
+    def __init__(self, fn, optimizer):
+        self.fn, self.optimizer, self.replays = fn, optimizer, 0
+        self.lr = [g["lr"] for g in optimizer.param_groups]
+        assert all(isinstance(t, torch.Tensor) for t in self.lr)
+
+    def replay(self):
+        self.replays += 1
+        groups = self.optimizer.param_groups
+        floats = [g["lr"] for g in groups]
+        for g, t in zip(groups, self.lr, strict=True):
+            g["lr"] = t
+        try:
+            self.fn()
+        finally:
+            for g, lr in zip(groups, floats, strict=True):
+                g["lr"] = lr
+
+
+@pytest.mark.parametrize("head", ["independent", "nade"])
+def test_graphed_steps_replay_each_shape_with_fresh_batches_and_the_scheduled_lr(head, monkeypatch):
+    """The bookkeeping around the graphs (padding, static inputs refreshed, one graph per shape, the lr tensor kept in
+    step with the schedule, the nade head's fixed runs) trains exactly as plain steps do."""
+    cfg = ModelConfig(n_notes=12, conv_channels=8, hidden=16, gru_layers=1, dropout=0.0, head=head, nade_hidden=8)
+    gen = torch.Generator().manual_seed(1)
+    batches = []
+    for i, (b, t) in enumerate([(4, 20), (4, 18), (4, 40), (4, 19), (3, 33), (4, 17), (4, 38), (4, 20), (2, 5), (4, 30)]):
+        rolls = (torch.rand(b, t + 1, 12, generator=gen) < 0.25).float()
+        lengths = torch.randint(t // 2 + 1, t + 2, (b,), generator=gen)
+        lengths[0] = t + 1
+        batches.append((i, rolls[:, :-1], rolls[:, 1:], step_mask(lengths, t)))
+    runs = int(max(int(x[2].sum(-1).max()) for x in batches)) + 1
+
+    def train(graphed: bool):
+        torch.manual_seed(0)
+        model = ConvGRU(cfg)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01, foreach=False)
+        steps = DeviceSteps(model, opt, bce, clip=1.0, precision="fp32", device="cpu", batch_size=4, graphs=False, runs=runs)
+        if graphed:
+            steps.graphs_used = True
+            monkeypatch.setattr(steps, "capture", lambda fn, pool: Recorded(fn, opt))
+            monkeypatch.setattr(steps, "warm", lambda fn, device: fn())
+        for i, *batch in batches:
+            if i == 6:
+                opt.param_groups[0]["lr"] = 0.002  # as a scheduler writes it
+            steps(i, *batch)
+        assert steps.read()[2] == [-1, -1, -1]
+        return model, steps
+
+    plain, _ = train(False)
+    graphed, steps = train(True)
+    assert set(steps.graph) == {(4, 32), (4, 48)}  # the shapes met twice or more: one eager step, then a graph
+    assert [g.replays for g in steps.graph.values()] == [5, 2]  # 6 and 3 batches of them: all but the warm-up
+    for a, b in zip(plain.parameters(), graphed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), "graphed steps trained differently"

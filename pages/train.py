@@ -138,10 +138,16 @@ with st.form("train_form"):
             key="model_position",
             help="onset-aware datasets (built from MIDI) only: one-hots of the step's place in the beat and the bar",
         )
+    graphs = gpu is not None and st.checkbox(
+        "CUDA graphs",
+        key="train_cuda_graphs",
+        help="on the GPU, replay each batch shape's step as one CUDA graph: fewer launches for small models; "
+        "not yet checked on a GPU, so off by default (docs/training.md)",
+    )
     launch = st.form_submit_button("Launch training", type="primary", key="train_launch")
 
 settings = dict(lr=lr, epochs=epochs, batch_size=batch_size, seed=seed, device=device, schedule=schedule, monitor=monitor)
-settings["precision"] = precision
+settings |= {"precision": precision, "cuda_graphs": bool(graphs)}
 train_kw = dict(optimizer=optimizer, loss=loss, **settings, weight_decay=weight_decay, **extra)
 not_numbers = [k for k, v in (*extra.items(), *model_kw.items()) if v is INVALID]
 bad = form_errors(not_numbers, (TrainConfig, train_kw), (ModelConfig, model_kw)) if launch else {}

@@ -478,3 +478,19 @@ def test_without_ray_the_page_offers_this_machine_only(home, launched, monkeypat
     assert at.selectbox(key="train_backend").options == ["this machine, one process"]
     at.button(key="train_launch").click().run()
     assert launched[-1][2:] == []
+
+
+def test_cuda_graphs_are_offered_with_a_gpu_only_and_reach_the_run(home, launched, monkeypatch):
+    at = open_page("train")
+    assert not [c for c in at.checkbox if c.key == "train_cuda_graphs"]  # no GPU here: nothing to offer
+    at.button(key="train_launch").click().run()
+    assert read_run_config(launched[-1][1])[3].cuda_graphs is False
+    import dashboard.ui
+
+    monkeypatch.setattr(dashboard.ui, "gpu_name", lambda: "NVIDIA H200")
+    at = open_page("train")
+    assert at.checkbox(key="train_cuda_graphs").value is False
+    at.checkbox(key="train_cuda_graphs").check()
+    at.button(key="train_launch").click().run()
+    no_failure(at)
+    assert read_run_config(launched[-1][1])[3].cuda_graphs is True

@@ -11,8 +11,11 @@ from dashboard.ui import ONSET_NOTE, call, run_label
 from musicgen.music import plots
 from musicgen.runs import jobs, store
 from musicgen.runs.divergence import RULE
+from musicgen.study import baselines as study_baselines
 from musicgen.study import findings, ranking
 from musicgen.study import stats as report
+from musicgen.study.curves import curve_bands_from, curve_points_from, metric_range
+from musicgen.study.groups import GROUP_KEYS, repeats_note, unique_runs
 
 # Chart -> (split, metric at the validation threshold, metric at 0.5); axis titles: plots.AXIS_TITLES.
 CHARTS = {
@@ -41,10 +44,10 @@ def load(run_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def baseline_lines(runs: pd.DataFrame, metric: str, split: str = "valid") -> dict[str, float]:
     """Return {label: value} of the baselines with `metric`, per dataset ('… (bach)') when the runs span several."""
-    per_dataset = report.dataset_baselines(runs)
+    per_dataset = study_baselines.dataset_baselines(runs)
     out = {}
     for name, baselines in per_dataset.items():
-        for label, value in report.baseline_lines({"baselines": baselines}, metric, split).items():
+        for label, value in study_baselines.baseline_lines({"baselines": baselines}, metric, split).items():
             out[f"{label} ({name})" if len(per_dataset) > 1 else label] = value
     return out
 
@@ -73,14 +76,14 @@ def chart(
     """Return the figure of one CHARTS entry (bands per group, each run's points, baselines), or None without data."""
     split, best, plain = CHARTS[name]
     metric = best if at_threshold else plain
-    bands = report.curve_bands_from(runs, metrics, metric, split, x=x, by=by)
+    bands = curve_bands_from(runs, metrics, metric, split, x=x, by=by)
     if not len(bands) and metric != plain:  # runs from before the *_best metrics were logged
         metric = plain
-        bands = report.curve_bands_from(runs, metrics, metric, split, x=x, by=by)
+        bands = curve_bands_from(runs, metrics, metric, split, x=x, by=by)
     if not len(bands):
         return None
-    points = report.curve_points_from(runs, metrics, metric, split, x=x, by=by)
-    low, high = report.metric_range(metric)
+    points = curve_points_from(runs, metrics, metric, split, x=x, by=by)
+    low, high = metric_range(metric)
     suffix = " at the validation threshold" if metric.endswith("_best") else ""
     fig = plots.curves_figure(
         bands,
@@ -99,7 +102,7 @@ def chart(
 def group_rows(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Return `ranking.group_table(table, by='group')` followed by one row per dataset × baseline (n empty)."""
     grouped = ranking.group_table(table, by="group")
-    base = report.baseline_rows(runs)
+    base = study_baselines.baseline_rows(runs)
     several = base["dataset"].nunique() > 1
     rows = pd.DataFrame(
         {
@@ -269,7 +272,7 @@ def results(chosen: list[str]) -> None:
     )
     by = None if grouping.startswith("same") else []
     if grouping == "by chosen keys":
-        by = c1.multiselect("keys", list(report.GROUP_KEYS), default=["optimizer", "loss"], key="cmp_group_keys")
+        by = c1.multiselect("keys", list(GROUP_KEYS), default=["optimizer", "loss"], key="cmp_group_keys")
     x = c2.radio("x axis", ("epoch", "seconds"), horizontal=True, key="cmp_x")
     at_threshold = c3.radio("F1", ("at the validation threshold", "at 0.5"), key="cmp_f1") != "at 0.5"
     smoothing = c4.slider("smoothing (EMA weight)", 0.0, 0.99, 0.0, 0.01, key="cmp_smooth")
@@ -281,14 +284,14 @@ def results(chosen: list[str]) -> None:
     loaded = call("Reading the runs", load, chosen)
     repeats = []
     if loaded:
-        runs_df, repeats = report.unique_runs(loaded[0])
+        runs_df, repeats = unique_runs(loaded[0])
         loaded = (runs_df, loaded[1][loaded[1]["run_id"].isin(runs_df["id"])] if len(loaded[1]) else loaded[1])
     table = call("Computing the run table", report.run_table_from, *loaded, by=by) if loaded else None
     if table is None or not len(table):
         return
     runs_df, metrics = loaded
     if repeats:
-        st.caption(report.repeats_note(repeats))
+        st.caption(repeats_note(repeats))
     diverged = table[table["diverged"]]
     if len(diverged):
         st.warning(

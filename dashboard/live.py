@@ -14,7 +14,9 @@ from musicgen.music import plots
 from musicgen.runs import jobs, progress, store
 from musicgen.runs.divergence import RULE, run_diverged
 from musicgen.runs.labels import backend_label, precision_of
-from musicgen.study import stats as report
+from musicgen.study.baselines import baseline_lines
+from musicgen.study.curves import curve_bands_from, metric_range
+from musicgen.study.groups import head_of
 
 # F1, precision and recall at the validation-chosen threshold (the default) or at 0.5: the stored metric names.
 F1_CHOICES = {"the validation threshold": "_best", "0.5": ""}
@@ -29,11 +31,11 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
     smoothing: EMA weight of the lines (plots.ema); log_y: a log y axis for the losses (not for rates).
     """
     runs = pd.DataFrame([run])
-    bands = [b.assign(config=split) for split in splits if len(b := report.curve_bands_from(runs, metrics, metric, split, x=x))]
+    bands = [b.assign(config=split) for split in splits if len(b := curve_bands_from(runs, metrics, metric, split, x=x))]
     if not bands:
         return None
     rate = metric.removesuffix("_best")
-    low, high = report.metric_range(metric)
+    low, high = metric_range(metric)
     fig = plots.curves_figure(
         pd.concat(bands, ignore_index=True),
         metric,
@@ -52,7 +54,7 @@ def curves(run: dict, metrics, metric: str, splits, x: str = "epoch", smoothing:
         )
         fig.update_layout(title=plots.title_of(f"{rate} at {at}" if metric.endswith("_best") else f"{rate} at 0.5"))
     # The baselines at the curve's own threshold rule: F1 at the validation threshold beside f1_best, at 0.5 beside f1.
-    return plots.add_reference_lines(fig, report.baseline_lines(run.get("summary") or {}, metric, "valid"))
+    return plots.add_reference_lines(fig, baseline_lines(run.get("summary") or {}, metric, "valid"))
 
 
 def _watch(prefix: str) -> None:
@@ -113,7 +115,7 @@ def run_panel(run: dict, prefix: str) -> None:
     epochs = (run.get("config") or {}).get("train", {}).get("epochs") if isinstance(run.get("config"), dict) else None
     done = run.get("epochs_done") or 0
     c1, c2, c3 = st.columns([3, 1, 1])
-    head = report.head_of(run.get("config") or {})
+    head = head_of(run.get("config") or {})
     setup = f"{head} head, {precision_of(run.get('config'))}, {backend_label(run.get('config'))}"
     c1.markdown(f"**{run.get('name') or run_id}** — {status}, epoch {done}{f' of {epochs}' if epochs else ''}, {setup}")
     if epochs:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.runs.labels import backend_label, precision_of
-from musicgen.study import stats
+from musicgen.study.groups import dataset_name
 from musicgen.training.knobs import train_knobs
 
 # Losses that reweight the likelihood: their probabilities are not calibrated, so NLL may rise while the loss falls.
@@ -73,7 +73,7 @@ def runs_table(runs: pd.DataFrame) -> pd.DataFrame:
             "epochs": [int(r.get("epochs_done") or 0) for r in rows],
             "best valid NLL (nats/step)": [_number(b.get("nll"), ".3f") for b in best],
             "best valid F1": [_number(b.get("f1_best"), ".3f") for b in best],
-            "dataset": [stats.dataset_name(r.get("config") or {}, r.get("dataset_id")) or "–" for r in rows],
+            "dataset": [dataset_name(r.get("config") or {}, r.get("dataset_id")) or "–" for r in rows],
             "optimizer": [_train_config(r).get("optimizer") or "–" for r in rows],
             "loss": [_train_config(r).get("loss") or "–" for r in rows],
             "learning rate": [_number(_train_config(r).get("lr"), "g") for r in rows],

@@ -1,7 +1,8 @@
 """The study: sweeps of the optimizer x loss grid, their statistics and document, ensembles, the literature.
 
 `plan` (the grid and its bookkeeping in the store), `sweep` (run a plan) on `sweep_local` or
-`sweep_ray`, `stats` (the run table and curves), `ranking` (means over seeds, Welch-tied ranks),
+`sweep_ray`, `stats` (the run table), `groups` (a run's identity and group), `curves` (mean ± std
+curves per group), `baselines` (the untrained baselines), `ranking` (means over seeds, Welch-tied ranks),
 `verdict` (per criterion what to use, with its test), `document` (the study as Markdown/HTML), `ensembles`
 (build and select ensembles), `recipes` (config files), `literature` (published benchmark figures).
 May import: everything below it (shared ground, data, nn, runs, training, music). Not cli.

@@ -19,9 +19,8 @@ from musicgen.music import listening, plots
 from musicgen.music.piece import make_piece, measure, reference_windows
 from musicgen.paths import atomic_write, cache_dir
 from musicgen.runs import store
+from musicgen.study import curves, ranking
 from musicgen.study import findings as study_findings_mod
-from musicgen.study import ranking
-from musicgen.study import stats as report
 from musicgen.study.plan import latest_runs
 from musicgen.study.verdict import verdict_lines
 from musicgen.training import checkpoint
@@ -425,7 +424,7 @@ def to_html(t: dict) -> str:
     has_js = bool(f and f["calibration"])  # the reliability diagram, first on the page, brings plotly.js
     parts = []
     for i, (split, metric, x) in enumerate(figs):
-        bands = report.curve_bands(ids, metric, split, x=x)
+        bands = curves.curve_bands(ids, metric, split, x=x)
         fig = plots.curves_figure(bands, f"{split} {metric} (mean ± std over seeds)", x_label=x, y_label=metric)
         parts.append(plots.figure_html(fig, include_plotlyjs=(i == 0 and not has_js)))
     findings_html = ""

@@ -22,7 +22,8 @@ import pandas as pd
 
 from musicgen.runs import store
 from musicgen.runs.divergence import run_diverged
-from musicgen.study import ranking, stats, verdict
+from musicgen.study import groups, ranking, stats, verdict
+from musicgen.study.baselines import BASELINE_LABELS
 
 GRAD_SKIP = 2  # epochs left out of the grad-norm statistics
 # Criteria whose pairwise tests the report prints, with lower-is-better.
@@ -83,8 +84,8 @@ def study_table_from(runs: pd.DataFrame, metrics: pd.DataFrame) -> tuple[pd.Data
         [extra_row(run, by_run.get(run["id"], metrics.iloc[0:0])) for run in runs.to_dict("records")], columns=EXTRA_COLUMNS
     )
     table = table.merge(extra, on="id", how="left")
-    identity = {r["id"]: stats.identity_of(r.get("config") or {}, r.get("dataset_id")) for r in runs.to_dict("records")}
-    table["config"] = stats.labels_apart(list(table["config"]), [identity[i] for i in table["id"]])
+    identity = {r["id"]: groups.identity_of(r.get("config") or {}, r.get("dataset_id")) for r in runs.to_dict("records")}
+    table["config"] = groups.labels_apart(list(table["config"]), [identity[i] for i in table["id"]])
     done = counted(table)
     means = done.groupby(["loss", "config"])["best_valid_nll"].mean().dropna()
     targets = {loss: float(means[loss].max()) for loss in means.index.get_level_values(0).unique()}
@@ -168,7 +169,7 @@ def calibration_by_label(runs: pd.DataFrame, labels: dict[str, str] | None = Non
         config = run.get("config") or {}
         train = config.get("train") or {}
         label = (labels or {}).get(run.get("id"))
-        label = label or stats.config_label(train.get("optimizer"), train.get("loss"), stats.head_of(config))
+        label = label or groups.config_label(train.get("optimizer"), train.get("loss"), groups.head_of(config))
         acc = pooled.setdefault(label, [{"lo": b["lo"], "hi": b["hi"], "count": 0, "p": 0.0, "y": 0.0} for b in bins])
         for a, b in zip(acc, bins, strict=True):
             if b["count"]:
@@ -360,13 +361,13 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
 
     {"study": the sweep's "study" config or None (a plain sweep), "runs": study table, "target_nll",
     "stats": combination_stats, "pairs": pairwise, "divergence", "calibration": {label: bins},
-    "baselines": {name: test metrics}, "findings": findings(), "repeats": stats.unique_runs' runs counted once,
+    "baselines": {name: test metrics}, "findings": findings(), "repeats": groups.unique_runs' runs counted once,
     "verdict": verdict.verdict()}. Diverged runs (runs.divergence) are in "runs" but in no statistic.
     """
     from musicgen.study.plan import latest_runs
 
     sweep = store.get_sweep(sweep_id)
-    runs, repeats = stats.unique_runs(pd.DataFrame(list(latest_runs(sweep_id).values())))
+    runs, repeats = groups.unique_runs(pd.DataFrame(list(latest_runs(sweep_id).values())))
     records = runs.to_dict("records")
     runs = runs.reset_index(drop=True)
     ids = [r["id"] for r in records]
@@ -415,7 +416,7 @@ def stats_with_baselines(combos: pd.DataFrame, baselines: dict) -> pd.DataFrame:
         ci = f" [{_f(r['ci_lo'])}, {_f(r['ci_hi'])}]" if not math.isnan(r["ci_lo"]) else ""
         rows.setdefault(r["config"], {"config": r["config"], "n": r["n"]})[r["column"]] = f"{_f(r['mean'])} ± {_f(r['std'])}{ci}"
     for name, b in sorted((baselines or {}).items()):
-        row = {"config": f"baseline: {stats.BASELINE_LABELS.get(name, name)}", "n": None}
+        row = {"config": f"baseline: {BASELINE_LABELS.get(name, name)}", "n": None}
         for column, key in BASELINE_VALUES.items():
             if isinstance(b.get(key), int | float):
                 row[column] = _f(float(b[key]))

@@ -20,7 +20,7 @@ from musicgen.errors import ConfigError, StoreError
 from musicgen.paths import run_dir
 from musicgen.runs import store
 from musicgen.runs.divergence import run_diverged
-from musicgen.study.stats import config_label
+from musicgen.study.groups import config_label
 
 # Options that change speed, not results: left out of the identity of a run.
 NOT_IN_HASH = ("threads", "device")

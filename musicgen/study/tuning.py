@@ -21,9 +21,9 @@ from dataclasses import replace
 from musicgen.config import ModelConfig, TrainConfig
 from musicgen.errors import ConfigError, TrainingError
 from musicgen.runs.divergence import run_diverged
-from musicgen.study import stats
+from musicgen.study import groups, stats
+from musicgen.study.groups import config_label
 from musicgen.study.plan import Plan, latest_runs, plan_sweep
-from musicgen.study.stats import config_label
 from musicgen.study.sweep import run_sweep
 
 
@@ -117,7 +117,7 @@ def lr_candidates(sweep_id: str) -> list[dict]:
                 "id": r["id"],
                 "optimizer": train.get("optimizer"),
                 "loss": train.get("loss"),
-                "head": stats.head_of(r.get("config") or {}),
+                "head": groups.head_of(r.get("config") or {}),
                 "lr": train.get("lr"),
                 "status": r["status"],
                 "diverged": run_diverged(r),

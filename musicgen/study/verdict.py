@@ -22,7 +22,7 @@ import pandas as pd
 
 from musicgen.runs.divergence import RULE
 from musicgen.study import ranking
-from musicgen.study.stats import BASELINE_LABELS
+from musicgen.study.baselines import BASELINE_LABELS
 
 MARKOV_SAMPLES = "per-note Markov chain"  # the generation reference of the Markov chain's samples (document.study_tables)
 
@@ -176,7 +176,7 @@ def verdict(
     then one item `left out` naming diverged and unfinished runs and repeated seeds, when there are any.
 
     table: the study table (every run); baselines: {kind: {"valid", "test"}} of a run summary; real: generation
-    references ({name: figures}); repeats: `stats.unique_runs`' runs counted once.
+    references ({name: figures}); repeats: `groups.unique_runs`' runs counted once.
     """
     if table.empty or not (table["status"] == "finished").any():
         return [{"criterion": "all", "sentence": "No run has finished yet: no verdict.", "use": []}]

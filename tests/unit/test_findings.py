@@ -145,7 +145,7 @@ def test_calibration_pools_counts_over_seeds():
 
 
 def test_runs_of_one_combination_that_differ_beyond_the_seed_are_labelled_apart():
-    from musicgen.study.stats import labels_apart
+    from musicgen.study.groups import labels_apart
 
     labels = ["adam+bce", "adam+bce", "sgd+bce", "sgd+bce", "rms+bce", "rms+bce"]
     identities = [

@@ -11,6 +11,8 @@ from scipy.stats import ttest_ind
 from musicgen.errors import ConfigError
 from musicgen.study import ranking
 from musicgen.study import stats as report
+from musicgen.study.baselines import baseline_lines
+from musicgen.study.curves import curve_bands_from
 
 
 def fake_run(run_id, optimizer, loss, seed, valid_nll, valid_f1, train_loss, epoch_s=2.0, test=None, summary=None):
@@ -168,7 +170,7 @@ def test_curve_bands_by_epoch_give_mean_std_and_n():
             ("r2", "adam", "bce", 1, [11.0, 8.0, 6.0], [0.1, 0.2, 0.3], [3, 2, 1]),
         ]
     )
-    b = report.curve_bands_from(runs, m, "nll", "valid").set_index("x")
+    b = curve_bands_from(runs, m, "nll", "valid").set_index("x")
     assert b.loc[1.0, "mean"] == 10.0 and b.loc[1.0, "std"] == pytest.approx(math.sqrt(2)) and b.loc[1.0, "n"] == 2
     assert b.loc[3.0, "mean"] == 6.0 and b.loc[3.0, "n"] == 1
 
@@ -180,14 +182,14 @@ def test_curve_bands_by_seconds_interpolate_without_extrapolating():
             ("r2", "adam", "bce", 1, [9.0, 5.0], [0.1, 0.2], [3, 2], {"epoch_s": 2.0}),
         ]
     )
-    b = report.curve_bands_from(runs, m, "nll", "valid", x="seconds", points=5)  # grid 0, 1, 2, 3, 4 s
+    b = curve_bands_from(runs, m, "nll", "valid", x="seconds", points=5)  # grid 0, 1, 2, 3, 4 s
     b = b.set_index("x")
     assert 0.0 not in b.index  # before the first epoch ended there is no value to show
     assert b.loc[1.0, "n"] == 1 and b.loc[1.0, "mean"] == 9.0
     assert b.loc[2.0, "n"] == 2 and b.loc[2.0, "mean"] == pytest.approx((7.0 + 9.0) / 2)
     assert b.loc[4.0, "n"] == 1 and b.loc[4.0, "mean"] == 5.0
     with pytest.raises(ConfigError, match="x must be 'epoch' or 'seconds'"):
-        report.curve_bands_from(runs, m, "nll", "valid", x="steps")
+        curve_bands_from(runs, m, "nll", "valid", x="steps")
 
 
 def test_baseline_lines_give_each_baseline_that_has_the_metric():
@@ -200,15 +202,15 @@ def test_baseline_lines_give_each_baseline_that_has_the_metric():
             "markov": {"valid": {"f1": 0.76, "nll": 6.1}, "test": {"nll": 6.3}},
         }
     }
-    assert report.baseline_lines(summary, "nll") == {"per-note Markov chain": 6.1}
-    assert report.baseline_lines(summary, "nll", "test") == {"per-note Markov chain": 6.3}
-    assert report.baseline_lines(summary, "f1") == {
+    assert baseline_lines(summary, "nll") == {"per-note Markov chain": 6.1}
+    assert baseline_lines(summary, "nll", "test") == {"per-note Markov chain": 6.3}
+    assert baseline_lines(summary, "f1") == {
         "always silent": 0.0,
         "copy previous step": 0.77,
         "per-note Markov chain": 0.76,
     }
-    assert report.baseline_lines({}, "f1") == {}
-    fig = plots.add_reference_lines(plots.histogram_figure({"x": [1, 2]}, "t"), report.baseline_lines(summary, "f1"))
+    assert baseline_lines({}, "f1") == {}
+    fig = plots.add_reference_lines(plots.histogram_figure({"x": [1, 2]}, "t"), baseline_lines(summary, "f1"))
     assert [s.y0 for s in fig.layout.shapes] == [0.0, 0.77, 0.76]
     assert "per-note Markov chain 0.76" in [a.text for a in fig.layout.annotations]
 

@@ -7,6 +7,9 @@ import pytest
 
 from musicgen.errors import ConfigError
 from musicgen.study import ranking, stats
+from musicgen.study.baselines import baseline_rows
+from musicgen.study.curves import curve_bands_from, curve_points_from
+from musicgen.study.groups import identity_of, repeats_note, run_groups, unique_runs
 
 COLUMNS = ["run_id", "epoch", "step", "split", "name", "value", "wall_time"]
 
@@ -40,7 +43,7 @@ def test_two_datasets_with_the_same_optimizer_loss_and_seed_are_two_groups():
     table = stats.run_table_from(runs, metrics({"a": [0.5], "b": [0.3]}))
     assert list(table["group"]) == ["adamw+bce · bach · lr 3e-3", "adamw+bce · piano · lr 5e-4"]
     assert list(table["dataset"]) == ["bach", "piano"] and list(table["lr"]) == [3e-3, 5e-4]
-    bands = stats.curve_bands_from(runs, metrics({"a": [0.5], "b": [0.3]}), "f1_best", "valid")
+    bands = curve_bands_from(runs, metrics({"a": [0.5], "b": [0.3]}), "f1_best", "valid")
     assert sorted(bands["config"]) == sorted(table["group"]) and set(bands["n"]) == {1}
 
 
@@ -49,7 +52,7 @@ def test_seeds_and_speed_options_alone_make_one_group_of_two():
     m = metrics({"a": [0.2, 0.4], "b": [0.4, 0.6]})
     table = stats.run_table_from(runs, m)
     assert table["group"].nunique() == 1 and table["group"][0] == "adamw+bce"
-    bands = stats.curve_bands_from(runs, m, "f1_best", "valid").set_index("x")
+    bands = curve_bands_from(runs, m, "f1_best", "valid").set_index("x")
     assert list(bands["n"]) == [2, 2] and bands.loc[2.0, "mean"] == pytest.approx(0.5)
     assert bands.loc[1.0, "std"] == pytest.approx(math.sqrt(0.02))
 
@@ -58,18 +61,18 @@ def test_a_queued_run_and_its_started_twin_share_an_identity():
     # A sweep queues {data, model, train} as planned; the trainer stores the full config with its defaults.
     queued = {"data": "builtin:bach", "model": {}, "train": {"optimizer": "adam", "loss": "bce", "seed": 0}}
     started = {**queued, "dataset": "bach", "device": "cpu", "train": {**queued["train"], "weight_decay": 0.0, "seed": 3}}
-    assert stats.identity_of(queued) == stats.identity_of(started)
-    assert "seed" not in stats.identity_of(started) and "threads" not in stats.identity_of(started)
+    assert identity_of(queued) == identity_of(started)
+    assert "seed" not in identity_of(started) and "threads" not in identity_of(started)
 
 
 def test_chosen_keys_merge_what_they_leave_out_and_no_keys_give_each_run_its_line():
     runs = pd.DataFrame([run("a", "bach"), run("b", "piano"), run("c", "piano", hidden=16)])
-    assert stats.run_groups(runs, ["optimizer", "loss"]) == ["adamw+bce"] * 3
-    assert stats.run_groups(runs, ["dataset"]) == ["bach", "piano", "piano"]
-    assert stats.run_groups(runs, ["optimizer", "loss", "model size"]) == ["adamw+bce · hidden 8"] * 2 + ["adamw+bce · hidden 16"]
-    assert stats.run_groups(runs, []) == ["a", "b", "c"]
+    assert run_groups(runs, ["optimizer", "loss"]) == ["adamw+bce"] * 3
+    assert run_groups(runs, ["dataset"]) == ["bach", "piano", "piano"]
+    assert run_groups(runs, ["optimizer", "loss", "model size"]) == ["adamw+bce · hidden 8"] * 2 + ["adamw+bce · hidden 16"]
+    assert run_groups(runs, []) == ["a", "b", "c"]
     with pytest.raises(ConfigError, match="cannot group by \\['colour'\\]"):
-        stats.run_groups(runs, ["colour"])
+        run_groups(runs, ["colour"])
 
 
 @pytest.mark.parametrize(
@@ -83,7 +86,7 @@ def test_chosen_keys_merge_what_they_leave_out_and_no_keys_give_each_run_its_lin
 def test_bands_are_clipped_to_the_metric_range(metric, values, lo, hi):
     runs = pd.DataFrame([run("a", seed=0), run("b", seed=1)])
     m = metrics({"a": values[0], "b": values[1]}, name=metric)
-    b = stats.curve_bands_from(runs, m, metric, "valid")
+    b = curve_bands_from(runs, m, metric, "valid")
     assert (b["lo"] >= lo).all() and (b["hi"] <= hi).all()
     assert (b["mean"] - b["std"] < lo).any() or (b["mean"] + b["std"] > hi).any()  # the clip did something
     assert ((b["lo"] == b["mean"] - b["std"]) | (b["lo"] == lo)).all()
@@ -91,13 +94,13 @@ def test_bands_are_clipped_to_the_metric_range(metric, values, lo, hi):
 
 def test_seconds_bands_keep_a_lone_run_on_its_real_points_and_mark_interpolation():
     alone = pd.DataFrame([run("a")])
-    b = stats.curve_bands_from(alone, metrics({"a": [0.1, 0.2, 0.3]}, epoch_s=2.0), "f1_best", "valid", x="seconds")
+    b = curve_bands_from(alone, metrics({"a": [0.1, 0.2, 0.3]}, epoch_s=2.0), "f1_best", "valid", x="seconds")
     assert list(b["x"]) == [2.0, 4.0, 6.0] and b["real"].all()
     pair = pd.DataFrame([run("a", seed=0), run("b", seed=1)])
     m = metrics({"a": [0.1, 0.2, 0.3], "b": [0.2, 0.4]})
-    b = stats.curve_bands_from(pair, m, "f1_best", "valid", x="seconds", points=7)
+    b = curve_bands_from(pair, m, "f1_best", "valid", x="seconds", points=7)
     assert not b["real"].any()
-    points = stats.curve_points_from(pair, m, "f1_best", "valid", x="seconds")
+    points = curve_points_from(pair, m, "f1_best", "valid", x="seconds")
     assert sorted(zip(points["run_id"], points["x"], strict=True)) == [("a", 1.0), ("a", 2.0), ("a", 3.0), ("b", 1.0), ("b", 2.0)]
 
 
@@ -105,7 +108,7 @@ def test_baseline_rows_are_per_dataset():
     a, b = run("a", "bach"), run("b", "piano")
     a["summary"] = {"baselines": {"copy_previous": {"valid": {"f1": 0.77, "f1_best": 0.77}}}}
     b["summary"] = {"baselines": {"markov": {"valid": {"nll": 4.2, "f1_best": 0.5, "threshold": 0.3}}}}
-    rows = stats.baseline_rows(pd.DataFrame([a, b]))
+    rows = baseline_rows(pd.DataFrame([a, b]))
     assert list(zip(rows["dataset"], rows["baseline"], strict=True)) == [
         ("bach", "copy previous step"),
         ("piano", "per-note Markov chain"),
@@ -120,9 +123,9 @@ def test_a_repeated_seed_counts_once_and_every_group_is_ranked_by_its_mean():
     seed_stage = {**run("seed-stage", lr=1e-3, seed=0), "created": "2026-11-27T00:41:00"}
     other = {**run("other", lr=3e-3, seed=0), "created": "2026-11-27T00:41:00"}
     runs = pd.DataFrame([lr_stage, seed_stage, other])
-    kept, repeats = stats.unique_runs(runs)
+    kept, repeats = unique_runs(runs)
     assert list(kept["id"]) == ["seed-stage", "other"] and repeats == [{"dropped": "lr-stage", "kept": "seed-stage"}]
-    assert "lr-stage (repeats seed-stage)" in stats.repeats_note(repeats) and stats.repeats_note([]) == ""
+    assert "lr-stage (repeats seed-stage)" in repeats_note(repeats) and repeats_note([]) == ""
     table = stats.run_table_from(kept, metrics({"lr-stage": [8.41], "seed-stage": [8.41], "other": [7.21]}, name="nll"))
     ranks = ranking.rank_table(table, "best_valid_nll", True, by="group")
     assert list(ranks["group"]) == ["adamw+bce · lr 3e-3", "adamw+bce · lr 1e-3"]

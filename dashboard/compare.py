@@ -12,7 +12,7 @@ from musicgen.music import plots
 from musicgen.runs import jobs, store
 from musicgen.runs.divergence import RULE
 from musicgen.study import baselines as study_baselines
-from musicgen.study import findings, ranking
+from musicgen.study import findings, ranking, summaries
 from musicgen.study import stats as report
 from musicgen.study.curves import curve_bands_from, curve_points_from, metric_range
 from musicgen.study.groups import GROUP_KEYS, repeats_note, unique_runs
@@ -246,7 +246,7 @@ def findings_view(f: dict, sweep_id: str) -> None:
             lr = document.lr_stage_frame(f["study"])
             st.dataframe(lr, key="cmp_lr_stage", hide_index=True, placeholder="–", column_config=worded(lr))
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
-    study = shown(findings.stats_with_baselines(f["stats"], f["baselines"]))
+    study = shown(summaries.stats_with_baselines(f["stats"], f["baselines"]))
     st.dataframe(study, key="cmp_study_stats", hide_index=True, placeholder="–", column_config=worded(study))
     st.caption(
         "Generation quality from samples of each run (overlap with the real test windows' music metrics, polyphony, "
@@ -257,7 +257,7 @@ def findings_view(f: dict, sweep_id: str) -> None:
         with st.expander("Pairwise Welch t-tests, Holm-corrected, with Hedges' g"):
             st.dataframe(f["pairs"], key="cmp_study_pairs", hide_index=True, placeholder="–", column_config=worded(f["pairs"]))
     if f["calibration"]:
-        st.plotly_chart(findings.reliability_figure(f["calibration"]), key="cmp_reliability", width="stretch")
+        st.plotly_chart(summaries.reliability_figure(f["calibration"]), key="cmp_reliability", width="stretch")
 
 
 def results(chosen: list[str]) -> None:

@@ -3,7 +3,9 @@
 `plan` (the grid and its bookkeeping in the store), `sweep` (run a plan) on `sweep_local` or
 `sweep_ray`, `stats` (the run table), `groups` (a run's identity and group), `curves` (mean ± std
 curves per group), `baselines` (the untrained baselines), `ranking` (means over seeds, Welch-tied ranks),
-`verdict` (per criterion what to use, with its test), `document` (the study as Markdown/HTML), `ensembles`
-(build and select ensembles), `recipes` (config files), `literature` (published benchmark figures).
+`measures` (the study table, per-combination statistics, pairwise tests), `findings` (a sentence per
+question), `verdict` (per criterion what to use, with its test), `summaries` (the results as readable tables),
+`document` (the study as Markdown/HTML), `ensembles` (build and select ensembles), `recipes` (config files),
+`literature` (published benchmark figures).
 May import: everything below it (shared ground, data, nn, runs, training, music). Not cli.
 """

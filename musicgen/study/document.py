@@ -19,7 +19,7 @@ from musicgen.music import listening, plots
 from musicgen.music.piece import make_piece, measure, reference_windows
 from musicgen.paths import atomic_write, cache_dir
 from musicgen.runs import store
-from musicgen.study import curves, ranking
+from musicgen.study import curves, measures, ranking, summaries
 from musicgen.study import findings as study_findings_mod
 from musicgen.study.plan import latest_runs
 from musicgen.study.verdict import verdict_lines
@@ -157,7 +157,7 @@ def study_tables(sweep_id: str, generation: bool = True, samples: int = 4, steps
                 pass  # the dataset is gone: the models' figures stand without the baseline's
     f = study_findings_mod.study_findings(sweep_id, generated=pd.DataFrame(generated) if generated else None, real=real)
     table = f["runs"]
-    done = study_findings_mod.counted(table)
+    done = measures.counted(table)
     groups = ranking.group_table(done) if len(done) else pd.DataFrame()
     ranks = (
         pd.concat(
@@ -234,13 +234,12 @@ def _findings_md(f: dict) -> str:
             out.append(f"\n{label} is left out: {study['choices'][label]['reason']}.\n")
     out.append(
         "\n## Per combination (mean ± std [95% CI, t]) and baselines\n\n"
-        + _md_table(study_findings_mod.stats_with_baselines(f["stats"], f["baselines"]))
+        + _md_table(summaries.stats_with_baselines(f["stats"], f["baselines"]))
     )
     out.append(
         "\n## Speed, stability and generation per combination (mean ± std over seeds)\n\n"
         "Generation: samples of each run's best checkpoint against the dataset's real test windows (below: the windows' "
-        "own figures and the per-note Markov chain's samples).\n\n"
-        + _md_table(study_findings_mod.dynamics_frame(f["runs"], f["real"]))
+        "own figures and the per-note Markov chain's samples).\n\n" + _md_table(summaries.dynamics_frame(f["runs"], f["real"]))
     )
     pairs = f["pairs"]
     if len(pairs):
@@ -249,7 +248,7 @@ def _findings_md(f: dict) -> str:
             "Hedges' g of a − b.\n\n" + _md_table(pairs)
         )
     if f["calibration"]:
-        ece = study_findings_mod.counted(f["runs"]).groupby("config")["ece"].mean()
+        ece = measures.counted(f["runs"]).groupby("config")["ece"].mean()
         rows = pd.DataFrame([{"config": k, "test ECE (mean over seeds)": ece.get(k, math.nan)} for k in f["calibration"]])
         out.append("\n## Calibration (test split, 10 equal-width bins)\n\n" + _md_table(rows))
         out.append(
@@ -435,18 +434,18 @@ def to_html(t: dict) -> str:
         findings_html += f"<h2>Findings</h2><ul>{items}</ul>"
         if (f.get("study") or {}).get("choices"):
             findings_html += "<h2>Learning-rate stage</h2>" + lr_stage_frame(f["study"]).to_html(index=False, na_rep="–")
-        findings_html += "<h2>Per combination and baselines</h2>" + study_findings_mod.stats_with_baselines(
+        findings_html += "<h2>Per combination and baselines</h2>" + summaries.stats_with_baselines(
             f["stats"], f["baselines"]
         ).to_html(index=False, na_rep="–")
-        findings_html += "<h2>Speed, stability and generation</h2>" + study_findings_mod.dynamics_frame(
-            f["runs"], f["real"]
-        ).to_html(index=False, na_rep="–")
+        findings_html += "<h2>Speed, stability and generation</h2>" + summaries.dynamics_frame(f["runs"], f["real"]).to_html(
+            index=False, na_rep="–"
+        )
         if len(f["pairs"]):
             findings_html += "<h2>Pairwise tests (Welch, Holm-adjusted)</h2>" + f["pairs"].to_html(
                 index=False, na_rep="–", float_format=lambda v: f"{v:.4g}"
             )
         if f["calibration"]:
-            fig = study_findings_mod.reliability_figure(f["calibration"])
+            fig = summaries.reliability_figure(f["calibration"])
             findings_html += "<h2>Calibration</h2>" + plots.figure_html(fig, include_plotlyjs=True)
     heard = "".join(f"<li>{line}</li>" for line in listening_lines(t))
     listening_html = f"<h2>Blind listening test</h2><ul>{heard}</ul>" if heard else ""

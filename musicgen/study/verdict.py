@@ -1,6 +1,6 @@
 """The study's answer for a student: per criterion, which combination(s) to use, with the test behind it.
 
-A pure function of the study table (`findings.study_table_from`: one row per run, `config` names its
+A pure function of the study table (`measures.study_table_from`: one row per run, `config` names its
 group, `status`, `diverged`, the criteria's columns), the runs' baselines and the generation references.
 Choices stated once:
 - Only finished runs that did not diverge (`runs.divergence`) count; the verdict says which it left out.

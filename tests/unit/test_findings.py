@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from musicgen.errors import ConfigError
-from musicgen.study import findings, ranking
+from musicgen.study import findings, measures, ranking, summaries
 from musicgen.study.tuning import choose_lrs, parse_lr_grid
 
 
@@ -81,7 +81,7 @@ def test_parse_lr_grid_sorts_and_rejects_bad_rates():
 
 
 def test_divergence_rate_per_optimizer():
-    d = findings.divergence(
+    d = measures.divergence(
         choose_lrs([_cand("rmsprop", 1e-3, "finished", 5.0), _cand("rmsprop", 1e-2, "failed", math.nan, diverged=True)])
     ).set_index("optimizer")
     assert d.loc["rmsprop", "rate"] == 0.5 and d.loc["rmsprop", "trained_lrs"] == [1e-3]
@@ -103,7 +103,7 @@ def test_findings_say_tie_or_win_with_the_holm_p():
     out = findings.findings(
         {
             "runs": table,
-            "pairs": findings.pairwise(table),
+            "pairs": measures.pairwise(table),
             "target_nll": {"bce": 7.0},
             "baselines": {"markov": {"nll": 6.0}},
             "real": real,
@@ -125,7 +125,7 @@ def test_lr_sensitivity_is_the_gap_between_the_worst_and_best_rate():
         "adam+bce": {"candidates": [{"lr": 1e-3, "best_valid_nll": 8.5}, {"lr": 1e-2, "best_valid_nll": 9.25}]},
         "rmsprop+bce": {"candidates": [{"lr": 1e-3, "best_valid_nll": 8.6}, {"lr": 1e-2, "status": "failed"}]},
     }
-    assert findings.lr_sensitivity(choices) == {"adam+bce": pytest.approx(0.75)}  # one trained rate: no gap to state
+    assert measures.lr_sensitivity(choices) == {"adam+bce": pytest.approx(0.75)}  # one trained rate: no gap to state
 
 
 def test_calibration_pools_counts_over_seeds():
@@ -137,10 +137,10 @@ def test_calibration_pools_counts_over_seeds():
             "summary": {"test": {"calibration": {"bins": bins}}},
         }
 
-    pooled = findings.calibration_by_label(pd.DataFrame([run(0.2, 0.1, 1), run(0.4, 0.4, 3)]))
+    pooled = measures.calibration_by_label(pd.DataFrame([run(0.2, 0.1, 1), run(0.4, 0.4, 3)]))
     b = pooled["adam+bce"][0]
     assert b["count"] == 4 and b["predicted"] == pytest.approx(0.35) and b["observed"] == pytest.approx(0.325)
-    fig = findings.reliability_figure(pooled)
+    fig = summaries.reliability_figure(pooled)
     assert [tr.name for tr in fig.data] == ["perfectly calibrated", "adam+bce"]
 
 
@@ -175,7 +175,7 @@ def test_dynamics_frame_gives_mean_and_std_per_combination_then_the_references()
             "gen_overlap": [0.3, 0.5, 0.2],
         }
     )
-    out = findings.dynamics_frame(table, {"per-note Markov chain": {"gen_overlap": 0.25}})
+    out = summaries.dynamics_frame(table, {"per-note Markov chain": {"gen_overlap": 0.25}})
     rows = out.set_index("config")
     assert rows.loc["adam+bce", "epochs to 95% of best valid F1"] == "5 ± 1.41"  # std with ddof 1: sqrt(2)
     assert rows.loc["rmsprop+bce", "overlap with real music metrics"] == "0.2"  # one seed: no ± part

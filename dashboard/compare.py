@@ -241,9 +241,7 @@ def findings_view(f: dict, sweep_id: str) -> None:
                 f"At most {budget.get('max_epochs')} epochs a run, early stopping on validation NLL after "
                 f"{budget.get('patience')} epochs without improvement; lr-stage sweep {f['study'].get('lr_sweep')}."
             )
-            from musicgen.study import document  # here: it brings torch (generation), seconds on a cold start
-
-            lr = document.lr_stage_frame(f["study"])
+            lr = summaries.lr_stage_frame(f["study"])
             st.dataframe(lr, key="cmp_lr_stage", hide_index=True, placeholder="–", column_config=worded(lr))
     st.caption("Per combination over seeds: mean ± std [95% confidence interval] on the test split, the baselines below.")
     study = shown(summaries.stats_with_baselines(f["stats"], f["baselines"]))

@@ -211,7 +211,7 @@ def study_findings(sweep_id: str, generated: pd.DataFrame | None = None, real: d
         table, target = pd.DataFrame(columns=stats.TABLE_COLUMNS + EXTRA_COLUMNS[1:]), {}
     else:
         table, target = study_table_from(runs, metrics)
-    if generated is not None and len(table):  # the report's generation figures per run (document.GEN_COLUMNS)
+    if generated is not None and len(table):  # the report's generation figures per run (generation.GEN_COLUMNS)
         table = table.drop(columns=[c for c in generated.columns if c != "id"], errors="ignore").merge(
             generated, on="id", how="left"
         )

@@ -1,7 +1,8 @@
-"""A study's results for reading: per-combination tables of "mean ± std" strings and the reliability diagram.
+"""A study's results for reading: per-combination tables of "mean ± std" strings, the lr stage, the reliability
+bins as a table and as a diagram.
 
 Torch-free, so that the Compare page draws them on a cold start; the study document (`document`,
-`document_html`) shows the same tables.
+`document_md`) shows the same tables.
 """
 
 from __future__ import annotations
@@ -102,3 +103,65 @@ def reliability_figure(bins_by_label: dict[str, list[dict]]):
         yaxis={"range": [0, 1]},
     )
     return fig
+
+
+SHOWN = [
+    "best_valid_nll",
+    "best_valid_f1",
+    "test_nll",
+    "test_f1",
+    "epochs_to_95",
+    "seconds_to_95",
+    "loss_spread",
+    "loss_spikes",
+    "pred_pos_rate",
+    "density",
+    "gen_overlap",
+]
+
+
+def lr_stage_frame(study: dict | None) -> pd.DataFrame:
+    """Return one row per lr-stage candidate of a study: config, lr, status, best_valid_nll, chosen (empty for a plain sweep)."""
+    rows = []
+    for label, c in ((study or {}).get("choices") or {}).items():
+        for cand in c["candidates"]:
+            rows.append({"config": label, **cand, "chosen": "yes" if cand["lr"] == c["lr"] else ""})
+    return pd.DataFrame(rows, columns=["config", "lr", "status", "best_valid_nll", "chosen"])
+
+
+def reliability_frame(calibration: dict[str, list[dict]]) -> pd.DataFrame:
+    """Return one row per probability bin and one column per combination: 'predicted → observed (cells)'."""
+    labels = list(calibration)
+    if not labels:
+        return pd.DataFrame()
+    rows = []
+    for i, b in enumerate(calibration[labels[0]]):
+        row = {"bin": f"{b['lo']:.1f}–{b['hi']:.1f}"}
+        for label in labels:
+            c = calibration[label][i]
+            row[label] = f"{c['predicted']:.3f} → {c['observed']:.3f} ({c['count']:,})" if c["count"] else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cell(x) -> str:
+    """Return a table cell's text: "–" for None or NaN, a float with 4 significant digits."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def summary_frame(groups: pd.DataFrame) -> pd.DataFrame:
+    """Return per combination 'mean ± std' strings of the shown columns, and n."""
+    if groups.empty:
+        return groups
+    out = pd.DataFrame({"config": groups["config"], "n": groups["n"]})
+    for c in SHOWN:
+        if f"{c}_mean" in groups:
+            out[c] = [
+                f"{cell(m)} ± {cell(s)}" if not pd.isna(m) else "–"
+                for m, s in zip(groups[f"{c}_mean"], groups[f"{c}_std"], strict=True)
+            ]
+    return out

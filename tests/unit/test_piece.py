@@ -84,7 +84,7 @@ def test_study_document_measures_generation_through_the_piece_path(tmp_path, tin
     from musicgen.config import to_dict
     from musicgen.paths import checkpoints_dir
     from musicgen.runs import store
-    from musicgen.study.document import generation_overlap
+    from musicgen.study.generation import generation_overlap
 
     run_id = store.create_run(
         "r",

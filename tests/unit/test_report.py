@@ -216,7 +216,7 @@ def test_baseline_lines_give_each_baseline_that_has_the_metric():
 
 
 def test_reliability_frame_is_the_diagram_as_a_table():
-    from musicgen.study.document import reliability_frame
+    from musicgen.study.summaries import reliability_frame
 
     bins = {
         "adam+bce": [

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from musicgen.study import ranking, stats
 from musicgen.study.baselines import BASELINE_LABELS
 from musicgen.study.measures import counted
 
@@ -105,19 +106,9 @@ def reliability_figure(bins_by_label: dict[str, list[dict]]):
     return fig
 
 
-SHOWN = [
-    "best_valid_nll",
-    "best_valid_f1",
-    "test_nll",
-    "test_f1",
-    "epochs_to_95",
-    "seconds_to_95",
-    "loss_spread",
-    "loss_spikes",
-    "pred_pos_rate",
-    "density",
-    "gen_overlap",
-]
+# The summary's columns: the ranked criteria (ranking.CRITERIA) in the run table's order, with the predicted
+# positive rate and the density shown instead of their error.
+SHOWN = [c for c in stats.TABLE_COLUMNS if (c in ranking.CRITERIA and c != "pos_rate_error") or c in ("pred_pos_rate", "density")]
 
 
 def lr_stage_frame(study: dict | None) -> pd.DataFrame:

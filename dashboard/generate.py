@@ -16,7 +16,8 @@ from musicgen.errors import ConfigError, RunNotFoundError
 from musicgen.music import audio as sound
 from musicgen.music import piece as pieces
 from musicgen.music import plots
-from musicgen.music.generate import excerpt_spec, step_seconds
+from musicgen.music.generate import step_seconds
+from musicgen.music.primers import excerpt_spec
 from musicgen.paths import check_user_file, dataset_dir, home_dir
 from musicgen.runs import store
 from musicgen.training import checkpoint

@@ -20,8 +20,8 @@ from dashboard.router import ensure_routed
 from dashboard.ui import call
 from musicgen.data.datasets import list_datasets
 from musicgen.music import plots
-from musicgen.music.generate import STRATEGIES
 from musicgen.music.piece import checkpoint_choices
+from musicgen.music.strategies import STRATEGIES
 
 ensure_routed()
 st.title("Generate")

@@ -2,11 +2,12 @@
 
 Each new step costs one step of the trunk whatever the length of the piece so far.
 
-The independent head gives a probability per note (independent given the past); a strategy turns
-them into the notes of the step: `sample` draws each note (Bernoulli, sharpened or flattened by a
-temperature), `threshold` keeps the notes above a probability (the checkpoint's validation-best
-threshold by default), `topk` keeps the k most likely notes that are above a floor. `max_polyphony`
-and `min_notes` then cap or fill every step with the most likely notes, for any strategy.
+The independent head gives a probability per note (independent given the past); a strategy
+(musicgen.music.strategies) turns them into the notes of the step: `sample` draws each note (Bernoulli,
+sharpened or flattened by a temperature), `threshold` keeps the notes above a probability (the checkpoint's
+validation-best threshold by default), `topk` keeps the k most likely notes that are above a floor.
+`max_polyphony` and `min_notes` then cap or fill every step with the most likely notes, for any strategy.
+Primers (the opening steps a piece continues) are read by musicgen.music.primers.
 
 The nade head (and an ensemble with a nade member, whose step is the members' mixture) decides the
 notes of a step low to high, each given the ones below it (musicgen.nn.notes.decide): `sample` is
@@ -30,18 +31,13 @@ import numpy as np
 import torch
 
 from musicgen.config import DataConfig
-from musicgen.data.datasets import dataset_excerpt, dataset_exists, load_dataset
-from musicgen.data.midi import onset_roll, roll_from_midi
-from musicgen.errors import ConfigError, MidiError
+from musicgen.data.midi import onset_roll
+from musicgen.errors import ConfigError
+from musicgen.music.strategies import check_options, choose_notes
 from musicgen.nn.convgru import ConvGRU
 from musicgen.nn.notes import decide
 from musicgen.nn.onsets import input_from_steps, output_width, step_from_units
 from musicgen.training.device import one_thread
-
-STRATEGIES = ("sample", "threshold", "topk")
-NOTE_BY_NOTE_STRATEGIES = ("sample", "threshold")  # what a nade head (or an ensemble with one) generates with
-MAX_STEPS = 16384  # 34 minutes at 120 bpm and 4 steps per beat: longer asks are typos, not music
-MAX_SAMPLES = 256
 
 
 def default_threshold(ckpt: dict) -> float:
@@ -74,97 +70,6 @@ def steps_from_seconds(seconds: float, cfg: DataConfig, tempo_bpm: float = 120.0
     if not tempo_bpm > 0:
         raise ConfigError(f"tempo must be > 0 bpm, got {tempo_bpm}; e.g. --tempo 120")
     return max(1, round(seconds / step_seconds(cfg, tempo_bpm)))
-
-
-def check_options(
-    steps: int,
-    strategy: str = "sample",
-    temperature: float = 1.0,
-    threshold: float = 0.5,
-    top_k: int = 4,
-    floor: float = 0.05,
-    max_polyphony: int | None = None,
-    min_notes: int = 0,
-    samples: int = 1,
-    n_notes: int = 84,
-    independent: bool = True,
-) -> None:
-    """Raise ConfigError naming the first bad generation option, its allowed values and the fix.
-
-    independent: False for a model that decides a step's notes one by one (the nade head).
-    """
-
-    def need(ok: bool, msg: str) -> None:
-        if not ok:
-            raise ConfigError(msg)
-
-    need(strategy in STRATEGIES, f"unknown strategy {strategy!r}; use one of {list(STRATEGIES)}")
-    need(
-        independent or strategy in NOTE_BY_NOTE_STRATEGIES,
-        f"strategy {strategy} needs every note's probability at once, and this model decides notes one by one (nade head); "
-        "use --strategy sample or threshold, with --max-polyphony to cap the notes",
-    )
-    need(
-        independent or min_notes == 0,
-        f"min notes ({min_notes}) cannot be filled in by a model that decides notes one by one (nade head); "
-        "leave --min-notes at 0 or lower --threshold",
-    )
-    need(
-        isinstance(steps, int | np.integer) and 0 < steps <= MAX_STEPS,
-        f"steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --steps 256",
-    )
-    need(math.isfinite(temperature) and temperature > 0, f"temperature must be > 0, got {temperature}; e.g. --temperature 1.0")
-    need(0 < threshold < 1, f"threshold must be between 0 and 1 (exclusive), got {threshold}; e.g. --threshold 0.3")
-    need(
-        isinstance(top_k, int | np.integer) and 0 < top_k <= n_notes,
-        f"top-k must be between 1 and {n_notes}, got {top_k}; e.g. --top-k 4",
-    )
-    need(0 <= floor < 1, f"floor must be in [0, 1), got {floor}; e.g. --floor 0.05")
-    need(
-        max_polyphony is None or 0 < max_polyphony <= n_notes,
-        f"max polyphony must be between 1 and {n_notes}, got {max_polyphony}; e.g. --max-polyphony 4",
-    )
-    need(0 <= min_notes <= n_notes, f"min notes must be between 0 and {n_notes}, got {min_notes}; e.g. --min-notes 1")
-    need(
-        max_polyphony is None or min_notes <= max_polyphony,
-        f"min notes ({min_notes}) exceeds max polyphony ({max_polyphony}); lower --min-notes or raise --max-polyphony",
-    )
-    need(
-        isinstance(samples, int | np.integer) and 0 < samples <= MAX_SAMPLES,
-        f"samples must be between 1 and {MAX_SAMPLES}, got {samples}; e.g. --samples 4",
-    )
-
-
-def choose_notes(
-    probs: torch.Tensor,
-    strategy: str,
-    uniform: torch.Tensor | None = None,
-    threshold: float = 0.5,
-    top_k: int = 4,
-    floor: float = 0.05,
-    max_polyphony: int | None = None,
-    min_notes: int = 0,
-) -> torch.Tensor:
-    """Return the notes (S, N) float 0/1 of one step from note probabilities (S, N).
-
-    `uniform` (S, N) in [0, 1) drives `sample`. After the strategy, steps with more than
-    `max_polyphony` notes keep their most likely ones, and steps with fewer than `min_notes`
-    gain the most likely missing ones.
-    """
-    if strategy == "sample":
-        chosen = uniform < probs
-    elif strategy == "threshold":
-        chosen = probs >= threshold
-    else:
-        top = torch.zeros_like(probs, dtype=torch.bool).scatter_(1, probs.topk(top_k, dim=1).indices, True)
-        chosen = top & (probs >= floor)
-    if max_polyphony is None and min_notes == 0:
-        return chosen.to(probs.dtype)
-    count = chosen.sum(dim=1, keepdim=True).clamp(min=min_notes, max=max_polyphony)  # (S, 1)
-    # Chosen notes sort first (probs < 1 < 1 + probs), each group by probability: the first `count` stay.
-    order = (chosen.to(probs.dtype) + probs).argsort(dim=1, descending=True)  # (S, N)
-    keep = torch.arange(probs.shape[1], device=probs.device).unsqueeze(0) < count  # (S, N) in sorted order
-    return torch.zeros_like(probs).scatter_(1, order, keep.to(probs.dtype))
 
 
 def note_by_note(model) -> bool:
@@ -366,70 +271,3 @@ def _recompute_feeder(model, samples: int, n: int, device, independent: bool = T
         return model(torch.stack(fed, dim=1))[:, -1]  # (S, t, N) -> (S, N)
 
     return feed
-
-
-def primer_from_midi(path, cfg: DataConfig, steps: int | None = None) -> np.ndarray:
-    """Return the first `steps` steps (all when None) of a MIDI file as a roll on the model's pitch range and grid.
-
-    Only those steps are built, and never more than a piece may have (MAX_STEPS): a primer file
-    with one note held for days costs its beginning, not the whole note.
-    """
-    no_notes = f"primer {path} has no notes between MIDI {cfg.low} and {cfg.high - 1}, the model's range"
-    if steps is not None and not 0 < steps <= MAX_STEPS:
-        raise ConfigError(f"primer steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --primer-steps 32")
-    try:
-        roll, _ = roll_from_midi(path, cfg, first_steps=MAX_STEPS + 1 if steps is None else steps)
-    except MidiError as e:
-        # The reader's advice (widen the range) does not apply: the checkpoint fixes the range.
-        if "outside" in str(e):
-            raise MidiError(f"{no_notes}; give a MIDI file with notes in that range") from None
-        raise
-    if roll.shape[0] > MAX_STEPS:
-        raise ConfigError(
-            f"primer {path} is longer than a piece may be ({MAX_STEPS:,} steps); "
-            "give --primer-steps (e.g. 32) to use its beginning"
-        )
-    if not roll.any():
-        raise MidiError(f"{no_notes} in its first {roll.shape[0]} steps; give more --primer-steps or another MIDI file")
-    return roll
-
-
-def primer_from_dataset(spec: str, steps: int = 32) -> np.ndarray:
-    """Return `steps` steps of a dataset's source file from 'DATASET:FILE:OFFSET' (DATASET may hold ':', as builtin:bach)."""
-    head, _, offset_text = spec.rpartition(":")
-    if ":" not in head or not offset_text.strip().lstrip("-").isdigit():
-        raise ConfigError(f"primer {spec!r} is not DATASET:FILE:OFFSET (e.g. builtin:bach:bwv1.6.mid:0) nor a .mid file")
-    name, file = _split_dataset_file(head)
-    offset = int(offset_text)
-    if offset < 0:
-        raise ConfigError(f"primer offset must be >= 0 steps, got {offset}; e.g. {name}:{file}:0")
-    if not 0 < steps <= MAX_STEPS:
-        raise ConfigError(f"primer steps must be between 1 and {MAX_STEPS}, got {steps}; e.g. --primer-steps 32")
-    return np.asarray(dataset_excerpt(load_dataset(name), file, offset, steps))
-
-
-def _split_dataset_file(head: str) -> tuple[str, str]:
-    """Split 'DATASET:FILE' where either may hold ':' (builtin:bach, JSB_Chorales.mat:train/000).
-
-    The dataset is the shortest prefix that exists.
-    """
-    cuts = [i for i, c in enumerate(head) if c == ":"]
-    for i in cuts:
-        if dataset_exists(head[:i]):
-            return head[:i], head[i + 1 :]
-    return head[: cuts[0]], head[cuts[0] + 1 :]  # load_dataset then names the missing dataset
-
-
-def load_primer(spec: str | None, cfg: DataConfig, steps: int | None = None) -> np.ndarray | None:
-    """Return the primer roll for a .mid path or 'DATASET:FILE:OFFSET', or None for no primer."""
-    if not spec:
-        return None
-    if spec.lower().endswith((".mid", ".midi")):
-        return primer_from_midi(spec, cfg, steps)
-    return primer_from_dataset(spec, steps or 32)
-
-
-def excerpt_spec(ds, offset: int = 0) -> str | None:
-    """Return the primer spec 'DATASET:FILE:OFFSET' of a dataset's first usable source file, or None when it has none."""
-    files = [f["file"] for f in ds.report.get("files", []) if f.get("status") == "ok"]
-    return f"{ds.name}:{files[0]}:{offset}" if files else None

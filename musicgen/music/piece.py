@@ -22,8 +22,10 @@ from musicgen.data.datasets import load_dataset
 from musicgen.data.midi import write_midi
 from musicgen.errors import CheckpointError, ConfigError, DataError, OutputError, write_failure
 from musicgen.music import audio
-from musicgen.music.generate import check_options, default_temperature, default_threshold, generate, load_primer, note_by_note
+from musicgen.music.generate import default_temperature, default_threshold, generate, note_by_note
+from musicgen.music.primers import load_primer
 from musicgen.music.quality import compare, music_metrics
+from musicgen.music.strategies import check_options
 from musicgen.ranges import SEED
 from musicgen.runs import store
 from musicgen.training import checkpoint

@@ -5,15 +5,13 @@ import torch
 from musicgen.config import DataConfig, ModelConfig
 from musicgen.errors import ConfigError, MidiError
 from musicgen.music.generate import (
-    MAX_STEPS,
     _state_feeder,
-    choose_notes,
     default_threshold,
     generate,
-    load_primer,
-    primer_from_midi,
     steps_from_seconds,
 )
+from musicgen.music.primers import load_primer, primer_from_midi
+from musicgen.music.strategies import MAX_STEPS, choose_notes
 from musicgen.nn.convgru import ConvGRU
 
 
@@ -445,7 +443,7 @@ def test_primer_from_a_benchmark_dataset_whose_file_names_hold_colons(home, jsb_
 
 def test_excerpt_spec_names_the_first_usable_file(tiny_dataset):
     from musicgen.data.datasets import load_dataset
-    from musicgen.music.generate import excerpt_spec
+    from musicgen.music.primers import excerpt_spec
 
     ds = load_dataset("tiny")
     spec = excerpt_spec(ds)

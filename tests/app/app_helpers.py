@@ -118,6 +118,17 @@ def open_page(page: str, timeout: float = 60):
     return at.switch_page(f"pages/{page}.py").run()
 
 
+def open_upload(files=()):
+    """Return an AppTest on the Data page's upload source, with `files` in its uploader (MIDI paths, or
+    (name, bytes, type) tuples as they are); without files the uploader is left empty."""
+    at = open_page("data")
+    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    if files:
+        uploads = [f if isinstance(f, tuple) else (f.name, f.read_bytes(), "audio/midi") for f in files]
+        at.get("file_uploader")[0].set_value(uploads)
+    return at
+
+
 def texts(elements) -> list[str]:
     """Return the values of st.error/st.warning/st.info/st.success elements."""
     return [e.value for e in elements]

@@ -5,7 +5,7 @@ import shutil
 import zipfile
 
 import numpy as np
-from app_helpers import frame, no_failure, open_page, texts, write_midis
+from app_helpers import frame, no_failure, open_page, open_upload, texts, write_midis
 
 
 def test_empty_home_shows_the_upload_limit_and_no_dataset(home):
@@ -19,9 +19,7 @@ def test_empty_home_shows_the_upload_limit_and_no_dataset(home):
 def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
     mids = write_midis(tmp_path / "in", n=5, steps=48)
     broken = ("truncated.mid", b"MThd\x00\x00", "audio/midi")
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids] + [broken])
+    at = open_upload([*mids, broken])
     at.text_input(key="data_name_2").set_value("tiny")
     at.number_input(key="data_seq_len").set_value(16)
     at.number_input(key="data_hop").set_value(8)
@@ -64,8 +62,7 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
 def test_upload_errors_name_the_file_not_the_server_or_the_parser(home):
     empty = io.BytesIO()
     zipfile.ZipFile(empty, "w").close()
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at = open_upload()
     for upload, message in (
         (("bad.mid", b"MThd\x00\x00garbage", "audio/midi"), "bad.mid: not a readable MIDI file (damaged, cut short or not MIDI)"),
         (("songs.zip", empty.getvalue(), "application/zip"), "songs.zip: the archive holds no .mid/.midi/.kar file"),
@@ -78,8 +75,7 @@ def test_upload_errors_name_the_file_not_the_server_or_the_parser(home):
 
 
 def test_bad_parameters_and_missing_upload_are_readable_errors(home):
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
+    at = open_upload()
     at.button(key="data_build").click().run()
     assert not at.exception
     assert any("Upload at least one" in e for e in texts(at.error))
@@ -95,9 +91,7 @@ def _written_outside(root, home) -> list:
 
 def test_a_dataset_name_that_is_a_path_is_an_error_and_writes_nothing(home, tmp_path):
     mids = write_midis(tmp_path / "in", n=3, steps=48)
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at = open_upload(mids)
     for name in ("../../../../x", "../x", str(tmp_path / "abs"), "a/b", ".hidden"):
         at.text_input(key="data_name_2").set_value(name)
         at.button(key="data_build").click().run()
@@ -150,9 +144,7 @@ def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
     rng = np.random.default_rng(1)
     # One long file and four short ones: whole files go to one split, so the windows cannot follow 0.8/0.1/0.1.
     mids = [write_midi(chorale_like_roll(steps, rng), tmp_path / f"p{i}.mid") for i, steps in enumerate((400, 32, 32, 32, 32))]
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at = open_upload(mids)
     at.number_input(key="data_seq_len").set_value(16)
     at.number_input(key="data_hop").set_value(8)
     at.button(key="data_build").click().run()
@@ -165,9 +157,7 @@ def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
 
 def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
     mids = write_midis(tmp_path / "in", n=4, steps=48)
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at = open_upload(mids)
     at.text_input(key="data_name_2").set_value("dry")
     at.toggle(key="data_pedal").set_value(False)
     at.button(key="data_build").click().run()
@@ -180,9 +170,7 @@ def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
 
 def test_a_failed_build_shows_no_older_datasets_statistics_and_names_the_field(home, tmp_path):
     mids = write_midis(tmp_path / "in", n=4, steps=48)
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at = open_upload(mids)
     at.text_input(key="data_name_2").set_value("first")
     at.button(key="data_build").click().run()
     no_failure(at)
@@ -213,9 +201,7 @@ def test_a_sharded_build_shows_its_statistics_rows_and_windows(home, tmp_path):
     from musicgen.data.datasets import build_dataset, load_dataset
 
     mids = write_midis(tmp_path / "in", n=6, steps=80)
-    at = open_page("data")
-    at.radio(key="data_source").set_value(at.radio(key="data_source").options[2]).run()
-    at.get("file_uploader")[0].set_value([(p.name, p.read_bytes(), "audio/midi") for p in mids])
+    at = open_upload(mids)
     at.text_input(key="data_name_2").set_value("sharded")
     at.number_input(key="data_seq_len").set_value(16)
     at.number_input(key="data_hop").set_value(8)

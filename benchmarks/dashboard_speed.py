@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import common  # first: it puts the repo and tools/ on sys.path
-from appserver import CHROMIUM, CHROMIUM_ARGS, serve
+from appserver import CHROMIUM, CHROMIUM_ARGS, HEADINGS, serve
 
 # Page -> selector of an element drawn at the end of its script.
 PAGES = {
@@ -37,14 +37,6 @@ PAGES = {
     "compare": ".st-key-cmp_csv_runs",
     "generate": ".st-key-gen_go",
     "listen": ".st-key-listen_new",
-}
-HEADINGS = {
-    "home": "musicgen",
-    "data": "Dataset",
-    "train": "Train",
-    "compare": "Compare",
-    "generate": "Generate",
-    "listen": "Listen",
 }
 REFERENCE = 'import streamlit as st\n\nst.title("Reference")\n'  # the least a fresh server can show
 

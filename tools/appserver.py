@@ -3,7 +3,8 @@
 `serve(home)` runs `streamlit run app.py` (through dashboard.serve, as `make run` does) on a free local port
 with MUSICGEN_HOME=`home`, waits for its health check and yields its URL; on exit it stops the server and
 the training and sweep processes the app started under `home`. `CHROMIUM` and `CHROMIUM_ARGS` launch
-Debian's Chromium through Playwright (no downloaded browser).
+Debian's Chromium through Playwright (no downloaded browser); `HEADINGS` names the heading that each page
+shows once it is drawn.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+# URL path -> the page's heading (its st.title): what a driven browser waits for to know the page is there.
+HEADINGS = {
+    "home": "musicgen",
+    "data": "Dataset",
+    "train": "Train",
+    "compare": "Compare",
+    "generate": "Generate",
+    "listen": "Listen",
+}
 
 
 def free_port() -> int:

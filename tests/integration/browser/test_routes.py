@@ -7,23 +7,15 @@ One fresh server per URL, so that every URL is once the very first visit of a se
 
 import re
 
+import appserver
 import pytest
-from browser_helpers import settle, shot
+from browser_helpers import open_page, settle, shot
 
 from dashboard.router import PAGES
 
 pytestmark = pytest.mark.browser
 MENU = [title for _, title, _, _ in PAGES]  # the router's menu, in its order
-# URL path -> the page's heading; the root serves the home page.
-HEADINGS = {
-    "": "musicgen",
-    "home": "musicgen",
-    "data": "Dataset",
-    "train": "Train",
-    "compare": "Compare",
-    "generate": "Generate",
-    "listen": "Listen",
-}
+HEADINGS = {"": "musicgen", **appserver.HEADINGS}  # URL path -> the page's heading; the root serves the home page
 
 
 def test_every_declared_url_is_visited_here():
@@ -43,9 +35,7 @@ def test_a_fresh_server_serves_every_url_through_the_router(fresh_server, page, 
     url = fresh_server
     heading = HEADINGS[path]
     for visit in ("first", "again"):  # the first visit of the server, then one after folder mode is over
-        page.goto(f"{url}/{path}")
-        page.get_by_role("heading", name=heading, exact=True).first.wait_for()
-        settle(page)
+        open_page(page, url, path, heading)
         page.locator('[data-testid="stSidebarNavLink"]').first.wait_for()
         titles, current = menu_of(page)
         assert titles == MENU, f"{visit} visit of /{path}: menu {titles}, not the router's"
@@ -59,9 +49,7 @@ def test_a_fresh_server_serves_every_url_through_the_router(fresh_server, page, 
 
 def test_the_first_widget_change_on_a_fresh_servers_first_page_is_kept(fresh_server, page):
     """The first visit runs in folder mode; the change made on it must survive the switch to the router."""
-    page.goto(f"{fresh_server}/train")
-    page.get_by_role("heading", name="Train", exact=True).first.wait_for()
-    settle(page)
+    open_page(page, fresh_server, "train", "Train")
     page.wait_for_timeout(1000)  # the router's rerun of that first run may follow the first settle
     settle(page)
     page.locator(".st-key-train_loss").click()

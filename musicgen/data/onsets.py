@@ -43,6 +43,19 @@ def pedal_intervals(times: np.ndarray, values: np.ndarray, end: float) -> tuple[
     return times[starts], np.maximum(ends[stops], times[starts])
 
 
+def pedal_words(config: dict) -> str:
+    """Return the pedal rule of a dataset's stored config (report.json "config") in a few words.
+
+    A config from before the decay limit has no `pedal_decay_s`: its pedal held notes until it lifted.
+    """
+    if not config.get("pedal", True):
+        return "sustain pedal off"
+    decay = config.get("pedal_decay_s")
+    if decay is None:
+        return "sustain pedal on, notes held until it lifts"
+    return f"sustain pedal on, a held note decays within {decay:g} s at middle C"
+
+
 def sustained_ends(pitch, start, end, group, pedal: dict, limit=None) -> np.ndarray:
     """Return each note's end under the sustain pedal: a note released while its group's pedal is down (down <= end < up)
     sounds until the pedal is lifted, the same pitch is struck again in its group, or its `limit` (the time its

@@ -1,6 +1,7 @@
 """Onset prediction piece by piece (issue 21): where a model beats the onset-aware Markov chain and where it does not.
 
-For each whole piece of a split of an onset-aware dataset: its mean polyphony (notes sounding per sounding step), each
+For each whole piece of a split of an onset-aware dataset: its mean polyphony (notes sounding per sounding step), its
+onsets and the share of them that strike a note already sounding (a re-strike: a repeated note, under the pedal), each
 run's onset F1 and NLL per step, and the Markov chain's (fitted on train, thresholds chosen on validation, as
 `evaluate` does), then the same over the pieces whose mean polyphony is at most `--max-polyphony`.
 
@@ -34,6 +35,7 @@ def main() -> int:
     ap.add_argument("--data", default="piano")
     ap.add_argument("--split", default="test")
     ap.add_argument("--max-polyphony", type=float, default=8.0, help="the pieces summed in the last rows")
+    ap.add_argument("--without", default="", help="comma-separated pieces to leave out of one more summed row")
     args = ap.parse_args()
     ds = load_dataset(args.data)
     spb = ds.config.steps_per_beat
@@ -60,14 +62,25 @@ def main() -> int:
 
     sounding = (data.rolls > 0).sum(-1)  # (pieces, steps)
     poly = [float(sounding[i][sounding[i] > 0].float().mean()) for i in range(len(data))]
-    rows = [[names[i], int(data.lengths[i]), round(poly[i], 1), *scores([i])] for i in range(len(data))]
+    # Onsets, and the share of them that strike a note sounding on the step before (re-strikes, under the pedal mostly).
+    onsets = (data.rolls[:, 1:] == 2).sum((1, 2))
+    restruck = ((data.rolls[:, 1:] == 2) & (data.rolls[:, :-1] > 0)).sum((1, 2))
+    rows = [
+        [names[i], int(data.lengths[i]), round(poly[i], 1), int(onsets[i]), round(float(restruck[i] / onsets[i]), 2)]
+        + scores([i])
+        for i in range(len(data))
+    ]
     low = [i for i in range(len(data)) if poly[i] <= args.max_polyphony]
     high = [i for i in range(len(data)) if poly[i] > args.max_polyphony]
-    rows.append(["all pieces", int(data.lengths.sum()), "", *scores(list(range(len(data))))])
+    share = round(float(restruck.sum() / onsets.sum()), 2)
+    rows.append(["all pieces", int(data.lengths.sum()), "", int(onsets.sum()), share, *scores(list(range(len(data))))])
     for label, group in ((f"polyphony <= {args.max_polyphony:g}", low), (f"polyphony > {args.max_polyphony:g}", high)):
         if group:
-            rows.append([f"{len(group)} pieces, {label}", int(data.lengths[group].sum()), "", *scores(group)])
-    header = ["piece", "steps", "mean polyphony", "Markov onset F1", "Markov NLL"]
+            rows.append([f"{len(group)} pieces, {label}", int(data.lengths[group].sum()), "", "", "", *scores(group)])
+    if args.without:
+        rest = [i for i in range(len(data)) if names[i] not in args.without.split(",")]
+        rows.append([f"all but {args.without}", int(data.lengths[rest].sum()), "", "", "", *scores(rest)])
+    header = ["piece", "steps", "mean polyphony", "onsets", "from a sounding note", "Markov onset F1", "Markov NLL"]
     for run, *_ in models:
         header += [f"{run} onset F1", f"{run} NLL", "onset F1 / Markov's", "NLL below Markov's"]
     print(f"dataset {args.data}, split {args.split}, whole pieces; thresholds chosen on validation")

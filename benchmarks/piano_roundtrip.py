@@ -1,6 +1,6 @@
 """MIDI -> roll -> MIDI on a real collection: notes kept with their onset and quantized end, re-strikes, the pedal.
 
-    .venv/bin/python benchmarks/piano_roundtrip.py [FOLDER] [--steps-per-beat 4] [--pedal on|off]
+    .venv/bin/python benchmarks/piano_roundtrip.py [FOLDER] [--steps-per-beat 4] [--pedal on|off] [--pedal-decay 3]
 
 FOLDER defaults to the team's piano collection (../shared/data/piano). Prints one Markdown table row per grid.
 """
@@ -37,6 +37,9 @@ def main() -> int:
     ap.add_argument("folder", nargs="?", default=str(PIANO))
     ap.add_argument("--steps-per-beat", type=int, nargs="+", default=[4, 8, 12])
     ap.add_argument("--pedal", choices=["on", "off"], default="on")
+    ap.add_argument(
+        "--pedal-decay", type=float, default=DataConfig().pedal_decay_s, help="seconds at middle C; 0: no limit (default 3)"
+    )
     ap.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic")
     args = ap.parse_args()
     files = sorted(Path(args.folder).glob("*.mid"))
@@ -45,7 +48,9 @@ def main() -> int:
         return 2
     rows = []
     for spb in args.steps_per_beat:
-        c = round_trip(files, DataConfig(steps_per_beat=spb, pedal=args.pedal == "on"), args.parser)
+        c = round_trip(
+            files, DataConfig(steps_per_beat=spb, pedal=args.pedal == "on", pedal_decay_s=args.pedal_decay or None), args.parser
+        )
         grid = c["notes_on_grid"]
         rows.append(
             [
@@ -75,7 +80,7 @@ def main() -> int:
         "count equal",
         "files whose roll comes back equal",
     ]
-    print(f"{args.folder}, parser {args.parser}, pedal {args.pedal}")
+    print(f"{args.folder}, parser {args.parser}, pedal {args.pedal}, pedal decay {args.pedal_decay or 'none'} s at middle C")
     print(table(header, rows))
     return 0
 

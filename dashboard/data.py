@@ -11,6 +11,7 @@ from musicgen.data import uploads
 from musicgen.data.benchmark_files import BENCHMARK_SUFFIXES
 from musicgen.data.build import split_warnings
 from musicgen.data.datasets import build_dataset, load_dataset
+from musicgen.data.onsets import pedal_words
 from musicgen.music import plots, quality
 from musicgen.paths import ALLOWED_PATHS_ENV, REPO_ROOT, check_user_file
 
@@ -81,8 +82,8 @@ def row_unit(ds, split: str) -> str:
 def form_line(ds) -> str:
     """Return one sentence on what the dataset's cells hold and how its valid and test rows are scored."""
     if ds.onsets:
-        pedal = "on" if ds.config.pedal else "off"
-        form = f"Onset-aware rolls (sustain pedal {pedal}): each cell is off, struck at this step, or held from the step before."
+        pedal = pedal_words(ds.report.get("config") or {})
+        form = f"Onset-aware rolls ({pedal}): each cell is off, struck at this step, or held from the step before."
     else:
         form = "Hold-only rolls (this source has no onsets): each cell is sounding or not."
     if ds.scoring == "whole pieces":

@@ -30,6 +30,8 @@ MAX_STEPS_PER_BEAT = 960
 MAX_FS = 1000.0
 # A 2 s step: a coarser grid merges whole beats into one step (at 1e-300 every note landed on step 0).
 MIN_FS = 0.5
+# The decay limit of a pedal-held note at middle C, in seconds (DataConfig.pedal_decay_s; data/README.md says why).
+DEFAULT_PEDAL_DECAY_S = 3.0
 # The range of every number of DataConfig (musicgen.ranges checks it with the field's type).
 DATA_RANGES = {
     "seq_len": Whole(2, MAX_SEQ_LEN, 128),
@@ -41,6 +43,8 @@ DATA_RANGES = {
     "split": SHARE,
     "seed": SEED,
     "max_file_mb": Real(0, 2000, low_open=True, example=20),
+    # A pedal-held string stops sounding long before an hour; under 10 ms the pedal holds nothing a grid can show.
+    "pedal_decay_s": Real(0.01, 3600, what="seconds", example=4),
 }
 
 
@@ -59,8 +63,11 @@ class DataConfig:
     seed: int = 0  # seed of the file-level split
     max_file_mb: float = 20.0  # larger files are skipped
     # The sustain pedal (CC64 >= 64) holds a note released under it until the pedal is lifted or the pitch is
-    # struck again, as a piano sounds; False reads note-offs as written (musicgen.data.midi).
+    # struck again, as a piano sounds; False reads note-offs as written (musicgen.data.onsets).
     pedal: bool = True
+    # How long the pedal can hold a note after its onset, in seconds at middle C (halved per octave up, doubled per
+    # octave down): a held string decays (data/README.md). None: held until the pedal lifts, however long.
+    pedal_decay_s: float | None = DEFAULT_PEDAL_DECAY_S
 
     def __post_init__(self):
         if self.fs is not None:

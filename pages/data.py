@@ -15,7 +15,13 @@ from musicgen.paths import dataset_dir
 ensure_routed()
 st.title("Dataset")
 limit_mb = st.get_option("server.maxUploadSize")
-FIELD_LABELS = {"seq_len": "sequence length", "split": "train / valid / test shares", "seed": "split seed", "low": "pitch range"}
+FIELD_LABELS = {
+    "seq_len": "sequence length",
+    "split": "train / valid / test shares",
+    "seed": "split seed",
+    "low": "pitch range",
+    "pedal_decay_s": "pedal decay",
+}
 SOURCES = ("Bach chorales (builtin:bach)", "benchmark file (.mat / .pickle, e.g. JSB Chorales)", "upload MIDI files or a zip")
 
 source = st.radio("source", SOURCES, key="data_source")
@@ -75,7 +81,19 @@ with st.form("data_form"):
         help="On: a note released while the sustain pedal (CC64) is down sounds until the pedal is lifted or the key "
         "is struck again, as a piano sounds. Off: notes end where the file releases them. Benchmark files have no pedal.",
     )
-    layout = st.radio(
+    c1, c2 = st.columns(2)
+    decay = c1.number_input(
+        "pedal decay (s at middle C; 0: none)",
+        0.0,
+        3600.0,
+        d.pedal_decay_s,
+        0.5,
+        key="data_pedal_decay",
+        disabled=is_bench,
+        help="The longest a pedal-held note sounds after it is struck, halved per octave up and doubled per octave down, "
+        "as a piano string decays. 0: held until the pedal lifts, however long.",
+    )
+    layout = c2.radio(
         "format",
         ("npz", "shards"),
         horizontal=True,
@@ -90,6 +108,7 @@ if submitted:
     values = dict(
         seq_len=seq_len, hop=hop, windows=windows, steps_per_beat=spb, fs=fs, low=low, high=high, seed=seed, pedal=pedal
     )
+    values["pedal_decay_s"] = float(decay) or None
     bad = field_errors(DataConfig, **values, split=(train_share, valid_share, test_share))
     if bad:
         st.error(form_message(bad, FIELD_LABELS))  # every bad field at once, named as the form names it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -39,6 +40,14 @@ def register(sub) -> None:
         help="on: the sustain pedal (CC64) holds released notes until it is lifted, as a piano sounds (default); "
         "off: note-offs as written",
     )
+    p.add_argument(
+        "--pedal-decay",
+        type=_seconds_or_none,
+        default=argparse.SUPPRESS,
+        metavar="SECONDS",
+        help="longest a pedal-held note sounds after its onset, in seconds at middle C, halved per octave up and doubled "
+        "per octave down, as a struck string decays (default 3); none: until the pedal lifts, however long",
+    )
     p.add_argument("--parser", choices=["symusic", "pretty_midi"], default="symusic", help="MIDI parser (default symusic)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0: none)")
     p.add_argument(
@@ -70,6 +79,16 @@ def register(sub) -> None:
     d.set_defaults(func=cmd_datasets)
 
 
+def _seconds_or_none(text: str) -> float | None:
+    """Parse --pedal-decay: a number of seconds, or 'none' for no limit (the range is DataConfig's to check)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; give e.g. 3, or none for no limit") from None
+
+
 def _config(args):
     """Return a DataConfig of the options given, or None when none was (defaults of the source kind)."""
     from musicgen.config import DataConfig
@@ -78,6 +97,8 @@ def _config(args):
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.pedal is not None:
         given["pedal"] = args.pedal == "on"
+    if hasattr(args, "pedal_decay"):  # given, possibly as none (no limit)
+        given["pedal_decay_s"] = args.pedal_decay
     if args.split is not None:
         try:
             given["split"] = tuple(float(s) for s in args.split.split(","))
@@ -109,6 +130,7 @@ def _progress_bar():
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
     from musicgen.data.datasets import build_dataset, load_dataset
+    from musicgen.data.onsets import pedal_words
     from musicgen.paths import dataset_dir
 
     out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
@@ -153,6 +175,7 @@ def cmd_preprocess(args) -> int:
     summary["format"] = report.get("layout", "npz")
     if summary["form"] == "onsets":
         summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
+        summary |= {k: report["config"].get(k) for k in ("pedal", "pedal_decay_s")}
         # A sharded dataset keeps its pieces' rows in index.npz; its loaded report lists them (musicgen.data.shards).
         rows = load_dataset(str(out)).report["files"] if summary["format"] == "shards" else report["files"]
         summary["files"] = [
@@ -174,7 +197,7 @@ def cmd_preprocess(args) -> int:
     )
     if summary["form"] == "onsets":
         print(
-            f"  onset-aware rolls (pedal {'on' if report['config'].get('pedal', True) else 'off'}): "
+            f"  onset-aware rolls ({pedal_words(report['config'])}): "
             f"{st['restrikes']:,} re-struck notes kept apart, {st['pedal_extended']:,} notes held by the pedal, "
             f"{st['merged_notes']:,} notes struck on an occupied step (finer than the grid)"
         )

@@ -1,6 +1,7 @@
 """Data: MIDI files to rolls and back, input sources, built-in corpora, benchmark files, and the dataset format.
 
-`midi` converts MIDI <-> rolls; `sources` walks files, folders and zips; `corpora` holds the
+`midi` converts MIDI <-> rolls (`notes`: a file's note table and time grid; `onsets`: the sustain pedal,
+re-strikes and the notes of an onset-aware roll); `sources` walks files, folders and zips; `corpora` holds the
 built-in Bach chorales; `benchmark_files` reads the .mat/.pickle benchmark files; `rolls` is the
 on-disk format (windows, statistics, dataset.npz + report.json); `build` turns MIDI into a dataset;
 `shards` is the sharded format (whole pieces, 2 bits a cell, memory-mapped), `shard_build` builds it on

@@ -13,14 +13,8 @@ import io
 import numpy as np
 
 from musicgen.config import DataConfig
-from musicgen.data.midi import (
-    midi_from_roll,
-    note_steps,
-    notes_from_pretty_midi,
-    notes_from_roll,
-    notes_from_symusic,
-    roll_from_notes,
-)
+from musicgen.data.midi import midi_from_roll, notes_from_pretty_midi, notes_from_symusic, roll_from_notes
+from musicgen.data.onsets import note_steps, notes_from_roll
 
 
 def grid_notes(table, cfg: DataConfig) -> dict[tuple[int, int], int]:

@@ -47,7 +47,7 @@ def test_upload_builds_a_dataset_with_the_chosen_parameters(home, tmp_path):
         len(ds.split(s)[0]) for s in ("train", "valid", "test")
     ]
     assert int(metrics["notes"].replace(",", "")) == ds.report["stats"]["notes"] > 0
-    assert any("Onset-aware rolls (sustain pedal on)" in c.value for c in at.caption)
+    assert any("Onset-aware rolls (sustain pedal on, a held note decays within 3 s at middle C)" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 4  # pitch, polyphony, density, one window
     at.checkbox(key="data_only_skipped").check().run()
     skipped = frame(at, "file", "status", "why skipped")
@@ -155,7 +155,7 @@ def test_a_lopsided_split_is_a_warning_beside_ready(home, tmp_path):
     assert any(w.startswith(("lopsided split", "train is not the largest", "valid has", "test has")) for w in warnings)
 
 
-def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
+def test_the_pedal_switch_and_its_decay_reach_the_dataset(home, tmp_path):
     mids = write_midis(tmp_path / "in", n=4, steps=48)
     at = open_upload(mids)
     at.text_input(key="data_name_2").set_value("dry")
@@ -166,6 +166,18 @@ def test_the_pedal_switch_reaches_the_dataset(home, tmp_path):
 
     assert load_dataset("dry").config.pedal is False
     assert any("sustain pedal off" in c.value for c in at.caption)
+    at.text_input(key="data_name_2").set_value("wet")
+    at.toggle(key="data_pedal").set_value(True)
+    at.number_input(key="data_pedal_decay").set_value(0.0)  # 0: no decay limit
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    assert load_dataset("wet").config.pedal_decay_s is None and load_dataset("wet").report["config"]["pedal_decay_s"] is None
+    assert any("sustain pedal on, notes held until it lifts" in c.value for c in at.caption)
+    at.text_input(key="data_name_2").set_value("damp")
+    at.number_input(key="data_pedal_decay").set_value(1.5)
+    at.button(key="data_build").click().run()
+    no_failure(at)
+    assert load_dataset("damp").config.pedal_decay_s == 1.5
 
 
 def test_a_failed_build_shows_no_older_datasets_statistics_and_names_the_field(home, tmp_path):

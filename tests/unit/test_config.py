@@ -35,6 +35,7 @@ OTHER = {
         "seed": 5,
         "max_file_mb": 3.5,
         "pedal": False,
+        "pedal_decay_s": 1.5,
     },
     ModelConfig: {
         "n_notes": 88,

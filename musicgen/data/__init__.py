@@ -3,7 +3,7 @@
 `midi` converts MIDI <-> rolls; `sources` walks files, folders and zips; `corpora` holds the
 built-in Bach chorales; `benchmark_files` reads the .mat/.pickle benchmark files; `rolls` is the
 on-disk format (windows, statistics, dataset.npz + report.json); `build` turns MIDI into a dataset;
-`shards` is the sharded format (whole pieces, 2 bits a cell, memory-mapped), `shard_build` builds it on
+`shards` is the sharded format (whole pieces, 2 bits a cell, read a window at a time), `shard_build` builds it on
 local workers or Ray, `shard_migrate` converts a dataset.npz one; `datasets` is the entry point
 (build_dataset, load_dataset, list_datasets).
 May import: the shared ground (config, errors, paths, parallel, processes, ray_connect).

@@ -1,6 +1,6 @@
 """Migrate a dataset.npz dataset to the sharded format: `python -m musicgen shard DATASET --out DIR`.
 
-Old datasets keep loading as they are; migrating one gives it the sharded layout (memory-mapped, whole pieces,
+Old datasets keep loading as they are; migrating one gives it the sharded layout (read a window at a time, whole pieces,
 2 bits a cell) with the same rows: hold-only benchmark datasets and onset-aware ones alike.
 """
 

@@ -203,6 +203,7 @@ class Trainer:
             if not torch.isfinite(norm):
                 self._fail("the gradient norm", p.epoch, b)
             self.optimizer.step()
+            p.steps += 1
             if self.ema is not None:
                 self._average(p.epoch * n_batches + b)
             sums["loss"] += loss_value
@@ -218,11 +219,17 @@ class Trainer:
                 sums["seconds"] += time.perf_counter() - t0
                 p.partial = sums
                 return False
+            if self._capped(p):
+                break  # the run's last step (--max-steps): this epoch ends here, validated as a whole one
         sums["seconds"] += time.perf_counter() - t0
         p.partial = sums
         return True
 
     @torch.no_grad()
+    def _capped(self, p: Progress) -> bool:
+        """Return True once the run has taken its TrainConfig.max_steps optimizer steps."""
+        return 0 < self.cfg.max_steps <= p.steps
+
     def _average(self, step: int) -> None:
         # The usual warm-up (as in TensorFlow's ExponentialMovingAverage): early averages do not drag in the random init.
         decay = min(self.cfg.ema, (1 + step) / (10 + step))
@@ -282,6 +289,7 @@ class Trainer:
             "test": test or {},
             "baselines": self.baselines,
             "threshold": p.threshold,
+            "steps": p.steps,
             "monitor": self.cfg.monitor,
             "train_density": self.train_density,
             "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
@@ -307,13 +315,14 @@ class Trainer:
             self.baselines[k]["test"] = v
         self.reporter.update_run(self.run_id, summary=self._summary(p))
         early = False
-        while p.epoch < self.cfg.epochs and not early:
+        while p.epoch < self.cfg.epochs and not early and not self._capped(p):
             if not self._train_epoch(p):
                 self._save("last", p)
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
             early = self._end_epoch(p)
-            if self.group.broadcast(self.stop.is_set()) and p.epoch < self.cfg.epochs and not early:
+            more = p.epoch < self.cfg.epochs and not early and not self._capped(p)
+            if self.group.broadcast(self.stop.is_set()) and more:
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
         test = {}

@@ -98,38 +98,34 @@ def test_a_hold_only_benchmark_dataset_migrates_with_the_same_rows(home, capsys)
     assert "sharded already" in capsys.readouterr().err
 
 
-def _smaps_anonymous_kb(path) -> list[int]:
-    """Return the Anonymous kB of each mapping of file `path` in this process (copy-on-write pages a process owns)."""
-    out, inside = [], False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
-                inside = line.rstrip().endswith(str(path))
-            elif inside and line.startswith("Anonymous:"):
-                out.append(int(line.split()[1]))
-    return out
+def _mapped(path) -> bool:
+    """Return True when this process maps file `path` (/proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        return any(line.rstrip().endswith(str(path)) for line in f)
 
 
-def test_shards_are_memory_mapped_shared_and_never_read_whole(home, monkeypatch):
+def test_shards_are_read_at_their_offsets_never_mapped_nor_read_whole(home, monkeypatch):
     src = _midi_folder(home / "in")
     build_dataset([str(src)], home / "sh", DataConfig(seq_len=64, hop=32), workers=0, layout="shards")
-    unpacked = []
-    real_unpack = shards.unpack
+    unpacked, read = [], []
+    real_unpack, real_fromfile = shards.unpack, np.fromfile
     monkeypatch.setattr(shards, "unpack", lambda p, n: unpacked.append(len(p)) or real_unpack(p, n))
+    monkeypatch.setattr(shards.np, "fromfile", lambda *a, **k: read.append(k["count"]) or real_fromfile(*a, **k))
     a, b = load_dataset(str(home / "sh")), load_dataset(str(home / "sh"))
-    # Opening, counting rows and reading the statistics unpack nothing.
+    # Opening, counting rows and reading the statistics read and unpack nothing.
     assert len(a.split("train")[0]) == a.report["stats"]["windows"]["train"] and a.report["stats"]["density"] > 0
-    assert unpacked == []
+    assert unpacked == [] and read == []
     x, lengths = a.sampler("train", seed=1).random(4)
     assert x.shape == (4, 64, 84) and (lengths > 0).all() and sum(unpacked) == lengths.sum() <= 4 * 64
+    assert sum(read) == lengths.sum() * shards.row_bytes(84)  # the windows' bytes, no more
     rows, _ = b.sampler("train").rows([0, 2])
     np.testing.assert_array_equal(rows, np.asarray(a.train[[0, 2]]))
-    for ds in (a, b):
-        mapped = ds.shards.shard(0)
-        assert isinstance(mapped, np.memmap) and mapped.mode == "r"
-    path = (home / "sh" / str(a.index["shards"][0])).resolve()
-    anon = _smaps_anonymous_kb(path)
-    assert len(anon) == 2 and anon == [0, 0]  # two mappings of one file, read from the page cache both
+    # Through the page cache, not a mapping: pages a reader touched do not stay in its memory (they did, mapped).
+    assert not any(_mapped((home / "sh" / str(s)).resolve()) for s in a.index["shards"])
+    shard = home / "sh" / str(a.index["shards"][0])
+    shard.write_bytes(shard.read_bytes()[:200])  # cut short: a clear error, not a short window
+    with pytest.raises(DataError, match="shorter than its index says; rebuild"):
+        load_dataset(str(home / "sh")).sampler("train").rows(np.arange(len(a.train)))
 
 
 def test_a_crashed_task_is_rebuilt_file_by_file_to_the_same_shards(home, monkeypatch):

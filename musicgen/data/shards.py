@@ -5,7 +5,8 @@ A sharded dataset folder holds `report.json` (as a dataset.npz one: config, stat
 first step, real steps) and `shards-<id>/NNNNN-KK.npy`, each `(steps, ceil(notes / 4))` uint8, four cells a
 byte (0 off, 1 held, 2 struck). Nothing is read until a row is asked for: a window's steps are read at their
 offset in the shard (through the page cache, which every process reading the shards shares; never mapped, so
-they do not stay in the reader's memory) and unpacked when it is cut. `RowView` makes a split look like the dense `(n, seq_len, notes)` array of a dataset.npz, so the
+they do not stay in the reader's memory) and unpacked when it is cut.
+`RowView` makes a split look like the dense `(n, seq_len, notes)` array of a dataset.npz, so the
 trainer, evaluation and the Dataset page read either; `WindowSampler` cuts training batches from the shards,
 so that memory depends on the batch and not on the corpus.
 """

@@ -133,14 +133,12 @@ def test_a_crashed_task_is_rebuilt_file_by_file_to_the_same_shards(home, monkeyp
     cfg = DataConfig(seq_len=64, hop=32)
     build_dataset([str(src)], home / "a", cfg, workers=0, layout="shards")
 
-    real_map = shard_build.map_isolated
+    def first_task_dies(fn, items, workers=None, on_crash=None):
+        assert fn is shard_build.build_chunk  # the retry (one file a process) goes through map_isolated
+        for i, task in enumerate(items):
+            yield i, on_crash(task, "the worker process died") if i == 0 else fn(task)
 
-    def first_task_dies(fn, items, workers=None, on_crash=None, progress=None):
-        if fn is not shard_build.build_chunk:  # the retry: one file a process
-            return real_map(fn, items, workers=workers, on_crash=on_crash, progress=progress)
-        return [on_crash(items[0], "the worker process died")] + [fn(t) for t in items[1:]]
-
-    monkeypatch.setattr(shard_build, "map_isolated", first_task_dies)
+    monkeypatch.setattr(shard_build, "imap_isolated", first_task_dies)
     build_dataset([str(src)], home / "b", cfg, workers=0, layout="shards")
     for f in ("index.npz", *[str(s) for s in load_dataset(str(home / "a")).index["shards"]]):
         assert (home / "a" / f).read_bytes() == (home / "b" / f).read_bytes()
@@ -215,8 +213,10 @@ def test_a_wrong_ray_address_or_an_interrupted_build_leaves_nothing_behind(home,
     assert len(err.splitlines()) == 1 and "no Ray cluster answers at 127.0.0.1:1" in err
     assert not list(out.glob("shards-*"))
 
-    def interrupted(tasks, workers, progress):
+    def interrupted(tasks, workers):
+        next(tasks)  # the first task's arguments are made, then the build is cut short
         raise KeyboardInterrupt
+        yield
 
     monkeypatch.setattr(shard_build, "_run_local", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -1,15 +1,17 @@
-"""An .npz written a chunk at a time: no column is ever whole in memory (the index of a sharded build).
+"""An .npz written and read a chunk at a time: no column is ever whole in memory (the index of a sharded dataset).
 
 `ColumnFiles(tmp).add(name, values)` appends values to column `name` (a file of its own under `tmp`);
 `write(path)` puts the columns, in the order they were first added, into one .npz as np.savez writes it
 (stored, not compressed; version 1.0 headers), so np.load reads it as any other. A text column is kept at
 each chunk's own width and padded to the widest when written, as np.concatenate of the chunks would be.
+`read_columns(path, names)` yields the rows of some columns of an .npz a chunk at a time.
 """
 
 from __future__ import annotations
 
 import shutil
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,32 @@ import numpy as np
 from musicgen.paths import atomic_write
 
 COPY_BYTES = 2**20  # what is read and written at a time when a column is copied into the .npz
+READ_ROWS = 4096  # rows `read_columns` yields at a time
+
+
+def npy_header(f) -> tuple[tuple, bool, np.dtype]:
+    """Read the header of the .npy file open at its start in `f`; return (shape, fortran order, dtype), `f` at the data."""
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(f)
+
+
+def read_columns(path: Path, names: tuple[str, ...], rows: int = READ_ROWS) -> Iterator[dict]:
+    """Yield {name: the next `rows` rows} of the columns `names` (of one length) of the .npz `path`, in order."""
+    with zipfile.ZipFile(path) as z:
+        opened = [z.open(f"{name}.npy") for name in names]
+        try:
+            heads = [npy_header(f) for f in opened]
+            total = heads[0][0][0] if heads else 0
+            for lo in range(0, total, rows):
+                k = min(rows, total - lo)
+                yield {
+                    name: np.frombuffer(f.read(k * dtype.itemsize * int(np.prod(shape[1:]))), dtype).reshape(k, *shape[1:])
+                    for name, f, (shape, _, dtype) in zip(names, opened, heads, strict=True)
+                }
+        finally:
+            for f in opened:
+                f.close()
 
 
 class ColumnFiles:

@@ -14,10 +14,13 @@ so that memory depends on the batch and not on the corpus.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from musicgen.data.npz_columns import npy_header, read_columns
 from musicgen.data.rolls import SPLITS, Dataset
 from musicgen.errors import DataError
 
@@ -66,11 +69,7 @@ class Shards:
             path = self.folder / str(self.index["shards"][k])
             try:
                 with open(path, "rb") as f:
-                    version = np.lib.format.read_magic(f)
-                    read_header = (
-                        np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                    )
-                    shape, fortran, dtype = read_header(f)
+                    shape, fortran, dtype = npy_header(f)
                     offset = f.tell()
             except (OSError, ValueError) as e:
                 raise DataError(
@@ -164,11 +163,7 @@ def load_sharded(path: Path, report: dict, cfg) -> ShardedDataset:
     index = read_index(path)
     shards = Shards(path, index, cfg.n_notes)
     # The pieces' rows live in the index, not in report.json: listed here for the Dataset page (the first MAX_LISTED).
-    names, counts = report.get("index_counts", []), index["counts"][:MAX_LISTED]
-    listed = [
-        {"file": str(f), "status": "ok", "reason": ""} | dict(zip(names, map(int, c), strict=True)) | {"split": SPLITS[int(s)]}
-        for f, c, s in zip(index["source"][:MAX_LISTED], counts, index["split"][:MAX_LISTED], strict=True)
-    ]
+    listed = list(itertools.islice(piece_rows(path, report), MAX_LISTED))
     report = report | {"files": sorted(listed + report.get("files", []), key=lambda r: r["file"])}
     views, lengths, starts, bars = {}, {}, {}, {}
     for s in SPLITS:
@@ -189,6 +184,19 @@ def load_sharded(path: Path, report: dict, cfg) -> ShardedDataset:
         index=index,
         shards=shards,
     )
+
+
+def piece_rows(path: Path, report: dict) -> Iterator[dict]:
+    """Yield each piece's row of the sharded dataset in `path` (as a dataset.npz report's "files" rows), in index order,
+    reading index.npz a chunk at a time: a large corpus's rows are never all held."""
+    names = report.get("index_counts", [])
+    for chunk in read_columns(Path(path) / INDEX, ("source", "counts", "split")):
+        for f, c, s in zip(chunk["source"], chunk["counts"], chunk["split"], strict=True):
+            yield (
+                {"file": str(f), "status": "ok", "reason": ""}
+                | dict(zip(names, map(int, c), strict=True))
+                | {"split": SPLITS[int(s)]}
+            )
 
 
 def piece_steps(ds: ShardedDataset, file: str) -> np.ndarray:

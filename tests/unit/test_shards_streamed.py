@@ -12,7 +12,7 @@ from musicgen.config import DataConfig
 from musicgen.data import build, shard_build, shards
 from musicgen.data.datasets import build_dataset, load_dataset
 from musicgen.data.midi import write_midi
-from musicgen.data.npz_columns import ColumnFiles
+from musicgen.data.npz_columns import ColumnFiles, read_columns
 from musicgen.data.sources import collect_items, iter_items
 from musicgen.parallel import imap_isolated
 
@@ -59,6 +59,11 @@ def test_column_files_write_the_npz_that_np_savez_writes(tmp_path):
             assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape
             np.testing.assert_array_equal(a[k], b[k])
     assert (tmp_path / "streamed.npz").read_bytes() == (tmp_path / "whole.npz").read_bytes()
+    chunks_read = list(read_columns(tmp_path / "streamed.npz", ("pair", "name"), rows=2))  # and read back 2 rows at a time
+    assert [len(c["name"]) for c in chunks_read] == [2, 1]
+    with np.load(tmp_path / "whole.npz") as b:
+        for k in ("pair", "name"):
+            np.testing.assert_array_equal(np.concatenate([c[k] for c in chunks_read]), b[k])
     assert not (tmp_path / "cols").exists()
     bad = ColumnFiles(tmp_path / "c2")
     bad.add("x", np.zeros((2, 3)))

@@ -15,7 +15,8 @@ import numpy as np
 
 from musicgen.config import DataConfig, from_dict
 from musicgen.data.rolls import SPLITS
-from musicgen.data.shard_build import ROW_COUNTS, piece_index, write_chunk, write_dataset_files
+from musicgen.data.shard_build import write_chunk
+from musicgen.data.shard_index import ROW_COUNTS, piece_index, write_dataset_files
 from musicgen.data.shards import LAYOUT
 
 

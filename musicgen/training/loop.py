@@ -23,7 +23,7 @@ from musicgen.runs.divergence import NON_FINITE
 from musicgen.runs.progress import ProgressWriter
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.training.device import autocast, resolve_precision, set_threads
+from musicgen.training.device import autocast, bound_heap, resolve_precision, set_threads
 from musicgen.training.distributed import Solo
 from musicgen.training.evaluate import evaluate_model, split_baselines
 from musicgen.training.losses import make_loss
@@ -72,6 +72,7 @@ class Trainer:
         # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
         for stale in self.dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+        bound_heap()  # what the whole-split passes and evaluations free goes back: memory follows the batch, not the corpus
         set_threads(cfg.threads, device)
         torch.manual_seed(cfg.seed)
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)

@@ -87,6 +87,7 @@ OTHER = {
         "threads": 1,
         "bucket": False,
         "transpose": 3,
+        "max_steps": 7,
     },
 }
 

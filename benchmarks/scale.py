@@ -2,10 +2,11 @@
 
 For each size N: writes N MIDI files (benchmarks/make_corpus.py), builds them with `python -m musicgen preprocess
 --format shards` (and, at the sizes of --npz-sizes, today's dataset.npz) in a child process whose tree is
-sampled for peak RSS (VmHWM of the parent and of each worker), then trains 200 batches drawn from the whole
-train split (a ConvGRU step each: forward, loss, backward, AdamW) in another child, reading batches from the
-memory-mapped shards (a dataset.npz split is loaded whole, as the trainer does). The sizes of --ray-sizes
-are built on a local Ray as well (the same index checked).
+sampled for peak RSS (VmHWM of the parent and of each worker), then trains 200 batches with the real command,
+`python -m musicgen train --data OUT --max-steps 200` (the default ConvGRU, batch 32, one thread; the run's
+baselines, validation, test and temperature choice included), sampled the same way: the rows of a sharded split
+past 64 MiB are read from the shards a batch at a time (a dataset.npz split is loaded whole, as the trainer
+does). The sizes of --ray-sizes are built on a local Ray as well (the same index checked).
 
     .venv/bin/python benchmarks/scale.py --sizes 1000 50000 [--npz-sizes 1000] [--ray-sizes 1000] [--train-sizes N ...]
         [--md BENCHMARKS.md]
@@ -50,8 +51,11 @@ def _status_kb(pid: int, key: str = "VmHWM") -> int:
         return 0
 
 
-def run_measured(argv: list[str], env: dict) -> tuple[float, int, int, str]:
-    """Run `argv`; return (seconds, peak RSS of the process in MiB, largest peak RSS of any descendant in MiB, stdout)."""
+def run_measured(argv: list[str], env: dict, split: dict | None = None) -> tuple[float, int, int, str]:
+    """Run `argv`; return (seconds, peak RSS of the process in MiB, largest peak RSS of any descendant in MiB, stdout).
+
+    `split`, when given, gets the largest anonymous and file-backed resident MiB of the process seen while sampling.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     peaks: dict[int, int] = {}
@@ -59,6 +63,9 @@ def run_measured(argv: list[str], env: dict) -> tuple[float, int, int, str]:
 
     def sample():
         while not done.is_set():
+            if split is not None:
+                for key in ("RssAnon", "RssFile"):
+                    split[key] = max(split.get(key, 0), _status_kb(proc.pid, key) // 1024)
             todo, seen = [proc.pid], set()
             while todo:
                 p = todo.pop()
@@ -85,49 +92,23 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def train_child(data: str, batches: int, batch_size: int) -> None:
-    """Body of the training child: `batches` training steps on random rows of the train split, cut from the shards."""
-    import resource
+def train(data: Path, env: dict, batches: int, batch_size: int) -> dict:
+    """Train `batches` batches on dataset folder `data` with `python -m musicgen train --max-steps`; return its figures."""
+    argv = [sys.executable, "-m", "musicgen", "train", "--data", str(data), "--max-steps", str(batches), "--epochs", "1000"]
+    argv += ["--batch-size", str(batch_size), "--threads", "1", "--device", "cpu", "--seed", "0", "--json"]
+    split = {}
+    seconds, peak, _, stdout = run_measured(argv, env, split)
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    if summary["status"] != "finished" or summary["steps"] != batches:
+        raise SystemExit(f"the run did not take {batches} steps: {summary['status']}, {summary.get('steps')} steps")
+    from musicgen.runs import store  # MUSICGEN_HOME is the benchmark's folder (main)
 
-    import torch
-
-    from musicgen.config import ModelConfig, TrainConfig
-    from musicgen.data.datasets import load_dataset
-    from musicgen.nn.convgru import ConvGRU
-    from musicgen.training.batches import Split
-    from musicgen.training.losses import make_loss
-    from musicgen.training.onset_metrics import model_terms
-    from musicgen.training.optim import make_optimizer
-    from musicgen.training.shard_batches import lazy_parts
-    from musicgen.training.train import fit_model_to_data
-
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    ds = load_dataset(data)
-    # A sharded split is read per batch; a dataset.npz one is loaded whole, as the trainer always did.
-    lazy = lazy_parts(ds, "train", "cpu", force=True)
-    split = Split(*lazy) if lazy is not None else Split.from_dataset(ds, "train", "cpu")
-    model_cfg = fit_model_to_data(ModelConfig(), ds)
-    cfg = TrainConfig(batch_size=batch_size, threads=1)
-    model = ConvGRU(model_cfg)
-    opt = make_optimizer(model.parameters(), cfg)
-    loss_fn = make_loss(cfg, 0.05)
-    g = torch.Generator().manual_seed(0)
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        idx = torch.randint(len(split), (batch_size,), generator=g)
-        inputs, targets, mask = split.batch(idx)
-        _, logits, y, m = model_terms(model, inputs, targets, mask, None)
-        loss = loss_fn(logits, y, m)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    # What the process holds itself (anonymous) and the shard pages it has mapped (file-backed page cache, shared
-    # with every process reading them and reclaimable): VmHWM counts both.
-    anon, file = (_status_kb(os.getpid(), k) // 1024 for k in ("RssAnon", "RssFile"))
-    print(json.dumps({"rows": len(split), "seconds": seconds, "peak_mib": peak, "anon_mib": anon, "file_mib": file}))
+    m = store.metrics_frame([summary["id"]])
+    rates = m[(m.split == "train") & (m.name == "seqs_per_s")].value
+    return {"seconds": seconds, "peak_mib": peak, "anon_mib": split["RssAnon"], "file_mib": split["RssFile"]} | {
+        "ms_batch": 1000 * batch_size / float(rates.mean()),
+        "epochs": summary["epochs_done"],
+    }
 
 
 def preprocess(corpus: Path, out: Path, fmt: str, env: dict, backend: str = "local") -> dict:
@@ -156,17 +137,14 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--batches", type=int, default=BATCHES, help=f"training batches per corpus (default {BATCHES})")
     ap.add_argument("--md", default=None, help="append the table to this Markdown file (e.g. BENCHMARKS.md)")
-    ap.add_argument("--train-child", nargs=3, metavar=("DATA", "BATCHES", "BATCH_SIZE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.train_child:
-        train_child(args.train_child[0], int(args.train_child[1]), int(args.train_child[2]))
-        return
     from make_corpus import make_corpus
 
     cores = len(os.sched_getaffinity(0))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "MUSICGEN_HOME": tmp, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
+        os.environ["MUSICGEN_HOME"] = tmp  # the runs' store, read back here
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
         for n in sorted(args.sizes):
             corpus = Path(tmp) / f"corpus{n}"
             make_corpus(n, corpus, seed=0)
@@ -175,15 +153,13 @@ def main() -> None:
             for fmt, backend in builds:
                 out = Path(tmp) / f"{fmt}-{backend}-{n}"
                 b = preprocess(corpus, out, fmt, env, backend)
-                train = {}
+                train_figures = {}
                 if (
                     backend == "local"
                     and (fmt == "shards" or args.train_npz)
                     and (args.train_sizes is None or n in args.train_sizes)
                 ):
-                    argv = [sys.executable, __file__, "--train-child", str(out), str(args.batches), str(args.batch_size)]
-                    _, _, _, stdout = run_measured(argv, env)
-                    train = json.loads(stdout.strip().splitlines()[-1])
+                    train_figures = train(out, env, args.batches, args.batch_size)
                 if backend == "ray":
                     local = Path(tmp) / f"shards-local-{n}"
                     same = (out / "index.npz").read_bytes() == (local / "index.npz").read_bytes()
@@ -198,9 +174,10 @@ def main() -> None:
                         b["parent"],
                         b["worker"],
                         round(b["disk"] / b["steps"], 1),
-                        train.get("peak_mib", "-"),
-                        f"{train['anon_mib']} / {train['file_mib']}" if train else "-",
-                        round(train["seconds"] / args.batches * 1000, 1) if train else "-",
+                        train_figures.get("peak_mib", "-"),
+                        f"{train_figures['anon_mib']} / {train_figures['file_mib']}" if train_figures else "-",
+                        round(train_figures["ms_batch"], 1) if train_figures else "-",
+                        round(train_figures["seconds"], 1) if train_figures else "-",
                     ]
                 )
                 print(rows[-1], flush=True)
@@ -214,13 +191,16 @@ def main() -> None:
         "worker peak MiB",
         "bytes/step on disk",
         f"train {args.batches} batches peak MiB",
-        "anon / file-backed MiB at the end",
+        "anon / file-backed peak MiB",
         "ms/batch",
+        "train command s",
     ]
     note = (
         f"\n\n{cores} usable cores; per-core rates divide by the 2 workers (a local Ray uses the same 2 cores). Peaks are "
-        "VmHWM, sampled every 50 ms over the build's process tree (worker: the largest descendant). Training: batch "
-        f"{args.batch_size} of the default ConvGRU, rows drawn at random from the whole train split, cut from the shards."
+        "VmHWM, sampled every 50 ms over the build's process tree (worker: the largest descendant). Training: "
+        f"`python -m musicgen train --data OUT --max-steps {args.batches} --batch-size {args.batch_size} --threads 1` "
+        "(the default ConvGRU; the whole command: dataset, baselines, validation, test, temperature); anon / file-backed: "
+        "the largest RssAnon and RssFile sampled; ms/batch from the run's training sequences per second."
     )
     append_report(args.md, "Scale: sharded datasets", table(header, rows) + note)
 

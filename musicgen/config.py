@@ -218,6 +218,7 @@ TRAIN_RANGES = {
     "clip": Real(0, note="0 turns it off"),
     "ema": Real(0, 1, high_open=True, note="0 turns weight averaging off"),
     "patience": Whole(0, MAX_EPOCHS, 5, note="0 turns early stopping off"),
+    "max_steps": Whole(0, MAX_EPOCHS * 10**6, 200, note="0: no limit, the epochs decide"),
     "focal_gamma": NON_NEGATIVE,
     "focal_alpha": SHARE,
     "pos_weight": POSITIVE,
@@ -263,6 +264,9 @@ class TrainConfig:
     # after a warm-up in which batch n uses (1 + n) / (10 + n) while that is smaller.
     ema: float = 0.0
     patience: int = 0  # epochs without a better monitor before stopping; 0 never stops early
+    # Optimizer steps over the whole run at most: the run ends after that step as after its last epoch (validated,
+    # checkpointed, tested, finished). 0: no limit. Lets a run on a large corpus train a given number of batches.
+    max_steps: int = 0
     monitor: str = "nll"  # validation metric that picks best.pt and drives early stopping (MONITORS)
     # Loss knobs.
     focal_gamma: float = 2.0

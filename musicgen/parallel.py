@@ -16,7 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import numbers
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 
 from musicgen.errors import ConfigError
@@ -138,6 +138,69 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=_context())
 
 
+def _started_pool(workers: int) -> ProcessPoolExecutor:
+    """Return a pool with one worker started: if none can start, say why once, instead of once per item."""
+    pool = _pool(workers)
+    try:
+        pool.submit(_ready).result()
+    except BrokenProcessPool:
+        pool.shutdown()
+        raise ConfigError(
+            "worker processes do not start; run from a script, its top-level code must sit under "
+            '`if __name__ == "__main__":` (or pass workers=0 / --workers 0)'
+        ) from None
+    return pool
+
+
+def imap_isolated(fn, items, workers: int | None = None, on_crash=None, in_flight: int | None = None):
+    """Yield (position, fn(item)) for the items of the iterable `items` as they finish, in up to `workers` processes.
+
+    As `map_isolated`, but the items are drawn from `items` as workers free up, at most `in_flight` (default twice
+    the workers) submitted at a time: neither the items nor their results are ever all held. An item whose worker
+    dies or runs out of memory gets `on_crash(item, message)`; the pool is then started afresh for the rest (the
+    items in flight with it get `on_crash` too: the caller retries them as it sees fit).
+    """
+    check_workers(workers)
+    on_crash = on_crash or (lambda item, message: None)
+    workers = usable_cores() if workers is None else int(workers)
+    numbered = enumerate(items)
+    if workers == 0:
+        for i, item in numbered:
+            r = _call(fn, item, None)
+            yield i, on_crash(item, r.message) if isinstance(r, _Failed) else r
+        return
+    budget = worker_memory(workers)
+    limit = in_flight or 2 * workers
+    pool, pending, more = None, {}, True
+    try:
+        while True:
+            while more and len(pending) < limit:
+                nxt = next(numbered, None)
+                if nxt is None:
+                    more = False
+                    break
+                pool = pool or _started_pool(workers)
+                pending[pool.submit(_call, fn, nxt[1], budget)] = (*nxt, pool)
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i, item, owner = pending.pop(fut)
+                try:
+                    r = fut.result()
+                except MemoryError:  # sending the result back hit the ceiling
+                    r = _Failed(f"its result does not fit its worker's memory ceiling of {_size(budget)} (WORKER_MEMORY_CAP)")
+                except BrokenProcessPool:  # every item in flight in that pool ends here; the rest go to a new one
+                    r = _Failed(f"the worker process died on it (a crash in the parser, or its {_size(budget)} memory ceiling)")
+                    if owner is pool:
+                        pool.shutdown(wait=False)
+                        pool = None
+                yield i, on_crash(item, r.message) if isinstance(r, _Failed) else r
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
 def map_isolated(
     fn, items: list, workers: int | None = None, on_crash=None, progress=None, memory_bytes: int | None = None
 ) -> list:
@@ -169,14 +232,7 @@ def map_isolated(
     size = max(1, min(64, total // (workers * 4)))
     chunks = [list(range(i, min(i + size, total))) for i in range(0, total, size)]
     failed, done = [], 0
-    with _pool(workers) as pool:
-        try:  # one worker started first: if none can start, say why once, instead of once per item
-            pool.submit(_ready).result()
-        except BrokenProcessPool:
-            raise ConfigError(
-                "worker processes do not start; run from a script, its top-level code must sit under "
-                '`if __name__ == "__main__":` (or pass workers=0 / --workers 0)'
-            ) from None
+    with _started_pool(workers) as pool:
         futures = {pool.submit(_run_chunk, fn, [items[i] for i in idx], budget): idx for idx in chunks}
         for fut in as_completed(futures):
             idx = futures[fut]

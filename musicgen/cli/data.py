@@ -127,10 +127,21 @@ def _progress_bar():
     return update, bar
 
 
+def _print_json(summary: dict, key: str, rows) -> None:
+    """Print `summary` with `key`: the list of `rows`, as one line of JSON, written a row at a time (rows may be many)."""
+    head = json.dumps(summary)[:-1]
+    sys.stdout.write(f"{head}{', ' if summary else ''}{json.dumps(key)}: [")
+    for i, row in enumerate(rows):
+        sys.stdout.write((", " if i else "") + json.dumps(row))
+    sys.stdout.write("]}\n")
+    sys.stdout.flush()
+
+
 def cmd_preprocess(args) -> int:
     """Build a dataset and print its summary."""
-    from musicgen.data.datasets import build_dataset, load_dataset
+    from musicgen.data.datasets import build_dataset
     from musicgen.data.onsets import pedal_words
+    from musicgen.data.shards import piece_rows
     from musicgen.paths import dataset_dir
 
     out = Path(args.out) if args.out is not None else dataset_dir(args.name)  # a shell user's --out may be any folder
@@ -176,17 +187,16 @@ def cmd_preprocess(args) -> int:
     if summary["form"] == "onsets":
         summary |= {k: st[k] for k in ("restrikes", "pedal_extended", "merged_notes", "onsets")}
         summary |= {k: report["config"].get(k) for k in ("pedal", "pedal_decay_s")}
-        # A sharded dataset keeps its pieces' rows in index.npz; its loaded report lists them (musicgen.data.shards).
-        rows = load_dataset(str(out)).report["files"] if summary["format"] == "shards" else report["files"]
-        summary["files"] = [
-            {k: f.get(k) for k in ("file", "notes", "restrikes", "pedal_extended", "merged_notes", "split")}
-            for f in rows
-            if f["status"] == "ok"
-        ]
     if "key_map" in report:
         summary["key_map"] = report["key_map"]
     if args.json:
-        print(json.dumps(summary))
+        if summary["form"] != "onsets":
+            print(json.dumps(summary))
+            return 0
+        # A sharded dataset keeps its pieces' rows in index.npz: streamed from it as they are printed.
+        rows = piece_rows(out, report) if summary["format"] == "shards" else report["files"]
+        keys = ("file", "notes", "restrikes", "pedal_extended", "merged_notes", "split")
+        _print_json(summary, "files", ({k: f.get(k) for k in keys} for f in rows if f["status"] == "ok"))
         return 0
     w = st["windows"]
     how = "cached" if summary["cached"] else "built" + (f" on {report['backend']}" if report.get("backend") else "")

@@ -79,6 +79,13 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--patience", type=int, help="epochs without a better monitor before stopping early (default 0: never)")
     t.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="end the run after N optimizer steps (validated, checkpointed and tested as after its last epoch; "
+        "default 0: the epochs decide)",
+    )
+    t.add_argument(
         "--monitor", help=f"validation metric for best.pt and early stopping: {'|'.join(MONITORS)} (default {d.monitor})"
     )
     t.add_argument("--threads", type=int, help="CPU threads (default 0: half the usable cores, 1 to 4)")

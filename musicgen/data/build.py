@@ -29,7 +29,7 @@ from musicgen.data.rolls import (
     window_picks,
     write_dataset,
 )
-from musicgen.data.sources import collect_items, fingerprint, load_item, read_zip_members
+from musicgen.data.sources import collect_items, fingerprint, iter_items, load_item, read_zip_members
 from musicgen.errors import ConfigError, DataError
 from musicgen.parallel import check_workers, map_isolated
 
@@ -83,17 +83,55 @@ def _expand_builtins(sources: list[str], workers) -> list[str]:
     return out
 
 
+def _check_build(parser: str, workers) -> None:
+    if parser not in PARSERS:
+        raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
+    check_workers(workers)
+
+
 def list_inputs(sources: list[str], cfg: DataConfig, workers, parser: str, **params) -> tuple[list, list[dict], str]:
     """Return (MIDI items to read, rows of inputs skipped at listing, the build's content key) of `sources`.
 
     `params` (e.g. the layout of a sharded build) enter the key beside the config and the parser.
     """
-    if parser not in PARSERS:
-        raise ConfigError(f"unknown MIDI parser {parser!r}; use one of {list(PARSERS)}")
-    check_workers(workers)
+    _check_build(parser, workers)
     items, skipped = collect_items(_expand_builtins(sources, workers), cfg)
+    return items, skipped, build_key(fingerprint(sorted(items, key=lambda i: i.name), skipped), cfg, parser, **params)
+
+
+def build_key(inputs: str, cfg: DataConfig, parser: str, **params) -> str:
+    """Return the content key of a build: the inputs' fingerprint, the config, the parser and `params`."""
     params = json.dumps({"config": to_dict(cfg), "parser": parser, "builder": 2, **params}, sort_keys=True)
-    return items, skipped, hashlib.sha256((fingerprint(items, skipped) + params).encode()).hexdigest()[:16]
+    return hashlib.sha256((inputs + params).encode()).hexdigest()[:16]
+
+
+class Inputs:
+    """The MIDI inputs of a build, walked lazily: `len` is their number, iterating walks the sources again.
+
+    Listing them once here counts them, collects the rows of the inputs left out and hashes every file (the
+    build's content `key`), holding no listing: a 50,000-file corpus costs the parent what a 1,000-file one does.
+    """
+
+    def __init__(self, sources: list[str], cfg: DataConfig, workers, parser: str, **params):
+        _check_build(parser, workers)
+        self.sources, self.cfg = _expand_builtins(sources, workers), cfg
+        self.skipped: list[dict] = []
+        self.n = 0
+        self.key = build_key(fingerprint(self._counted(), self.skipped), cfg, parser, **params)  # in walk order
+
+    def _counted(self):
+        for found in iter_items(self.sources, self.cfg):
+            if isinstance(found, dict):
+                self.skipped.append(found)
+            else:
+                self.n += 1
+                yield found
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return (found for found in iter_items(self.sources, self.cfg) if not isinstance(found, dict))
 
 
 def crashed_row(args, message: str) -> dict:

@@ -36,7 +36,7 @@ def build_dataset(
     """Build a dataset folder from MIDI files, folders, zips, `builtin:bach`, or one .mat/.pickle benchmark; return the report.
 
     `progress(done, total)` is called as files finish. `layout` "npz" writes dataset.npz (windows), "shards" the
-    sharded format (musicgen.data.shards: whole pieces, memory-mapped; MIDI inputs only), on the `backend`
+    sharded format (musicgen.data.shards: whole pieces, read a window at a time; MIDI inputs only), on the `backend`
     "local" (worker processes) or "ray" (the cluster at `ray_address`). Raises DataError when no file is usable.
     """
     if layout not in ("npz", LAYOUT):

@@ -3,11 +3,11 @@
 The inputs are cut into tasks of `task_files(n)` files in input order (a function of the number of inputs alone:
 never of the backend or the number of workers): task k parses its files, packs each roll (2 bits a cell) and
 writes them, in order, into shards `shards-<id>/kkkkk-jj.npy` of at most SHARD_BYTES each (a new one when the
-next piece would pass it), and returns one small row per file, the windows of each piece and the statistics of
-its pieces. So the same inputs give the same shards and index on either backend, no process ever holds more than
-one task's pieces, and the parent only gathers rows. Then the parent splits the files (as a dataset.npz build
-does: the same files land in the same splits, and the rows of each split are the same windows) and writes
-index.npz and report.json, last: a build cut short leaves no dataset that reads as whole.
+next piece would pass it), and its index rows (each piece's row and windows) into `shards-<id>/rows/kkkkk.npz`;
+it returns only sums (pieces, shards, statistics) and the rows of the files it left out. So the same inputs give
+the same shards and index on either backend, no process ever holds more than one task's pieces, and the parent's
+memory does not grow with the corpus: the inputs are walked lazily (musicgen.data.build.Inputs) and handed to
+the workers a few tasks at a time, and musicgen.data.shard_index streams the tasks' rows into index.npz.
 
 Ray tasks, not Ray Data: a task is a plain function of a list of files that writes files and returns rows, the
 same function the local pool runs, so both backends share every line that decides the output; Ray Data would add
@@ -17,7 +17,7 @@ must reach (a shared filesystem; on one machine, any folder).
 
 from __future__ import annotations
 
-import json
+import itertools
 import shutil
 import time
 from pathlib import Path
@@ -25,20 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from musicgen.config import DataConfig
-from musicgen.data.build import COUNTS, crashed_row, list_inputs, skip_long
-from musicgen.data.rolls import ONSETS, SPLITS, assign_splits, base_report, cached_report, window_picks
-from musicgen.data.shards import INDEX, LAYOUT, pack, write_index
+from musicgen.data.build import Inputs, crashed_row, skip_long
+from musicgen.data.rolls import cached_report, window_picks
+from musicgen.data.shard_index import ROW_COUNTS, ROWS, assemble
+from musicgen.data.shards import INDEX, LAYOUT, pack
 from musicgen.data.sources import load_item, read_zip_members
-from musicgen.errors import ConfigError, DataError
-from musicgen.parallel import map_isolated
+from musicgen.errors import ConfigError
+from musicgen.parallel import imap_isolated, map_isolated
 from musicgen.paths import atomic_write
 
 CHUNK_FILES = 256  # files per task at most (a large corpus)
 MIN_CHUNK_FILES = 16  # files per task at least
 TASKS_AT_LEAST = 64  # between those, a corpus is cut into this many tasks: a small one balances over the cores too
 SHARD_BYTES = 64 * 2**20  # a shard is cut before the piece that would take it past this (a longer piece alone)
-ROW_COUNTS = (*COUNTS, "drum_notes")  # index.npz "counts" columns
 BACKENDS = ("local", "ray")
+PIECE_COLUMNS = ("source", "shard", "offset", "length", "bar_steps", "counts")  # index.npz's per-piece columns from a task
 
 
 def task_files(n: int) -> int:
@@ -124,10 +125,27 @@ def write_chunk(k: int, results, cfg: DataConfig, folder: str, shard_bytes: int 
     }
 
 
+def save_rows(k: int, packed: dict, folder: str, files: int) -> dict:
+    """Write task `k`'s index rows (write_chunk's columns) to `folder`/rows; return what the parent keeps of the task.
+
+    That is: its number, `files` (inputs handed to it), pieces, shards, the rows of the files it left out and the
+    statistics' sums: a few hundred bytes a task, whatever its files.
+    """
+    rows = Path(folder) / ROWS
+    rows.mkdir(exist_ok=True)
+    with atomic_write(rows / f"{k:05d}.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **{c: packed[c] for c in (*PIECE_COLUMNS, "sounding", "windows")})
+    kept = ("skipped", "hist", "sounding_steps", "onsets")
+    return {"task": k, "files": files, "pieces": len(packed["length"]), "parts": len(packed["parts"])} | {
+        c: packed[c] for c in kept
+    }
+
+
 def build_chunk(args) -> dict:
-    """Task body (a local worker or a Ray task): parse files `items` of task `k` and write their shards."""
-    k, items, cfg, parser, folder, shard_bytes = args
-    return write_chunk(k, (load_item((item, cfg, parser)) for item in items), cfg, folder, shard_bytes)
+    """Task body (a local worker or a Ray task): parse files `items` of task `k`, write their shards and index rows."""
+    k, items, cfg, parser, folder, shard_bytes, files = args
+    packed = write_chunk(k, (load_item((item, cfg, parser)) for item in items), cfg, folder, shard_bytes)
+    return save_rows(k, packed, folder, files)
 
 
 class _ChunkCrashed:
@@ -137,53 +155,68 @@ class _ChunkCrashed:
 
 def _retry_per_file(failed: _ChunkCrashed) -> dict:
     """Rebuild a task whose process died: each file in a process of its own (a crash then costs only its file)."""
-    k, items, cfg, parser, folder, shard_bytes = failed.args
+    k, items, cfg, parser, folder, shard_bytes, files = failed.args
     results = map_isolated(load_item, [(i, cfg, parser) for i in items], workers=1, on_crash=crashed_row)
-    return write_chunk(k, results, cfg, folder, shard_bytes)
+    return save_rows(k, write_chunk(k, results, cfg, folder, shard_bytes), folder, files)
 
 
-def _run_local(tasks: list, workers, progress) -> list[dict]:
-    out = map_isolated(build_chunk, tasks, workers=workers, on_crash=_ChunkCrashed, progress=progress)
-    return [_retry_per_file(r) if isinstance(r, _ChunkCrashed) else r for r in out]
+def _tasks(inputs: Inputs, cfg: DataConfig, parser: str, folder: Path, refused: list):
+    """Yield the arguments of each task as the inputs are walked (their zip entries read then); `refused` gets the
+    rows of the entries that could not be read."""
+    size, it = task_files(len(inputs)), iter(inputs)
+    opened = {}  # zip archives stay open across tasks: their directories are read once
+    try:
+        for k, chunk in enumerate(iter(lambda: list(itertools.islice(it, size)), [])):
+            read, skipped = read_zip_members(chunk, int(cfg.max_file_mb * 2**20), opened)
+            refused += skipped
+            yield (k, read, cfg, parser, str(folder), SHARD_BYTES, len(chunk))
+    finally:
+        for z in opened.values():
+            z.close()
 
 
-def _run_ray(tasks: list, address: str | None, progress) -> list[dict]:
+def _run_local(tasks, workers):
+    """Yield the result of each task (in the order they finish), run in `workers` processes of this machine."""
+    for _, r in imap_isolated(build_chunk, tasks, workers=workers, on_crash=_ChunkCrashed):
+        yield _retry_per_file(r) if isinstance(r, _ChunkCrashed) else r
+
+
+def _run_ray(tasks, address: str | None):
+    """Yield the result of each task (in the order they finish), run as Ray tasks, twice the cluster's CPUs in flight."""
     from musicgen.ray_connect import init_ray
 
     ray = init_ray(address)
     remote = ray.remote(build_chunk).options(max_retries=0)
-    refs = {remote.remote(t): i for i, t in enumerate(tasks)}
-    out, pending = [None] * len(tasks), list(refs)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        i = refs[ready[0]]
+    limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    pending, more = {}, True
+    while more or pending:
+        while more and len(pending) < limit:
+            t = next(tasks, None)
+            if t is None:
+                more = False
+            else:
+                pending[remote.remote(t)] = t
+        if not pending:
+            break
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        t = pending.pop(ready[0])
         try:
-            out[i] = ray.get(ready[0])
+            yield ray.get(ready[0])
         except ray.exceptions.RayError as e:  # the worker died (a parser crash, out of memory): one file at a time here
-            out[i] = _retry_per_file(_ChunkCrashed(tasks[i], str(e)))
-        progress(len(tasks) - len(pending), len(tasks))
-    return out
+            yield _retry_per_file(_ChunkCrashed(t, str(e)))
 
 
-def _run_tasks(items, skipped, cfg, parser, folder: Path, backend: str, where, progress) -> tuple[list[dict], list[dict]]:
-    """Run the build's tasks on `backend` (`where`: the workers, or the Ray address); return (results, skipped rows)."""
-    size = task_files(len(items))
-    chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    n_files = len(items)
+def _run_tasks(inputs: Inputs, cfg, parser, folder: Path, backend: str, where, progress) -> tuple[list[dict], list[dict]]:
+    """Run the build's tasks on `backend` (`where`: the workers, or the Ray address); return (their results, rows of the
+    zip entries refused), the results sorted by task."""
     counted = progress or (lambda done, total: None)
-    results, skipped = [], list(skipped)
-    for k0 in range(0, len(chunks), 64):  # zip members are read 64 tasks at a time: their bytes stay bounded
-        batch = []
-        for k in range(k0, min(k0 + 64, len(chunks))):
-            read, refused = read_zip_members(chunks[k], int(cfg.max_file_mb * 2**20))
-            skipped += refused
-            batch.append((k, read, cfg, parser, str(folder), SHARD_BYTES))
-
-        def files_done(done: int, total: int, before: int = k0) -> None:  # tasks done -> files done
-            counted(min((before + done) * size, n_files), n_files)
-
-        results += (_run_ray if backend == "ray" else _run_local)(batch, where, files_done)
-    return results, skipped
+    refused, results, done = [], [], 0
+    tasks = _tasks(inputs, cfg, parser, folder, refused)
+    for r in (_run_ray if backend == "ray" else _run_local)(tasks, where):
+        results.append(r)
+        done += r["files"]
+        counted(done, len(inputs))
+    return sorted(results, key=lambda r: r["task"]), refused
 
 
 def build_sharded(
@@ -206,115 +239,22 @@ def build_sharded(
     t0 = time.perf_counter()
     out = Path(out)
     given = list(sources)
-    items, skipped, key = list_inputs(given, cfg, workers, parser, layout=LAYOUT)
-    hit = cached_report(out, key)
+    inputs = Inputs(given, cfg, workers, parser, layout=LAYOUT)
+    hit = cached_report(out, inputs.key)
     if hit is not None and hit.get("layout") == LAYOUT and (out / INDEX).is_file():
         return hit | {"cached": True, "seconds": time.perf_counter() - t0}
     if backend == "ray":
         from musicgen.ray_connect import init_ray
 
         init_ray(ray_address)  # a wrong address fails here, before anything is written
-    folder = out / f"shards-{key}"
+    folder = out / f"shards-{inputs.key}"
     shutil.rmtree(folder, ignore_errors=True)  # a build of these inputs cut short before
     folder.mkdir(parents=True)
     try:
-        results, skipped = _run_tasks(
-            items, skipped, cfg, parser, folder, backend, ray_address if backend == "ray" else workers, progress
-        )
+        where = ray_address if backend == "ray" else workers
+        results, refused = _run_tasks(inputs, cfg, parser, folder, backend, where, progress)
+        report = assemble(results, inputs.skipped + refused, given, out, cfg, parser, inputs.key, folder)
     except BaseException:  # interrupted, or the disk filled: no half-written shards left behind
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    report = _assemble(results, skipped, given, out, cfg, parser, key, folder)
     return report | {"cached": False, "seconds": time.perf_counter() - t0, "backend": backend}
-
-
-def piece_index(results: list[dict], labels: np.ndarray) -> dict:
-    """Return the piece columns of index.npz from the tasks' results (write_chunk), `labels` the split (0..2) of each piece."""
-    base = np.cumsum([0] + [len(r["parts"]) for r in results])[:-1]  # a task's first shard among all
-    return {
-        "source": np.concatenate([r["source"] for r in results]),
-        "split": np.asarray(labels, dtype=np.int8),
-        "shard": np.concatenate([r["shard"] + b for r, b in zip(results, base, strict=True)]).astype(np.int32),
-        **{c: np.concatenate([r[c] for r in results]) for c in ("offset", "length", "bar_steps", "counts")},
-        "shards": np.array([p for r in results for p in r["parts"]], dtype=str),
-    }
-
-
-def write_dataset_files(out: Path, index: dict, report: dict, folder: Path) -> None:
-    """Write index.npz, then report.json (last: it makes the folder a dataset); drop older builds' shards."""
-    write_index(out, index)
-    with atomic_write(out / "report.json") as tmp:
-        tmp.write_text(json.dumps(report, indent=1))
-    for old in out.glob("shards-*"):
-        if old != folder and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)  # an older build's: the index now points at this one
-
-
-def _assemble(results: list[dict], skipped: list[dict], given, out: Path, cfg: DataConfig, parser, key, folder) -> dict:
-    """Split the pieces, write index.npz and report.json (last); return the report."""
-    n_ok = sum(len(r["length"]) for r in results)
-    left = [row for r in results for row in r["skipped"]] + list(skipped)
-    if not n_ok:
-        reasons = [f"{r['file']}: {r['reason']}" for r in left[:3]]
-        shutil.rmtree(folder, ignore_errors=True)
-        raise DataError(
-            f"no usable MIDI file among {len(left)} inputs ({'; '.join(reasons) or 'none found'}); "
-            f"give .mid/.midi files, folders or zips with pitched notes"
-        )
-    labels = assign_splits(n_ok, cfg.split, cfg.seed)
-    index = piece_index(results, labels)
-    # The rows of each split, as a dataset.npz build cuts them: train windows (every split with --windows first),
-    # whole valid and test pieces with a sounding step.
-    first = np.cumsum([0] + [len(r["length"]) for r in results])
-    win = np.concatenate([r["windows"] + [first[t], 0, 0] for t, r in enumerate(results)])
-    sounding = np.concatenate([r["sounding"] for r in results])
-    whole = cfg.windows == "all"
-    row_steps = {}
-    for i, s in enumerate(SPLITS):
-        if whole and s != "train":
-            piece = np.flatnonzero((labels == i) & sounding)
-            rows = np.stack([piece, np.zeros_like(piece), index["length"][piece]], axis=1)
-            row_steps[s] = int(rows[:, 2].max()) if len(rows) else 1
-        else:
-            rows = win[labels[win[:, 0]] == i] if len(win) else win
-            row_steps[s] = cfg.seq_len
-        index[f"{s}_piece"], index[f"{s}_start"], index[f"{s}_length"] = (rows[:, c].astype(np.int64) for c in range(3))
-    report = base_report(
-        key,
-        out,
-        given,
-        cfg,
-        parser=parser,
-        form=ONSETS,
-        scoring="whole pieces" if whole else "windows",
-        layout=LAYOUT,
-        row_steps=row_steps,
-        index_counts=list(ROW_COUNTS),
-        stats=_stats(results, index, labels, left),
-        files=sorted(left, key=lambda r: r["file"]),  # the pieces' rows are in index.npz
-    )
-    write_dataset_files(out, index, report, folder)
-    return report
-
-
-def _stats(results: list[dict], index: dict, labels: np.ndarray, left: list[dict]) -> dict:
-    """Return the report's stats, as a dataset.npz build computes them from the rolls, from the tasks' sums."""
-    counts = index["counts"].sum(axis=0)
-    hist = np.sum([r["hist"] for r in results], axis=0)
-    steps = int(index["length"].sum())
-    sounding = sum(r["sounding_steps"] for r in results)
-    active = int(hist.sum())
-    return {
-        "files_ok": len(labels),
-        "files_skipped": len(left),
-        **{c: int(v) for c, v in zip(ROW_COUNTS, counts, strict=True)},
-        "onsets": int(sum(r["onsets"] for r in results)),
-        "files": {s: int((labels == i).sum()) for i, s in enumerate(SPLITS)},
-        "windows": {s: len(index[f"{s}_piece"]) for s in SPLITS},
-        "steps_per_split": {s: int(index["length"][labels == i].sum()) for i, s in enumerate(SPLITS)},
-        "steps": steps,
-        "density": float(active / (steps * len(hist))) if steps else 0.0,
-        "mean_polyphony": float(active / sounding) if sounding else 0.0,
-        "empty_step_share": float(1 - sounding / steps) if steps else 0.0,
-        "pitch_histogram": hist.tolist(),
-    }

@@ -1,6 +1,6 @@
 """Migrate a dataset.npz dataset to the sharded format: `python -m musicgen shard DATASET --out DIR`.
 
-Old datasets keep loading as they are; migrating one gives it the sharded layout (memory-mapped, whole pieces,
+Old datasets keep loading as they are; migrating one gives it the sharded layout (read a window at a time, whole pieces,
 2 bits a cell) with the same rows: hold-only benchmark datasets and onset-aware ones alike.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 
 from musicgen.config import DataConfig, from_dict
 from musicgen.data.rolls import SPLITS
-from musicgen.data.shard_build import ROW_COUNTS, piece_index, write_chunk, write_dataset_files
+from musicgen.data.shard_build import write_chunk
+from musicgen.data.shard_index import ROW_COUNTS, piece_index, write_dataset_files
 from musicgen.data.shards import LAYOUT
 
 

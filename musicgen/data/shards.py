@@ -1,11 +1,12 @@
-"""The sharded dataset format: each piece once, whole, 2 bits a cell, in memory-mapped shards (data/README.md).
+"""The sharded dataset format: each piece once, whole, 2 bits a cell, in shards read a window at a time (data/README.md).
 
 A sharded dataset folder holds `report.json` (as a dataset.npz one: config, stats, skipped files), `index.npz`
 (one row per piece: file, split, shard, offset, length, bar_steps, counts; and the rows of each split: piece,
 first step, real steps) and `shards-<id>/NNNNN-KK.npy`, each `(steps, ceil(notes / 4))` uint8, four cells a
-byte (0 off, 1 held, 2 struck). Nothing is read until a row is asked for: the shards are memory-mapped
-(np.load mmap_mode="r": every process that opens them shares the page cache) and a window is unpacked when
-it is cut. `RowView` makes a split look like the dense `(n, seq_len, notes)` array of a dataset.npz, so the
+byte (0 off, 1 held, 2 struck). Nothing is read until a row is asked for: a window's steps are read at their
+offset in the shard (through the page cache, which every process reading the shards shares; never mapped, so
+they do not stay in the reader's memory) and unpacked when it is cut.
+`RowView` makes a split look like the dense `(n, seq_len, notes)` array of a dataset.npz, so the
 trainer, evaluation and the Dataset page read either; `WindowSampler` cuts training batches from the shards,
 so that memory depends on the batch and not on the corpus.
 """
@@ -13,10 +14,13 @@ so that memory depends on the batch and not on the corpus.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from musicgen.data.npz_columns import npy_header, read_columns
 from musicgen.data.rolls import SPLITS, Dataset
 from musicgen.errors import DataError
 
@@ -47,21 +51,44 @@ def unpack(packed: np.ndarray, n_notes: int) -> np.ndarray:
 
 
 class Shards:
-    """The memory-mapped shards of one dataset folder, opened on first use; `steps(piece, start, n)` unpacks a slice."""
+    """The shards of one dataset folder; `steps(piece, start, n)` reads and unpacks one slice of a piece.
+
+    A slice is read at its offset (np.fromfile: a positioned read through the page cache, which every process
+    reading the shards shares), not through a memory mapping: pages of a mapping stay in the reader's resident
+    set once touched, so a trainer drawing windows from the whole corpus grew with the corpus (BENCHMARKS.md,
+    Scale). Only each shard's header is read when it is first used.
+    """
 
     def __init__(self, folder: Path, index: dict, n_notes: int):
         self.folder, self.index, self.n_notes = Path(folder), index, n_notes
-        self._open: dict[int, np.ndarray] = {}
+        self._at: dict[int, tuple[Path, int, int, int]] = {}  # shard -> (path, data offset, bytes a step, steps)
 
-    def shard(self, k: int) -> np.ndarray:
-        if k not in self._open:
-            self._open[k] = np.load(self.folder / str(self.index["shards"][k]), mmap_mode="r")
-        return self._open[k]
+    def where(self, k: int) -> tuple[Path, int, int, int]:
+        """Return (path, offset of its first step, bytes a step, steps) of shard `k`, from its .npy header."""
+        if k not in self._at:
+            path = self.folder / str(self.index["shards"][k])
+            try:
+                with open(path, "rb") as f:
+                    shape, fortran, dtype = npy_header(f)
+                    offset = f.tell()
+            except (OSError, ValueError) as e:
+                raise DataError(
+                    f"shard {path} cannot be read ({e}); rebuild the dataset (python -m musicgen preprocess)"
+                ) from None
+            if len(shape) != 2 or fortran or dtype != np.uint8:
+                raise DataError(f"shard {path} is not a packed roll; rebuild the dataset (python -m musicgen preprocess)")
+            self._at[k] = (path, offset, shape[1], shape[0])
+        return self._at[k]
 
     def steps(self, piece: int, start: int, n: int) -> np.ndarray:
         """Return steps start..start+n of `piece` as (n, n_notes) uint8 cells."""
+        path, offset, width, total = self.where(int(self.index["shard"][piece]))
         at = int(self.index["offset"][piece]) + start
-        return unpack(self.shard(int(self.index["shard"][piece]))[at : at + n], self.n_notes)
+        n = max(0, min(n, total - at))
+        packed = np.fromfile(path, dtype=np.uint8, count=n * width, offset=offset + at * width) if n else np.zeros(0, np.uint8)
+        if len(packed) != n * width:
+            raise DataError(f"shard {path} is shorter than its index says; rebuild the dataset (python -m musicgen preprocess)")
+        return unpack(packed.reshape(n, width), self.n_notes)
 
 
 class RowView:
@@ -108,7 +135,7 @@ class RowView:
 
 @dataclasses.dataclass(frozen=True)
 class ShardedDataset(Dataset):
-    """A Dataset whose splits are RowViews over memory-mapped shards; `index` holds the piece table."""
+    """A Dataset whose splits are RowViews over the shards; `index` holds the piece table."""
 
     index: dict = dataclasses.field(default_factory=dict)
     shards: Shards | None = None
@@ -136,11 +163,7 @@ def load_sharded(path: Path, report: dict, cfg) -> ShardedDataset:
     index = read_index(path)
     shards = Shards(path, index, cfg.n_notes)
     # The pieces' rows live in the index, not in report.json: listed here for the Dataset page (the first MAX_LISTED).
-    names, counts = report.get("index_counts", []), index["counts"][:MAX_LISTED]
-    listed = [
-        {"file": str(f), "status": "ok", "reason": ""} | dict(zip(names, map(int, c), strict=True)) | {"split": SPLITS[int(s)]}
-        for f, c, s in zip(index["source"][:MAX_LISTED], counts, index["split"][:MAX_LISTED], strict=True)
-    ]
+    listed = list(itertools.islice(piece_rows(path, report), MAX_LISTED))
     report = report | {"files": sorted(listed + report.get("files", []), key=lambda r: r["file"])}
     views, lengths, starts, bars = {}, {}, {}, {}
     for s in SPLITS:
@@ -163,6 +186,19 @@ def load_sharded(path: Path, report: dict, cfg) -> ShardedDataset:
     )
 
 
+def piece_rows(path: Path, report: dict) -> Iterator[dict]:
+    """Yield each piece's row of the sharded dataset in `path` (as a dataset.npz report's "files" rows), in index order,
+    reading index.npz a chunk at a time: a large corpus's rows are never all held."""
+    names = report.get("index_counts", [])
+    for chunk in read_columns(Path(path) / INDEX, ("source", "counts", "split")):
+        for f, c, s in zip(chunk["source"], chunk["counts"], chunk["split"], strict=True):
+            yield (
+                {"file": str(f), "status": "ok", "reason": ""}
+                | dict(zip(names, map(int, c), strict=True))
+                | {"split": SPLITS[int(s)]}
+            )
+
+
 def piece_steps(ds: ShardedDataset, file: str) -> np.ndarray:
     """Return the whole roll (steps, notes) uint8 of source `file` of a sharded dataset."""
     hits = np.flatnonzero(ds.index["source"] == file)
@@ -173,7 +209,7 @@ def piece_steps(ds: ShardedDataset, file: str) -> np.ndarray:
 
 
 class WindowSampler:
-    """Training batches cut from memory-mapped pieces when drawn: memory grows with the batch, not with the corpus.
+    """Training batches cut from the shards' pieces when drawn: memory grows with the batch, not with the corpus.
 
     `rows(idx)` cuts the split's stored rows (the hop-aligned windows of a dataset.npz); `random(batch, rng)` cuts
     `seq_len`-step windows at random starts, pieces drawn in proportion to their windows.

@@ -14,12 +14,14 @@ File names that are not UTF-8 are reported with their odd bytes written as \\xNN
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import stat
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -113,28 +115,32 @@ def _not_regular(mode: int) -> str:
     return next((kind for test, kind in _KINDS.items() if test(mode)), "not a regular file")
 
 
-def _walk(root: Path, base: str) -> tuple[list[tuple[Path, str]], list[dict]]:
-    """List the MIDI and zip files under folder `root` without leaving it; return ((path, report name) pairs, skipped rows).
+def _walk(root: Path, base: str) -> Iterator[tuple[Path, str] | dict]:
+    """Yield the MIDI and zip files under folder `root` without leaving it, as (path, report name), and skipped rows.
 
-    A link is followed only to a regular file inside `root`; linked folders are not entered.
+    Lazily, in the order of their sorted paths (each folder's names sorted, a subfolder walked in its place): only
+    the names of the folders being walked are held, never the whole listing. A link is followed only to a regular
+    file inside `root`; linked folders are not entered.
     """
     inside = root.resolve()
-    found, skipped = [], []
 
     def report_name(p: Path) -> str:
         return _printable(str(PurePosixPath(base, p.relative_to(root).as_posix())))
 
-    def unreadable(e: OSError) -> None:
-        where = Path(e.filename) if e.filename else root
-        skipped.append(_skip(report_name(where) or ".", f"cannot list the folder ({e.strerror}); check its permissions"))
-
-    for folder, dirs, files in os.walk(root, onerror=unreadable):  # followlinks=False: linked folders are listed, not entered
-        folder = Path(folder)
-        for d in dirs:
-            if (folder / d).is_symlink():
-                skipped.append(_skip(report_name(folder / d), "a link to a folder; not followed (copy the folder in instead)"))
-        for f in files:
+    def walk(folder: Path):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as e:
+            yield _skip(report_name(folder) or ".", f"cannot list the folder ({e.strerror}); check its permissions")
+            return
+        for f in names:
             p = folder / f
+            if p.is_dir():  # following a link, as os.walk sorted them: a linked folder is listed, not entered
+                if p.is_symlink():
+                    yield _skip(report_name(p), "a link to a folder; not followed (copy the folder in instead)")
+                else:
+                    yield from walk(p)
+                continue
             if not _is_input(f):
                 continue
             try:
@@ -142,66 +148,80 @@ def _walk(root: Path, base: str) -> tuple[list[tuple[Path, str]], list[dict]]:
                 if stat.S_ISLNK(mode):
                     target = p.resolve(strict=True)
                     if not target.is_relative_to(inside):
-                        skipped.append(_skip(report_name(p), "a link to a file outside the input folder; not followed"))
+                        yield _skip(report_name(p), "a link to a file outside the input folder; not followed")
                         continue
                     mode = target.stat().st_mode
             except FileNotFoundError:
-                skipped.append(_skip(report_name(p), "a dangling link (its target does not exist)"))
+                yield _skip(report_name(p), "a dangling link (its target does not exist)")
                 continue
             except (OSError, RuntimeError) as e:  # RuntimeError: a loop of links
-                skipped.append(_skip(report_name(p), f"cannot follow the link ({getattr(e, 'strerror', None) or e})"))
+                yield _skip(report_name(p), f"cannot follow the link ({getattr(e, 'strerror', None) or e})")
                 continue
             if stat.S_ISREG(mode):
-                found.append(p)
+                yield p, report_name(p)
             else:
-                skipped.append(_skip(report_name(p), f"{_not_regular(mode)}, not a file; left out"))
-    # The order of the old sorted rglob: the split of a file depends on it.
-    return [(p, report_name(p)) for p in sorted(found)], skipped
+                yield _skip(report_name(p), f"{_not_regular(mode)}, not a file; left out")
+
+    yield from walk(root)
 
 
-def collect_items(sources: list, cfg: DataConfig) -> tuple[list[Item], list[dict]]:
-    """Find every MIDI file and zip entry under `sources`; return (items to read, rows of files skipped already)."""
+def iter_items(sources: list, cfg: DataConfig) -> Iterator[Item | dict]:
+    """Yield every MIDI file and zip entry under `sources` as an Item, and a row (dict) for each input left out.
+
+    Lazily, in a fixed order (the sources in turn, a folder's files in the order of their sorted paths): a build
+    can walk its inputs again instead of holding their listing. A zip's entries are listed from its directory.
+    """
     max_bytes = int(cfg.max_file_mb * 2**20)
-    items, skipped = [], []
     prefix = len(sources) > 1  # names stay unique across several sources
     for src in sources:
         root = Path(src).expanduser()
         base = root.name if prefix else ""
         if root.is_dir():
-            named, skipped_here = _walk(root, base)
-            skipped += skipped_here
+            named = _walk(root, base)
         elif root.is_file():
             named = [(root, _printable(root.name))]
         else:
             why = "is not a file or folder (a pipe, device or dangling link)" if os.path.lexists(root) else "does not exist"
-            skipped.append(_skip(_printable(str(src)), f"{why}; check the path"))
+            yield _skip(_printable(str(src)), f"{why}; check the path")
             continue
-        for path, name in named:
+        for found in named:
+            if isinstance(found, dict):
+                yield found
+                continue
+            path, name = found
             try:
                 size = path.stat().st_size
             except OSError as e:
-                skipped.append(_skip(name, f"cannot read the file ({e.strerror})"))
+                yield _skip(name, f"cannot read the file ({e.strerror})")
                 continue
             if path.suffix.lower() == ".zip":
                 zi, zs = _zip_items(path, name, max_bytes)
-                items += zi
-                skipped += zs
+                yield from zi
+                yield from zs
             elif not _is_midi(path.name):
-                skipped.append(_skip(name, f"not a {'/'.join(MIDI_SUFFIXES)} or .zip file"))
+                yield _skip(name, f"not a {'/'.join(MIDI_SUFFIXES)} or .zip file")
             elif size == 0:
-                skipped.append(_skip(name, "empty file (0 bytes)"))
+                yield _skip(name, "empty file (0 bytes)")
             elif size > max_bytes:
-                skipped.append(_skip(name, f"{size / 2**20:.1f} MB > the {cfg.max_file_mb:g} MB limit; raise --max-file-mb"))
+                yield _skip(name, f"{size / 2**20:.1f} MB > the {cfg.max_file_mb:g} MB limit; raise --max-file-mb")
             else:
-                items.append(Item(name, str(path)))
+                yield Item(name, str(path))
+
+
+def collect_items(sources: list, cfg: DataConfig) -> tuple[list[Item], list[dict]]:
+    """Find every MIDI file and zip entry under `sources`; return (items to read, rows of files skipped already)."""
+    items, skipped = [], []
+    for found in iter_items(sources, cfg):
+        (skipped if isinstance(found, dict) else items).append(found)
     return items, skipped
 
 
-def read_zip_members(items: list[Item], max_bytes: int) -> tuple[list[Item], list[dict]]:
+def read_zip_members(items: list[Item], max_bytes: int, opened: dict | None = None) -> tuple[list[Item], list[dict]]:
     """Return the items with the bytes of their zip entries read, each archive opened once, and the entries refused.
 
     Called after the cache check (a cached build unpacks nothing); the bytes go to the workers with the
     items, so no worker reopens an archive (reopening per entry made a zip's time grow with its square).
+    `opened` ({path: ZipFile}, the caller closes them) keeps archives open across calls of one build.
     """
     held = sum(item.size for item in items if item.member is not None)
     if held > MAX_ZIP_TOTAL_MB * 2**20:
@@ -217,7 +237,10 @@ def read_zip_members(items: list[Item], max_bytes: int) -> tuple[list[Item], lis
             archives.setdefault(item.path, []).append(item)
     for path, members in archives.items():
         try:
-            with zipfile.ZipFile(path) as z:
+            z = opened[path] if opened is not None and path in opened else zipfile.ZipFile(path)
+            if opened is not None:
+                opened[path] = z
+            with contextlib.nullcontext(z) if opened is not None else z:
                 for item in members:
                     try:
                         info = z.infolist()[item.index] if item.index is not None else z.getinfo(item.member)
@@ -258,14 +281,19 @@ def read_item(item: Item) -> bytes:
         raise MidiError(f"{item.name}: cannot read the file ({e.strerror or type(e).__name__}); check its permissions") from None
 
 
-def fingerprint(items: list[Item], skipped: list[dict]) -> str:
-    """Return a content hash of the inputs: every file's bytes (zips whole) and the names skipped at listing."""
+def fingerprint(items: Iterable[Item], skipped: list[dict]) -> str:
+    """Return a content hash of the inputs: every file's bytes (zips whole) and the names skipped at listing.
+
+    The items are hashed in the order given (an iterator is read once, its items not kept); `skipped` is read
+    after them, so a generator may fill it while it yields the items.
+    """
     h = hashlib.sha256()
-    seen = set()
-    for item in sorted(items, key=lambda i: i.name):
+    zips = set()  # an archive is hashed once, whole; a loose file each time it is listed
+    for item in items:
         h.update(item.name.encode("utf-8", "surrogateescape") + b"\0")
-        if item.path not in seen:
-            seen.add(item.path)
+        if item.path not in zips:
+            if item.member is not None:
+                zips.add(item.path)
             with open(item.path, "rb") as f:
                 h.update(hashlib.file_digest(f, "sha256").digest())
     for row in sorted(skipped, key=lambda r: r["file"]):

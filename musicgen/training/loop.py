@@ -23,7 +23,7 @@ from musicgen.runs.divergence import NON_FINITE
 from musicgen.runs.progress import ProgressWriter
 from musicgen.training import checkpoint as ckpt_io
 from musicgen.training.batches import Split, bucketed_order, pitch_bounds, random_shifts, transpose_rolls
-from musicgen.training.device import autocast, resolve_precision, set_threads
+from musicgen.training.device import autocast, bound_heap, resolve_precision, set_threads
 from musicgen.training.device_steps import CHECK_EVERY, DeviceSteps, max_units_on
 from musicgen.training.distributed import Solo
 from musicgen.training.evaluate import evaluate_model, split_baselines
@@ -78,6 +78,7 @@ class Trainer:
         # half-written): one trainer owns a run's folder at a time, so what is left there is stale.
         for stale in self.dir.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
+        bound_heap()  # what the whole-split passes and evaluations free goes back: memory follows the batch, not the corpus
         set_threads(cfg.threads, device)
         torch.manual_seed(cfg.seed)
         self.shuffle = torch.Generator().manual_seed(cfg.seed + 1)
@@ -204,11 +205,13 @@ class Trainer:
                 shifts = random_shifts(low, high, self.cfg.transpose, inputs.shape[2], self.shuffle)[mine]
                 inputs, targets = transpose_rolls(inputs, shifts), transpose_rolls(targets, shifts)
             where = self.train.where(rows, inputs.shape[1]) if self.model_cfg.position else None
+            p.steps += 1
             if self.steps is not None:
                 self.steps(b, inputs, targets, mask, where)
                 stopping = self.stop.is_set
                 sums["seqs"] += n_seqs
-                if (b + 1 - p.batch) % CHECK_EVERY == 0 or b + 1 == n_batches or stopping():
+                last = b + 1 == n_batches or self._capped(p) or stopping()
+                if (b + 1 - p.batch) % CHECK_EVERY == 0 or last:
                     self._read_steps(sums, p.epoch)
             else:
                 (loss_value, seqs, stopping), norm = self._step(inputs, targets, mask, where, weight, n_seqs, p.epoch, b)
@@ -230,6 +233,8 @@ class Trainer:
                 sums["seconds"] += time.perf_counter() - t0
                 p.partial = sums
                 return False
+            if self._capped(p):
+                break  # the run's last step (--max-steps): this epoch ends here, validated as a whole one
         sums["seconds"] += time.perf_counter() - t0
         p.partial = sums
         return True
@@ -267,6 +272,10 @@ class Trainer:
             )
         sums["loss"] += loss
         sums["grad_norm"] += norm
+
+    def _capped(self, p: Progress) -> bool:
+        """Return True once the run has taken its TrainConfig.max_steps optimizer steps."""
+        return 0 < self.cfg.max_steps <= p.steps
 
     @torch.no_grad()
     def _average(self, step: int) -> None:
@@ -328,6 +337,7 @@ class Trainer:
             "test": test or {},
             "baselines": self.baselines,
             "threshold": p.threshold,
+            "steps": p.steps,
             "monitor": self.cfg.monitor,
             "train_density": self.train_density,
             "onsets": self.model_cfg.onsets,  # the dataset is onset-aware: onset F1 and the NLL lead its metrics
@@ -353,13 +363,14 @@ class Trainer:
             self.baselines[k]["test"] = v
         self.reporter.update_run(self.run_id, summary=self._summary(p))
         early = False
-        while p.epoch < self.cfg.epochs and not early:
+        while p.epoch < self.cfg.epochs and not early and not self._capped(p):
             if not self._train_epoch(p):
                 self._save("last", p)
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
             early = self._end_epoch(p)
-            if self.group.broadcast(self.stop.is_set()) and p.epoch < self.cfg.epochs and not early:
+            more = p.epoch < self.cfg.epochs and not early and not self._capped(p)
+            if self.group.broadcast(self.stop.is_set()) and more:
                 self.reporter.update_run(self.run_id, status="stopped", error=None, summary=self._summary(p))
                 return self._result("stopped", p, {})
         test = {}

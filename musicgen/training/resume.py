@@ -31,6 +31,7 @@ class Progress:
     bad_epochs: int = 0
     best_valid: dict = dataclasses.field(default_factory=dict)
     threshold: float = 0.5
+    steps: int = 0  # optimizer steps of the whole run (TrainConfig.max_steps)
 
     def to_payload(self) -> dict:
         """Return the fields as checkpoint keys (dicts copied: the loop keeps changing its own)."""
@@ -38,8 +39,8 @@ class Progress:
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict) -> Progress:
-        """Return the progress saved in a checkpoint by `to_payload`."""
-        return cls(**{f.name: ckpt[f.name] for f in dataclasses.fields(cls)})
+        """Return the progress saved in a checkpoint by `to_payload` (a field an older checkpoint lacks keeps its default)."""
+        return cls(**{f.name: ckpt[f.name] for f in dataclasses.fields(cls) if f.name in ckpt})
 
 
 def rng_state(shuffle: torch.Generator) -> dict:

@@ -1,4 +1,4 @@
-"""Batches of a sharded dataset (musicgen.data.shards), cut from the memory-mapped pieces when they are drawn.
+"""Batches of a sharded dataset (musicgen.data.shards), cut from the shards' pieces when they are drawn.
 
 A large split of a sharded dataset becomes a `Split` (musicgen.training.batches) whose rolls are `LazyRolls`:
 `split.rolls[idx]` (and `split.batch(idx)`, which the trainer and evaluation call) unpacks those rows only, so
@@ -14,8 +14,9 @@ import torch
 
 CHUNK = 256  # rows a whole-split pass unpacks at a time
 # A sharded split whose dense rows would take more than this is read per batch; a smaller one is loaded whole
-# (as a dataset.npz split is), since per-batch unpacking costs time that only a large corpus repays.
-LAZY_BYTES = 512 * 2**20
+# (as a dataset.npz split is), since per-batch unpacking costs time that only a large corpus repays. Small, so
+# that what a trainer holds stays nearly flat as the corpus grows (at most this much per split loaded whole).
+LAZY_BYTES = 64 * 2**20
 
 
 class LazyRolls:

@@ -89,6 +89,7 @@ OTHER = {
         "bucket": False,
         "cuda_graphs": True,
         "transpose": 3,
+        "max_steps": 7,
     },
 }
 

@@ -206,3 +206,12 @@ def test_graphed_steps_replay_each_shape_with_fresh_batches_and_the_scheduled_lr
     assert [g.replays for g in steps.graph.values()] == [5, 2]  # 6 and 3 batches of them: all but the warm-up
     for a, b in zip(plain.parameters(), graphed.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), "graphed steps trained differently"
+
+
+def test_max_steps_with_device_steps_reads_the_totals_of_the_steps_taken(home, data, monkeypatch):
+    cfg = TrainConfig(epochs=5, batch_size=4, lr=0.01, device="cpu", threads=1, max_steps=3)
+    plain = run_training(str(data), TINY, cfg)
+    monkeypatch.setattr(loop, "device_steps_wanted", lambda device, group: True)
+    deferred = run_training(str(data), TINY, cfg)
+    assert deferred["status"] == "finished" and deferred["steps"] == plain["steps"] == 3
+    np.testing.assert_allclose(_curve(deferred["id"]), _curve(plain["id"]), rtol=1e-5)

@@ -98,38 +98,34 @@ def test_a_hold_only_benchmark_dataset_migrates_with_the_same_rows(home, capsys)
     assert "sharded already" in capsys.readouterr().err
 
 
-def _smaps_anonymous_kb(path) -> list[int]:
-    """Return the Anonymous kB of each mapping of file `path` in this process (copy-on-write pages a process owns)."""
-    out, inside = [], False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
-                inside = line.rstrip().endswith(str(path))
-            elif inside and line.startswith("Anonymous:"):
-                out.append(int(line.split()[1]))
-    return out
+def _mapped(path) -> bool:
+    """Return True when this process maps file `path` (/proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        return any(line.rstrip().endswith(str(path)) for line in f)
 
 
-def test_shards_are_memory_mapped_shared_and_never_read_whole(home, monkeypatch):
+def test_shards_are_read_at_their_offsets_never_mapped_nor_read_whole(home, monkeypatch):
     src = _midi_folder(home / "in")
     build_dataset([str(src)], home / "sh", DataConfig(seq_len=64, hop=32), workers=0, layout="shards")
-    unpacked = []
-    real_unpack = shards.unpack
+    unpacked, read = [], []
+    real_unpack, real_fromfile = shards.unpack, np.fromfile
     monkeypatch.setattr(shards, "unpack", lambda p, n: unpacked.append(len(p)) or real_unpack(p, n))
+    monkeypatch.setattr(shards.np, "fromfile", lambda *a, **k: read.append(k["count"]) or real_fromfile(*a, **k))
     a, b = load_dataset(str(home / "sh")), load_dataset(str(home / "sh"))
-    # Opening, counting rows and reading the statistics unpack nothing.
+    # Opening, counting rows and reading the statistics read and unpack nothing.
     assert len(a.split("train")[0]) == a.report["stats"]["windows"]["train"] and a.report["stats"]["density"] > 0
-    assert unpacked == []
+    assert unpacked == [] and read == []
     x, lengths = a.sampler("train", seed=1).random(4)
     assert x.shape == (4, 64, 84) and (lengths > 0).all() and sum(unpacked) == lengths.sum() <= 4 * 64
+    assert sum(read) == lengths.sum() * shards.row_bytes(84)  # the windows' bytes, no more
     rows, _ = b.sampler("train").rows([0, 2])
     np.testing.assert_array_equal(rows, np.asarray(a.train[[0, 2]]))
-    for ds in (a, b):
-        mapped = ds.shards.shard(0)
-        assert isinstance(mapped, np.memmap) and mapped.mode == "r"
-    path = (home / "sh" / str(a.index["shards"][0])).resolve()
-    anon = _smaps_anonymous_kb(path)
-    assert len(anon) == 2 and anon == [0, 0]  # two mappings of one file, read from the page cache both
+    # Through the page cache, not a mapping: pages a reader touched do not stay in its memory (they did, mapped).
+    assert not any(_mapped((home / "sh" / str(s)).resolve()) for s in a.index["shards"])
+    shard = home / "sh" / str(a.index["shards"][0])
+    shard.write_bytes(shard.read_bytes()[:200])  # cut short: a clear error, not a short window
+    with pytest.raises(DataError, match="shorter than its index says; rebuild"):
+        load_dataset(str(home / "sh")).sampler("train").rows(np.arange(len(a.train)))
 
 
 def test_a_crashed_task_is_rebuilt_file_by_file_to_the_same_shards(home, monkeypatch):
@@ -137,14 +133,12 @@ def test_a_crashed_task_is_rebuilt_file_by_file_to_the_same_shards(home, monkeyp
     cfg = DataConfig(seq_len=64, hop=32)
     build_dataset([str(src)], home / "a", cfg, workers=0, layout="shards")
 
-    real_map = shard_build.map_isolated
+    def first_task_dies(fn, items, workers=None, on_crash=None):
+        assert fn is shard_build.build_chunk  # the retry (one file a process) goes through map_isolated
+        for i, task in enumerate(items):
+            yield i, on_crash(task, "the worker process died") if i == 0 else fn(task)
 
-    def first_task_dies(fn, items, workers=None, on_crash=None, progress=None):
-        if fn is not shard_build.build_chunk:  # the retry: one file a process
-            return real_map(fn, items, workers=workers, on_crash=on_crash, progress=progress)
-        return [on_crash(items[0], "the worker process died")] + [fn(t) for t in items[1:]]
-
-    monkeypatch.setattr(shard_build, "map_isolated", first_task_dies)
+    monkeypatch.setattr(shard_build, "imap_isolated", first_task_dies)
     build_dataset([str(src)], home / "b", cfg, workers=0, layout="shards")
     for f in ("index.npz", *[str(s) for s in load_dataset(str(home / "a")).index["shards"]]):
         assert (home / "a" / f).read_bytes() == (home / "b" / f).read_bytes()
@@ -219,8 +213,10 @@ def test_a_wrong_ray_address_or_an_interrupted_build_leaves_nothing_behind(home,
     assert len(err.splitlines()) == 1 and "no Ray cluster answers at 127.0.0.1:1" in err
     assert not list(out.glob("shards-*"))
 
-    def interrupted(tasks, workers, progress):
+    def interrupted(tasks, workers):
+        next(tasks)  # the first task's arguments are made, then the build is cut short
         raise KeyboardInterrupt
+        yield
 
     monkeypatch.setattr(shard_build, "_run_local", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -18,7 +18,7 @@ from musicgen.errors import ConfigError, MusicgenError, OutputError, write_cause
 from musicgen.paths import probe_writable
 
 # One module per area of the program; each has `register(subparsers)`.
-AREAS = ("data", "train", "generate", "study", "bench")
+AREAS = ("data", "train", "runs", "generate", "study", "bench")
 
 
 class _Parser(argparse.ArgumentParser):

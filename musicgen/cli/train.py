@@ -1,4 +1,4 @@
-"""Commands `train`, `runs`, `evaluate`; `add_train_options` and `configs_from_args` are reused by `sweep`."""
+"""Command `train`; `add_train_options` and `configs_from_args` are reused by `sweep`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from musicgen.cli.runs import BASELINE_KEYS, metrics_line
 from musicgen.config import (
     HEAD_NAMES,
     LOSS_NAMES,
@@ -214,48 +215,6 @@ def register(sub) -> None:
     add_train_options(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("runs", help="list runs with status, config, epochs and best validation metrics")
-    p.add_argument("--json", action="store_true", help="print one JSON list")
-    p.set_defaults(func=cmd_runs)
-
-    p = sub.add_parser("evaluate", help="recompute a run's or checkpoint's metrics on a dataset split")
-    p.add_argument("ref", metavar="RUN_ID|CHECKPOINT", help="run id, .pt file, 'demo' or 'jsb'")
-    p.add_argument("--data", help="dataset (default: the run's own dataset)")
-    p.add_argument("--split", default="test", help="train|valid|test (default test)")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
-    p.add_argument("--threshold", type=float, help="decision threshold (default: the checkpoint's validation-best one)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_evaluate)
-
-
-# Figures at 0.5; those at the validation-chosen threshold end in `_best`: printed apart, so that nobody mixes them up.
-AT_HALF = ("f1", "precision", "recall", "frame_acc", "pred_pos_rate")
-# Onset-aware data: onset F1 (at the onset threshold chosen on validation) and the NLL's parts lead, since frame F1
-# near copy-previous's only says that held notes go on.
-ONSET_KEYS = ("onset_f1", "onset_precision", "onset_recall")
-
-
-def _fmt(
-    m: dict, keys=("nll", "f1", "f1_best", "precision_best", "recall_best", "frame_acc_best", "pred_pos_rate", "density")
-) -> str:
-    """Return `keys` of a metrics dict as one line: onset F1 where there is one, the NLL, the figures at 0.5, those at
-    the chosen threshold, the rest."""
-
-    def part(ks):
-        return " ".join(f"{k} {m[k]:.4f}" for k in ks if isinstance(m.get(k), (int, float)))
-
-    thr = m.get("threshold")
-    at = f"at threshold {thr:.3f}" if isinstance(thr, (int, float)) else "at the validation threshold"
-    nll = ("nll", "nll_sound", "nll_onset") if "nll" in keys else ()
-    groups = [
-        ("", part(ONSET_KEYS)),
-        ("", part(nll)),
-        ("at 0.5: ", part(k for k in keys if k in AT_HALF)),
-        (f"{at}: ", part(k for k in keys if k.endswith("_best"))),
-        ("", part(k for k in keys if k not in AT_HALF and k != "nll" and not k.endswith("_best"))),
-    ]
-    return "  |  ".join(label + text for label, text in groups if text)
-
 
 def _from_config_file(args) -> tuple:
     """Return (data, name, ModelConfig, TrainConfig) of --config FILE, refusing options that would change it."""
@@ -338,14 +297,15 @@ def cmd_train(args) -> int:
             f"checkpoints in {summary['checkpoint'].rsplit('/', 1)[0]}"
         )
         if summary["best"]:
-            print(f"best valid (epoch {summary['best_epoch']}, threshold {summary['threshold']:.3f}): {_fmt(summary['best'])}")
+            best = metrics_line(summary["best"])
+            print(f"best valid (epoch {summary['best_epoch']}, threshold {summary['threshold']:.3f}): {best}")
         if summary["test"]:
-            print(f"test: {_fmt(summary['test'])}")
+            print(f"test: {metrics_line(summary['test'])}")
         if summary.get("sampling"):
             print(_temperature_line(summary["sampling"]))
         for kind, by_split in summary["baselines"].items():
             m = by_split.get("test") or by_split.get("valid")
-            print(f"baseline {kind}: {_fmt(m, BASELINE_KEYS)}")
+            print(f"baseline {kind}: {metrics_line(m, BASELINE_KEYS)}")
         if run_diverged({"status": summary["status"], "summary": summary}):
             print(f"DIVERGED: {RULE}")
     return 0
@@ -359,101 +319,3 @@ def _temperature_line(sampling: dict) -> str:
         f"sampling temperature {sampling['temperature']:g}, chosen on {sampling['segments']} validation segments "
         f"(its samples {row['distance']:.2f} standard deviations from the data on average)"
     )
-
-
-BASELINE_KEYS = ("nll", "f1", "frame_acc", "pred_pos_rate", "f1_best")
-
-
-def _run_record(row: dict) -> dict:
-    s = row.get("summary") or {}
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "status": row["status"],
-        "created": row["created"],
-        "config": row["config"],
-        "dataset_id": row["dataset_id"],
-        "sweep_id": row["sweep_id"],
-        "epochs_done": int(row["epochs_done"] or 0),
-        "best_epoch": s.get("best_epoch"),
-        "best": s.get("best", {}),
-        "test": s.get("test", {}),
-        "threshold": s.get("threshold"),
-        "baselines": s.get("baselines", {}),
-        "error": row["error"],
-        "diverged": run_diverged(row),
-    }
-
-
-def cmd_runs(args) -> int:
-    from musicgen.runs import jobs, store
-    from musicgen.runs.labels import backend_label, precision_of
-
-    for o in jobs.stop_orphaned_workers():
-        print(
-            f"stopping process {o['pid']} of run {o['run_id']}: its sweep's driver (process {o['driver_pid']}) is gone; "
-            "run the sweep command again to go on",
-            file=sys.stderr,
-        )
-    runs = store.list_runs()
-    for line in runs.attrs["damaged"]:  # named, then left out: the other runs are listed
-        print(f"warning: {line}", file=sys.stderr)
-    records = [_run_record(r) for r in runs.to_dict("records")]
-    if args.json:
-        print(json.dumps(records, default=str))
-        return 0
-    if not records:
-        print("no runs yet; start one with: python -m musicgen train --data builtin:bach")
-        return 0
-    print(
-        f"{'id':24} {'name':22} {'status':9} {'opt':8} {'loss':13} {'prec':5} {'where':9} {'ep':>4} {'val nll':>8} "
-        f"{'val F1':>7} {'copy F1':>7}"
-    )
-    for r in records:
-        t = r["config"].get("train", {})
-        best, copy = r["best"], r["baselines"].get("copy_previous", {}).get("valid", {})
-
-        def num(m, k, w):
-            return f"{m[k]:{w}.3f}" if isinstance(m.get(k), (int, float)) else " " * (w - 1) + "-"
-
-        print(
-            f"{r['id']:24} {r['name'][:22]:22} {r['status']:9} {t.get('optimizer', '-'):8} {t.get('loss', '-'):13} "
-            f"{precision_of(r['config']):5} {backend_label(r['config']):9} "
-            f"{r['epochs_done']:>4} {num(best, 'nll', 8)} {num(best, 'f1_best', 7)} {num(copy, 'f1', 7)}"
-            + ("  DIVERGED" if r["diverged"] else "")
-        )
-    if any(r["diverged"] for r in records):
-        print(f"DIVERGED: {RULE}")
-    return 0
-
-
-def cmd_evaluate(args) -> int:
-    from musicgen.training.evaluate import evaluate_checkpoint
-
-    data = args.data
-    if data is None:
-        from musicgen.errors import RunNotFoundError
-        from musicgen.runs import store
-
-        try:  # a store that cannot be opened says so itself (read-only home, damaged file)
-            cfg = store.get_run(args.ref)["config"]
-        except RunNotFoundError:
-            raise ConfigError(f"{args.ref!r} is not a run id of this store; give the dataset with --data DATASET") from None
-        data = cfg.get("data_path") or cfg.get("data")
-        if not data:
-            raise ConfigError(f"run {args.ref} has no dataset in the store; give the dataset with --data DATASET")
-    result = evaluate_checkpoint(args.ref, data, split=args.split, device=args.device, threshold=args.threshold)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(
-        f"{result['checkpoint']} on {result['dataset']} ({result['split']}, scored on {result['scoring']}, "
-        f"threshold {result['threshold']:.3f})"
-    )
-    print(f"model: {_fmt(result['metrics'])}")
-    if result["diverged"]:
-        print(f"DIVERGED on this split: {RULE}")
-    for kind, m in result["baselines"].items():
-        print(f"baseline {kind}: {_fmt(m, BASELINE_KEYS)}")
-    print(f"the model reads {result['inputs']} at each step")
-    return 0

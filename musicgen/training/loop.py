@@ -86,7 +86,7 @@ class Trainer:
         self.model_cfg = model_cfg
         self.precision = resolve_precision(cfg.precision, device, model_cfg)
         # CUDA graphs need an optimizer whose step counts live on the device (capturable)
-        capturable = torch.device(device).type == "cuda" and cfg.cuda_graphs and (group is None or group.size == 1)
+        capturable = cfg.cuda_graphs and device_steps_wanted(device, self.group)
         self.optimizer = make_optimizer(self.model.parameters(), cfg, capturable=capturable)
         self.scheduler = make_scheduler(self.optimizer, cfg)
         self.train = Split.from_dataset(ds, "train", device)

@@ -132,11 +132,11 @@ LATE_SIGTERM = """
 import os, signal, sys
 import musicgen.cli.train as cli_train
 
-fmt = cli_train._fmt
+fmt = cli_train.metrics_line
 def fmt_and_term(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGTERM)
     return fmt(*args, **kwargs)
-cli_train._fmt = fmt_and_term
+cli_train.metrics_line = fmt_and_term
 from musicgen.cli import main
 sys.exit(main())
 """
